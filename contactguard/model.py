@@ -1,0 +1,199 @@
+"""The data that flows through contactguard: contacts, numbers, evidence and decisions.
+
+All classes are frozen: a stage of the pipeline never changes what an earlier stage produced, it
+returns something new. Reason codes are stable strings and part of the public API.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+class Reason(str, enum.Enum):
+    """Why a contact or a number was kept or removed (stable codes, used in reports)."""
+
+    INBOUND_FIRST = "inbound-first"
+    NO_EVIDENCE = "no-evidence"
+    BUSINESS_INITIATED = "business-initiated"
+    OPTED_OUT = "opted-out"
+    EXPIRED = "expired"
+    INVALID_NUMBER = "invalid-number"
+    NO_NUMBER = "no-number"
+    UNPARSEABLE = "unparseable"
+    AMBIGUOUS_NAME = "ambiguous-name"
+    AMBIGUOUS_NUMBER = "ambiguous-number"
+    MERGED_DUPLICATE = "merged-duplicate"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Phone:
+    """A telephone number as the address book wrote it, before normalisation."""
+
+    value: str
+    types: tuple[str, ...] = ()  # lower-case labels: "cell", "work", Apple's X-ABLabel text
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """Any other property of a contact (ORG, EMAIL, NOTE, ADR, TITLE, ...).
+
+    Structured properties (ADR, ORG) keep their components as a tuple (RFC 6350 §6.3.1, §6.6.4).
+    """
+
+    name: str  # upper-case property name without group: "ORG", "EMAIL"
+    value: str | tuple[str, ...]
+    types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """One card of a vCard file or one row of a CSV export, remembering where it came from."""
+
+    source: str  # the path as given, or "-" for standard input
+    line: int  # 1-based line where the card or row begins
+    fn: str = ""
+    n: tuple[str, ...] = ()  # family, given, additional, prefixes, suffixes (RFC 6350 §6.2.2)
+    uid: str | None = None
+    phones: tuple[Phone, ...] = ()
+    fields: tuple[Field, ...] = ()
+    error: str | None = None  # set when the card could not be parsed: it is then `unparseable`
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}"
+
+    @property
+    def display_name(self) -> str:
+        """FN, or the name assembled from N when FN is missing (as phones show it)."""
+        if self.fn.strip():
+            return self.fn.strip()
+        parts = [self.n[i] for i in (3, 1, 2, 0, 4) if i < len(self.n) and self.n[i].strip()]
+        return " ".join(p.strip() for p in parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    """A book number after normalisation: E.164 when phonenumbers accepts it, else None."""
+
+    raw: str
+    e164: str | None
+    types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceRecord:
+    """One statement of one evidence source about one WhatsApp identity.
+
+    The identity is a phone number (+E.164 or a WhatsApp ``wa_id``, digits only), or a display
+    name (a chat export of a saved contact shows the name, not the number) that is resolved
+    against the book at sanitize time. ``user_id`` is a business-scoped id (``CC.digits``) kept as
+    a secondary identifier; on its own it cannot match a book number.
+    """
+
+    source: str  # "ledger.csv:3", "chats/WhatsApp Chat with Anna.txt"
+    phone: str | None = None
+    name: str | None = None
+    user_id: str | None = None
+    first_inbound_at: datetime | None = None
+    first_outbound_at: datetime | None = None
+    last_inbound_at: datetime | None = None
+    opted_out_at: datetime | None = None
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceEntry:
+    """Everything known about one identity after merging all sources (DESIGN.md, Evidence)."""
+
+    first_inbound_at: datetime | None = None
+    first_outbound_at: datetime | None = None
+    last_inbound_at: datetime | None = None
+    opted_out_at: datetime | None = None
+    sources: tuple[str, ...] = ()
+
+    @classmethod
+    def from_record(cls, record: EvidenceRecord) -> EvidenceEntry:
+        return cls(
+            first_inbound_at=record.first_inbound_at,
+            first_outbound_at=record.first_outbound_at,
+            # a first inbound message is also an inbound message: it bounds the last one from below
+            last_inbound_at=_latest(record.last_inbound_at, record.first_inbound_at),
+            opted_out_at=record.opted_out_at,
+            sources=(record.source,),
+        )
+
+    def merge(self, other: EvidenceEntry) -> EvidenceEntry:
+        """Earliest first-times, latest last-times; merging the same entry twice changes nothing."""
+        sources = self.sources + tuple(s for s in other.sources if s not in self.sources)
+        return EvidenceEntry(
+            first_inbound_at=_earliest(self.first_inbound_at, other.first_inbound_at),
+            first_outbound_at=_earliest(self.first_outbound_at, other.first_outbound_at),
+            last_inbound_at=_latest(self.last_inbound_at, other.last_inbound_at),
+            opted_out_at=_latest(self.opted_out_at, other.opted_out_at),
+            sources=sources,
+        )
+
+    @property
+    def initiated(self) -> bool:
+        """The person wrote first: an inbound message strictly before any outbound one."""
+        if self.first_inbound_at is None:
+            return False
+        return self.first_outbound_at is None or self.first_inbound_at < self.first_outbound_at
+
+    @property
+    def opted_out(self) -> bool:
+        """An opt-out that no newer inbound message has lifted."""
+        if self.opted_out_at is None:
+            return False
+        return self.last_inbound_at is None or self.last_inbound_at <= self.opted_out_at
+
+    def expired(self, now: datetime, max_age: timedelta | None) -> bool:
+        """The last inbound message is older than the configured maximum age."""
+        if max_age is None:
+            return False
+        last = self.last_inbound_at or self.first_inbound_at
+        return last is None or now - last > max_age
+
+
+@dataclass(frozen=True, slots=True)
+class NumberDecision:
+    """What happened to one number of a contact, and which evidence decided it."""
+
+    raw: str
+    e164: str | None
+    kept: bool
+    reason: Reason
+    sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What happened to one input contact: kept (with its minimised output) or removed."""
+
+    contact: Contact
+    kept: bool
+    reason: Reason
+    numbers: tuple[NumberDecision, ...] = ()
+    output: Contact | None = None  # the minimised contact for the clean book, when kept
+    merged_into: str | None = None  # `where` of the contact this one was merged into
+    detail: str = ""  # a human sentence for the report: the parse error, the ambiguity
