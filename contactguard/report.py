@@ -1,0 +1,140 @@
+"""The audit report: one entry per input contact with its decision and reason.
+
+Numbers that were stripped are masked (``+49170*****67``) so that the report does not become a
+new copy of the third-party data the run removed; kept numbers appear in E.164 with the evidence
+sources that justified them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+from . import phones
+from .model import Decision
+from .policy import Policy
+
+REPORT_VERSION = 1
+
+
+def contact_entry(decision: Decision, *, mask: bool = True) -> dict[str, Any]:
+    """The report entry of one decision."""
+    numbers = []
+    for n in decision.numbers:
+        shown = n.e164 or n.raw
+        entry: dict[str, Any] = {
+            "number": shown if n.kept or not mask else phones.mask(shown),
+            "decision": "kept" if n.kept else "stripped",
+            "reason": n.reason.value,
+        }
+        if n.sources:
+            entry["evidence"] = list(n.sources)
+        numbers.append(entry)
+    item: dict[str, Any] = {
+        "source": decision.contact.where,
+        "name": decision.contact.display_name,
+        "decision": "kept" if decision.kept else "removed",
+        "reason": decision.reason.value,
+        "numbers": numbers,
+    }
+    if decision.merged_into:
+        item["merged_into"] = decision.merged_into
+    if decision.detail:
+        item["detail"] = decision.detail
+    return item
+
+
+def _header(summary: Any, policy: Policy) -> dict[str, Any]:
+    return {
+        "version": REPORT_VERSION,
+        "generated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "inputs": list(summary.inputs),
+        "policy": {
+            "region": policy.region,
+            "fields": sorted(policy.allowed_fields),
+            "max_age_days": policy.max_age.total_seconds() / 86400 if policy.max_age else None,
+            "match_ar_without_9": policy.match_ar_without_9,
+        },
+        "summary": summary.as_dict(),
+    }
+
+
+def build_report(decisions: Iterable[Decision], summary: Any, policy: Policy) -> dict[str, Any]:
+    """The whole report as a dict (held in memory; the CLI streams it instead)."""
+    report = _header(summary, policy)
+    report["contacts"] = [contact_entry(d) for d in decisions]
+    return report
+
+
+class ReportWriter:
+    """Stream contact entries to a spool file as decisions come; ``finish`` writes the report
+    with the summary first. Memory stays flat however large the book."""
+
+    def __init__(self) -> None:
+        self._spool: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        self._count = 0
+
+    def add(self, decision: Decision) -> None:
+        self._spool.write(",\n    " if self._count else "\n    ")
+        self._spool.write(json.dumps(contact_entry(decision), ensure_ascii=False))
+        self._count += 1
+
+    def finish(self, stream: IO[bytes], summary: Any, policy: Policy) -> None:
+        head = json.dumps(_header(summary, policy), ensure_ascii=False, indent=2)
+        out = _Utf8(stream)
+        out.write(head[:-2] + ',\n  "contacts": [')
+        self._spool.seek(0)
+        shutil.copyfileobj(self._spool, out)  # type: ignore[misc]
+        out.write("\n  ]\n}\n" if self._count else "]\n}\n")
+        self._spool.close()
+
+
+class _Utf8:
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(text.encode("utf-8"))
+
+
+def write_report(path: str | Path, decisions: Iterable[Decision], summary: Any, policy: Policy) -> None:
+    """Write a JSON report for already collected decisions (atomically)."""
+    from ._atomic import atomic_write
+
+    writer = ReportWriter()
+    for decision in decisions:
+        writer.add(decision)
+    with atomic_write(path) as stream:
+        writer.finish(stream, summary, policy)
+
+
+def summary_text(summary: Any, *, dry_run: bool = False) -> str:
+    """A short human summary for stderr."""
+    s = summary
+    lines = [
+        f"contactguard: {s.contacts_in} contacts read, {s.contacts_kept} kept, "
+        f"{s.contacts_removed} removed ({s.numbers_in} numbers read, {s.numbers_kept} kept)"
+        + (" [dry run: nothing written but the report]" if dry_run else "")
+    ]
+    removed = {k: v for k, v in s.reasons.items() if k != "inbound-first"}
+    if removed:
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(removed.items(), key=lambda kv: (-kv[1], kv[0])))
+        lines.append(f"  removed: {parts}")
+    if s.merged:
+        lines.append(f"  merged: {s.merged} contacts shared a number with an earlier one")
+    if s.invalid_without_region:
+        lines.append(
+            f"  hint: {s.invalid_without_region} national numbers could not be read without a "
+            "region: pass --region (e.g. --region DE)"
+        )
+    if s.evidence_unmatchable:
+        lines.append(
+            f"  note: {s.evidence_unmatchable} evidence records carry no phone number "
+            "(only a business-scoped user id) and cannot match a book number"
+        )
+    return "\n".join(lines)
