@@ -1,0 +1,183 @@
+"""Telephone numbers: book numbers to E.164, evidence numbers to keys, WhatsApp variants, masking.
+
+This is the only module that imports phonenumbers; everything else passes "+digits" strings.
+
+Two kinds of numbers meet here and are treated differently on purpose:
+
+- **Book numbers** (``normalize``) are whatever people typed into an address book. They become
+  E.164 only when phonenumbers calls them valid; anything else is ``invalid-number``, never a
+  guess.
+- **Evidence numbers** (``evidence_key``) come from WhatsApp itself (+E.164 or a ``wa_id``). Some
+  of WhatsApp's identities are invalid to phonenumbers (Mexico's ``521`` + 10 digits), so they
+  are kept as long as they look like an international number at all.
+
+``variants`` bridges the two: the set of "+digits" strings WhatsApp treats as one identity
+(DESIGN.md, "Phone numbers").
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import phonenumbers
+
+__all__ = ["evidence_key", "mask", "normalize", "variants"]
+
+# Sized for a 100,000-card book: distinct formats repeat, and an entry is a few hundred bytes.
+_CACHE_SIZE = 1 << 16
+
+# ITU-T E.164 §6.1: at most 15 digits including the country code. The shortest numbers in use
+# are 7 digits in all (e.g. +683 4002, Niue); anything shorter is a placeholder or a typo.
+_MIN_DIGITS = 7
+_MAX_DIGITS = 15
+
+# Calling codes are prefix-free (ITU-T E.164 §6.2.1), so at most one of the 1-, 2- and 3-digit
+# prefixes of a number is a country code.
+_COUNTRY_CODES = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+# What evidence sources write around the digits: "+52 1 55-4163-7145", "whatsapp:+49170…".
+_EVIDENCE_SEPARATORS = re.compile(r"[\s\-./()\u00a0\u202f\u200e\u200f]")
+_EVIDENCE_SCHEMES = ("tel:", "whatsapp:")
+
+_MEXICO = 52
+_BRAZIL = 55
+_ARGENTINA = 54
+_MX_AREA_START = "23456789"
+_AR_AREA_START = "123"
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def normalize(raw: str, region: str | None) -> str | None:
+    """A book number in E.164, or None when phonenumbers cannot make a valid number of it.
+
+    ``region`` (ISO 3166 alpha-2, e.g. "DE") is needed for national numbers; without it they are
+    None. Handles separators, ``(0)`` after the country code, ``00`` as international prefix,
+    ``tel:`` URIs (RFC 3966, extensions dropped) and vanity letters.
+    """
+    text = raw.strip()
+    if not text:
+        return None
+    region = region.upper() if region else None
+    number = _parse_valid(text, region)
+    if number is None and text.startswith("00"):
+        # "00" is the international prefix in most of the world, but phonenumbers only reads it
+        # as such for a region that dials it (NANP dials 011) and not at all without a region.
+        number = _parse_valid("+" + text[2:], None)
+    if number is None:
+        return None
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _parse_valid(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def evidence_key(phone: str) -> str | None:
+    """An evidence number (+E.164 or a WhatsApp ``wa_id``) as canonical "+digits", or None.
+
+    Validity is NOT required: WhatsApp identities such as ``5215541637145`` are invalid to
+    phonenumbers yet real. Rejected: anything with letters (placeholders such as
+    ``<WHATSAPP_USER_PHONE_NUMBER>``), national numbers (leading 0), an unknown country code,
+    and fewer than 7 or more than 15 digits.
+    """
+    text = phone.strip()
+    lowered = text.lower()
+    for scheme in _EVIDENCE_SCHEMES:
+        if lowered.startswith(scheme):
+            text = text[len(scheme) :]
+            break
+    text = text.split(";", 1)[0]  # tel: URI parameters (";ext=…") are not part of the identity
+    if "(0)" in text:
+        # "+49 (0)170 …": the trunk prefix in brackets is not dialled from abroad
+        text = text.replace("(0)", "", 1)
+    compact = _EVIDENCE_SEPARATORS.sub("", text).removeprefix("+")
+    if not compact.isascii() or not compact.isdigit():
+        return None
+    if not _MIN_DIGITS <= len(compact) <= _MAX_DIGITS:
+        return None
+    if _split_country_code(compact) is None:
+        return None
+    return "+" + compact
+
+
+def _split_country_code(digits: str) -> tuple[int, str] | None:
+    """(country code, national digits) of an international number given as digits."""
+    if digits.startswith("0"):
+        return None  # a national number: country codes never start with 0
+    for length in (1, 2, 3):
+        if len(digits) > length and int(digits[:length]) in _COUNTRY_CODES:
+            return int(digits[:length]), digits[length:]
+    return None
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def variants(number: str, *, ar_without_9: bool = False) -> frozenset[str]:
+    """The "+digits" strings WhatsApp treats as the same identity as ``number`` (itself included).
+
+    - Mexico: ``+521`` + 10 digits ↔ ``+52`` + 10 digits.
+    - Brazil: ``+55 DD`` + 8-digit mobile (starting 6–9) ↔ ``+55 DD 9`` + those 8 digits;
+      8-digit landlines (starting 2–5) have no variant.
+    - Argentina: ``+549`` + 10 digits ↔ ``+54`` + 10 digits, only with ``ar_without_9`` (without
+      the 9 it is a valid landline, possibly someone else's).
+
+    ``number`` is "+digits" (E.164 or an ``evidence_key``); anything else is returned alone.
+    """
+    digits = number[1:]
+    split = _split_country_code(digits) if number.startswith("+") and digits.isdigit() else None
+    if split is None:
+        return frozenset({number})
+    country, national = split
+    found = {number}
+    if country == _MEXICO:
+        # Mexican area codes start with 2–9, so "1" + area code is WhatsApp's mobile marker
+        if len(national) == 11 and national[0] == "1" and national[1] in _MX_AREA_START:
+            found.add(f"+52{national[1:]}")
+        elif len(national) == 10 and national[0] in _MX_AREA_START:
+            found.add(f"+521{national}")
+    elif country == _BRAZIL:
+        area, subscriber = national[:2], national[2:]
+        if "0" not in area:  # Brazilian area codes (DDD) are 11–99 without a zero digit
+            if len(subscriber) == 8 and subscriber[0] in "6789":
+                found.add(f"+55{area}9{subscriber}")
+            elif len(subscriber) == 9 and subscriber[0] == "9" and subscriber[1] in "6789":
+                found.add(f"+55{area}{subscriber[1:]}")
+    elif country == _ARGENTINA and ar_without_9:
+        # Argentine area codes start with 1–3; "9" in front marks a mobile
+        if len(national) == 11 and national[0] == "9" and national[1] in _AR_AREA_START:
+            found.add(f"+54{national[1:]}")
+        elif len(national) == 10 and national[0] in _AR_AREA_START:
+            found.add(f"+549{national}")
+    return frozenset(found)
+
+
+def mask(number: str) -> str:
+    """A number as stripped entries show it in reports: ``+491701234567`` → ``+49170*****67``.
+
+    For "+digits" with a known country code: the country code, the next three digits and the
+    last two stay (for short numbers only the last two). Any other string keeps its layout but
+    every digit except the last two becomes ``*``.
+    """
+    digits = number[1:]
+    split = _split_country_code(digits) if number.startswith("+") and digits.isdigit() else None
+    if split is not None:
+        country, national = split
+        if len(national) > 5:
+            hidden = "*" * (len(national) - 5)
+            return f"+{country}{national[:3]}{hidden}{national[-2:]}"
+        return f"+{country}{'*' * max(len(national) - 2, 0)}{national[-2:]}"
+    total = sum(ch.isdigit() for ch in number)
+    out = []
+    seen = 0
+    for ch in number:
+        if ch.isdigit():
+            seen += 1
+            out.append(ch if seen > total - 2 else "*")
+        else:
+            out.append(ch)
+    return "".join(out)
