@@ -103,7 +103,16 @@ class TestEvidenceKey:
             "+491701234567x",
             "US.13491208655302741918",
         ],
-        ids=["placeholder", "empty", "cc-only", "too-short", "too-long", "national", "letter", "uid"],
+        ids=[
+            "placeholder",
+            "empty",
+            "cc-only",
+            "too-short",
+            "too-long",
+            "national",
+            "letter",
+            "uid",
+        ],
     )
     def test_rejected(self, phone: str) -> None:
         """Placeholders, national numbers and wrong lengths are no evidence key."""

@@ -1,0 +1,283 @@
+"""The evidence ledger as a file: CSV or JSONL, one row per statement about one identity.
+
+CSV: a header row, then one row per identity; ``,``, ``;`` or tab as delimiter (chosen by which
+one splits the header into the known columns); UTF-8 with or without a BOM; extra columns are
+ignored::
+
+    phone,first_inbound_at,first_outbound_at,last_inbound_at,opted_out_at
+    +491701234567,2026-03-01T09:15:00+01:00,,,
+    5215541637145,2026-02-10,2026-02-11,,
+
+JSONL: one object per line with the same keys (unknown keys ignored, blank lines skipped)::
+
+    {"phone": "+491701234567", "first_inbound_at": "2026-03-01T09:15:00Z"}
+
+Columns:
+
+- ``phone`` (CSV header: required): +E.164 or a WhatsApp ``wa_id`` (digits only, international);
+  stored as the canonical "+digits" key of ``phones.evidence_key``.
+- ``first_inbound_at`` (CSV header: required), ``first_outbound_at``, ``last_inbound_at``,
+  ``opted_out_at``: ISO 8601 dates or date-times (see ``contactguard.timeparse``: a date means
+  midnight UTC, a date-time without offset is UTC). An empty cell or ``null`` is unset.
+- ``name``, ``user_id`` (optional): a row whose phone is empty may carry the display name of a
+  saved contact's chat or a business-scoped user id instead (the shapes the SQLite ledger keeps).
+
+A row that cannot be read is an EvidenceError naming file and line: the ledger is evidence for a
+compliance decision, so a bad row is never skipped silently.
+
+Readers take a file object (binary or text) and a display name for messages and provenance; they
+never open files, so a remote source can feed them bytes.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import chain
+from typing import IO
+
+from ..errors import EvidenceError
+from ..model import EvidenceRecord
+from ..phones import evidence_key
+from ..timeparse import parse_timestamp
+
+__all__ = [
+    "OPTIONAL_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "read_csv",
+    "read_jsonl",
+    "records",
+    "sniff_csv",
+    "sniff_jsonl",
+]
+
+REQUIRED_COLUMNS = ("phone", "first_inbound_at")
+TIME_COLUMNS = ("first_inbound_at", "first_outbound_at", "last_inbound_at", "opted_out_at")
+OPTIONAL_COLUMNS = ("first_outbound_at", "last_inbound_at", "opted_out_at", "name", "user_id")
+_KNOWN_COLUMNS = frozenset(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+_DELIMITERS = (",", ";", "\t")
+_BOM = "\ufeff"
+
+# A Cloud API webhook payload also starts with "{", but never has a top-level "phone" key.
+_JSON_PHONE_KEY = re.compile(r'"phone"\s*:')
+_WEBHOOK_KEYS = frozenset({"entry", "object"})
+
+_Fail = Callable[[str], EvidenceError]
+
+
+def records(stream: IO[bytes] | IO[str], source: str) -> Iterator[EvidenceRecord]:
+    """The records of a CSV or JSONL ledger (told apart by the first non-blank line)."""
+    lines = _text_lines(stream, source)
+    skipped, first = _first_content_line(lines)
+    if first is None:
+        return
+    rest = chain([first], lines)
+    if first.lstrip().startswith("{"):
+        yield from _jsonl(rest, source, skipped)
+    else:
+        yield from _csv(rest, source, skipped)
+
+
+def read_csv(stream: IO[bytes] | IO[str], source: str) -> Iterator[EvidenceRecord]:
+    """The records of a CSV ledger; ``source`` names it in messages and in ``record.source``."""
+    lines = _text_lines(stream, source)
+    skipped, first = _first_content_line(lines)
+    if first is not None:
+        yield from _csv(chain([first], lines), source, skipped)
+
+
+def read_jsonl(stream: IO[bytes] | IO[str], source: str) -> Iterator[EvidenceRecord]:
+    """The records of a JSONL ledger; ``source`` names it in messages and in ``record.source``."""
+    yield from _jsonl(_text_lines(stream, source), source, 0)
+
+
+def sniff_csv(location: str, head: bytes) -> bool:
+    """A CSV ledger: a header with a ``phone`` column, or any ``.csv`` file that is not JSON.
+
+    Claiming every ``.csv`` (an empty one too: it holds no rows, which is fine) lets the reader
+    say which required column is missing instead of "not a known evidence source".
+    """
+    first = _head_line(head)
+    if first.startswith(("{", "[")):
+        return False
+    if any("phone" in _header_names(first, delimiter) for delimiter in _DELIMITERS):
+        return True
+    return location.lower().endswith(".csv")
+
+
+def sniff_jsonl(location: str, head: bytes) -> bool:
+    """A JSONL ledger: the first line is an object with a ``phone`` key and no webhook keys."""
+    first = _head_line(head)
+    if not first:
+        return location.lower().endswith((".jsonl", ".ndjson"))  # empty: no rows, fine
+    if not first.startswith("{"):
+        return False
+    try:
+        value = json.loads(first)
+    except ValueError:
+        # the head may cut a long first line short: judge by the keys that are visible
+        return bool(_JSON_PHONE_KEY.search(first)) and '"entry"' not in first
+    return isinstance(value, dict) and "phone" in value and not _WEBHOOK_KEYS & value.keys()
+
+
+def _csv(lines: Iterator[str], source: str, offset: int) -> Iterator[EvidenceRecord]:
+    """CSV rows after ``offset`` blank lines; ``lines`` starts with the header line."""
+    header_line = next(lines)
+    header_lineno = offset + 1
+    delimiter, names = _pick_delimiter(header_line)
+    missing = [column for column in REQUIRED_COLUMNS if column not in names]
+    if missing:
+        raise EvidenceError(
+            f"the header has no {' and no '.join(missing)} column; a ledger needs "
+            f"{', '.join(REQUIRED_COLUMNS)} (optional: {', '.join(OPTIONAL_COLUMNS)})",
+            file=source,
+            line=header_lineno,
+        )
+    index = {name: names.index(name) for name in _KNOWN_COLUMNS if name in names}
+    reader = csv.reader(lines, delimiter=delimiter)
+    consumed = header_lineno  # physical lines read so far, header included
+    while True:
+        line = consumed + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise EvidenceError(f"not valid CSV: {exc}", file=source, line=line) from exc
+        consumed = header_lineno + reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        values = {name: row[i] for name, i in index.items() if i < len(row)}
+        yield _record(values, source, line)
+
+
+def _jsonl(lines: Iterable[str], source: str, offset: int) -> Iterator[EvidenceRecord]:
+    for lineno, text in enumerate(lines, start=offset + 1):
+        if not text.strip():
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise EvidenceError(f"not valid JSON: {exc}", file=source, line=lineno) from exc
+        if not isinstance(value, dict):
+            raise EvidenceError(
+                f"expected a JSON object per line, found {type(value).__name__}",
+                file=source,
+                line=lineno,
+            )
+        yield _record(value, source, lineno)
+
+
+def _record(values: Mapping[str, object], source: str, line: int) -> EvidenceRecord:
+    """One ledger row as a record; EvidenceError saying which value is wrong."""
+
+    def fail(message: str) -> EvidenceError:
+        return EvidenceError(message, file=source, line=line)
+
+    raw_phone = _text(values.get("phone"), "phone", fail, allow_int=True)
+    phone = None
+    if raw_phone:
+        phone = evidence_key(raw_phone)
+        if phone is None:
+            raise fail(
+                f"phone {raw_phone!r} is not a +E.164 number or a WhatsApp wa_id "
+                "(digits only, starting with the country code)"
+            )
+    name = _text(values.get("name"), "name", fail)
+    user_id = _text(values.get("user_id"), "user_id", fail)
+    if not (phone or name or user_id):
+        raise fail("no phone number (the phone value is empty or missing)")
+    times = {}
+    for column in TIME_COLUMNS:
+        text = _text(values.get(column), column, fail)
+        if text:
+            try:
+                times[column] = parse_timestamp(text)
+            except ValueError as exc:
+                raise fail(f"{column}: {exc}") from exc
+    return EvidenceRecord(
+        source=f"{source}:{line}",
+        phone=phone,
+        name=name or None,
+        user_id=user_id or None,
+        first_inbound_at=times.get("first_inbound_at"),
+        first_outbound_at=times.get("first_outbound_at"),
+        last_inbound_at=times.get("last_inbound_at"),
+        opted_out_at=times.get("opted_out_at"),
+    )
+
+
+def _text(value: object, column: str, fail: _Fail, *, allow_int: bool = False) -> str:
+    """A cell as stripped text ("" for empty/null); JSON may give a wa_id as a number."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if allow_int and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise fail(f"{column} must be a string, not {json.dumps(value)}")
+
+
+def _text_lines(stream: IO[bytes] | IO[str], source: str) -> Iterator[str]:
+    """Lines of text (ends kept, BOM removed) from a binary or text stream, read lazily."""
+    if isinstance(stream.read(0), str):
+        text_lines: Iterator[str] = iter(stream)  # type: ignore[arg-type]
+    else:
+        text_lines = _decode(iter(stream), source)  # type: ignore[arg-type]
+    first = next(text_lines, None)
+    if first is None:
+        return
+    yield first.removeprefix(_BOM)
+    yield from text_lines
+
+
+def _decode(raw_lines: Iterator[bytes], source: str) -> Iterator[str]:
+    # Splitting bytes on b"\n" before decoding is safe in UTF-8: 0x0A never occurs inside a
+    # multi-byte sequence, and it lets a decoding error name its line.
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    for lineno, raw in enumerate(raw_lines, start=1):
+        try:
+            yield decoder.decode(raw)
+        except UnicodeDecodeError as exc:
+            raise EvidenceError(
+                f"not UTF-8 text ({exc.reason} at byte {exc.start} of the line); "
+                "save the ledger as UTF-8",
+                file=source,
+                line=lineno,
+            ) from exc
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise EvidenceError("not UTF-8 text (truncated at the end)", file=source) from exc
+
+
+def _first_content_line(lines: Iterator[str]) -> tuple[int, str | None]:
+    """(number of blank lines skipped, the first non-blank line or None)."""
+    skipped = 0
+    for line in lines:
+        if line.strip():
+            return skipped, line
+        skipped += 1
+    return skipped, None
+
+
+def _pick_delimiter(header: str) -> tuple[str, list[str]]:
+    """The delimiter that splits the header into the most known columns, and the names."""
+    best = max(
+        _DELIMITERS,
+        key=lambda d: len(_KNOWN_COLUMNS.intersection(_header_names(header, d))),
+    )
+    return best, _header_names(header, best)
+
+
+def _header_names(header: str, delimiter: str) -> list[str]:
+    cells = next(csv.reader([header], delimiter=delimiter), [])
+    return [cell.strip().lstrip(_BOM).strip().lower() for cell in cells]
+
+
+def _head_line(head: bytes) -> str:
+    text = head.decode("utf-8", errors="replace").lstrip(_BOM + " \t\r\n")
+    return text.split("\n", 1)[0].strip()

@@ -1,0 +1,69 @@
+"""ISO 8601 timestamps as evidence ledgers write them, to timezone-aware UTC datetimes.
+
+Python 3.10's ``datetime.fromisoformat`` rejects a trailing ``Z`` and ``+0100`` offsets, so the
+accepted subset is spelt out here, the same on every supported Python:
+
+    2026-03-01                      a date: midnight UTC of that day
+    2026-03-01T09:15                no offset: taken as UTC (ledgers are written by machines
+    2026-03-01 09:15:00             that log UTC; say so with "Z" to be explicit)
+    2026-03-01T09:15:00.123Z        "Z", "+01:00", "+0100" or "+01": converted to UTC
+    2026-03-01 09:15:00+01:00
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+__all__ = ["parse_timestamp"]
+
+_ISO = re.compile(
+    r"""
+    (?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})
+    (?:
+        [T\ ]
+        (?P<hour>\d{2}):(?P<minute>\d{2})
+        (?::(?P<second>\d{2})(?:[.,](?P<fraction>\d{1,9}))?)?
+        \ ?
+        (?P<offset>Z|[+-]\d{2}(?::?\d{2})?)?
+    )?
+    """,
+    re.VERBOSE | re.IGNORECASE,
+)
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An ISO 8601 date or date-time as an aware UTC datetime; ValueError says what is wrong."""
+    match = _ISO.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 date or date-time "
+            "(e.g. 2026-03-01 or 2026-03-01T09:15:00+01:00)"
+        )
+    parts = match.groupdict()
+    fraction = (parts["fraction"] or "").ljust(6, "0")[:6]
+    try:
+        moment = datetime(
+            int(parts["year"]),
+            int(parts["month"]),
+            int(parts["day"]),
+            int(parts["hour"] or 0),
+            int(parts["minute"] or 0),
+            int(parts["second"] or 0),
+            int(fraction),
+            tzinfo=_offset(parts["offset"]),
+        )
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a real date or time ({exc})") from exc
+    return moment.astimezone(timezone.utc)
+
+
+def _offset(text: str | None) -> timezone:
+    if text is None or text.upper() == "Z":
+        return timezone.utc
+    sign = -1 if text[0] == "-" else 1
+    digits = text[1:].replace(":", "")
+    hours, minutes = int(digits[:2]), int(digits[2:] or 0)
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"UTC offset {text!r} is out of range")
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
