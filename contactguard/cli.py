@@ -41,7 +41,9 @@ def main() -> None:
 @main.command()
 @click.argument("books", nargs=-1, required=True, metavar="BOOK...")
 @click.option("--evidence", "-e", "evidence", multiple=True, metavar="SRC",
-              help="Evidence of who wrote first: a CSV/JSONL ledger (repeatable).")
+              help="Evidence of who wrote first: ledger, chat export, webhook archive, folder, "
+                   "glob or https:// URL (repeatable).")
+@click.option("--ledger", metavar="DB", help="Also use this SQLite evidence ledger.")
 @click.option("--region", "-r", metavar="CC",
               help="Default region for national numbers, e.g. DE.")
 @click.option("--output", "-o", default="-", metavar="OUT", show_default=True,
@@ -66,6 +68,7 @@ def main() -> None:
 def sanitize(
     books: tuple[str, ...],
     evidence: tuple[str, ...],
+    ledger: str | None,
     region: str | None,
     output: str,
     fmt: str,
@@ -83,9 +86,9 @@ def sanitize(
 
     Example: contactguard sanitize export.vcf --evidence ledger.csv --region DE -o clean.vcf
     """
-    if not evidence:
+    if not evidence and not ledger:
         raise click.UsageError(
-            "no evidence given: pass --evidence SRC (an empty ledger is fine); "
+            "no evidence given: pass --evidence SRC or --ledger DB (an empty ledger is fine); "
             "without evidence every contact would be removed"
         )
     from ._atomic import atomic_write, refuse_overwriting_inputs
@@ -98,7 +101,12 @@ def sanitize(
     for target in (output, report):
         if target and target != "-":
             refuse_overwriting_inputs(target, list(books) + list(evidence))
-    loaded = load_evidence(evidence, ar_without_9=match_ar_without_9)
+    if ledger is not None and not Path(ledger).is_file():
+        raise click.BadParameter(f"{ledger}: no such ledger", param_hint="--ledger")
+    loaded = load_evidence([*evidence, *([ledger] if ledger else [])],
+                           ar_without_9=match_ar_without_9)
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
     policy = Policy(
         region=region,
         keep_fields=frozenset(keep_fields),
@@ -123,6 +131,99 @@ def sanitize(
             writer.finish(stream, sanitizer.summary, policy)
     if not quiet:
         click.echo(summary_text(sanitizer.summary, dry_run=dry_run), err=True)
+
+
+@main.group()
+def evidence() -> None:
+    """Accumulate, inspect and manage evidence of who wrote first."""
+
+
+def _ledger_option(f: Any) -> Any:
+    return click.option("--ledger", "ledger", required=True, metavar="DB",
+                        help="The SQLite evidence ledger (created if missing).")(f)
+
+
+@evidence.command("import")
+@click.argument("sources", nargs=-1, required=True, metavar="SRC...")
+@_ledger_option
+def evidence_import(sources: tuple[str, ...], ledger: str) -> None:
+    """Merge evidence sources (files, folders, globs) into the ledger.
+
+    Importing the same source twice changes nothing; an import is one transaction.
+    """
+    from .evidence import SourceContext, iter_records
+    from .evidence.store import Ledger
+
+    warnings: list[str] = []
+    with Ledger(ledger) as db:
+        stats = db.import_records(iter_records(sources, SourceContext(warn=warnings.append)))
+        total = len(db)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(
+        f"imported {stats.records} records: {stats.added} identities added, "
+        f"{stats.changed} changed; the ledger holds {total}",
+        err=True,
+    )
+
+
+@evidence.command("show")
+@_ledger_option
+@click.option("--number", "-n", metavar="N", help="Show only this number (and its variants).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def evidence_show(ledger: str, number: str | None, as_json: bool) -> None:
+    """List what the ledger holds and which source said so."""
+    import json
+
+    from .evidence.store import Ledger
+
+    with Ledger(ledger, create=False) as db:
+        items = list(db.entries(number))
+    if as_json:
+        rows = [{"kind": i.kind, "key": i.key, "initiated": i.entry.initiated,
+                 "opted_out": i.entry.opted_out, **{
+                     t: (getattr(i.entry, t).isoformat() if getattr(i.entry, t) else None)
+                     for t in ("first_inbound_at", "first_outbound_at", "last_inbound_at",
+                               "opted_out_at")}, "sources": list(i.entry.sources)} for i in items]
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not items:
+        click.echo("no evidence" + (f" for {number}" if number else ""), err=True)
+        return
+    for i in items:
+        e = i.entry
+        state = "opted out" if e.opted_out else ("wrote first" if e.initiated else (
+            "business wrote first" if e.first_outbound_at else "no inbound message"))
+        times = "  ".join(f"{label} {value:%Y-%m-%d %H:%M}" for label, value in (
+            ("in", e.first_inbound_at), ("out", e.first_outbound_at),
+            ("last", e.last_inbound_at), ("opt-out", e.opted_out_at)) if value)
+        click.echo(f"{i.key}  [{i.kind}]  {state}  {times}")
+        for source in e.sources:
+            click.echo(f"    {source}")
+
+
+@evidence.command("opt-out")
+@click.argument("number")
+@_ledger_option
+def evidence_opt_out(number: str, ledger: str) -> None:
+    """Record that NUMBER asked not to be contacted (removed until they write again)."""
+    from .evidence.store import Ledger
+
+    with Ledger(ledger) as db:
+        key = db.opt_out(number)
+    click.echo(f"{key}: opt-out recorded", err=True)
+
+
+@evidence.command("forget")
+@click.argument("number")
+@_ledger_option
+def evidence_forget(number: str, ledger: str) -> None:
+    """Delete every trace of NUMBER from the ledger (erasure request)."""
+    from .evidence.store import Ledger
+
+    with Ledger(ledger, create=False) as db:
+        deleted = db.forget(number)
+    click.echo(f"{number}: {deleted} identities deleted", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
