@@ -1,16 +1,499 @@
-"""Placeholder: being written (issue 2)."""
+"""vCard 2.1, 3.0 and 4.0: read one card at a time through vobject, write 3.0 or 4.0.
+
+Reading is two separable steps, so that a fast path can later skip vobject for most cards
+(issue 5):
+
+1. ``split_cards`` streams the file line by line and cuts it into ``RawCard``s. On the way it
+   repairs what real exporters write and vobject 0.9.9 rejects or misreads — a byte-order mark,
+   quoted-printable soft line breaks, raw bytes in a legacy CHARSET, property names such as
+   ``X-MESSAGING/XMPP-ALL``, ``#`` comment lines, 2.1 base64 blocks that are not indented — so that
+   every RawCard holds clean vCard text.
+2. ``parse_card`` hands that text to ``vobject.readOne`` and maps the component to a Contact. A
+   card that still fails becomes a Contact with ``error`` set, reported as ``unparseable``.
+
+vobject is imported inside the functions that use it: ``contactguard --help`` must start fast.
+"""
 
 from __future__ import annotations
 
+import binascii
+import codecs
+import re
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from ..model import Contact
+from ..errors import InputError
+from ..model import Contact, Field, Phone
+
+if TYPE_CHECKING:
+    from . import ReadOptions
+
+__all__ = ["RawCard", "parse_card", "read", "split_cards", "write"]
+
+_CHUNK = 1 << 16
+_BOM = b"\xef\xbb\xbf"
+# CRLF, LF, the CR CR LF of iOS 6 exports, and the lone CR of old Mac files all end a line.
+_EOL = re.compile(rb"\r*\n|\r(?![\r\n])")
+# What vobject accepts as a property, group or parameter name (RFC 2425 §5.8.2, plus Lotus "_").
+_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_UNESCAPED_COMMA = re.compile(r"(?<!\\)((?:\\\\)*),")
+_ESCAPED_COLON = re.compile(r"(?<!\\)((?:\\\\)*)\\:")
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+_APPLE_LABEL = re.compile(r"_\$!<(.*)>!\$_")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+
+# vobject decodes these with ";" between components (RFC 6350 §6.2.2, §6.3.1, §6.6.4).
+_STRUCTURED = frozenset({"N", "ADR", "ORG"})
+# Binary payloads are never needed downstream, and a broken one would fail the whole card.
+_BINARY = frozenset({"PHOTO", "LOGO", "SOUND", "KEY"})
+# Not carried into Contact.fields: mapped to Contact attributes, or metadata, or a nested card.
+_NOT_FIELDS = frozenset(
+    {"FN", "N", "UID", "TEL", "VERSION", "PRODID", "REV", "PROFILE", "AGENT", "CLIENTPIDMAP"}
+    | _BINARY
+)
+# Written by the writer itself; a Field with one of these names is not written again.
+_WRITER_OWN = frozenset({"FN", "N", "UID", "TEL", "VERSION", "BEGIN", "END", "PRODID"})
+_NAME_ORDER = ("family", "given", "additional", "prefix", "suffix")
+_ADDRESS_ORDER = ("box", "extended", "street", "city", "region", "code", "country")
+_FOLD_AT = 75  # octets per line, without the line break (RFC 6350 §3.2, RFC 2425 §5.8.1)
 
 
-def read(stream: BinaryIO, source: str, options: object) -> Iterator[Contact]:
-    raise NotImplementedError
+@dataclass(frozen=True, slots=True)
+class RawCard:
+    """One card cut out of a file: where it starts and its repaired text (or why it is broken)."""
+
+    source: str
+    line: int  # 1-based line of its BEGIN:VCARD
+    text: str  # "BEGIN:VCARD\r\n...END:VCARD\r\n", unfolded, decoded, repaired
+    error: str | None = None  # set when the card is structurally broken (no END:VCARD)
 
 
-def write(contacts: Iterable[Contact], stream: BinaryIO, fmt: str) -> None:
-    raise NotImplementedError
+def read(stream: BinaryIO, source: str, options: ReadOptions | None = None) -> Iterator[Contact]:
+    """Yield the contacts of a vCard file one at a time, in file order.
+
+    A card that cannot be parsed is yielded with ``error`` set; only a file that holds no card
+    at all raises InputError.
+    """
+    for raw in split_cards(stream, source):
+        yield parse_card(raw)
+
+
+# --------------------------------------------------------------------------- splitting
+
+
+def split_cards(stream: BinaryIO, source: str) -> Iterator[RawCard]:
+    """Cut a vCard stream into cards without reading the whole file into memory.
+
+    Raises InputError (naming the file and line) when the stream holds no BEGIN:VCARD at all.
+    """
+    card: _CardBuilder | None = None
+    seen_card = False
+    first_content: int | None = None
+    for number, line in enumerate(_physical_lines(stream), start=1):
+        if card is None:
+            # a BOM may start the file, or a later file when exports were concatenated
+            stripped = line.removeprefix(_BOM).strip()
+            if stripped.upper() == b"BEGIN:VCARD":
+                card, seen_card = _CardBuilder(source, number), True
+            elif stripped and first_content is None:
+                first_content = number
+            continue
+        keyword = line.strip().upper()
+        if keyword == b"END:VCARD":
+            yield card.finish()
+            card = None
+        elif keyword == b"BEGIN:VCARD":
+            yield card.finish(error="missing END:VCARD (the next card begins first)")
+            card = _CardBuilder(source, number)
+        else:
+            card.add(line)
+    if card is not None:
+        yield card.finish(error="missing END:VCARD (the file ends first)")
+    if not seen_card:
+        if first_content is None:
+            raise InputError("is empty: no contacts to read", file=source)
+        raise InputError("is not a vCard: no BEGIN:VCARD line", file=source, line=first_content)
+
+
+def _physical_lines(stream: BinaryIO) -> Iterator[bytes]:
+    """Yield the lines of a stream as UTF-8 (or legacy 8-bit) bytes, without line endings."""
+    tail = b""
+    for chunk in _byte_chunks(stream):
+        data = tail + chunk
+        # a CR at the end of a chunk may be the first half of a CRLF split across chunks
+        body = data.rstrip(b"\r")
+        lines = _EOL.split(body)
+        tail = lines.pop() + data[len(body) :]
+        for line in lines:
+            yield line.rstrip(b"\r")
+    tail = tail.rstrip(b"\r")
+    if tail:
+        yield tail
+
+
+def _byte_chunks(stream: BinaryIO) -> Iterator[bytes]:
+    """Read a stream in chunks; a UTF-16 file (BOM FF FE / FE FF) is transcoded to UTF-8."""
+    chunk = stream.read(_CHUNK)
+    if chunk.startswith((b"\xff\xfe", b"\xfe\xff")):
+        decoder = codecs.getincrementaldecoder("utf-16")(errors="replace")
+        while chunk:
+            yield decoder.decode(chunk).encode("utf-8")
+            chunk = stream.read(_CHUNK)
+        yield decoder.decode(b"", final=True).encode("utf-8")
+        return
+    while chunk:
+        yield chunk
+        chunk = stream.read(_CHUNK)
+
+
+class _CardBuilder:
+    """Collects the physical lines of one card into logical (unfolded) property lines."""
+
+    def __init__(self, source: str, line: int) -> None:
+        self.source = source
+        self.line = line
+        self.properties: list[bytes] = []
+        self.current: list[bytes] | None = None
+        self.quoted_printable = False
+
+    def add(self, line: bytes) -> None:
+        current = self.current
+        if current is not None and self.quoted_printable and current[-1].endswith(b"="):
+            # a quoted-printable soft line break (RFC 2045 §6.7), which vobject 0.9.9 rejects;
+            # the next line continues the value whatever it looks like, even "#..." (Android)
+            current[-1] = current[-1][:-1]
+            current.append(line)
+        elif not line.strip():
+            self._close()  # a blank line ends a 2.1 base64 block (vCard 2.1 §2.1.3)
+        elif line[:1] in (b" ", b"\t"):
+            if current is not None:  # folded line (RFC 2425 §5.8.1)
+                current.append(line[1:])
+        elif line.startswith(b"#"):
+            pass  # comment lines some Android builds write between properties
+        elif b":" not in line:
+            # no property starts here: a continuation line the exporter did not indent (2.1
+            # base64 without the blank line after it, Android's multi-line ADR ending in "\")
+            if current is not None:
+                if current[-1].endswith(b"\\"):
+                    current[-1] = current[-1][:-1]
+                current.append(b"\n" + line)
+        else:
+            self._close()
+            self.current = [line]
+            head = line.split(b":", 1)[0]
+            self.quoted_printable = b"QUOTED-PRINTABLE" in head.upper()
+
+    def _close(self) -> None:
+        if self.current is not None:
+            self.properties.append(b"".join(self.current))
+            self.current = None
+
+    def finish(self, error: str | None = None) -> RawCard:
+        self._close()
+        lines = ["BEGIN:VCARD"]
+        for prop in self.properties:
+            repaired = _repair_property(prop)
+            if repaired is not None:
+                lines.append(repaired)
+        lines.append("END:VCARD")
+        return RawCard(self.source, self.line, "\r\n".join(lines) + "\r\n", error)
+
+
+def _repair_property(line: bytes) -> str | None:
+    """One logical property line as clean vCard 3.0 text, or None when it is dropped."""
+    head_bytes, value_bytes = _split_at_colon(line)
+    parsed = _parse_head(_decode(head_bytes, None))
+    if parsed is None:
+        return None  # a name vobject rejects, e.g. X-MESSAGING/XMPP-ALL: nothing we need
+    group, name, params = parsed
+    upper = name.upper()
+    encodings = {v.upper() for k, v in params if k is None or k.upper() == "ENCODING"}
+    if upper in _BINARY or encodings & {"B", "BASE64"}:
+        return None
+    if upper in ("BEGIN", "END", "PROFILE"):
+        return None  # the card's own BEGIN/END are added around it; vobject rejects PROFILE too
+    charset = next((v for k, v in params if k is not None and k.upper() == "CHARSET"), None)
+    if "QUOTED-PRINTABLE" in encodings:
+        value_bytes = binascii.a2b_qp(value_bytes)
+    value = _decode(value_bytes, charset)
+    # decoded quoted-printable and joined continuation lines may hold line breaks: escape them
+    value = value.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
+    # "\\:" is no escape in any version, vobject keeps the backslash; Gmail writes "http\\://"
+    value = _ESCAPED_COLON.sub(r"\1:", value)
+    if upper not in _STRUCTURED:
+        # vobject keeps only the text before the first unescaped comma of a text value
+        # (stringToTextValues(...)[0]), and exporters write "FN:Doe, John" unescaped
+        value = _UNESCAPED_COMMA.sub(r"\1\\,", value)
+    out = [f"{group}.{name}" if group else name]
+    for key, raw_value in params:
+        if key is None:
+            if _NAME.fullmatch(raw_value) and raw_value.upper() not in ("QUOTED-PRINTABLE", "8BIT"):
+                out.append(raw_value)  # 2.1 bare parameter: TEL;CELL;PREF
+        elif _NAME.fullmatch(key) and key.upper() not in ("ENCODING", "CHARSET"):
+            # the value is decoded now; a leftover ENCODING=8BIT would make vobject try base64
+            out.append(f"{key}={_param_values(raw_value)}")
+    return ";".join(out) + ":" + value
+
+
+def _split_at_colon(line: bytes) -> tuple[bytes, bytes]:
+    """Split a property line at the first colon outside double quotes (RFC 6350 §3.3)."""
+    colon = line.find(b":")
+    if line.find(b'"', 0, colon) == -1:
+        return line[:colon], line[colon + 1 :]
+    quoted = False
+    for index, byte in enumerate(line):
+        if byte == 0x22:
+            quoted = not quoted
+        elif byte == 0x3A and not quoted:
+            return line[:index], line[index + 1 :]
+    return line[:colon], line[colon + 1 :]  # an unbalanced quote: fall back to the first colon
+
+
+def _parse_head(head: str) -> tuple[str, str, list[tuple[str | None, str]]] | None:
+    """Group, name and parameters (name None for a 2.1 bare parameter) of a property line."""
+    pieces = _split_outside_quotes(head, ";")
+    group, _, name = pieces[0].strip().rpartition(".")
+    if not _NAME.fullmatch(name) or (group and not _NAME.fullmatch(group)):
+        return None
+    params: list[tuple[str | None, str]] = []
+    for piece in pieces[1:]:
+        key, equals, value = piece.strip().partition("=")
+        if equals:
+            params.append((key.strip(), value.strip()))
+        elif key:
+            params.append((None, key))
+    return group, name, params
+
+
+def _split_outside_quotes(text: str, separator: str) -> list[str]:
+    if '"' not in text:
+        return text.split(separator)
+    pieces, current, quoted = [], [], False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        if char == separator and not quoted:
+            pieces.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    pieces.append("".join(current))
+    return pieces
+
+
+def _param_values(raw: str) -> str:
+    """A parameter's values in a form vobject accepts: quoted when they hold , ; or :."""
+    values = []
+    for item in _split_outside_quotes(raw, ","):
+        value = item.replace('"', "").strip()
+        values.append(f'"{value}"' if any(c in value for c in ",;:") else value)
+    return ",".join(values)
+
+
+def _decode(data: bytes, charset: str | None) -> str:
+    """Bytes as text: in the CHARSET the card names, else UTF-8, else Windows-1252."""
+    if charset:
+        try:
+            return data.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            pass  # an unknown or wrong charset: fall through to the usual guesses
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if _UTF8_SEQUENCE.search(data):
+        return data.decode("utf-8", errors="replace")  # UTF-8 with a stray byte
+    return data.decode("cp1252", errors="replace")  # raw bytes of a Windows exporter
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_card(raw: RawCard) -> Contact:
+    """Parse one card with vobject; a card that fails becomes a Contact with ``error`` set."""
+    if raw.error is not None:
+        return Contact(raw.source, raw.line, error=raw.error)
+    import vobject
+    from vobject.vcard import VCard3_0
+
+    try:
+        component = vobject.readOne(raw.text, transform=False)
+        # vobject 0.9.9 registers only vCard 3.0 and leaves 2.1 and 4.0 cards undecoded;
+        # their text escaping is the same (RFC 6350 §3.4), so decode every card as 3.0
+        component.setBehavior(VCard3_0)
+        component.transformChildrenToNative()
+        return _to_contact(component, raw)
+    except Exception as exc:  # vobject raises ParseError, ValueError, KeyError...: a card must not end the run
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        return Contact(raw.source, raw.line, error=f"vobject cannot parse it: {reason[:120]}")
+
+
+def _to_contact(component: Any, raw: RawCard) -> Contact:
+    labels = {
+        str(label.group).lower(): _apple_label(_text(label.value))
+        for label in component.contents.get("x-ablabel", ())
+        if label.group
+    }
+    fn, n, uid = "", (), None
+    phones: list[Phone] = []
+    fields: list[Field] = []
+    for line in component.lines():
+        name = str(line.name).upper()
+        if name == "FN":
+            fn = fn or _text(line.value).strip()
+        elif name == "N":
+            n = n or tuple(_text(getattr(line.value, a, "")).strip() for a in _NAME_ORDER)
+        elif name == "UID":
+            uid = uid or _text(line.value).strip() or None
+        elif name == "TEL":
+            value = _text(line.value).strip()
+            if value:  # kept as written: "tel:" and ";ext=" are for phones.py to handle
+                phones.append(Phone(value, _types(line, labels)))
+        elif name not in _NOT_FIELDS and not name.startswith("X-"):
+            value = _field_value(name, line.value)
+            if any(part.strip() for part in _as_tuple(value)):  # "NOTE:" says nothing
+                fields.append(Field(name, value, _types(line, labels)))
+    return Contact(
+        raw.source, raw.line, fn=fn, n=n, uid=uid, phones=tuple(phones), fields=tuple(fields)
+    )
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(_text(v) for v in value)
+    return value if isinstance(value, str) else str(value)
+
+
+def _field_value(name: str, value: Any) -> str | tuple[str, ...]:
+    if name == "ADR":
+        return tuple(_text(getattr(value, a, "")) for a in _ADDRESS_ORDER)
+    if name == "ORG" and isinstance(value, list):
+        return tuple(_text(v) for v in value)
+    return _text(value)
+
+
+def _apple_label(label: str) -> str:
+    # Apple groups a label with its TEL as item1.TEL + item1.X-ABLabel; built-in labels are
+    # wrapped as "_$!<Mobile>!$_", custom ones are plain text
+    match = _APPLE_LABEL.fullmatch(label.strip())
+    return (match.group(1) if match else label).strip().lower()
+
+
+def _types(line: Any, labels: dict[str, str]) -> tuple[str, ...]:
+    """Lower-case TYPE values of a property: 3.0/4.0 TYPE=, 2.1 bare params, an Apple label."""
+    found: list[str] = []
+    for value in line.params.get("TYPE", ()):
+        found.extend(str(value).split(","))
+    found.extend(str(v) for v in line.singletonparams)
+    if "PREF" in line.params:
+        found.append("pref")  # 4.0 writes PREF=1 where 3.0 wrote TYPE=pref
+    if line.group and str(line.group).lower() in labels:
+        found.append(labels[str(line.group).lower()])
+    types: list[str] = []
+    for item in found:
+        item = item.strip().lower()
+        if item and item not in types:
+            types.append(item)
+    return tuple(types)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write(contacts: Iterable[Contact], stream: BinaryIO, fmt: str = "vcard3") -> None:
+    """Write contacts as vCard 3.0 ("vcard3") or 4.0 ("vcard4"), CRLF, folded at 75 octets.
+
+    Every card has VERSION, UID, FN and N; only the numbers and fields the Contact holds are
+    written. The same contacts always give byte-identical output.
+    """
+    versions = {"vcard3": "3.0", "vcard4": "4.0"}
+    if fmt not in versions:
+        raise ValueError(f"unknown vCard output format {fmt!r}; choose vcard3 or vcard4")
+    for contact in contacts:
+        stream.write(_serialize(contact, versions[fmt]))
+
+
+def _serialize(contact: Contact, version: str) -> bytes:
+    import vobject
+    from vobject.vcard import Address, Name
+
+    card = vobject.vCard()
+    card.add("version").value = version
+    card.add("uid").value = _clean(contact.uid or "") or derived_uid(contact)
+    numbers = [_clean(p.value).strip() for p in contact.phones]
+    fn = _clean(contact.display_name) or next((n for n in numbers if n), "") or card.uid.value
+    card.add("fn").value = fn
+    n = [_clean(part) for part in contact.n[:5]]
+    n = n + [""] * (5 - len(n)) if any(n) else ["", fn, "", "", ""]
+    card.add("n").value = Name(**dict(zip(_NAME_ORDER, n)))
+    for phone, number in zip(contact.phones, numbers):
+        if not number:
+            continue
+        tel = card.add("tel")
+        bare = number[4:] if number.lower().startswith("tel:") else number
+        if version == "4.0":
+            tel.value = "tel:" + bare.replace(" ", "")  # RFC 6350 §6.4.1: a tel URI
+            tel.params["VALUE"] = ["uri"]
+        else:
+            tel.value = bare
+        _set_types(tel, phone.types, version)
+    for field in contact.fields:
+        name = field.name.upper()
+        if not _NAME.fullmatch(name) or name in _WRITER_OWN:
+            continue
+        line = card.add(name)
+        if name == "ADR":
+            parts = [_clean(p) for p in _as_tuple(field.value)[:7]]
+            line.value = Address(**dict(zip(_ADDRESS_ORDER, parts + [""] * (7 - len(parts)))))
+        elif name == "ORG":
+            line.value = [_clean(p) for p in _as_tuple(field.value)]
+        else:
+            line.value = _clean(";".join(_as_tuple(field.value)))
+        _set_types(line, field.types, version)
+    # vobject escapes values (RFC 6350 §3.4); it folds by characters, not octets, so fold here
+    text = card.serialize(lineLength=1 << 30)
+    return b"".join(_fold(line) for line in text.split("\r\n") if line)
+
+
+def derived_uid(contact: Contact) -> str:
+    """A UID that repeated runs agree on: a UUID 5 of the contact's numbers (or its name)."""
+    import uuid
+
+    key = "\n".join(sorted(p.value.strip() for p in contact.phones)) or contact.display_name
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "contactguard:vcard:" + key))
+
+
+def _set_types(line: Any, types: tuple[str, ...], version: str) -> None:
+    # only plain tokens: a label may hold quotes or line breaks, which a parameter cannot escape
+    clean = [t.lower() for t in types if t.replace("-", "").isalnum()]
+    if version == "4.0" and "pref" in clean:
+        clean.remove("pref")
+        line.params["PREF"] = ["1"]  # RFC 6350 §5.3
+    if clean:
+        line.params["TYPE"] = list(dict.fromkeys(clean))
+
+
+def _as_tuple(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else value
+
+
+def _clean(text: str) -> str:
+    """Drop control characters; line breaks stay for vobject to escape as \\n."""
+    return _CONTROL.sub("", text)
+
+
+def _fold(line: str) -> bytes:
+    """One content line as bytes, folded so no physical line exceeds 75 octets."""
+    data = line.encode("utf-8")
+    pieces, start, limit = [], 0, _FOLD_AT
+    while len(data) - start > limit:
+        end = start + limit
+        while end > start and data[end] & 0xC0 == 0x80:
+            end -= 1  # never cut inside a UTF-8 sequence
+        pieces.append(data[start:end])
+        start, limit = end, _FOLD_AT - 1  # a continuation line starts with a space
+    pieces.append(data[start:])
+    return b"\r\n ".join(pieces) + b"\r\n"
