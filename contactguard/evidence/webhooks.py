@@ -1,0 +1,442 @@
+"""WhatsApp Cloud API webhook archives: who wrote first, as Meta's webhooks told the business.
+
+A webhook logger stores the payloads Meta POSTs to the business's endpoint. Accepted files:
+
+- ``.jsonl`` / ``.ndjson``: one payload per line, read line by line (blank lines skipped; a
+  line that is an object but not a payload, e.g. a logger's header, is ignored);
+- ``.json``: one payload, a list of payloads, or an object mapping names to payloads (the way
+  several SDKs keep their test fixtures). A ``.json`` that turns out to hold one payload per line
+  is read as JSONL.
+
+A payload is ``{"object": "whatsapp_business_account", "entry": [{"changes": [{"value": …}]}]}``.
+What each part of ``value`` says (and what it does NOT say):
+
+- ``messages[]``: the customer wrote, at ``timestamp`` (unix seconds) → inbound for ``from``.
+  Not inbound: ``context.from`` (the business's number: the message being replied to), a
+  ``from`` equal to the business's own ``metadata.display_phone_number`` / ``phone_number_id``,
+  ``system`` messages (WhatsApp wrote them, not the customer; see below), ``request_welcome``
+  (the customer opened the chat but wrote nothing), and messages in groups (``group_id``; group
+  chats are not evidence, DESIGN.md).
+- ``statuses[]``: sent/delivered/read/failed/… exist only for messages the business sent, so
+  each one is outbound for ``recipient_id`` — a ``failed`` one too: the business tried to write.
+  In a group, the outbound evidence is for the participant (``recipient_participant_id``).
+- ``message_echoes[]`` (field ``smb_message_echoes``): the business's own messages sent from the
+  WhatsApp Business app → outbound for the customer (``to``; if a producer wrote the business
+  number into ``to``, the other side), never inbound.
+- ``user_preferences[]`` with value ``stop`` → ``opted_out_at``. ``resume`` and ``signup`` are
+  not messages and record nothing: a resume does not lift an opt-out, a newer message does.
+- ``calls[]``: a ``BUSINESS_INITIATED`` call is the business reaching out → outbound for the
+  customer. A ``USER_INITIATED`` call records nothing: the evidence DESIGN.md asks for is that
+  the person *wrote* first, and a call is not a written message (fail closed).
+- ``system`` message ``user_changed_number`` (``from`` old number, ``system.wa_id`` /
+  ``new_wa_id`` new one): records nothing for either number, since WhatsApp wrote it, and
+  evidence of the old number is not carried over to the new one (a number can be recycled;
+  only the person's own messages from the new number count). A warning names both (masked).
+- ``contacts[]`` map a ``wa_id`` to its business-scoped ``user_id`` (``CC.digits``), kept on the
+  record as a secondary identifier (also ``from_user_id``, ``recipient_user_id``,
+  ``to_user_id``). A message with only a user id yields a record with ``phone=None``.
+
+Numbers that are not numbers (``<WHATSAPP_USER_PHONE_NUMBER>`` in SDK examples) are skipped and
+counted in one warning per file. Unknown fields, message types and change fields are ignored;
+what cannot be read at all is an EvidenceError naming the file (and the line, for JSONL).
+Every record's source is ``"file:line"`` (JSONL), ``"file"`` or ``"file#name"`` (JSON).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import EvidenceError
+from ..model import EvidenceRecord
+from ..phones import evidence_key, mask
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_DOCUMENT_BYTES",
+    "read_json",
+    "read_jsonl",
+    "records",
+    "sniff",
+]
+
+MAX_DOCUMENT_BYTES = 256 * 1024 * 1024  # one .json file or one JSONL line
+MAX_DEPTH = 200  # real payloads nest about 10 deep; json's C parser recurses per level
+
+_BUSINESS_ACCOUNT = "whatsapp_business_account"
+_JSONL_SUFFIXES = (".jsonl", ".ndjson")
+_JSON_SUFFIXES = (".json", *_JSONL_SUFFIXES)
+_HEAD_WEBHOOK = re.compile(r'"object"\s*:\s*"whatsapp_business_account"|"entry"\s*:\s*\[')
+_USER_ID = re.compile(r"[A-Z]{2}(?:\.[A-Za-z0-9]+)+")  # "US.13491208655302741918"
+_NOT_WRITTEN_BY_CUSTOMER = frozenset({"system", "request_welcome"})
+_OPT_OUT = "stop"
+_BUSINESS_INITIATED = "BUSINESS_INITIATED"
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+# For the nesting check: JSON strings (which may hold brackets) and everything but brackets.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_EMPTY_PAIR = re.compile(r"\[\]|\{\}")
+
+Warn = Callable[[str], None]
+
+
+def sniff(path: Path | str, head: bytes) -> bool:
+    """A ``.json``/``.jsonl``/``.ndjson`` file whose first bytes look like a webhook payload."""
+    if not str(path).lower().endswith(_JSON_SUFFIXES):
+        return False
+    text = head.removeprefix(_UTF8_BOM).decode("utf-8", errors="replace").lstrip()
+    return text.startswith(("{", "[")) and bool(_HEAD_WEBHOOK.search(text))
+
+
+def records(path: Path | str, *, warn: Warn | None = None) -> Iterator[EvidenceRecord]:
+    """The records of a webhook archive file; ``warn`` hears about skipped events."""
+    source = str(path)
+    try:
+        stream = Path(path).open("rb")  # noqa: SIM115 - closed when the generator ends
+    except OSError as exc:
+        raise EvidenceError(f"cannot open: {exc.strerror}", file=source) from exc
+    with stream:
+        if source.lower().endswith(_JSONL_SUFFIXES):
+            yield from read_jsonl(stream, source, warn=warn)
+        else:
+            yield from read_json(stream, source, warn=warn)
+
+
+def read_jsonl(
+    stream: IO[bytes], source: str, *, warn: Warn | None = None
+) -> Iterator[EvidenceRecord]:
+    """The records of a JSONL archive (one payload per line), read line by line."""
+    counter = _Counter()
+    lineno = 0
+    while True:
+        raw = stream.readline(MAX_DOCUMENT_BYTES + 1)
+        if not raw:
+            break
+        lineno += 1
+        if len(raw) > MAX_DOCUMENT_BYTES:
+            raise EvidenceError(
+                f"line longer than {MAX_DOCUMENT_BYTES} bytes", file=source, line=lineno
+            )
+        if lineno == 1:
+            raw = raw.removeprefix(_UTF8_BOM)
+        if not raw.strip():
+            continue
+        value = _parse(raw, source, lineno)
+        if not isinstance(value, dict):
+            raise EvidenceError(
+                f"expected a JSON object (a webhook payload), not {_kind(value)}",
+                file=source,
+                line=lineno,
+            )
+        if _is_payload(value):
+            yield from _payload(value, f"{source}:{lineno}", counter, warn)
+    counter.report(source, warn)
+
+
+def read_json(
+    stream: IO[bytes], source: str, *, warn: Warn | None = None
+) -> Iterator[EvidenceRecord]:
+    """The records of a ``.json`` file: a payload, a list of them, or named payloads."""
+    data = stream.read(MAX_DOCUMENT_BYTES + 1)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise EvidenceError(
+            f"larger than {MAX_DOCUMENT_BYTES} bytes; store big archives as JSONL "
+            "(one payload per line)",
+            file=source,
+        )
+    data = data.removeprefix(_UTF8_BOM)
+    try:
+        value = _parse(data, source, None)
+    except EvidenceError as exc:
+        # A logger may write one payload per line into a file called .json.
+        if isinstance(exc.__cause__, json.JSONDecodeError) and exc.__cause__.msg == "Extra data":
+            yield from read_jsonl(io.BytesIO(data), source, warn=warn)
+            return
+        raise
+    counter = _Counter()
+    for where, payload in _payloads(value, source):
+        yield from _payload(payload, where, counter, warn)
+    counter.report(source, warn)
+
+
+# -- parsing -----------------------------------------------------------------------------------
+
+
+def _parse(data: bytes, source: str, line: int | None) -> Any:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EvidenceError(
+            f"not UTF-8 ({exc.reason} at byte {exc.start})", file=source, line=line
+        ) from exc
+    if _nesting_exceeds(text, MAX_DEPTH):
+        raise EvidenceError(
+            f"JSON nested deeper than {MAX_DEPTH} levels; not a webhook payload",
+            file=source,
+            line=line,
+        )
+    try:
+        return json.loads(text)
+    except RecursionError as exc:  # belt and braces: _nesting_exceeds should have caught it
+        raise EvidenceError("JSON nested too deeply", file=source, line=line) from exc
+    except ValueError as exc:  # JSONDecodeError, or an integer too long to convert
+        raise EvidenceError(f"not valid JSON ({exc})", file=source, line=line) from exc
+
+
+def _nesting_exceeds(text: str, limit: int) -> bool:
+    """Whether brackets nest deeper than ``limit``, checked without recursion.
+
+    Strings are removed first (they may contain brackets), then each pass deletes the innermost
+    ``[]``/``{}`` pairs: the number of passes is the depth. Unbalanced brackets stop the loop
+    early and are left to json.loads to report.
+    """
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    for _ in range(limit):
+        if not brackets:
+            return False
+        reduced = _EMPTY_PAIR.sub("", brackets)
+        if len(reduced) == len(brackets):
+            return False
+        brackets = reduced
+    return bool(brackets)
+
+
+def _is_payload(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("entry"), list)
+        and value.get("object", _BUSINESS_ACCOUNT) == _BUSINESS_ACCOUNT
+    )
+
+
+def _payloads(value: object, source: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(source, payload) for each payload of a ``.json`` document; error if it has none."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    if _is_payload(value):
+        assert isinstance(value, dict)
+        found.append((source, value))
+    elif isinstance(value, list):
+        found.extend((source, item) for item in value if _is_payload(item))
+    elif isinstance(value, dict):
+        found.extend(
+            (f"{source}#{name}", item) for name, item in value.items() if _is_payload(item)
+        )
+    if not found:
+        raise EvidenceError(
+            "not a WhatsApp Cloud API webhook archive (expected an object with "
+            '"object": "whatsapp_business_account" and "entry", a list of them, or named ones)',
+            file=source,
+        )
+    yield from found
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "null" if value is None else "a number"
+
+
+# -- semantics ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Counter:
+    """Events skipped because they name no usable number or user id, or no valid time."""
+
+    no_identity: int = 0
+    no_time: int = 0
+
+    def report(self, source: str, warn: Warn | None) -> None:
+        if warn is None:
+            return
+        if self.no_identity:
+            warn(
+                f"{source}: skipped {self.no_identity} event(s) without a usable number or "
+                "user id (e.g. placeholders such as <WHATSAPP_USER_PHONE_NUMBER>)"
+            )
+        if self.no_time:
+            warn(f"{source}: skipped {self.no_time} event(s) without a valid unix timestamp")
+
+
+@dataclass(frozen=True)
+class _Business:
+    """The business's own identifiers from ``value.metadata``, as digits."""
+
+    ids: frozenset[str]
+
+    def owns(self, number: str) -> bool:
+        digits = _digits(number)
+        return bool(digits) and digits in self.ids
+
+
+def _payload(
+    payload: Mapping[str, Any], source: str, counter: _Counter, warn: Warn | None
+) -> Iterator[EvidenceRecord]:
+    for entry in _dicts(payload.get("entry")):
+        for change in _dicts(entry.get("changes")):
+            value = change.get("value")
+            if isinstance(value, dict):
+                yield from _value(value, source, counter, warn)
+
+
+def _value(
+    value: Mapping[str, Any], source: str, counter: _Counter, warn: Warn | None
+) -> Iterator[EvidenceRecord]:
+    metadata = value.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    business = _Business(
+        frozenset(
+            d
+            for d in (
+                _digits(_text(metadata.get("display_phone_number"))),
+                _digits(_text(metadata.get("phone_number_id"))),
+            )
+            if d
+        )
+    )
+    user_ids = {
+        _text(contact.get("wa_id")): _text(contact.get("user_id"))
+        for contact in _dicts(value.get("contacts"))
+        if _text(contact.get("wa_id"))
+    }
+
+    def record(phone: str, user_id: str, moment: object, **times: bool) -> Iterator[EvidenceRecord]:
+        """One record when the event names someone and has a time; else it is counted."""
+        if phone and business.owns(phone):
+            return  # the business's own number: nobody to record
+        key_phone = phone if phone and evidence_key(phone) is not None else None
+        uid = user_id or user_ids.get(phone, "")
+        uid = uid if _USER_ID.fullmatch(uid) else ""
+        if key_phone is None and not uid:
+            counter.no_identity += 1
+            return
+        at = _timestamp(moment)
+        if at is None:
+            counter.no_time += 1
+            return
+        yield EvidenceRecord(
+            source=source,
+            phone=key_phone,
+            user_id=uid or None,
+            first_inbound_at=at if times.get("inbound") else None,
+            last_inbound_at=at if times.get("inbound") else None,
+            first_outbound_at=at if times.get("outbound") else None,
+            opted_out_at=at if times.get("opted_out") else None,
+        )
+
+    for message in _dicts(value.get("messages")):
+        sender = _text(message.get("from"))
+        kind = _text(message.get("type"))
+        if kind == "system":
+            _warn_number_change(message, source, warn)
+        if kind in _NOT_WRITTEN_BY_CUSTOMER or "group_id" in message:
+            continue
+        # A "from" that is the business's own number is skipped by record(); context.from
+        # is deliberately not read: it names the author of the quoted (business) message.
+        yield from record(
+            sender, _text(message.get("from_user_id")), message.get("timestamp"), inbound=True
+        )
+
+    for status in _dicts(value.get("statuses")):
+        if _text(status.get("recipient_type")) == "group":
+            phone = _text(status.get("recipient_participant_id"))
+            uid = _text(status.get("recipient_participant_user_id"))
+        else:
+            phone = _text(status.get("recipient_id"))
+            uid = _text(status.get("recipient_user_id"))
+        yield from record(phone, uid, status.get("timestamp"), outbound=True)
+
+    for echo in _dicts(value.get("message_echoes")):
+        to, sender = _text(echo.get("to")), _text(echo.get("from"))
+        if to and business.owns(to):
+            customer, uid = sender, _text(echo.get("from_user_id"))
+        else:
+            customer, uid = to, _text(echo.get("to_user_id"))
+        yield from record(customer, uid, echo.get("timestamp"), outbound=True)
+
+    for preference in _dicts(value.get("user_preferences")):
+        if _text(preference.get("value")).lower() != _OPT_OUT:
+            continue  # resume / signup: not a message, and not a lifted opt-out either
+        yield from record(
+            _text(preference.get("wa_id")),
+            _text(preference.get("user_id")),
+            preference.get("timestamp"),
+            opted_out=True,
+        )
+
+    for call in _dicts(value.get("calls")):
+        # Only the business reaching out counts; a user-initiated call is not a written
+        # message, so it is no evidence that the person wrote first (module docstring).
+        if _text(call.get("direction")).upper() != _BUSINESS_INITIATED:
+            continue
+        to, sender = _text(call.get("to")), _text(call.get("from"))
+        customer = sender if to and business.owns(to) else to
+        yield from record(
+            customer, _text(call.get("to_user_id")), call.get("timestamp"), outbound=True
+        )
+
+
+def _warn_number_change(message: Mapping[str, Any], source: str, warn: Warn | None) -> None:
+    system = message.get("system")
+    if warn is None or not isinstance(system, dict):
+        return
+    if _text(system.get("type")) != "user_changed_number":
+        return
+    old = _text(message.get("from"))
+    new = _text(system.get("wa_id")) or _text(system.get("new_wa_id"))
+    old_key, new_key = evidence_key(old) if old else None, evidence_key(new) if new else None
+    warn(
+        f"{source}: {mask(old_key) if old_key else 'a customer'} changed number to "
+        f"{mask(new_key) if new_key else 'another number'}; evidence for the old number is not "
+        "carried over"
+    )
+
+
+# -- small helpers -----------------------------------------------------------------------------
+
+
+def _dicts(value: object) -> Iterator[dict[str, Any]]:
+    """The objects of a JSON array; anything else (missing, wrong type) yields nothing."""
+    if isinstance(value, list):
+        yield from (item for item in value if isinstance(item, dict))
+
+
+def _text(value: object) -> str:
+    """A string field, stripped; JSON numbers are accepted (some loggers write wa_ids so)."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isascii() and ch.isdigit())
+
+
+def _timestamp(value: object) -> datetime | None:
+    """Unix seconds (string or number, as the Cloud API writes them) as aware UTC, or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip()) if "." in value else int(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, (int, float)) or value != value or value < 0:  # value != value: NaN
+        return None
+    try:
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
