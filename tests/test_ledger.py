@@ -252,8 +252,9 @@ class TestSniff:
             ("ledger.csv", b"", True),
             ("chat.txt", b"31.12.20, 23:59 - Anna: Hallo\n", False),
             ("x.jsonl", b'{"phone": "+491701234567"}\n', False),
+            ("l.db", b"SQLite format 3\x00\x10\x00\x01\x01\x00@  \x00\x00\x00\x02\r,;\n", False),
         ],
-        ids=["header", "csv-suffix", "empty-csv", "chat-export", "jsonl"],
+        ids=["header", "csv-suffix", "empty-csv", "chat-export", "jsonl", "binary-with-cr"],
     )
     def test_csv(self, location: str, head: bytes, expected: bool) -> None:
         """A CSV ledger is recognised by its phone column or its .csv name."""

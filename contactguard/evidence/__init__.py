@@ -30,7 +30,7 @@ from pathlib import Path
 from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord
 from ..phones import evidence_key, variants
-from . import ledger
+from . import ledger, store
 
 __all__ = [
     "SOURCE_KINDS",
@@ -81,7 +81,8 @@ class Evidence:
 
     def lookup(self, e164: str) -> EvidenceEntry | None:
         """The merged evidence for a book number over all its WhatsApp variants, or None."""
-        key = evidence_key(e164) or e164
+        # book numbers arrive as E.164 already; only other spellings need the (cached) parse
+        key = e164 if e164[1:].isdigit() and e164[:1] == "+" else evidence_key(e164) or e164
         found = [
             self._numbers[variant]
             for variant in sorted(variants(key, ar_without_9=self.ar_without_9))
@@ -181,6 +182,7 @@ def _file_reader(
 
 # The order matters: the first kind whose sniffer says yes reads the source.
 SOURCE_KINDS: tuple[SourceKind, ...] = (
+    SourceKind("sqlite-ledger", store.sniff, store.read),
     SourceKind("jsonl-ledger", ledger.sniff_jsonl, _file_reader(ledger.read_jsonl)),
     SourceKind("csv-ledger", ledger.sniff_csv, _file_reader(ledger.read_csv)),
 )
@@ -211,7 +213,7 @@ def iter_records(
             if explicit:
                 raise EvidenceError(
                     "not a known evidence source (expected a CSV or JSONL ledger with a "
-                    "phone column)",
+                    "phone column, or a SQLite ledger)",
                     file=location,
                 )
             context.warn(f"{location}: skipped, not a known evidence source")

@@ -1,8 +1,8 @@
 """The evidence ledger as a file: CSV or JSONL, one row per statement about one identity.
 
-CSV: a header row, then one row per identity; ``,``, ``;`` or tab as delimiter (chosen by which
-one splits the header into the known columns); UTF-8 with or without a BOM; extra columns are
-ignored::
+CSV: a header row (names case-insensitive), then one row per identity; ``,``, ``;`` or tab as
+delimiter (chosen by which one splits the header into the known columns); UTF-8 with or without
+a BOM; extra columns are ignored::
 
     phone,first_inbound_at,first_outbound_at,last_inbound_at,opted_out_at
     +491701234567,2026-03-01T09:15:00+01:00,,,
@@ -274,10 +274,14 @@ def _pick_delimiter(header: str) -> tuple[str, list[str]]:
 
 
 def _header_names(header: str, delimiter: str) -> list[str]:
-    cells = next(csv.reader([header], delimiter=delimiter), [])
+    try:
+        cells = next(csv.reader([header], delimiter=delimiter), [])
+    except csv.Error:  # a stray CR inside the line (binary data, old Mac line ends): no header
+        return []
     return [cell.strip().lstrip(_BOM).strip().lower() for cell in cells]
 
 
 def _head_line(head: bytes) -> str:
     text = head.decode("utf-8", errors="replace").lstrip(_BOM + " \t\r\n")
-    return text.split("\n", 1)[0].strip()
+    lines = text.splitlines()
+    return lines[0].strip() if lines else ""
