@@ -271,7 +271,9 @@ def _parse_head(head: str) -> tuple[str, str, list[tuple[str | None, str]]] | No
 def _split_outside_quotes(text: str, separator: str) -> list[str]:
     if '"' not in text:
         return text.split(separator)
-    pieces, current, quoted = [], [], False
+    pieces: list[str] = []
+    current: list[str] = []
+    quoted = False
     for char in text:
         if char == '"':
             quoted = not quoted
@@ -326,7 +328,7 @@ def parse_card(raw: RawCard) -> Contact:
         component.setBehavior(VCard3_0)
         component.transformChildrenToNative()
         return _to_contact(component, raw)
-    except Exception as exc:  # vobject raises ParseError, ValueError, KeyError...: a card must not end the run
+    except Exception as exc:  # ParseError, ValueError, ...: one card must not end the run
         reason = " ".join(str(exc).split()) or type(exc).__name__
         return Contact(raw.source, raw.line, error=f"vobject cannot parse it: {reason[:120]}")
 
@@ -337,7 +339,8 @@ def _to_contact(component: Any, raw: RawCard) -> Contact:
         for label in component.contents.get("x-ablabel", ())
         if label.group
     }
-    fn, n, uid = "", (), None
+    fn, uid = "", None
+    n: tuple[str, ...] = ()
     phones: list[Phone] = []
     fields: list[Field] = []
     for line in component.lines():
@@ -353,9 +356,9 @@ def _to_contact(component: Any, raw: RawCard) -> Contact:
             if value:  # kept as written: "tel:" and ";ext=" are for phones.py to handle
                 phones.append(Phone(value, _types(line, labels)))
         elif name not in _NOT_FIELDS and not name.startswith("X-"):
-            value = _field_value(name, line.value)
-            if any(part.strip() for part in _as_tuple(value)):  # "NOTE:" says nothing
-                fields.append(Field(name, value, _types(line, labels)))
+            field_value = _field_value(name, line.value)
+            if any(part.strip() for part in _as_tuple(field_value)):  # "NOTE:" says nothing
+                fields.append(Field(name, field_value, _types(line, labels)))
     return Contact(
         raw.source, raw.line, fn=fn, n=n, uid=uid, phones=tuple(phones), fields=tuple(fields)
     )
@@ -428,8 +431,8 @@ def _serialize(contact: Contact, version: str) -> bytes:
     card.add("fn").value = fn
     n = [_clean(part) for part in contact.n[:5]]
     n = n + [""] * (5 - len(n)) if any(n) else ["", fn, "", "", ""]
-    card.add("n").value = Name(**dict(zip(_NAME_ORDER, n)))
-    for phone, number in zip(contact.phones, numbers):
+    card.add("n").value = Name(**dict(zip(_NAME_ORDER, n, strict=True)))
+    for phone, number in zip(contact.phones, numbers, strict=True):
         if not number:
             continue
         tel = card.add("tel")
@@ -447,7 +450,8 @@ def _serialize(contact: Contact, version: str) -> bytes:
         line = card.add(name)
         if name == "ADR":
             parts = [_clean(p) for p in _as_tuple(field.value)[:7]]
-            line.value = Address(**dict(zip(_ADDRESS_ORDER, parts + [""] * (7 - len(parts)))))
+            parts += [""] * (7 - len(parts))
+            line.value = Address(**dict(zip(_ADDRESS_ORDER, parts, strict=True)))
         elif name == "ORG":
             line.value = [_clean(p) for p in _as_tuple(field.value)]
         else:
