@@ -84,10 +84,10 @@ class Sanitizer:
         """Yield one final Decision per input contact, in input order."""
         now = self.policy.clock()
         with _rereadable(books) as sources:
-            self.summary.inputs = [_label(s) for s in sources]
+            self.summary.inputs = [label for label, _ in sources]
             name_counts = self._count_names(sources) if self.evidence.names else None
-            for source in sources:
-                for contact in self._read(source):
+            for label, source in sources:
+                for contact in self._read(label, source):
                     numbers = _policy.normalize_numbers(contact, self.policy.region)
                     decision = _policy.decide(
                         contact, numbers, self.evidence, self.policy, now, name_counts
@@ -98,16 +98,16 @@ class Sanitizer:
         self.summary.contacts_kept = len(self.clean)
         self.summary.numbers_kept = sum(len(c.phones) for c in self.clean)
 
-    def _read(self, source: BookSource) -> Iterator[Contact]:
+    def _read(self, label: str, source: BookSource) -> Iterator[Contact]:
         if isinstance(source, (str, Path)):
             return read_book(source, self.read_options)
-        return read_book(source, self.read_options, name=_label(source))
+        return read_book(source, self.read_options, name=label)
 
-    def _count_names(self, sources: Sequence[BookSource]) -> Counter[str]:
+    def _count_names(self, sources: Sequence[tuple[str, BookSource]]) -> Counter[str]:
         """Display names across all books: evidence given as a name applies only if unique."""
         counts: Counter[str] = Counter()
-        for source in sources:
-            for contact in self._read(source):
+        for label, source in sources:
+            for contact in self._read(label, source):
                 if contact.error is None and contact.display_name:
                     counts[contact.display_name] += 1
             if not isinstance(source, (str, Path)):
@@ -166,18 +166,17 @@ class _rereadable:
         self.books = books
         self._spools: list[IO[bytes]] = []
 
-    def __enter__(self) -> list[BookSource]:
-        sources: list[BookSource] = []
+    def __enter__(self) -> list[tuple[str, BookSource]]:
+        sources: list[tuple[str, BookSource]] = []
         for book in self.books:
             if str(book) == "-":
                 spool = tempfile.TemporaryFile()  # noqa: SIM115  (closed in __exit__)
                 shutil.copyfileobj(sys.stdin.buffer, spool)
                 spool.seek(0)
-                spool.name = "-"  # type: ignore[misc]  # reports show stdin as "-"
                 self._spools.append(spool)
-                sources.append(spool)  # type: ignore[arg-type]
+                sources.append(("-", spool))  # type: ignore[arg-type]  # reports show stdin as "-"
             else:
-                sources.append(book)
+                sources.append((_label(book), book))
         return sources
 
     def __exit__(self, *exc: object) -> None:

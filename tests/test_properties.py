@@ -55,7 +55,7 @@ class _Book(io.BytesIO):
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    book=st.lists(contacts, max_size=12),
+    book=st.lists(contacts, min_size=1, max_size=12),
     evidence=st.lists(records, max_size=12),
     keep=st.sets(st.sampled_from(["ORG", "EMAIL", "NOTE"])),
     max_age=st.none() | st.integers(min_value=1, max_value=400).map(lambda d: timedelta(days=d)),
