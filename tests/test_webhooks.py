@@ -243,10 +243,17 @@ class TestArchives:
             "deep.json: JSON nested deeper than 200 levels; not a webhook payload"
         )
 
+    def test_deep_unknown_field_within_limit(self) -> None:
+        """An unknown field nested 190 levels deep is within the limit and simply ignored."""
+        payload = json.loads((FIXTURES / "inbound-text.json").read_text())
+        payload["future"] = json.loads("[" * 190 + "]" * 190)
+        records = list(webhooks.read_json(io.BytesIO(json.dumps(payload).encode()), "d.json"))
+        assert [r.phone for r in records] == ["491701112233"]
+
     def test_brackets_in_strings_do_not_count(self) -> None:
         """Brackets inside JSON strings do not count as nesting."""
         payload = json.loads((FIXTURES / "inbound-text.json").read_text())
-        payload["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = "[" * 500
+        payload["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = '\\"[' * 500
         records = list(webhooks.read_json(io.BytesIO(json.dumps(payload).encode()), "b.json"))
         assert [r.phone for r in records] == ["491701112233"]
 

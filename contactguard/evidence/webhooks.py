@@ -79,10 +79,11 @@ _OPT_OUT = "stop"
 _BUSINESS_INITIATED = "BUSINESS_INITIATED"
 _UTF8_BOM = b"\xef\xbb\xbf"
 
-# For the nesting check: JSON strings (which may hold brackets) and everything but brackets.
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_EMPTY_PAIR = re.compile(r"\[\]|\{\}")
+# For the nesting check, on bytes: JSON strings may hold brackets; "{}" count like "[]".
+_ESCAPES = ((b"\\\\", b""), (b'\\"', b""))  # an escaped backslash, then an escaped quote
+_BRACKET_TABLE = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKET_OR_QUOTE = bytes(b for b in range(256) if b not in b'"[]{}')
+_STRING = re.compile(rb'"[^"]*(?:"|\Z)')  # unterminated: to the end, so no byte is seen twice
 
 Warn = Callable[[str], None]
 
@@ -170,18 +171,18 @@ def read_json(
 
 
 def _parse(data: bytes, source: str, line: int | None) -> Any:
+    if _nesting_exceeds(data, MAX_DEPTH):
+        raise EvidenceError(
+            f"JSON nested deeper than {MAX_DEPTH} levels; not a webhook payload",
+            file=source,
+            line=line,
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise EvidenceError(
             f"not UTF-8 ({exc.reason} at byte {exc.start})", file=source, line=line
         ) from exc
-    if _nesting_exceeds(text, MAX_DEPTH):
-        raise EvidenceError(
-            f"JSON nested deeper than {MAX_DEPTH} levels; not a webhook payload",
-            file=source,
-            line=line,
-        )
     try:
         return json.loads(text)
     except RecursionError as exc:  # belt and braces: _nesting_exceeds should have caught it
@@ -190,18 +191,23 @@ def _parse(data: bytes, source: str, line: int | None) -> Any:
         raise EvidenceError(f"not valid JSON ({exc})", file=source, line=line) from exc
 
 
-def _nesting_exceeds(text: str, limit: int) -> bool:
-    """Whether brackets nest deeper than ``limit``, checked without recursion.
+def _nesting_exceeds(data: bytes, limit: int) -> bool:
+    """Whether brackets nest deeper than ``limit``, checked without recursion at C speed.
 
-    Strings are removed first (they may contain brackets), then each pass deletes the innermost
-    ``[]``/``{}`` pairs: the number of passes is the depth. Unbalanced brackets stop the loop
-    early and are left to json.loads to report.
+    Escapes and then strings are removed (they may hold brackets), every bracket becomes ``[``
+    or ``]``. Each pass deletes the innermost ``[]`` pairs, lowering the depth by exactly one; a
+    run of more ``[`` than the depth still allowed proves the limit exceeded early. Unbalanced
+    brackets stop the loop and are left to json.loads to report.
     """
-    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
-    for _ in range(limit):
+    for escape, replacement in _ESCAPES:
+        data = data.replace(escape, replacement)
+    brackets = _STRING.sub(b"", data.translate(_BRACKET_TABLE, _NOT_BRACKET_OR_QUOTE))
+    for done in range(limit):
         if not brackets:
             return False
-        reduced = _EMPTY_PAIR.sub("", brackets)
+        if b"[" * (limit - done + 1) in brackets:
+            return True
+        reduced = brackets.replace(b"[]", b"")
         if len(reduced) == len(brackets):
             return False
         brackets = reduced
