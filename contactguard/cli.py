@@ -180,7 +180,7 @@ def evidence_show(ledger: str, number: str | None, as_json: bool) -> None:
     with Ledger(ledger, create=False) as db:
         items = list(db.entries(number))
     if as_json:
-        rows = [{"kind": i.kind, "key": i.key, "initiated": i.entry.initiated,
+        rows = [{"kind": i.kind, "key": i.key, "user_id": i.user_id, "initiated": i.entry.initiated,
                  "opted_out": i.entry.opted_out, **{
                      t: (getattr(i.entry, t).isoformat() if getattr(i.entry, t) else None)
                      for t in ("first_inbound_at", "first_outbound_at", "last_inbound_at",
@@ -197,7 +197,8 @@ def evidence_show(ledger: str, number: str | None, as_json: bool) -> None:
         times = "  ".join(f"{label} {value:%Y-%m-%d %H:%M}" for label, value in (
             ("in", e.first_inbound_at), ("out", e.first_outbound_at),
             ("last", e.last_inbound_at), ("opt-out", e.opted_out_at)) if value)
-        click.echo(f"{i.key}  [{i.kind}]  {state}  {times}")
+        user = f"  user id {i.user_id}" if i.user_id else ""
+        click.echo(f"{i.key}  [{i.kind}]{user}  {state}  {times}")
         for source in e.sources:
             click.echo(f"    {source}")
 

@@ -189,3 +189,16 @@ class TestCommands:
         result = runner.invoke(main, ["evidence", "opt-out", "hello", "--ledger", str(tmp_path / "l.sqlite")])
         assert result.exit_code == 1
         assert "international" in result.stderr
+
+
+class TestUserIds:
+    def test_user_id_is_kept_beside_the_number(self, tmp_path: Path) -> None:
+        """A business-scoped user id seen with a number is stored as its secondary identifier."""
+        with Ledger(tmp_path / "l.sqlite") as db:
+            record = EvidenceRecord("hook.jsonl:1", phone="491701234567", user_id="DE.998877",
+                                    first_inbound_at=T1)
+            assert db.import_records([record]).added == 1
+            assert db.import_records([record]).changed == 0
+            (item,) = list(db.entries())
+            assert (item.key, item.user_id) == ("+491701234567", "DE.998877")
+            assert [r.user_id for r in db.records()] == ["DE.998877"]

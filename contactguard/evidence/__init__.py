@@ -30,7 +30,7 @@ from pathlib import Path
 from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord
 from ..phones import evidence_key, variants
-from . import ledger, store
+from . import ledger, store, webhooks
 
 __all__ = [
     "SOURCE_KINDS",
@@ -183,6 +183,8 @@ def _file_reader(
 # The order matters: the first kind whose sniffer says yes reads the source.
 SOURCE_KINDS: tuple[SourceKind, ...] = (
     SourceKind("sqlite-ledger", store.sniff, store.read),
+    SourceKind("webhook-archive", webhooks.sniff,
+               lambda location, context: webhooks.records(location, warn=context.warn)),
     SourceKind("jsonl-ledger", ledger.sniff_jsonl, _file_reader(ledger.read_jsonl)),
     SourceKind("csv-ledger", ledger.sniff_csv, _file_reader(ledger.read_csv)),
 )
@@ -213,7 +215,8 @@ def iter_records(
             if explicit:
                 raise EvidenceError(
                     "not a known evidence source (expected a CSV or JSONL ledger with a "
-                    "phone column, or a SQLite ledger)",
+                    "phone column, a SQLite ledger, a WhatsApp chat export or a Cloud API "
+                    "webhook archive)",
                     file=location,
                 )
             context.warn(f"{location}: skipped, not a known evidence source")

@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS identity (
     first_outbound_at TEXT,
     last_inbound_at TEXT,
     opted_out_at TEXT,
+    user_id TEXT,  -- business-scoped user id (CC.digits) seen with this number: a secondary id
     PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS said_by (
@@ -66,6 +67,7 @@ class LedgerEntry:
     kind: str
     key: str
     entry: EvidenceEntry
+    user_id: str | None = None
 
 
 def _identity(record: EvidenceRecord) -> tuple[str, str] | None:
@@ -129,6 +131,7 @@ class Ledger:
     def import_records(self, records: Iterable[EvidenceRecord]) -> ImportStats:
         """Merge records into the ledger in ONE transaction; all or nothing."""
         merged: dict[tuple[str, str], EvidenceEntry] = {}
+        user_ids: dict[tuple[str, str], str] = {}
         count = 0
         for record in records:  # read the whole source first: a bad row aborts before any write
             count += 1
@@ -136,6 +139,8 @@ class Ledger:
             if identity is None:
                 continue
             entry = EvidenceEntry.from_record(record)
+            if record.user_id and identity[0] == "phone":
+                user_ids[identity] = record.user_id
             previous = merged.get(identity)
             merged[identity] = entry if previous is None else previous.merge(entry)
         added = changed = 0
@@ -144,6 +149,9 @@ class Ledger:
             for (kind, key), entry in merged.items():
                 old = self._get(kind, key)
                 new = entry if old is None else old.merge(entry)
+                user_id = user_ids.get((kind, key))
+                if user_id is not None:
+                    changed += self._set_user_id(kind, key, user_id) and old is not None
                 if old is None:
                     added += 1
                 elif _times(new) != _times(old) or set(new.sources) != set(old.sources):
@@ -151,6 +159,8 @@ class Ledger:
                 else:
                     continue
                 self._put(kind, key, new)
+                if user_id is not None:
+                    self._set_user_id(kind, key, user_id)
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
@@ -203,12 +213,15 @@ class Ledger:
         for kind, key in rows:
             entry = self._get(kind, key)
             if entry is not None:
-                yield LedgerEntry(kind, key, entry)
+                (user_id,) = self._db.execute(
+                    "SELECT user_id FROM identity WHERE kind = ? AND key = ?", (kind, key)
+                ).fetchone()
+                yield LedgerEntry(kind, key, entry, user_id)
 
     def records(self) -> Iterator[EvidenceRecord]:
         """The ledger as evidence records (one per identity and source), for ``Evidence``."""
         for item in self.entries():
-            ident = {"phone": None, "name": None, "user_id": None}
+            ident = {"phone": None, "name": None, "user_id": item.user_id}
             ident[item.kind] = item.key
             for source in item.entry.sources or (str(self.path),):
                 yield EvidenceRecord(
@@ -245,6 +258,14 @@ class Ledger:
             )
         )
         return EvidenceEntry(*(_dt(v) for v in row), sources=sources)
+
+    def _set_user_id(self, kind: str, key: str, user_id: str) -> bool:
+        """Remember the user id seen with a number; True when that changed the row."""
+        cursor = self._db.execute(
+            "UPDATE identity SET user_id = ? WHERE kind = ? AND key = ? AND user_id IS NOT ?",
+            (user_id, kind, key, user_id),
+        )
+        return cursor.rowcount > 0
 
     def _put(self, kind: str, key: str, entry: EvidenceEntry) -> None:
         self._db.execute(
