@@ -135,7 +135,11 @@ _MEDIA_OMITTED = re.compile(
     r"<(?:media omitted|medien ausgeschlossen|multimedia omitido|mídia oculta|médias omis"
     r"|media omessi)>"
     r"|(?:image|video|audio|sticker|gif|document|contact card) omitted"
-    r"|(?:bild|video|audio|sticker|gif|dokument) weggelassen",
+    r"|(?:bild|video|audio|sticker|gif|dokument) weggelassen"
+    r"|(?:imagen|video|audio|sticker|gif|documento) omitid[oa]"
+    r"|(?:image|vidéo|audio|autocollant|gif|document) absente?"
+    r"|(?:imagem|vídeo|áudio|figurinha|gif|documento) ocultad[oa]"
+    r"|(?:immagine|video|audio|sticker|gif|documento) omess[oa]",
     re.IGNORECASE,
 )
 _ATTACHED = re.compile(
@@ -522,20 +526,20 @@ def read_chat(path: Path, *, date_order: str | None = None) -> ChatSummary:
     parser = _Parser(source, date_order)
     try:
         with path.open("rb") as binary:
-            if binary.read(4) == b"PK\x03\x04":
-                binary.seek(0)
-                return _read_zip(binary, parser)
-            binary.seek(0)
-            parser.feed(_pieces(_text(binary)))
+            is_zip = binary.read(4) == b"PK\x03\x04"
+        if is_zip:
+            return _read_zip(path, parser)
+        with path.open("rb") as binary, _text(binary) as text:
+            parser.feed(_pieces(text))
     except OSError as exc:
         raise EvidenceError(f"cannot read: {exc.strerror or exc}", file=source) from exc
     return parser.summary(has_media_files=False)
 
 
-def _read_zip(binary: IO[bytes], parser: _Parser) -> ChatSummary:
+def _read_zip(path: Path, parser: _Parser) -> ChatSummary:
     source = parser.source
     try:
-        with zipfile.ZipFile(binary) as archive:
+        with zipfile.ZipFile(path) as archive:
             entry, others = _chat_entry(archive, source)
             if entry.file_size > _MAX_CHAT_BYTES:
                 raise EvidenceError(
@@ -550,8 +554,8 @@ def _read_zip(binary: IO[bytes], parser: _Parser) -> ChatSummary:
                     file=source,
                 )
             # ZipExtFile never returns more than the entry's declared size
-            with archive.open(entry) as member:
-                parser.feed(_pieces(_text(member)))
+            with archive.open(entry) as member, _text(member) as text:
+                parser.feed(_pieces(text))
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
         raise EvidenceError(f"cannot read the zip: {exc}", file=source) from exc
     return parser.summary(has_media_files=others > 0)
