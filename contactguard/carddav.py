@@ -1,0 +1,463 @@
+"""A minimal CardDAV client on httpx: discover, list with ETags, multiget, PUT and DELETE.
+
+Only what the sync job needs (RFC 6352, RFC 4918):
+
+- ``listing()``: PROPFIND depth 1 on the address book (one request). When the URL is not an
+  address book, the collection is discovered first through ``current-user-principal`` and
+  ``addressbook-home-set`` (RFC 5397, RFC 6352 §7.1.1).
+- ``multiget(hrefs)``: ``addressbook-multiget`` REPORT in batches (RFC 6352 §8.7).
+- ``put(href, data, etag)``: ``If-None-Match: *`` for a new card, ``If-Match`` for a changed one
+  (RFC 7232 §3.1-3.2); a 412 is raised as ``PreconditionFailed``.
+- ``delete(href, etag)``: with ``If-Match``.
+
+Every request goes through ``HttpSession.request``: one ``httpx.Client`` with keep-alive,
+timeouts, TLS verification (optionally against a CA bundle), Basic or bearer auth, and a bounded
+retry with exponential backoff for connection errors, 5xx and 429 (``Retry-After`` honoured up to
+a cap). Secrets never appear in messages: errors name the URL (without user info) and the HTTP
+status only. ``requests`` counts what was sent, per method.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from urllib.parse import unquote, urlsplit, urlunsplit
+from xml.sax.saxutils import escape
+
+import httpx
+
+from .errors import SyncError
+
+__all__ = [
+    "AuthFailed",
+    "CardDAVClient",
+    "Credentials",
+    "HttpSession",
+    "PreconditionFailed",
+    "RemoteCard",
+    "ServerUnreachable",
+    "safe_url",
+]
+
+DAV = "DAV:"
+CARDDAV = "urn:ietf:params:xml:ns:carddav"
+VCARD_TYPE = "text/vcard; charset=utf-8"
+MULTIGET_BATCH = 1000
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}")
+
+
+class AuthFailed(SyncError):
+    """The server refused the credentials (HTTP 401 or 403)."""
+
+
+class ServerUnreachable(SyncError):
+    """The server could not be reached or kept failing (5xx, 429) after the bounded retries."""
+
+
+class PreconditionFailed(SyncError):
+    """A PUT or DELETE met a card that changed on the server since it was listed (HTTP 412)."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Basic auth (username + password) or a bearer token; ``repr`` hides the secrets."""
+
+    username: str | None = None
+    password: str | None = None
+    token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Credentials(username={self.username!r}, secret={'***' if self.secret else None})"
+
+    @property
+    def secret(self) -> bool:
+        return bool(self.password or self.token)
+
+
+@dataclass(frozen=True)
+class RemoteCard:
+    """One card of an address book: its href, its ETag and (when fetched) its vCard text."""
+
+    href: str
+    etag: str | None
+    data: str | None = None
+
+
+def safe_url(url: str | httpx.URL) -> str:
+    """The URL without user info, query or fragment: safe to show in a message."""
+    parts = urlsplit(str(url))
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+class HttpSession:
+    """One keep-alive httpx.Client with auth, timeouts, TLS rules and a bounded retry."""
+
+    def __init__(
+        self,
+        *,
+        credentials: Credentials | None = None,
+        timeout: float = 30.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        max_retry_after: float = 30.0,
+        verify: bool = True,
+        ca_bundle: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        credentials = credentials or Credentials()
+        auth: httpx.Auth | None = None
+        headers = {"User-Agent": "contactguard"}
+        if credentials.token:
+            headers["Authorization"] = f"Bearer {credentials.token}"
+        elif credentials.username is not None:
+            auth = httpx.BasicAuth(credentials.username, credentials.password or "")
+        if ca_bundle:
+            import ssl
+
+            tls: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_bundle)
+        else:
+            tls = verify
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self.max_retry_after = max_retry_after
+        self.requests: Counter[str] = Counter()
+        self._sleep = sleep
+        self._client = httpx.Client(
+            auth=auth,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            verify=tls,
+            transport=transport,
+            follow_redirects=False,  # never carry credentials to another host
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> HttpSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        ok: Sequence[int] = (200, 201, 204, 207),
+    ) -> httpx.Response:
+        """Send one request, retrying connection errors, 5xx and 429; raise SyncError otherwise.
+
+        A 412 raises PreconditionFailed, a 401/403 AuthFailed, other statuses outside ``ok``
+        a SyncError naming the method, the URL (without user info) and the status.
+        """
+        shown = safe_url(url)
+        attempt = 0
+        while True:
+            self.requests[method] += 1
+            try:
+                response = self._client.request(method, url, content=content, headers=headers)
+            except httpx.TimeoutException as exc:
+                problem = "timed out"
+                cause: Exception = exc
+                retry_after = None
+            except httpx.TransportError as exc:
+                problem = (
+                    "cannot connect" if isinstance(exc, httpx.ConnectError) else "connection failed"
+                )
+                cause = exc
+                retry_after = None
+            else:
+                status = response.status_code
+                if status in ok:
+                    return response
+                if status == 412:
+                    raise PreconditionFailed(
+                        f"{method} {shown}: the card changed on the server (HTTP 412)"
+                    )
+                if status == 401:
+                    raise AuthFailed(
+                        f"{shown}: the server refused the login (HTTP 401); check the user name "
+                        "and the password (password_env / password_file) or token in the config"
+                    )
+                if status == 403:
+                    raise AuthFailed(
+                        f"{method} {shown}: this account may not do that (HTTP 403 Forbidden)"
+                    )
+                if status != 429 and status < 500:
+                    raise SyncError(
+                        f"{method} {shown} failed: HTTP {status} {response.reason_phrase}"
+                    )
+                problem = f"HTTP {status} {response.reason_phrase}"
+                cause = SyncError(problem)
+                retry_after = _retry_after(response.headers.get("Retry-After"))
+            if attempt >= self.retries:
+                raise ServerUnreachable(
+                    f"{shown}: {problem} (gave up after {attempt + 1} attempts); "
+                    "is the server running and the URL right?"
+                ) from cause
+            delay = self.backoff * (2**attempt)
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+            self._sleep(min(delay, self.max_retry_after))
+            attempt += 1
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header: seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+_LIST_BODY = (
+    b'<?xml version="1.0" encoding="utf-8"?>'
+    b'<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:carddav">'
+    b"<d:prop><d:resourcetype/><d:getetag/><d:current-user-principal/><c:addressbook-home-set/>"
+    b"</d:prop></d:propfind>"
+)
+_HOME_BODY = (
+    b'<?xml version="1.0" encoding="utf-8"?>'
+    b'<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:carddav">'
+    b"<d:prop><c:addressbook-home-set/></d:prop></d:propfind>"
+)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    href: str
+    props: dict[str, ET.Element]
+
+    def text(self, name: str) -> str | None:
+        element = self.props.get(name)
+        return None if element is None or element.text is None else element.text
+
+    def is_collection(self) -> bool:
+        kind = self.props.get(f"{{{DAV}}}resourcetype")
+        return kind is not None and kind.find(f"{{{DAV}}}collection") is not None
+
+    def is_addressbook(self) -> bool:
+        kind = self.props.get(f"{{{DAV}}}resourcetype")
+        return kind is not None and kind.find(f"{{{CARDDAV}}}addressbook") is not None
+
+    def child_href(self, name: str) -> str | None:
+        element = self.props.get(name)
+        if element is None:
+            return None
+        href = element.find(f"{{{DAV}}}href")
+        return None if href is None or not href.text else href.text.strip()
+
+
+class CardDAVClient:
+    """A CardDAV address book at ``url`` (or discovered from it). ``read_only`` refuses writes."""
+
+    def __init__(
+        self,
+        url: str,
+        session: HttpSession,
+        *,
+        read_only: bool = False,
+        batch: int = MULTIGET_BATCH,
+    ) -> None:
+        self.url = url if url.endswith("/") else url + "/"
+        self.session = session
+        self.read_only = read_only
+        self.batch = max(1, batch)
+        self.collection: str | None = None  # the address book's URL once known
+
+    @property
+    def requests(self) -> Counter[str]:
+        return self.session.requests
+
+    def listing(self) -> dict[str, str | None]:
+        """Every card of the address book: normalised href → ETag (one PROPFIND, depth 1)."""
+        if self.collection is None:
+            entries = self._propfind(self.url, _LIST_BODY, depth="1")
+            own = _own_entry(entries, self.url)
+            if own is not None and own.is_addressbook():
+                self.collection = self.url
+            else:
+                self.collection = self._discover(own)
+                entries = self._propfind(self.collection, _LIST_BODY, depth="1")
+        else:
+            entries = self._propfind(self.collection, _LIST_BODY, depth="1")
+        base = _path(self.collection)
+        return {
+            _path(e.href): _etag(e.text(f"{{{DAV}}}getetag"))
+            for e in entries
+            if _path(e.href) != base and not e.is_collection()
+        }
+
+    def multiget(self, hrefs: Iterable[str]) -> Iterator[RemoteCard]:
+        """The cards at ``hrefs`` with ETag and vCard text, fetched in batches of ``batch``."""
+        collection = self._collection()
+        batch: list[str] = []
+        for href in hrefs:
+            batch.append(href)
+            if len(batch) >= self.batch:
+                yield from self._multiget(collection, batch)
+                batch = []
+        if batch:
+            yield from self._multiget(collection, batch)
+
+    def href_for(self, uid: str) -> str:
+        """The href of a new card: its UID when that is URL-safe, else the UID's hash."""
+        name = uid if _SAFE_NAME.fullmatch(uid) else hashlib.sha1(uid.encode()).hexdigest()  # noqa: S324
+        return _path(self._collection()) + name + ".vcf"
+
+    def put(self, href: str, data: bytes, etag: str | None) -> str | None:
+        """Create (``etag`` None: If-None-Match: *) or replace (If-Match) a card; its new ETag.
+
+        None when the server does not say (it may have rewritten the card, RFC 6352 §6.3.2.3).
+        """
+        self._refuse_writes("PUT")
+        headers = {"Content-Type": VCARD_TYPE}
+        if etag is None:
+            headers["If-None-Match"] = "*"
+        else:
+            headers["If-Match"] = _quote_etag(etag)
+        response = self.session.request("PUT", self._absolute(href), content=data, headers=headers)
+        return _etag(response.headers.get("ETag"))
+
+    def delete(self, href: str, etag: str | None) -> None:
+        """Delete a card, only if it still has ``etag`` (a 404 counts as done)."""
+        self._refuse_writes("DELETE")
+        headers = {} if etag is None else {"If-Match": _quote_etag(etag)}
+        self.session.request("DELETE", self._absolute(href), headers=headers, ok=(200, 204, 404))
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _collection(self) -> str:
+        if self.collection is None:
+            self.listing()
+        assert self.collection is not None
+        return self.collection
+
+    def _refuse_writes(self, method: str) -> None:
+        if self.read_only:
+            raise SyncError(
+                f"refusing {method} on {safe_url(self.url)}: the source is never written"
+            )
+
+    def _absolute(self, href: str) -> str:
+        return str(httpx.URL(self.url).join(href))
+
+    def _discover(self, own: _Entry | None) -> str:
+        """The address book below a principal or home URL (RFC 6352 §7.1.1, RFC 5397)."""
+        shown = safe_url(self.url)
+        if own is None:
+            raise SyncError(f"{shown}: the server did not describe this URL; is it a CardDAV URL?")
+        home = own.child_href(f"{{{CARDDAV}}}addressbook-home-set")
+        if home is None:
+            principal = own.child_href(f"{{{DAV}}}current-user-principal")
+            if principal is not None:
+                entries = self._propfind(self._absolute(principal), _HOME_BODY, depth="0")
+                found = _own_entry(entries, self._absolute(principal))
+                home = found.child_href(f"{{{CARDDAV}}}addressbook-home-set") if found else None
+        if home is None:
+            if own.is_collection():
+                home = self.url  # a plain collection: maybe it holds address books
+            else:
+                raise SyncError(f"{shown}: not an address book and no address book home found")
+        home_url = self._absolute(home)
+        books = sorted(
+            e.href
+            for e in self._propfind(home_url, _LIST_BODY, depth="1")
+            if e.is_addressbook() and _path(e.href) != _path(home_url)
+        )
+        if not books:
+            raise SyncError(f"{shown}: no address book found here; give the address book's URL")
+        return self._absolute(books[0] if books[0].endswith("/") else books[0] + "/")
+
+    def _propfind(self, url: str, body: bytes, *, depth: str) -> list[_Entry]:
+        response = self.session.request(
+            "PROPFIND",
+            url,
+            content=body,
+            headers={"Depth": depth, "Content-Type": "application/xml; charset=utf-8"},
+        )
+        return _multistatus(response.content, safe_url(url))
+
+    def _multiget(self, collection: str, hrefs: list[str]) -> Iterator[RemoteCard]:
+        body = "".join(f"<d:href>{escape(h)}</d:href>" for h in hrefs)
+        xml = (
+            '<?xml version="1.0" encoding="utf-8"?>'
+            '<c:addressbook-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:carddav">'
+            f"<d:prop><d:getetag/><c:address-data/></d:prop>{body}</c:addressbook-multiget>"
+        )
+        response = self.session.request(
+            "REPORT",
+            collection,
+            content=xml.encode("utf-8"),
+            headers={"Depth": "1", "Content-Type": "application/xml; charset=utf-8"},
+        )
+        for entry in _multistatus(response.content, safe_url(collection)):
+            data = entry.text(f"{{{CARDDAV}}}address-data")
+            if data is not None:
+                yield RemoteCard(_path(entry.href), _etag(entry.text(f"{{{DAV}}}getetag")), data)
+
+
+def _multistatus(content: bytes, shown: str) -> list[_Entry]:
+    """The entries of a 207 Multi-Status body with the properties that came back 200 OK."""
+    try:
+        # ElementTree expands no external entities; expat bounds entity expansion (billion laughs)
+        root = ET.fromstring(content)  # noqa: S314
+    except ET.ParseError as exc:
+        raise SyncError(f"{shown}: the server's answer is not valid XML ({exc})") from exc
+    entries = []
+    for response in root.iter(f"{{{DAV}}}response"):
+        href = response.find(f"{{{DAV}}}href")
+        if href is None or not href.text:
+            continue
+        props: dict[str, ET.Element] = {}
+        for propstat in response.iter(f"{{{DAV}}}propstat"):
+            status = propstat.find(f"{{{DAV}}}status")
+            if status is not None and status.text and " 200 " not in status.text + " ":
+                continue
+            prop = propstat.find(f"{{{DAV}}}prop")
+            if prop is not None:
+                props.update((child.tag, child) for child in prop)
+        entries.append(_Entry(href.text.strip(), props))
+    return entries
+
+
+def _own_entry(entries: list[_Entry], url: str) -> _Entry | None:
+    target = unquote(_path(url)).rstrip("/")
+    return next((e for e in entries if unquote(_path(e.href)).rstrip("/") == target), None)
+
+
+def _path(href: str) -> str:
+    """The path of a href or URL, as the server encoded it: the key cards are known by."""
+    return urlsplit(href).path or "/"
+
+
+def _etag(value: str | None) -> str | None:
+    """An ETag without weak marker and quotes; None when missing."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip().removeprefix("W/")
+    return value.strip('"')
+
+
+def _quote_etag(etag: str) -> str:
+    return f'"{etag}"'

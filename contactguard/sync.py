@@ -1,0 +1,978 @@
+"""The scheduled sync job: keep a phone's CardDAV address book holding exactly the allowed people.
+
+    source (CardDAV or file) ─► Sanitizer ─► clean book ─┐
+                                                         ├─► plan by UID ─► quarantine
+    target listing (href → ETag) + state file ───────────┘       ─► DELETE / PUT
+
+- **Config**: a TOML file (see ``load_config`` and the README, "Scheduled sync"); relative paths
+  are relative to the config file. Secrets come from an environment variable or a file named in
+  the config, never from the config itself or the command line.
+- **What we wrote**: a state file (JSON, next to the config) maps every target href we wrote to
+  its UID, ETag and two hashes: of the clean contact it came from, and of the card as read back.
+  A card whose ETag is still the one we got is known without fetching it, so a no-op run sends one
+  listing request per collection plus the source fetch. Any other card is fetched and compared
+  canonically (parsed, not byte for byte: servers rewrite cards).
+- **Nothing is lost**: a card we did not write (added on the phone, or edited there) is saved to
+  the quarantine folder and fsynced before it is deleted or overwritten.
+- **Concurrency**: an ``fcntl.flock`` lock file keeps overlapping runs apart; a 412 (the card
+  changed under us) skips that card, and the next run converges.
+- **The source is never written**: its client is read-only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from ._atomic import atomic_write
+from .books import ReadOptions, read_book, write_book
+from .books.vcard import derived_uid
+from .errors import ConfigError, SyncError
+from .model import Contact, Decision
+from .policy import Policy
+from .sanitize import Sanitizer, Summary, parse_max_age
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+if TYPE_CHECKING:  # httpx stays out of ``contactguard --help``: carddav is imported lazily
+    from .carddav import CardDAVClient, HttpSession
+
+__all__ = [
+    "Action",
+    "Endpoint",
+    "Plan",
+    "SyncConfig",
+    "SyncJob",
+    "SyncOutcome",
+    "canonical_hash",
+    "load_config",
+    "run_sync",
+]
+
+STATE_VERSION = 1
+_AUTH_KEYS = ("username", "password_env", "password_file", "token_env", "token_file")
+_ENDPOINT_KEYS = frozenset({"url", "path", *_AUTH_KEYS, "ca_bundle", "verify", "input_format"})
+_TOP_KEYS = frozenset(
+    {
+        "region",
+        "quarantine",
+        "source",
+        "target",
+        "evidence",
+        "policy",
+        "report",
+        "state",
+        "lock",
+        "timeout",
+        "retries",
+        "backoff",
+        "max_retry_after",
+        "batch",
+    }
+)
+_EVIDENCE_KEYS = frozenset({"ledger", "sources", "token_env", "token_file", "ca_bundle"})
+_POLICY_KEYS = frozenset({"keep_fields", "max_age", "match_ar_without_9"})
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a book lives (a CardDAV ``url`` or a file ``path``) and how to log in."""
+
+    url: str | None = None
+    path: Path | None = None
+    username: str | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+    token_env: str | None = None
+    token_file: Path | None = None
+    ca_bundle: Path | None = None
+    verify: bool = True
+    input_format: str | None = None
+
+    def describe(self) -> str:
+        if self.url is not None:
+            from .carddav import safe_url
+
+            return safe_url(self.url)
+        return str(self.path)
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """A parsed sync config; every path is absolute."""
+
+    file: Path
+    source: Endpoint
+    target: Endpoint
+    quarantine: Path
+    state: Path
+    lock: Path
+    report: Path | None
+    region: str | None = None
+    evidence_sources: tuple[str, ...] = ()
+    ledger: Path | None = None
+    evidence_auth: Endpoint = field(default_factory=Endpoint)
+    keep_fields: frozenset[str] = frozenset()
+    max_age: str | None = None
+    match_ar_without_9: bool = False
+    timeout: float = 30.0
+    retries: int = 3
+    backoff: float = 0.5
+    max_retry_after: float = 30.0
+    batch: int = 1000
+
+
+def load_config(path: str | Path) -> SyncConfig:
+    """Read and check a sync config; ConfigError names the file and the wrong key."""
+    file = Path(path).absolute()
+    shown = str(path)
+    try:
+        with file.open("rb") as stream:
+            data = tomllib.load(stream)
+    except FileNotFoundError as exc:
+        raise ConfigError("no such config file", file=shown) from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config ({exc.strerror})", file=shown) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=shown) from exc
+    base = file.parent
+
+    def fail(message: str) -> ConfigError:
+        return ConfigError(message, file=shown)
+
+    _check_keys(data, _TOP_KEYS, "", fail)
+    for section in ("source", "target"):
+        if not isinstance(data.get(section), dict):
+            raise fail(f"a [{section}] section is required")
+    source = _endpoint(data["source"], "source", base, fail)
+    target = _endpoint(data["target"], "target", base, fail)
+    if source.url is None and source.path is None:
+        raise fail("[source] needs url (a CardDAV address book) or path (a book file)")
+    if target.url is None:
+        raise fail("[target] needs url: the phone's CardDAV address book")
+    if "quarantine" not in data:
+        raise fail("quarantine is required: the folder where removed foreign cards are saved")
+    evidence = _section(data, "evidence", fail)
+    _check_keys(evidence, _EVIDENCE_KEYS, "evidence", fail)
+    policy = _section(data, "policy", fail)
+    _check_keys(policy, _POLICY_KEYS, "policy", fail)
+    sources = evidence.get("sources", [])
+    if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+        raise fail(
+            "[evidence] sources must be a list of strings (files, folders, globs, https URLs)"
+        )
+    ledger = _path(evidence.get("ledger"), "[evidence] ledger", base, fail)
+    if ledger is not None and not ledger.is_file():
+        raise fail(
+            f"[evidence] ledger: no such ledger {ledger}; create it with "
+            "`contactguard evidence import SRC --ledger DB`"
+        )
+    if not sources and ledger is None:
+        raise fail(
+            "[evidence] needs sources or a ledger: without evidence every contact would "
+            "be removed from the phone"
+        )
+    keep = policy.get("keep_fields", [])
+    if not isinstance(keep, list) or not all(isinstance(k, str) for k in keep):
+        raise fail('[policy] keep_fields must be a list of field names such as ["ORG"]')
+    max_age = policy.get("max_age")
+    if max_age is not None:
+        parse_max_age(str(max_age))  # raises ConfigError for a bad duration
+    stem = file.stem
+    return SyncConfig(
+        file=file,
+        source=source,
+        target=target,
+        quarantine=_required_path(data["quarantine"], "quarantine", base, fail),
+        state=_path(data.get("state"), "state", base, fail) or base / f"{stem}.state.json",
+        lock=_path(data.get("lock"), "lock", base, fail) or base / f"{stem}.lock",
+        report=_path(data.get("report"), "report", base, fail) or base / f"{stem}-report.json",
+        region=_str(data.get("region"), "region", fail),
+        evidence_sources=tuple(_resolve_source(s, base) for s in sources),
+        ledger=ledger,
+        evidence_auth=_endpoint(
+            {k: v for k, v in evidence.items() if k in {"token_env", "token_file", "ca_bundle"}},
+            "evidence",
+            base,
+            fail,
+        ),
+        keep_fields=frozenset(k.upper() for k in keep),
+        max_age=None if max_age is None else str(max_age),
+        match_ar_without_9=bool(policy.get("match_ar_without_9", False)),
+        timeout=_number(data.get("timeout", 30.0), "timeout", fail),
+        retries=int(_number(data.get("retries", 3), "retries", fail)),
+        backoff=_number(data.get("backoff", 0.5), "backoff", fail),
+        max_retry_after=_number(data.get("max_retry_after", 30.0), "max_retry_after", fail),
+        batch=max(1, int(_number(data.get("batch", 1000), "batch", fail))),
+    )
+
+
+def _section(
+    data: Mapping[str, Any], name: str, fail: Callable[[str], ConfigError]
+) -> dict[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise fail(f"[{name}] must be a table")
+    return value
+
+
+def _check_keys(
+    data: Mapping[str, Any],
+    allowed: frozenset[str],
+    section: str,
+    fail: Callable[[str], ConfigError],
+) -> None:
+    where = f"[{section}] " if section else ""
+    for key in data:
+        if key in {"password", "token"}:
+            raise fail(
+                f"{where}{key}: never put a secret in the config; name an environment "
+                f"variable ({key}_env) or a file ({key}_file) instead"
+            )
+        if key not in allowed:
+            raise fail(f"{where}unknown key {key!r} (known: {', '.join(sorted(allowed))})")
+
+
+def _endpoint(
+    data: Mapping[str, Any], section: str, base: Path, fail: Callable[[str], ConfigError]
+) -> Endpoint:
+    _check_keys(data, _ENDPOINT_KEYS, section, fail)
+    url = _str(data.get("url"), f"[{section}] url", fail)
+    if url is not None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise fail(f"[{section}] url must be an http(s) URL")
+        if parts.username or parts.password:
+            raise fail(
+                f"[{section}] url must not hold a user name or password; use username and "
+                "password_env / password_file"
+            )
+    if url is not None and "path" in data:
+        raise fail(f"[{section}] has both url and path; give one")
+    verify = data.get("verify", True)
+    if not isinstance(verify, bool):
+        raise fail(f"[{section}] verify must be true or false")
+    for a, b in (("password_env", "password_file"), ("token_env", "token_file")):
+        if a in data and b in data:
+            raise fail(f"[{section}] has both {a} and {b}; give one")
+    return Endpoint(
+        url=url,
+        path=_path(data.get("path"), f"[{section}] path", base, fail),
+        username=_str(data.get("username"), f"[{section}] username", fail),
+        password_env=_str(data.get("password_env"), f"[{section}] password_env", fail),
+        password_file=_path(data.get("password_file"), f"[{section}] password_file", base, fail),
+        token_env=_str(data.get("token_env"), f"[{section}] token_env", fail),
+        token_file=_path(data.get("token_file"), f"[{section}] token_file", base, fail),
+        ca_bundle=_path(data.get("ca_bundle"), f"[{section}] ca_bundle", base, fail),
+        verify=verify,
+        input_format=_str(data.get("input_format"), f"[{section}] input_format", fail),
+    )
+
+
+def _str(value: Any, name: str, fail: Callable[[str], ConfigError]) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise fail(f"{name} must be a non-empty string")
+    return value.strip()
+
+
+def _number(value: Any, name: str, fail: Callable[[str], ConfigError]) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise fail(f"{name} must be a non-negative number")
+    return float(value)
+
+
+def _path(value: Any, name: str, base: Path, fail: Callable[[str], ConfigError]) -> Path | None:
+    text = _str(value, name, fail)
+    return None if text is None else (base / Path(text).expanduser())
+
+
+def _required_path(value: Any, name: str, base: Path, fail: Callable[[str], ConfigError]) -> Path:
+    path = _path(value, name, base, fail)
+    if path is None:
+        raise fail(f"{name} is required")
+    return path
+
+
+def _resolve_source(source: str, base: Path) -> str:
+    if source.lower().startswith(("http://", "https://")):
+        return source
+    return str(base / Path(source).expanduser())
+
+
+def _secret(endpoint: Endpoint, kind: str, section: str) -> str | None:
+    """The password or token of an endpoint, from its environment variable or file."""
+    env: str | None = getattr(endpoint, f"{kind}_env")
+    file: Path | None = getattr(endpoint, f"{kind}_file")
+    if env is not None:
+        value = os.environ.get(env)
+        if not value:
+            raise ConfigError(f"[{section}] {kind}_env: the environment variable {env} is not set")
+        return value
+    if file is not None:
+        try:
+            value = file.read_text(encoding="utf-8").strip("\r\n")
+        except OSError as exc:
+            raise ConfigError(
+                f"[{section}] {kind}_file: cannot read {file} ({exc.strerror})"
+            ) from exc
+        if not value:
+            raise ConfigError(f"[{section}] {kind}_file: {file} is empty")
+        return value
+    return None
+
+
+# --------------------------------------------------------------------------- canonical form
+
+
+def canonical_hash(contact: Contact) -> str:
+    """A hash of what a card says, blind to how it is written (order, case, folding, PRODID).
+
+    Two cards with the same hash show the same person with the same numbers and fields.
+    """
+    n = list(contact.n)
+    while n and not n[-1].strip():
+        n.pop()
+    phones = sorted(
+        (p.value.strip(), sorted({t.lower() for t in p.types if t.lower() != "voice"}))
+        for p in contact.phones
+    )
+    fields = sorted(
+        (
+            f.name.upper(),
+            [f.value] if isinstance(f.value, str) else list(f.value),
+            sorted({t.lower() for t in f.types}),
+        )
+        for f in contact.fields
+    )
+    text = json.dumps(
+        [contact.uid, contact.display_name, [x.strip() for x in n], phones, fields],
+        ensure_ascii=False,
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _serialize(contact: Contact) -> bytes:
+    out = io.BytesIO()
+    write_book([contact], out, "vcard3")
+    return out.getvalue()
+
+
+def _parse(data: str | bytes, name: str) -> Contact | None:
+    """The first card of a vCard text, or None when there is none."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    with contextlib.suppress(Exception):  # a broken card is foreign: quarantined, deleted
+        for contact in read_book(io.BytesIO(raw), ReadOptions(input_format="vcard"), name=name):
+            return contact
+    return None
+
+
+# --------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class Desired:
+    """One card the phone should hold."""
+
+    uid: str
+    contact: Contact
+    source_hash: str  # canonical_hash of the clean contact
+
+
+@dataclass(frozen=True)
+class TargetCard:
+    """One card on the phone's address book, as far as we know it."""
+
+    href: str
+    etag: str | None
+    uid: str | None
+    ours: bool  # it holds exactly what we wrote
+    source_hash: str | None = None  # when ours: the clean contact it was written from
+    read_hash: str | None = None  # canonical hash of the card as read back / fetched
+    data: str | None = None  # the vCard text, when fetched
+
+
+@dataclass(frozen=True)
+class Action:
+    """One change to the target: create, update or delete (quarantining first when needed)."""
+
+    kind: str  # "create" | "update" | "delete"
+    uid: str | None
+    href: str
+    etag: str | None = None  # If-Match for update/delete
+    desired: Desired | None = None
+    quarantine: str | None = None  # the card text to save first (a card we did not write)
+    why: str = ""
+
+    def describe(self) -> str:
+        name = self.desired.contact.display_name if self.desired else ""
+        extra = " (quarantined first)" if self.quarantine is not None else ""
+        who = f"{name} <{self.uid}>" if name else f"<{self.uid or '?'}>"
+        return f"{self.kind:6} {who} {self.href}{extra}" + (f": {self.why}" if self.why else "")
+
+
+@dataclass
+class Plan:
+    """What a run would do, and what it found."""
+
+    actions: list[Action]
+    unchanged: int
+    adopted: dict[str, TargetCard]  # href → card that already holds what we want
+    decisions: list[Decision]
+    summary: Summary
+    policy: Policy
+    notes: list[str] = field(default_factory=list)
+
+    def count(self, kind: str) -> int:
+        return sum(1 for a in self.actions if a.kind == kind)
+
+    def text(self) -> str:
+        lines = [a.describe() for a in self.actions] or ["nothing to do"]
+        return "\n".join(lines)
+
+
+@dataclass
+class SyncOutcome:
+    """What a run did: counts, skipped cards, requests sent per endpoint."""
+
+    plan: Plan
+    dry_run: bool = False
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    quarantined: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    quarantine_files: list[str] = field(default_factory=list)
+    requests: dict[str, dict[str, int]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            "quarantined": self.quarantined,
+            "skipped": len(self.skipped),
+            "unchanged": self.plan.unchanged,
+        }
+
+    def summary_line(self) -> str:
+        c = self.counts()
+        prefix = (
+            "contactguard sync (dry run, nothing changed): would have"
+            if self.dry_run
+            else ("contactguard sync:")
+        )
+        if self.dry_run:
+            p = self.plan
+            return (
+                f"{prefix} created {p.count('create')}, updated {p.count('update')}, deleted "
+                f"{p.count('delete')}, quarantined "
+                f"{sum(1 for a in p.actions if a.quarantine is not None)}; "
+                f"{p.unchanged} unchanged"
+            )
+        return (
+            f"{prefix} created {c['created']}, updated {c['updated']}, deleted {c['deleted']}, "
+            f"quarantined {c['quarantined']}, skipped {c['skipped']}; "
+            f"{c['unchanged']} unchanged"
+        )
+
+
+class SyncJob:
+    """One run of the sync job. Use as a context manager: it holds the lock and the clients."""
+
+    def __init__(
+        self,
+        config: SyncConfig,
+        *,
+        transport: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+        now: datetime | None = None,
+    ) -> None:
+        self.config = config
+        self._transport = transport  # an httpx transport for tests (MockTransport)
+        self._sleep = sleep
+        self._now = now
+        self._lock: IO[str] | None = None
+        self.source: CardDAVClient | None = None
+        self.target: CardDAVClient | None = None
+        self._sessions: list[HttpSession] = []
+        self._state: dict[str, dict[str, Any]] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def __enter__(self) -> SyncJob:
+        self._acquire_lock()
+        try:
+            from .carddav import CardDAVClient
+
+            if self.config.source.url is not None:
+                self.source = CardDAVClient(
+                    self.config.source.url,
+                    self._session(self.config.source, "source"),
+                    read_only=True,
+                    batch=self.config.batch,
+                )
+            assert self.config.target.url is not None
+            self.target = CardDAVClient(
+                self.config.target.url,
+                self._session(self.config.target, "target"),
+                batch=self.config.batch,
+            )
+            self._state = self._load_state()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for session in self._sessions:
+            session.close()
+        self._sessions.clear()
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the flock
+            self._lock = None
+
+    def _acquire_lock(self) -> None:
+        path = self.config.lock
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            stream = path.open("a+", encoding="utf-8")
+        except OSError as exc:
+            raise SyncError(f"cannot open the lock file ({exc.strerror})", file=str(path)) from exc
+        try:
+            fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            stream.close()
+            raise SyncError(
+                "another sync run with this config is still running (it holds the lock); "
+                "this run changed nothing - the next scheduled run will catch up",
+                file=str(path),
+            ) from exc
+        stream.truncate(0)
+        stream.write(f"{os.getpid()}\n")
+        stream.flush()
+        self._lock = stream
+
+    def _session(self, endpoint: Endpoint, section: str) -> HttpSession:
+        from .carddav import Credentials, HttpSession
+
+        session = HttpSession(
+            credentials=Credentials(
+                username=endpoint.username,
+                password=_secret(endpoint, "password", section),
+                token=_secret(endpoint, "token", section),
+            ),
+            timeout=self.config.timeout,
+            retries=self.config.retries,
+            backoff=self.config.backoff,
+            max_retry_after=self.config.max_retry_after,
+            verify=endpoint.verify,
+            ca_bundle=None if endpoint.ca_bundle is None else str(endpoint.ca_bundle),
+            transport=self._transport,
+            sleep=self._sleep,
+        )
+        self._sessions.append(session)
+        return session
+
+    # -- planning ------------------------------------------------------------------------------
+
+    def plan(self) -> Plan:
+        """Compute the clean book and the changes the target needs; change nothing."""
+        evidence = self._evidence()
+        policy = Policy(
+            region=self.config.region,
+            keep_fields=self.config.keep_fields,
+            max_age=parse_max_age(self.config.max_age),
+            match_ar_without_9=self.config.match_ar_without_9,
+            now=self._now,
+        )
+        sanitizer = Sanitizer(evidence, policy)
+        with self._source_book() as book:
+            decisions = list(sanitizer.decisions([book]))
+        notes = list(evidence.warnings)
+        desired = self._desired(sanitizer.clean, notes)
+        assert self.target is not None
+        listing = self.target.listing()
+        known = self._known(listing)
+        plan = self._diff(desired, known)
+        plan.decisions, plan.summary, plan.policy = decisions, sanitizer.summary, policy
+        plan.notes = notes + plan.notes
+        return plan
+
+    def _evidence(self) -> Any:
+        from .evidence import load_evidence
+
+        local = [s for s in self.config.evidence_sources if not _is_url(s)]
+        if self.config.ledger is not None:
+            local.append(str(self.config.ledger))
+        evidence = load_evidence(local, ar_without_9=self.config.match_ar_without_9)
+        remote = [s for s in self.config.evidence_sources if _is_url(s)]
+        if remote:
+            from .evidence.remote import fetch_records
+
+            auth = self.config.evidence_auth
+            token = _secret(auth, "token", "evidence")
+            for url in remote:
+                evidence.update(
+                    fetch_records(
+                        url,
+                        token=token,
+                        timeout=self.config.timeout,
+                        retries=self.config.retries,
+                        backoff=self.config.backoff,
+                        max_retry_after=self.config.max_retry_after,
+                        ca_bundle=None if auth.ca_bundle is None else str(auth.ca_bundle),
+                        transport=self._transport,
+                        sleep=self._sleep,
+                    )
+                )
+        return evidence
+
+    @contextlib.contextmanager
+    def _source_book(self) -> Iterator[Any]:
+        source = self.config.source
+        if source.path is not None:
+            yield source.path
+            return
+        assert self.source is not None
+        client = self.source
+        hrefs = list(client.listing())
+        texts = [card.data or "" for card in client.multiget(hrefs)]
+        book = io.BytesIO("".join(t if t.endswith("\n") else t + "\n" for t in texts).encode())
+        book.name = source.describe()  # reports name the source by its URL
+        yield book
+
+    def _desired(self, clean: list[Contact], notes: list[str]) -> dict[str, Desired]:
+        desired: dict[str, Desired] = {}
+        for contact in clean:
+            uid = (contact.uid or "").strip() or derived_uid(contact)
+            if uid in desired:
+                # two clean contacts with one UID (copied cards): give the later one its own
+                uid = derived_uid(contact)
+                if uid in desired:
+                    notes.append(f"{contact.where}: same UID and numbers as another card; skipped")
+                    continue
+            contact = replace(contact, uid=uid)
+            desired[uid] = Desired(uid, contact, canonical_hash(contact))
+        return desired
+
+    def _known(self, listing: dict[str, str | None]) -> dict[str, TargetCard]:
+        """Every target card: from the state when its ETag is the one we got, else fetched."""
+        cards: dict[str, TargetCard] = {}
+        fetch = []
+        for href, etag in listing.items():
+            entry = self._state.get(href)
+            if entry is not None and etag is not None and entry.get("etag") == etag:
+                cards[href] = TargetCard(
+                    href, etag, entry["uid"], True, entry["source_hash"], entry["read_hash"]
+                )
+            else:
+                fetch.append(href)
+        if fetch:
+            assert self.target is not None
+            for card in self.target.multiget(fetch):
+                contact = _parse(card.data or "", card.href)
+                ok = contact is not None and contact.error is None and contact.uid
+                read_hash = canonical_hash(contact) if ok and contact is not None else None
+                entry = self._state.get(card.href)
+                ours = (
+                    entry is not None and read_hash is not None and entry["read_hash"] == read_hash
+                )
+                cards[card.href] = TargetCard(
+                    card.href,
+                    card.etag,
+                    contact.uid if ok and contact is not None else None,
+                    ours,
+                    entry["source_hash"] if ours and entry else None,
+                    read_hash,
+                    card.data,
+                )
+        return cards
+
+    def _diff(self, desired: dict[str, Desired], known: dict[str, TargetCard]) -> Plan:
+        actions: list[Action] = []
+        adopted: dict[str, TargetCard] = {}
+        unchanged = 0
+        by_uid: dict[str, TargetCard] = {}
+        for href in sorted(known):
+            card = known[href]
+            if card.uid is not None and card.uid in desired and card.uid not in by_uid:
+                by_uid[card.uid] = card
+                continue
+            why = (
+                "a second card with the same UID"
+                if card.uid in by_uid
+                else "not allowed on the phone"
+                if card.uid is not None
+                else "not a readable vCard with a UID"
+            )
+            actions.append(
+                Action(
+                    "delete",
+                    card.uid,
+                    href,
+                    card.etag,
+                    quarantine=None if card.ours else (card.data or ""),
+                    why=why,
+                )
+            )
+        assert self.target is not None
+        taken = set(known)
+        for uid, want in desired.items():
+            found = by_uid.get(uid)
+            if found is None:
+                href = self.target.href_for(uid)
+                if href in taken:
+                    digest = hashlib.sha1(uid.encode()).hexdigest()  # noqa: S324 - a name
+                    href = self.target.href_for(digest + "-cg")
+                taken.add(href)
+                actions.append(Action("create", uid, href, None, want))
+                continue
+            if found.ours and found.source_hash == want.source_hash:
+                unchanged += 1
+                continue
+            if not found.ours:
+                written = _parse(_serialize(want.contact), "written")
+                if written is not None and found.read_hash == canonical_hash(written):
+                    # the same content, written by an earlier run (state lost) or by anyone
+                    adopted[found.href] = replace(found, source_hash=want.source_hash)
+                    unchanged += 1
+                    continue
+            actions.append(
+                Action(
+                    "update",
+                    uid,
+                    found.href,
+                    found.etag,
+                    want,
+                    quarantine=None if found.ours else (found.data or ""),
+                    why="" if found.ours else "changed on the phone",
+                )
+            )
+        # deletes first: a leak leaves the phone as soon as possible
+        order = {"delete": 0, "update": 1, "create": 2}
+        actions.sort(key=lambda a: order[a.kind])
+        return Plan(actions, unchanged, adopted, [], Summary(), Policy())
+
+    # -- applying ------------------------------------------------------------------------------
+
+    def apply(self, plan: Plan) -> SyncOutcome:
+        """Quarantine, then DELETE and PUT as planned; a 412 skips that card."""
+        from .carddav import PreconditionFailed
+
+        assert self.target is not None
+        outcome = SyncOutcome(plan)
+        state = self._state
+        for href, card in plan.adopted.items():  # they hold what we want: ours from now on
+            state[href] = {
+                "uid": card.uid,
+                "etag": card.etag,
+                "source_hash": card.source_hash,
+                "read_hash": card.read_hash,
+            }
+        try:
+            for action in plan.actions:
+                try:
+                    self._apply_one(action, outcome, state)
+                except PreconditionFailed:
+                    state.pop(action.href, None)  # fetch it next run and decide again
+                    outcome.skipped.append(
+                        {
+                            "action": action.kind,
+                            "uid": action.uid or "",
+                            "href": action.href,
+                            "reason": "changed on the server since it was listed (HTTP 412); "
+                            "the next run takes it into account",
+                        }
+                    )
+        finally:
+            self._save_state(state)
+        return outcome
+
+    def _apply_one(self, action: Action, outcome: SyncOutcome, state: dict[str, Any]) -> None:
+        assert self.target is not None
+        if action.quarantine is not None:
+            outcome.quarantine_files.append(str(self._quarantine(action)))
+            outcome.quarantined += 1
+        if action.kind == "delete":
+            self.target.delete(action.href, action.etag)
+            state.pop(action.href, None)
+            outcome.deleted += 1
+            return
+        assert action.desired is not None
+        data = _serialize(action.desired.contact)
+        etag = self.target.put(action.href, data, action.etag if action.kind == "update" else None)
+        written = _parse(data, "written")
+        state[action.href] = {
+            "uid": action.uid,
+            "etag": etag,  # None when the server does not say: fetched and compared next run
+            "source_hash": action.desired.source_hash,
+            "read_hash": canonical_hash(written) if written is not None else None,
+        }
+        if action.kind == "create":
+            outcome.created += 1
+        else:
+            outcome.updated += 1
+
+    def _quarantine(self, action: Action) -> Path:
+        """Save a card we did not write, fsynced, before it is deleted or overwritten."""
+        folder = self.config.quarantine
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SyncError(
+                f"cannot create the quarantine folder ({exc.strerror})", file=str(folder)
+            ) from exc
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        name = action.uid or action.href.rstrip("/").rsplit("/", 1)[-1]
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80] or "card"
+        data = (action.quarantine or "").encode("utf-8")
+        for counter in range(1000):
+            path = folder / f"{stamp}-{safe}{'' if counter == 0 else f'-{counter}'}.vcf"
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise SyncError(
+                    f"cannot write to the quarantine ({exc.strerror})", file=str(folder)
+                ) from exc
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _fsync_folder(folder)
+            return path
+        raise SyncError("too many quarantined cards with the same name", file=str(folder))
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def _load_state(self) -> dict[str, dict[str, Any]]:
+        path = self.config.state
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError):
+            return {}  # unreadable: every card is fetched and compared, nothing is lost
+        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+            return {}
+        if data.get("target") != self.config.target.describe():
+            return {}
+        cards = data.get("cards")
+        return cards if isinstance(cards, dict) else {}
+
+    def _save_state(self, cards: dict[str, Any]) -> None:
+        data = {"version": STATE_VERSION, "target": self.config.target.describe(), "cards": cards}
+        try:
+            self.config.state.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(self.config.state) as stream:
+                stream.write(json.dumps(data, indent=1, sort_keys=True).encode("utf-8"))
+        except OSError as exc:
+            raise SyncError(
+                f"cannot write the state file ({exc.strerror})", file=str(self.config.state)
+            ) from exc
+
+    def requests(self) -> dict[str, dict[str, int]]:
+        """Requests sent so far, per endpoint and method."""
+        out = {}
+        if self.source is not None:
+            out["source"] = dict(self.source.requests)
+        if self.target is not None:
+            out["target"] = dict(self.target.requests)
+        return out
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _is_url(text: str) -> bool:
+    return text.lower().startswith(("http://", "https://"))
+
+
+# --------------------------------------------------------------------------- one run
+
+
+def run_sync(
+    config: SyncConfig | str | Path,
+    *,
+    dry_run: bool = False,
+    transport: Any = None,
+    sleep: Callable[[float], None] = time.sleep,
+    now: datetime | None = None,
+) -> SyncOutcome:
+    """One sync run: lock, plan, (unless ``dry_run``) apply, write the report."""
+    if not isinstance(config, SyncConfig):
+        config = load_config(config)
+    started = time.perf_counter()
+    with SyncJob(config, transport=transport, sleep=sleep, now=now) as job:
+        plan = job.plan()
+        outcome = SyncOutcome(plan, dry_run=True) if dry_run else job.apply(plan)
+        outcome.requests = job.requests()
+    outcome.seconds = time.perf_counter() - started
+    if not dry_run and config.report is not None:
+        write_sync_report(config.report, outcome, config)
+    return outcome
+
+
+def write_sync_report(path: Path, outcome: SyncOutcome, config: SyncConfig) -> None:
+    """The sanitize report (one entry per source contact) plus a "sync" section."""
+    from .report import build_report
+
+    plan = outcome.plan
+    report = build_report(plan.decisions, plan.summary, plan.policy)
+    report["sync"] = {
+        "source": config.source.describe(),
+        "target": config.target.describe(),
+        "dry_run": outcome.dry_run,
+        "counts": outcome.counts(),
+        "actions": [
+            {
+                "action": a.kind,
+                "uid": a.uid,
+                "href": a.href,
+                "quarantined": a.quarantine is not None,
+                **({"name": a.desired.contact.display_name} if a.desired else {}),
+                **({"why": a.why} if a.why else {}),
+            }
+            for a in plan.actions
+        ],
+        "skipped": outcome.skipped,
+        "quarantine_files": outcome.quarantine_files,
+        "notes": plan.notes,
+        "requests": outcome.requests,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as stream:
+        stream.write(json.dumps(report, ensure_ascii=False, indent=2).encode("utf-8"))
