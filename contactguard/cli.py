@@ -227,5 +227,32 @@ def evidence_forget(number: str, ledger: str) -> None:
     click.echo(f"{number}: {deleted} identities deleted", err=True)
 
 
+@main.command()
+@click.option("--config", "-c", "config", required=True, metavar="FILE",
+              type=click.Path(dir_okay=False),
+              help="The sync config (TOML): source, target, evidence, policy, quarantine.")
+@click.option("--dry-run", is_flag=True, help="Show the plan; change nothing anywhere.")
+@click.option("--quiet", "-q", is_flag=True, help="Only the one-line summary on standard error.")
+def sync(config: str, dry_run: bool, quiet: bool) -> None:
+    """Make a phone's CardDAV address book hold exactly the allowed contacts.
+
+    Example: contactguard sync --config sync.toml --dry-run
+    """
+    from .report import summary_text
+    from .sync import run_sync
+
+    outcome = run_sync(config, dry_run=dry_run)
+    if dry_run:
+        click.echo(outcome.plan.text(), err=True)
+    if not quiet:
+        click.echo(summary_text(outcome.plan.summary), err=True)
+        for skipped in outcome.skipped:
+            click.echo(f"  skipped {skipped['action']} <{skipped['uid']}>: {skipped['reason']}",
+                       err=True)
+        for note in outcome.plan.notes:
+            click.echo(f"  note: {note}", err=True)
+    click.echo(outcome.summary_line(), err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
