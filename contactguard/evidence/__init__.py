@@ -30,7 +30,7 @@ from pathlib import Path
 from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord
 from ..phones import evidence_key, variants
-from . import ledger, store, webhooks
+from . import ledger, remote, store, webhooks
 
 __all__ = [
     "SOURCE_KINDS",
@@ -182,6 +182,7 @@ def _file_reader(
 
 # The order matters: the first kind whose sniffer says yes reads the source.
 SOURCE_KINDS: tuple[SourceKind, ...] = (
+    SourceKind("https", remote.sniff, remote.read),  # first: a URL has no head to sniff
     SourceKind("sqlite-ledger", store.sniff, store.read),
     SourceKind("webhook-archive", webhooks.sniff,
                lambda location, context: webhooks.records(location, warn=context.warn)),
