@@ -430,3 +430,11 @@ def test_import_does_not_load_vobject() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.vcf")))
+def test_plain_line_shortcut_changes_nothing(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Passing clean lines through unrepaired gives the same contacts as repairing every line."""
+    shortcut = read_fixture(name)
+    monkeypatch.setattr(vcard, "_plain_property", lambda line: None)
+    assert read_fixture(name) == shortcut

@@ -42,6 +42,8 @@ _ESCAPED_COLON = re.compile(r"(?<!\\)((?:\\\\)*)\\:")
 _UTF8_SEQUENCE = re.compile(
     rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
 )
+# group.NAME;PARAM=value,value;BARE - no quotes, so the first colon ends it
+_PLAIN_HEAD = re.compile(r"(?:[A-Za-z0-9_-]+\.)?[A-Za-z0-9_-]+(?:;[A-Za-z0-9_-]+(?:=[^\";:]*)?)*")
 _APPLE_LABEL = re.compile(r"_\$!<(.*)>!\$_")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 
@@ -49,6 +51,10 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 _STRUCTURED = frozenset({"N", "ADR", "ORG"})
 # Binary payloads are never needed downstream, and a broken one would fail the whole card.
 _BINARY = frozenset({"PHOTO", "LOGO", "SOUND", "KEY"})
+# Dropped before vobject: binary payloads, and lines that would open or close a component.
+_DROPPED = _BINARY | {"BEGIN", "END", "PROFILE"}
+# 2.1 allows an encoding as a bare parameter (TEL;QUOTED-PRINTABLE:...)
+_ENCODINGS = frozenset({"QUOTED-PRINTABLE", "BASE64", "B", "8BIT", "7BIT"})
 # Not carried into Contact.fields: mapped to Contact attributes, or metadata, or a nested card.
 _NOT_FIELDS = frozenset(
     {"FN", "N", "UID", "TEL", "VERSION", "PRODID", "REV", "PROFILE", "AGENT", "CLIENTPIDMAP"}
@@ -204,6 +210,9 @@ class _CardBuilder:
 
 def _repair_property(line: bytes) -> str | None:
     """One logical property line as clean vCard 3.0 text, or None when it is dropped."""
+    plain = _plain_property(line)
+    if plain is not None:
+        return plain
     head_bytes, value_bytes = _split_at_colon(line)
     parsed = _parse_head(_decode(head_bytes, None))
     if parsed is None:
@@ -211,10 +220,8 @@ def _repair_property(line: bytes) -> str | None:
     group, name, params = parsed
     upper = name.upper()
     encodings = {v.upper() for k, v in params if k is None or k.upper() == "ENCODING"}
-    if upper in _BINARY or encodings & {"B", "BASE64"}:
-        return None
-    if upper in ("BEGIN", "END", "PROFILE"):
-        return None  # the card's own BEGIN/END are added around it; vobject rejects PROFILE too
+    if upper in _DROPPED or encodings & {"B", "BASE64"}:
+        return None  # the card's own BEGIN/END are added around it; vobject rejects PROFILE
     charset = next((v for k, v in params if k is not None and k.upper() == "CHARSET"), None)
     if "QUOTED-PRINTABLE" in encodings:
         value_bytes = binascii.a2b_qp(value_bytes)
@@ -230,12 +237,30 @@ def _repair_property(line: bytes) -> str | None:
     out = [f"{group}.{name}" if group else name]
     for key, raw_value in params:
         if key is None:
-            if _NAME.fullmatch(raw_value) and raw_value.upper() not in ("QUOTED-PRINTABLE", "8BIT"):
+            if _NAME.fullmatch(raw_value) and raw_value.upper() not in _ENCODINGS:
                 out.append(raw_value)  # 2.1 bare parameter: TEL;CELL;PREF
         elif _NAME.fullmatch(key) and key.upper() not in ("ENCODING", "CHARSET"):
             # the value is decoded now; a leftover ENCODING=8BIT would make vobject try base64
             out.append(f"{key}={_param_values(raw_value)}")
     return ";".join(out) + ":" + value
+
+
+def _plain_property(line: bytes) -> str | None:
+    """The line itself when it needs no repair (most lines of most files), else None."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    head, _, value = text.partition(":")
+    if not _PLAIN_HEAD.fullmatch(head) or "\n" in value or "\\:" in value:
+        return None
+    name, *params = head.upper().split(";")
+    name = name.rpartition(".")[2]
+    if any(p.startswith(("ENCODING=", "CHARSET=")) or p in _ENCODINGS for p in params):
+        return None
+    if name in _DROPPED or ("," in value and name not in _STRUCTURED):
+        return None
+    return text
 
 
 def _split_at_colon(line: bytes) -> tuple[bytes, bytes]:
@@ -426,7 +451,7 @@ def _serialize(contact: Contact, version: str) -> bytes:
     card = vobject.vCard()
     card.add("version").value = version
     card.add("uid").value = _clean(contact.uid or "") or derived_uid(contact)
-    numbers = [_clean(p.value).strip() for p in contact.phones]
+    numbers = [" ".join(_clean(p.value).split()) for p in contact.phones]  # one line each
     fn = _clean(contact.display_name) or next((n for n in numbers if n), "") or card.uid.value
     card.add("fn").value = fn
     n = [_clean(part) for part in contact.n[:5]]
@@ -438,7 +463,7 @@ def _serialize(contact: Contact, version: str) -> bytes:
         tel = card.add("tel")
         bare = number[4:] if number.lower().startswith("tel:") else number
         if version == "4.0":
-            tel.value = "tel:" + bare.replace(" ", "")  # RFC 6350 §6.4.1: a tel URI
+            tel.value = "tel:" + bare.replace(" ", "")  # RFC 6350 §6.4.1, RFC 3966: a tel URI
             tel.params["VALUE"] = ["uri"]
         else:
             tel.value = bare
@@ -458,7 +483,7 @@ def _serialize(contact: Contact, version: str) -> bytes:
             line.value = _clean(";".join(_as_tuple(field.value)))
         _set_types(line, field.types, version)
     # vobject escapes values (RFC 6350 §3.4); it folds by characters, not octets, so fold here
-    text = card.serialize(lineLength=1 << 30)
+    text = card.serialize(lineLength=1 << 30, validate=False)
     return b"".join(_fold(line) for line in text.split("\r\n") if line)
 
 
