@@ -29,7 +29,7 @@ from ..model import Contact, Field, Phone
 if TYPE_CHECKING:
     from . import ReadOptions
 
-__all__ = ["RawCard", "parse_card", "read", "split_cards", "write"]
+__all__ = ["RawCard", "derived_uid", "parse_card", "read", "split_cards", "write"]
 
 _CHUNK = 1 << 16
 _BOM = b"\xef\xbb\xbf"
