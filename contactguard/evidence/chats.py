@@ -87,6 +87,7 @@ _MAX_NOTES = 20
 # phone numbers (U+202A…U+202E) and isolates (U+2066…U+2069).
 _MARK_CLASS = "\u200e\u200f\ufeff\u202a-\u202e\u2066-\u2069"
 _MARKS = re.compile(f"[{_MARK_CLASS}]")
+_MARK_CHARS = "\u200e\u200f\ufeff\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _M = f"[{_MARK_CLASS}]*"
 _SP = "[ \u00a0\u202f]"  # space, no-break space, narrow no-break space (before AM/PM)
 
@@ -252,8 +253,10 @@ class _Parser:
         self.backwards: dict[str, int] = dict.fromkeys(DATE_ORDERS, 0)
         self.previous: dict[str, tuple[int, int, int]] = {}
         self.day_month_differ = False
-        self.year_first_lines = 0
+        self.year_first_lines = 0  # counted per run of lines with the same date
         self.short_lines = 0
+        self.last_fields: tuple[int, int, int, bool] | None = None
+        self.last_fits = False
 
     def feed(self, lines: Iterable[tuple[str, bool]]) -> None:
         """Read (text, starts a physical line?) pieces; continuation pieces are skipped."""
@@ -263,18 +266,21 @@ class _Parser:
             self._line(text.rstrip("\r\n"), number)
 
     def _line(self, text: str, number: int) -> None:
-        platform = "android"
-        match = _ANDROID.fullmatch(text)
-        if match is None:
-            platform = "ios"
-            match = _IOS.fullmatch(text)
-        if match is None:
-            clean = _MARKS.sub("", text)
+        start = text.lstrip(_MARK_CHARS)[:1]
+        match = None
+        if start.isdigit() or start == "[":  # cheap test first: most continuation lines fail it
             platform = "android"
-            match = _ANDROID.fullmatch(clean)
+            match = _ANDROID.fullmatch(text)
             if match is None:
                 platform = "ios"
-                match = _IOS.fullmatch(clean)
+                match = _IOS.fullmatch(text)
+            if match is None and _MARKS.search(text):
+                clean = _MARKS.sub("", text)
+                platform = "android"
+                match = _ANDROID.fullmatch(clean)
+                if match is None:
+                    platform = "ios"
+                    match = _IOS.fullmatch(clean)
         if match is None:
             # a continuation line of a multi-line message, or text before the first message
             if self.entries == 0 and _MARKS.sub("", text).strip():
@@ -311,11 +317,15 @@ class _Parser:
             self.notes.add("the time is out of range; line ignored", number)
             return None
         a_text = match["a"]
-        raw = _Raw(
-            int(a_text), int(match["b"]), int(match["c"]), len(a_text) == 4, hour, minute, second
-        )
-        fits = [order for order in DATE_ORDERS if _date(raw, order) is not None]
-        if not fits:
+        fields = (int(a_text), int(match["b"]), int(match["c"]), len(a_text) == 4)
+        raw = _Raw(*fields, hour, minute, second)
+        if fields == self.last_fields:
+            # the same day as the line before (most lines): same fit, nothing goes backwards
+            return raw if self.last_fits else None
+        self.last_fields = fields
+        days = {order: _date(raw, order) for order in DATE_ORDERS}
+        self.last_fits = any(days.values())
+        if not self.last_fits:
             self.notes.add("not a date in any day/month order; line ignored", number)
             return None
         if raw.year_first:
@@ -323,8 +333,7 @@ class _Parser:
         else:
             self.short_lines += 1
             self.day_month_differ = self.day_month_differ or raw.a != raw.b
-        for order in DATE_ORDERS:
-            day = _date(raw, order)
+        for order, day in days.items():
             if day is None:
                 self.misfit.setdefault(order, number)
                 continue
@@ -467,6 +476,9 @@ class _Parser:
         )
 
 
+_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
 def _date(raw: _Raw, order: str) -> tuple[int, int, int] | None:
     """(year, month, day) of ``raw`` read in ``order``, or None if that is no calendar date."""
     if raw.year_first or order == "YMD":
@@ -479,7 +491,7 @@ def _date(raw: _Raw, order: str) -> tuple[int, int, int] | None:
         year += 2000  # WhatsApp dates from 2009: a 2-digit year is 20xx
     if not 1 <= month <= 12 or not 1 <= year <= 9999:
         return None
-    if not 1 <= day <= calendar.monthrange(year, month)[1]:
+    if not 1 <= day <= _DAYS[month] and not (month == 2 and day == 29 and calendar.isleap(year)):
         return None
     return year, month, day
 
