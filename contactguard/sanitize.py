@@ -241,6 +241,8 @@ def sanitize(
     keep_fields: Iterable[str] = (),
     max_age: str | timedelta | None = None,
     match_ar_without_9: bool = False,
+    me: str | None = None,
+    date_order: str | None = None,
     input_format: str | None = None,
     phone_columns: Iterable[str] = (),
     name_columns: Iterable[str] = (),
@@ -249,13 +251,16 @@ def sanitize(
     """Sanitize address books against evidence of who wrote first; see the README.
 
     ``books`` are paths, "-" or binary file objects; ``evidence`` is an Evidence or a list of
-    evidence sources (files, folders, globs). The whole result is held in memory; for very large
+    evidence sources (files, folders, globs, https:// URLs); ``me`` and ``date_order`` help
+    reading chat exports (``--me``, ``--date-order``). The whole result is held in memory; for very large
     books iterate ``Sanitizer.decisions()`` instead.
     """
     if isinstance(books, (str, Path)) or hasattr(books, "read"):
         books = [books]  # type: ignore[list-item]
     if not isinstance(evidence, Evidence):
-        evidence = load_evidence(evidence, ar_without_9=match_ar_without_9)
+        evidence = load_evidence(
+            evidence, ar_without_9=match_ar_without_9, me=me, date_order=date_order
+        )
     policy = Policy(
         region=region,
         keep_fields=frozenset(keep_fields),

@@ -30,7 +30,7 @@ from pathlib import Path
 from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord
 from ..phones import evidence_key, variants
-from . import ledger, remote, store, webhooks
+from . import chats, ledger, remote, store, webhooks
 
 __all__ = [
     "SOURCE_KINDS",
@@ -151,6 +151,8 @@ class SourceContext:
     """What a source reader may need besides its location; issue-specific options go here."""
 
     warn: Callable[[str], None] = lambda message: None
+    me: str | None = None  # chat exports: the business's own sender name (--me)
+    date_order: str | None = None  # chat exports: "DMY" | "MDY" | "YMD" (--date-order)
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,9 @@ class SourceKind:
     sniff: Callable[[str, bytes], bool]
     # (location, context) -> records, each with source "<location>:<line>" or similar
     records: Callable[[str, SourceContext], Iterator[EvidenceRecord]]
+    # kinds whose files must be read together (chat exports: the business side is the sender
+    # common to all of them) set this instead: (all their locations, context) -> records
+    read_all: Callable[[list[str], SourceContext], Iterator[EvidenceRecord]] | None = None
 
 
 def _file_reader(
@@ -188,7 +193,19 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
                lambda location, context: webhooks.records(location, warn=context.warn)),
     SourceKind("jsonl-ledger", ledger.sniff_jsonl, _file_reader(ledger.read_jsonl)),
     SourceKind("csv-ledger", ledger.sniff_csv, _file_reader(ledger.read_csv)),
+    SourceKind(
+        "whatsapp-chat",
+        lambda location, head: chats.sniff(Path(location), head),
+        lambda location, context: _read_chats([location], context),
+        read_all=lambda locations, context: _read_chats(locations, context),
+    ),
 )
+
+
+def _read_chats(locations: list[str], context: SourceContext) -> Iterator[EvidenceRecord]:
+    return chats.read_exports(
+        locations, me=context.me, date_order=context.date_order, warn=context.warn
+    )
 
 
 def kind_of(location: str, head: bytes) -> SourceKind | None:
@@ -209,6 +226,7 @@ def iter_records(
     folder or matched by a glob that no kind recognises is skipped with a warning.
     """
     context = context or SourceContext()
+    batches: dict[str, tuple[SourceKind, list[str]]] = {}
     for location, explicit in _expand(sources):
         head = b"" if _is_url(location) else _read_head(location)
         kind = kind_of(location, head)
@@ -222,20 +240,31 @@ def iter_records(
                 )
             context.warn(f"{location}: skipped, not a known evidence source")
             continue
+        if kind.read_all is not None:
+            batches.setdefault(kind.name, (kind, []))[1].append(location)
+            continue
         yield from kind.records(location, context)
+    for kind, locations in batches.values():
+        assert kind.read_all is not None
+        yield from kind.read_all(locations, context)
 
 
 def load_evidence(
-    sources: Iterable[str | Path] | str | Path, *, ar_without_9: bool = False
+    sources: Iterable[str | Path] | str | Path,
+    *,
+    ar_without_9: bool = False,
+    me: str | None = None,
+    date_order: str | None = None,
 ) -> Evidence:
     """Read and merge every source (files, folders, globs) into one Evidence.
 
     ``ar_without_9`` makes Argentine ``+549…`` and ``+54…`` the same identity in ``lookup``
-    (``--match-ar-without-9``). Raises EvidenceError naming the file (and line) of anything
-    that cannot be read, including a missing path.
+    (``--match-ar-without-9``); ``me`` and ``date_order`` are for chat exports (``--me``,
+    ``--date-order``). Raises EvidenceError naming the file (and line) of anything that cannot
+    be read, including a missing path.
     """
     evidence = Evidence(ar_without_9=ar_without_9)
-    context = SourceContext(warn=evidence.warnings.append)
+    context = SourceContext(warn=evidence.warnings.append, me=me, date_order=date_order)
     evidence.update(iter_records(sources, context))
     return evidence
 

@@ -44,7 +44,7 @@ import io
 import re
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -255,6 +255,7 @@ class _Parser:
         self.day_month_differ = False
         self.year_first_lines = 0  # counted per run of lines with the same date
         self.short_lines = 0
+        self.dotted_lines = 0  # short dates written d.m.y / m.d.y with dots
         self.last_fields: tuple[int, int, int, bool] | None = None
         self.last_fits = False
 
@@ -332,6 +333,7 @@ class _Parser:
             self.year_first_lines += 1
         else:
             self.short_lines += 1
+            self.dotted_lines += match["sep"] == "."
             self.day_month_differ = self.day_month_differ or raw.a != raw.b
         for order, day in days.items():
             if day is None:
@@ -462,6 +464,12 @@ class _Parser:
             )
         if not self.day_month_differ:
             return "DMY"  # every date has day == month: both orders read the same dates
+        if self.dotted_lines == self.short_lines and "DMY" in fitting:
+            # Dotted short dates are day-first in every locale WhatsApp exports them in
+            # (German, Russian, Turkish, Polish, Nordic...); US month-first dates use slashes.
+            self.notes.add("day/month order DMY taken from the dotted dates; pass --date-order "
+                           "to override")
+            return "DMY"
         chronological = [order for order in fitting if self.backwards[order] == 0]
         if len(chronological) == 1:
             self.notes.add(
@@ -639,25 +647,33 @@ def detect_me(summaries: Sequence[ChatSummary]) -> str | None:
     return next(iter(common))
 
 
-def records(summary: ChatSummary, me: str) -> Iterator[EvidenceRecord]:
+def records(
+    summary: ChatSummary, me: str, *, me_elsewhere: bool = False
+) -> Iterator[EvidenceRecord]:
     """The evidence of a one-to-one export about the other party (nothing for groups or caps).
 
     The other party's first message is ``first_inbound_at`` and their last ``last_inbound_at``.
     If ``me`` wrote the first real message, ``first_outbound_at`` is set too, never later than
     their first (out-of-order timestamps must not turn a business-first chat around); if they
     wrote first it stays unset, because both messages may carry the same minute. Raises
-    EvidenceError when ``me`` is not a sender of this chat.
+    EvidenceError when ``me`` is not a sender of this chat — unless ``me_elsewhere`` says the
+    business name was confirmed in another export and this chat has a single sender: a customer
+    who wrote and got no answer (yet) did write first.
     """
     if summary.is_group or summary.capped:
         return
-    mine = _find_me(summary, me)
-    others = [name for name in summary.senders if name != mine]
-    if not others:
-        return  # only I wrote: nothing is known of the other party's number or name
-    other = others[0]
+    if me_elsewhere and len(summary.senders) == 1 and not _has_sender(summary, me):
+        mine = None
+        other = next(iter(summary.senders))
+    else:
+        mine = _find_me(summary, me)
+        others = [name for name in summary.senders if name != mine]
+        if not others:
+            return  # only I wrote: nothing is known of the other party's number or name
+        other = others[0]
     theirs = summary.senders[other]
     first_outbound = None
-    if summary.first_sender != other:
+    if mine is not None and summary.first_sender != other:
         first_outbound = min(summary.senders[mine].first_at, theirs.first_at)
     phone = evidence_key(other) if _PHONE_SENDER.fullmatch(other) else None
     yield EvidenceRecord(
@@ -668,6 +684,49 @@ def records(summary: ChatSummary, me: str) -> Iterator[EvidenceRecord]:
         first_outbound_at=first_outbound,
         last_inbound_at=theirs.last_at,
     )
+
+
+def read_exports(
+    paths: Sequence[str],
+    *,
+    me: str | None = None,
+    date_order: str | None = None,
+    warn: Callable[[str], None] = lambda message: None,
+) -> Iterator[EvidenceRecord]:
+    """The evidence of several exports read together (the business side is found across them).
+
+    Group chats and exports at WhatsApp's size cap yield nothing and a warning. Without ``me``,
+    the business is the one sender common to every one-to-one export; if there is none, an
+    EvidenceError says to pass ``--me``.
+    """
+    summaries = [read_chat(Path(p), date_order=date_order) for p in paths]
+    usable = []
+    for summary in summaries:
+        if summary.is_group:
+            warn(f"{summary.source}: group chat skipped: a group chat is not evidence of who "
+                 "wrote first to the business")
+        elif summary.capped:
+            warn(f"{summary.source}: skipped: at WhatsApp's export size cap ({summary.messages} "
+                 "messages) the oldest messages are cut, so the first one shown proves nothing")
+        elif summary.senders:
+            usable.append(summary)
+    if not usable:
+        return
+    business = me or detect_me(usable)
+    if business is None:
+        raise EvidenceError(
+            "cannot tell which sender is the business (no single sender is common to every "
+            "chat export); pass --me NAME with the name your own messages show",
+            file=usable[0].source,
+        )
+    confirmed = any(_has_sender(s, business) for s in usable)
+    for summary in usable:
+        yield from records(summary, business, me_elsewhere=confirmed)
+
+
+def _has_sender(summary: ChatSummary, me: str) -> bool:
+    wanted = _clean_name(me).casefold()
+    return any(name.casefold() == wanted for name in summary.senders)
 
 
 def _find_me(summary: ChatSummary, me: str) -> str:

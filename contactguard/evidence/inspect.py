@@ -1,0 +1,80 @@
+"""What an evidence source yields, for `contactguard evidence inspect` (no book, no --me)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+from ..errors import ContactguardError, EvidenceError
+from ..model import EvidenceEntry
+from . import Evidence, SourceContext, _expand, _is_url, _read_head, chats, kind_of
+
+
+def inspect_sources(
+    sources: Iterable[str | Path], *, date_order: str | None = None
+) -> Iterator[tuple[str, ContactguardError | None]]:
+    """(text block, error or None) per source; a source that cannot be read does not stop the
+    others, its block says why."""
+    for location, _explicit in _expand(sources):
+        try:
+            head = b"" if _is_url(location) else _read_head(location)
+            kind = kind_of(location, head)
+            if kind is None:
+                raise EvidenceError("not a known evidence source", file=location)
+            if kind.name == "whatsapp-chat":
+                yield _chat_block(chats.read_chat(Path(location), date_order=date_order)), None
+            else:
+                yield _records_block(location, kind.name), None
+        except ContactguardError as exc:
+            line = f" (line {exc.line})" if exc.line else ""
+            yield f"{location}\n  cannot be read{line}: {exc.message}", exc
+
+
+def _when(value: datetime | None) -> str:
+    return "-" if value is None else f"{value:%Y-%m-%d %H:%M}"
+
+
+def _chat_block(s: chats.ChatSummary) -> str:
+    lines = [
+        s.source,
+        "  kind: WhatsApp chat export ({}, dates {}, {} clock)".format(s.platform, s.date_order, s.clock),
+        f"  messages: {s.messages} ({s.media_omitted} media placeholders), "
+        f"{_when(s.first_at)} to {_when(s.last_at)}",
+        "  group chat: " + ("yes (not evidence)" if s.is_group else "no"),
+        "  senders: " + (", ".join(f"{name} ({st.count})" for name, st in
+                                    sorted(s.senders.items(), key=lambda kv: -kv[1].count)) or "none"),
+        f"  first message by: {s.first_sender or '-'}",
+    ]
+    if s.capped:
+        lines.append("  at WhatsApp's export size cap: the first message shown proves nothing")
+    lines.extend(f"  problem: {p}" for p in s.problems)
+    return "\n".join(lines)
+
+
+def _records_block(location: str, kind: str) -> str:
+    warnings: list[str] = []
+    evidence = Evidence()
+    from . import SOURCE_KINDS
+
+    reader = next(k for k in SOURCE_KINDS if k.name == kind)
+    count = 0
+    for record in reader.records(location, SourceContext(warn=warnings.append)):
+        evidence.add(record)
+        count += 1
+    entries: list[EvidenceEntry] = [e for _, e in evidence]
+    entries += [e for _, e in evidence.name_items()]
+    firsts = [t for e in entries for t in (e.first_inbound_at, e.first_outbound_at) if t]
+    lasts = [t for e in entries for t in (e.last_inbound_at, e.first_inbound_at) if t]
+    lines = [
+        location,
+        f"  kind: {kind}",
+        f"  records: {count}, identities: {len(entries)} "
+        f"(+{evidence.unmatchable} business-scoped user ids without a number)",
+        f"  wrote first: {sum(e.initiated for e in entries)}, business wrote first: "
+        f"{sum((not e.initiated) and e.first_outbound_at is not None for e in entries)}, "
+        f"opted out: {sum(e.opted_out for e in entries)}",
+        f"  dates: {_when(min(firsts) if firsts else None)} to {_when(max(lasts) if lasts else None)}",
+    ]
+    lines.extend(f"  problem: {w}" for w in warnings)
+    return "\n".join(lines)
