@@ -34,11 +34,14 @@ def free_port() -> int:
 class RadicaleServer:
     """``python -m radicale`` on 127.0.0.1 with its own config, storage and users."""
 
-    def __init__(self, folder: Path, *, users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, folder: Path, *, users: dict[str, str] | None = None, log_level: str = "warning"
+    ) -> None:
         self.folder = folder
         self.users = dict(users or USERS)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log_level = log_level
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> RadicaleServer:
@@ -61,7 +64,7 @@ class RadicaleServer:
             "[web]\n"
             "type = none\n"
             "[logging]\n"
-            "level = warning\n"
+            f"level = {self.log_level}\n"
         )
         self.log = (self.folder / "radicale.log").open("wb")
         self.process = subprocess.Popen(
@@ -106,6 +109,15 @@ class RadicaleServer:
             response = http.request("MKCOL", f"/{user}/{name}/", content=_MKCOL.format(name=name))
             response.raise_for_status()
         return f"{self.url}/{user}/{name}/"
+
+    def put_book(self, user: str, name: str, vcards: bytes) -> None:
+        """Replace the address book ``/<user>/<name>/`` with all cards of one file at once."""
+        with self.client(user) as http:
+            http.request("PROPFIND", f"/{user}/", headers={"Depth": "0"})
+            response = http.put(
+                f"/{user}/{name}/", content=vcards, headers={"Content-Type": "text/vcard"}
+            )
+            response.raise_for_status()
 
     def put_card(self, user: str, book: str, name: str, vcard: str) -> None:
         with self.client(user) as http:
