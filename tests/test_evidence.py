@@ -202,14 +202,14 @@ class TestLoad:
         [
             ("missing.csv", "missing.csv: no such file or folder"),
             ("nothing-*.csv", "nothing-*.csv: no file matches this pattern"),
-            ("chat.txt", "chat.txt: not a known evidence source"),
+            ("notes.txt", "notes.txt: not a known evidence source"),
             ("bad.csv", "bad.csv:3: phone 'n/a' is not a +E.164 number"),
         ],
         ids=["missing", "empty-glob", "unknown-kind", "bad-row"],
     )
     def test_errors_name_the_source(self, tmp_path: Path, name: str, message: str) -> None:
         """A missing path, an empty glob, an unknown file and a bad row are EvidenceErrors."""
-        (tmp_path / "chat.txt").write_bytes(b"31.12.20, 23:59 - Anna: Hallo\n")
+        (tmp_path / "notes.txt").write_bytes(b"call Anna back about the cake order\n")
         (tmp_path / "bad.csv").write_bytes(b"phone,first_inbound_at\n+491701234567,\nn/a,\n")
         with pytest.raises(EvidenceError) as caught:
             load_evidence([tmp_path / name])
