@@ -257,7 +257,8 @@ class Ledger:
                 "SELECT source FROM said_by WHERE kind = ? AND key = ? ORDER BY source", (kind, key)
             )
         )
-        return EvidenceEntry(*(_dt(v) for v in row), sources=sources)
+        first_in, first_out, last_in, opted_out = (_dt(v) for v in row)
+        return EvidenceEntry(first_in, first_out, last_in, opted_out, sources=sources)
 
     def _set_user_id(self, kind: str, key: str, user_id: str) -> bool:
         """Remember the user id seen with a number; True when that changed the row."""
