@@ -1,0 +1,298 @@
+"""The sync job's configuration: a TOML file, validated, with paths relative to the file.
+
+Secrets come from an environment variable or a file named in the config, never from the
+config itself or the command line (see the README, "Scheduled sync").
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .sanitize import parse_max_age
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["Endpoint", "SyncConfig", "load_config"]
+
+_AUTH_KEYS = ("username", "password_env", "password_file", "token_env", "token_file")
+_ENDPOINT_KEYS = frozenset({"url", "path", *_AUTH_KEYS, "ca_bundle", "verify", "input_format"})
+_TOP_KEYS = frozenset(
+    {
+        "region",
+        "quarantine",
+        "source",
+        "target",
+        "evidence",
+        "policy",
+        "report",
+        "state",
+        "lock",
+        "timeout",
+        "retries",
+        "backoff",
+        "max_retry_after",
+        "batch",
+    }
+)
+_EVIDENCE_KEYS = frozenset({"ledger", "sources", "token_env", "token_file", "ca_bundle"})
+_POLICY_KEYS = frozenset({"keep_fields", "max_age", "match_ar_without_9"})
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a book lives (a CardDAV ``url`` or a file ``path``) and how to log in."""
+
+    url: str | None = None
+    path: Path | None = None
+    username: str | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+    token_env: str | None = None
+    token_file: Path | None = None
+    ca_bundle: Path | None = None
+    verify: bool = True
+    input_format: str | None = None
+
+    def describe(self) -> str:
+        if self.url is not None:
+            from .carddav import safe_url
+
+            return safe_url(self.url)
+        return str(self.path)
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """A parsed sync config; every path is absolute."""
+
+    file: Path
+    source: Endpoint
+    target: Endpoint
+    quarantine: Path
+    state: Path
+    lock: Path
+    report: Path | None
+    region: str | None = None
+    evidence_sources: tuple[str, ...] = ()
+    ledger: Path | None = None
+    evidence_auth: Endpoint = field(default_factory=Endpoint)
+    keep_fields: frozenset[str] = frozenset()
+    max_age: str | None = None
+    match_ar_without_9: bool = False
+    timeout: float = 30.0
+    retries: int = 3
+    backoff: float = 0.5
+    max_retry_after: float = 30.0
+    batch: int = 1000
+
+
+def load_config(path: str | Path) -> SyncConfig:
+    """Read and check a sync config; ConfigError names the file and the wrong key."""
+    file = Path(path).absolute()
+    shown = str(path)
+    try:
+        with file.open("rb") as stream:
+            data = tomllib.load(stream)
+    except FileNotFoundError as exc:
+        raise ConfigError("no such config file", file=shown) from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config ({exc.strerror})", file=shown) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=shown) from exc
+    base = file.parent
+
+    def fail(message: str) -> ConfigError:
+        return ConfigError(message, file=shown)
+
+    _check_keys(data, _TOP_KEYS, "", fail)
+    for section in ("source", "target"):
+        if not isinstance(data.get(section), dict):
+            raise fail(f"a [{section}] section is required")
+    source = _endpoint(data["source"], "source", base, fail)
+    target = _endpoint(data["target"], "target", base, fail)
+    if source.url is None and source.path is None:
+        raise fail("[source] needs url (a CardDAV address book) or path (a book file)")
+    if target.url is None:
+        raise fail("[target] needs url: the phone's CardDAV address book")
+    if "quarantine" not in data:
+        raise fail("quarantine is required: the folder where removed foreign cards are saved")
+    evidence = _section(data, "evidence", fail)
+    _check_keys(evidence, _EVIDENCE_KEYS, "evidence", fail)
+    policy = _section(data, "policy", fail)
+    _check_keys(policy, _POLICY_KEYS, "policy", fail)
+    sources = evidence.get("sources", [])
+    if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+        raise fail(
+            "[evidence] sources must be a list of strings (files, folders, globs, https URLs)"
+        )
+    ledger = _path(evidence.get("ledger"), "[evidence] ledger", base, fail)
+    if ledger is not None and not ledger.is_file():
+        raise fail(
+            f"[evidence] ledger: no such ledger {ledger}; create it with "
+            "`contactguard evidence import SRC --ledger DB`"
+        )
+    if not sources and ledger is None:
+        raise fail(
+            "[evidence] needs sources or a ledger: without evidence every contact would "
+            "be removed from the phone"
+        )
+    keep = policy.get("keep_fields", [])
+    if not isinstance(keep, list) or not all(isinstance(k, str) for k in keep):
+        raise fail('[policy] keep_fields must be a list of field names such as ["ORG"]')
+    max_age = policy.get("max_age")
+    if max_age is not None:
+        parse_max_age(str(max_age))  # raises ConfigError for a bad duration
+    stem = file.stem
+    return SyncConfig(
+        file=file,
+        source=source,
+        target=target,
+        quarantine=_required_path(data["quarantine"], "quarantine", base, fail),
+        state=_path(data.get("state"), "state", base, fail) or base / f"{stem}.state.json",
+        lock=_path(data.get("lock"), "lock", base, fail) or base / f"{stem}.lock",
+        report=_path(data.get("report"), "report", base, fail) or base / f"{stem}-report.json",
+        region=_str(data.get("region"), "region", fail),
+        evidence_sources=tuple(_resolve_source(s, base) for s in sources),
+        ledger=ledger,
+        evidence_auth=_endpoint(
+            {k: v for k, v in evidence.items() if k in {"token_env", "token_file", "ca_bundle"}},
+            "evidence",
+            base,
+            fail,
+        ),
+        keep_fields=frozenset(k.upper() for k in keep),
+        max_age=None if max_age is None else str(max_age),
+        match_ar_without_9=bool(policy.get("match_ar_without_9", False)),
+        timeout=_number(data.get("timeout", 30.0), "timeout", fail),
+        retries=int(_number(data.get("retries", 3), "retries", fail)),
+        backoff=_number(data.get("backoff", 0.5), "backoff", fail),
+        max_retry_after=_number(data.get("max_retry_after", 30.0), "max_retry_after", fail),
+        batch=max(1, int(_number(data.get("batch", 1000), "batch", fail))),
+    )
+
+
+def _section(
+    data: Mapping[str, Any], name: str, fail: Callable[[str], ConfigError]
+) -> dict[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise fail(f"[{name}] must be a table")
+    return value
+
+
+def _check_keys(
+    data: Mapping[str, Any],
+    allowed: frozenset[str],
+    section: str,
+    fail: Callable[[str], ConfigError],
+) -> None:
+    where = f"[{section}] " if section else ""
+    for key in data:
+        if key in {"password", "token"}:
+            raise fail(
+                f"{where}{key}: never put a secret in the config; name an environment "
+                f"variable ({key}_env) or a file ({key}_file) instead"
+            )
+        if key not in allowed:
+            raise fail(f"{where}unknown key {key!r} (known: {', '.join(sorted(allowed))})")
+
+
+def _endpoint(
+    data: Mapping[str, Any], section: str, base: Path, fail: Callable[[str], ConfigError]
+) -> Endpoint:
+    _check_keys(data, _ENDPOINT_KEYS, section, fail)
+    url = _str(data.get("url"), f"[{section}] url", fail)
+    if url is not None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise fail(f"[{section}] url must be an http(s) URL")
+        if parts.username or parts.password:
+            raise fail(
+                f"[{section}] url must not hold a user name or password; use username and "
+                "password_env / password_file"
+            )
+    if url is not None and "path" in data:
+        raise fail(f"[{section}] has both url and path; give one")
+    verify = data.get("verify", True)
+    if not isinstance(verify, bool):
+        raise fail(f"[{section}] verify must be true or false")
+    for a, b in (("password_env", "password_file"), ("token_env", "token_file")):
+        if a in data and b in data:
+            raise fail(f"[{section}] has both {a} and {b}; give one")
+    return Endpoint(
+        url=url,
+        path=_path(data.get("path"), f"[{section}] path", base, fail),
+        username=_str(data.get("username"), f"[{section}] username", fail),
+        password_env=_str(data.get("password_env"), f"[{section}] password_env", fail),
+        password_file=_path(data.get("password_file"), f"[{section}] password_file", base, fail),
+        token_env=_str(data.get("token_env"), f"[{section}] token_env", fail),
+        token_file=_path(data.get("token_file"), f"[{section}] token_file", base, fail),
+        ca_bundle=_path(data.get("ca_bundle"), f"[{section}] ca_bundle", base, fail),
+        verify=verify,
+        input_format=_str(data.get("input_format"), f"[{section}] input_format", fail),
+    )
+
+
+def _str(value: Any, name: str, fail: Callable[[str], ConfigError]) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise fail(f"{name} must be a non-empty string")
+    return value.strip()
+
+
+def _number(value: Any, name: str, fail: Callable[[str], ConfigError]) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise fail(f"{name} must be a non-negative number")
+    return float(value)
+
+
+def _path(value: Any, name: str, base: Path, fail: Callable[[str], ConfigError]) -> Path | None:
+    text = _str(value, name, fail)
+    return None if text is None else (base / Path(text).expanduser())
+
+
+def _required_path(value: Any, name: str, base: Path, fail: Callable[[str], ConfigError]) -> Path:
+    path = _path(value, name, base, fail)
+    if path is None:
+        raise fail(f"{name} is required")
+    return path
+
+
+def _resolve_source(source: str, base: Path) -> str:
+    if source.lower().startswith(("http://", "https://")):
+        return source
+    return str(base / Path(source).expanduser())
+
+
+def _secret(endpoint: Endpoint, kind: str, section: str) -> str | None:
+    """The password or token of an endpoint, from its environment variable or file."""
+    env: str | None = getattr(endpoint, f"{kind}_env")
+    file: Path | None = getattr(endpoint, f"{kind}_file")
+    if env is not None:
+        value = os.environ.get(env)
+        if not value:
+            raise ConfigError(f"[{section}] {kind}_env: the environment variable {env} is not set")
+        return value
+    if file is not None:
+        try:
+            value = file.read_text(encoding="utf-8").strip("\r\n")
+        except OSError as exc:
+            raise ConfigError(
+                f"[{section}] {kind}_file: cannot read {file} ({exc.strerror})"
+            ) from exc
+        if not value:
+            raise ConfigError(f"[{section}] {kind}_file: {file} is empty")
+        return value
+    return None
