@@ -50,7 +50,8 @@ def main() -> None:
               help="Where to write the clean book ('-' is standard output).")
 @click.option("--format", "-f", "fmt", type=click.Choice(["vcard3", "vcard4", "csv"]),
               default="vcard3", show_default=True, help="Format of the clean book.")
-@click.option("--report", metavar="FILE", help="Write the JSON audit report here.")
+@click.option("--report", metavar="FILE",
+              help="Write the audit report here: HTML for a .html name, else JSON.")
 @click.option("--keep-field", "keep_fields", multiple=True, metavar="F",
               help="Keep this field besides FN, N, TEL, UID (repeatable): ORG, EMAIL, NOTE, ...")
 @click.option("--max-age", metavar="AGE",
@@ -64,7 +65,13 @@ def main() -> None:
 @click.option("--name-column", "name_columns", multiple=True, metavar="NAME",
               help="CSV column holding the display name (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Write nothing but the report and the summary.")
-@click.option("--quiet", "-q", is_flag=True, help="No summary on standard error.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="No summary and no progress bar on standard error.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Summary as JSON: on standard output, or standard error when the clean book "
+                   "goes to standard output.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="One line per contact on standard error (stripped numbers masked).")
 def sanitize(
     books: tuple[str, ...],
     evidence: tuple[str, ...],
@@ -81,6 +88,8 @@ def sanitize(
     name_columns: tuple[str, ...],
     dry_run: bool,
     quiet: bool,
+    as_json: bool,
+    verbose: bool,
 ) -> None:
     """Write a clean book holding only people with inbound-first evidence.
 
@@ -95,7 +104,9 @@ def sanitize(
     from .books import ReadOptions, write_book
     from .evidence import load_evidence
     from .policy import Policy
-    from .report import ReportWriter, summary_text
+    from .progress import Console
+    from .report import summary_text
+    from .report_html import writer_for
     from .sanitize import Sanitizer, parse_max_age
 
     for target in (output, report):
@@ -115,10 +126,12 @@ def sanitize(
     )
     options = ReadOptions(input_format, tuple(phone_columns), tuple(name_columns))
     sanitizer = Sanitizer(loaded, policy, options)
-    writer = ReportWriter() if report else None
-    for decision in sanitizer.decisions(books):
-        if writer is not None:
-            writer.add(decision)
+    writer = writer_for(report) if report else None
+    with Console(sys.stderr, books, quiet=quiet, verbose=verbose, style=click.style) as console:
+        for decision in sanitizer.decisions(books):
+            console.decision(decision)
+            if writer is not None:
+                writer.add(decision)
     if not dry_run:
         if output == "-":
             write_book(sanitizer.clean, sys.stdout.buffer, fmt)
@@ -129,7 +142,13 @@ def sanitize(
     if writer is not None and report:
         with atomic_write(Path(report)) as stream:
             writer.finish(stream, sanitizer.summary, policy)
-    if not quiet:
+    if as_json:
+        # the JSON summary must not corrupt a clean book written to standard output
+        _echo_json({"command": "sanitize", "dry_run": dry_run, "inputs": sanitizer.summary.inputs,
+                    "output": None if dry_run else output, "report": report,
+                    "summary": sanitizer.summary.as_dict()},
+                   err=output == "-" and not dry_run)
+    elif not quiet:
         click.echo(summary_text(sanitizer.summary, dry_run=dry_run), err=True)
 
 
@@ -252,6 +271,130 @@ def sync(config: str, dry_run: bool, quiet: bool) -> None:
         for note in outcome.plan.notes:
             click.echo(f"  note: {note}", err=True)
     click.echo(outcome.summary_line(), err=True)
+
+
+@main.command()
+@click.argument("number")
+@click.option("--text", "-t", metavar="TEXT", help='Prefilled message, e.g. "Hallo!".')
+@click.option("--region", "-r", metavar="CC", help="Default region for a national NUMBER, e.g. DE.")
+@click.option("--qr", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Also write the link as a QR code: invite.svg or invite.png.")
+def invite(number: str, text: str | None, region: str | None, qr: str | None) -> None:
+    """Print a click-to-chat link (and QR code) that lets customers write first.
+
+    Example: contactguard invite "+49 30 1234567" --text "Hallo!" --qr invite.svg
+    """
+    from .invite import QR_KINDS, invite_link, write_qr
+
+    if qr is not None and Path(qr).suffix.lower() not in QR_KINDS:
+        raise click.BadParameter(f"{qr}: name the file .svg or .png", param_hint="--qr")
+    link = invite_link(number, text, region=region)
+    if qr is not None:
+        write_qr(link, qr)
+        click.echo(f"wrote QR code to {qr}", err=True)
+    click.echo(link)
+
+
+@main.command()
+@click.argument("books", nargs=-1, required=True, metavar="BOOK...")
+@click.option("--evidence", "-e", "evidence", multiple=True, metavar="SRC",
+              help="Evidence of who wrote first (repeatable), as for sanitize.")
+@click.option("--ledger", metavar="DB", help="Also use this SQLite evidence ledger.")
+@click.option("--me", metavar="NAME",
+              help="Chat exports: the sender name of the business's own messages.")
+@click.option("--date-order", type=click.Choice(["DMY", "MDY", "YMD"]),
+              help="Chat exports: day/month order, when it cannot be told from the file.")
+@click.option("--region", "-r", metavar="CC", help="Default region for national numbers, e.g. DE.")
+@click.option("--keep-field", "keep_fields", multiple=True, metavar="F",
+              help="A field the book may hold besides FN, N, TEL, UID (repeatable).")
+@click.option("--max-age", metavar="AGE",
+              help="Evidence older than this does not count, e.g. 365d.")
+@click.option("--match-ar-without-9", is_flag=True,
+              help="Let Argentine +54 numbers match +549 evidence.")
+@click.option("--input-format", type=click.Choice(["vcard", "csv"]),
+              help="Do not sniff the book format.")
+@click.option("--phone-column", "phone_columns", multiple=True, metavar="NAME",
+              help="CSV column holding numbers (repeatable).")
+@click.option("--name-column", "name_columns", multiple=True, metavar="NAME",
+              help="CSV column holding the display name (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Findings and summary as JSON on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="No summary and no progress bar.")
+@click.pass_context
+def check(
+    ctx: click.Context,
+    books: tuple[str, ...],
+    evidence: tuple[str, ...],
+    ledger: str | None,
+    me: str | None,
+    date_order: str | None,
+    region: str | None,
+    keep_fields: tuple[str, ...],
+    max_age: str | None,
+    match_ar_without_9: bool,
+    input_format: str | None,
+    phone_columns: tuple[str, ...],
+    name_columns: tuple[str, ...],
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Audit a phone's current book: exit 0 if already clean, 3 and the offenders if not.
+
+    Clean means sanitize would keep every contact, strip no number and drop no field.
+    Example: contactguard check phone.vcf --ledger evidence.db --region DE
+    """
+    if not evidence and not ledger:
+        raise click.UsageError("no evidence given: pass --evidence SRC or --ledger DB")
+    from .books import ReadOptions
+    from .check import finding
+    from .evidence import load_evidence
+    from .policy import Policy
+    from .progress import Console, color_wanted
+    from .sanitize import Sanitizer, parse_max_age
+
+    if ledger is not None and not Path(ledger).is_file():
+        raise click.BadParameter(f"{ledger}: no such ledger", param_hint="--ledger")
+    loaded = load_evidence([*evidence, *([ledger] if ledger else [])],
+                           ar_without_9=match_ar_without_9, me=me, date_order=date_order)
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    policy = Policy(region=region, keep_fields=frozenset(keep_fields),
+                    max_age=parse_max_age(max_age), match_ar_without_9=match_ar_without_9)
+    sanitizer = Sanitizer(loaded, policy,
+                          ReadOptions(input_format, tuple(phone_columns), tuple(name_columns)))
+    findings = []
+    with Console(sys.stderr, books, quiet=quiet or as_json) as console:
+        for decision in sanitizer.decisions(books):
+            console.decision(decision)
+            found = finding(decision, policy)
+            if found is not None:
+                findings.append(found)  # only offenders are held: a clean book costs nothing
+    summary = sanitizer.summary
+    if as_json:
+        _echo_json({"command": "check", "clean": not findings, "inputs": summary.inputs,
+                    "offending": len(findings), "findings": [f.as_dict() for f in findings],
+                    "summary": summary.as_dict()})
+    else:
+        from .progress import terminal_safe
+
+        color = color_wanted(sys.stdout)
+        for found in findings:
+            entry = found.as_dict()
+            line = terminal_safe(f"{entry['source']}  {entry['name'] or '(no name)'}  "
+                                 + "; ".join(found.problems))
+            click.echo(click.style(line, fg="red") if color else line, color=color)
+        if not quiet:
+            verdict = (f"contactguard: {len(findings)} of {summary.contacts_in} contacts "
+                       "need attention" if findings else
+                       f"contactguard: clean ({summary.contacts_in} contacts, all wrote first)")
+            click.echo(verdict, err=True)
+    if findings:
+        ctx.exit(3)
+
+
+def _echo_json(payload: dict[str, Any], *, err: bool = False) -> None:
+    import json
+
+    click.echo(json.dumps(payload, ensure_ascii=False, indent=2), err=err)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,7 +22,7 @@ import re
 
 import phonenumbers
 
-__all__ = ["evidence_key", "mask", "normalize", "variants"]
+__all__ = ["evidence_key", "mask", "normalize", "variants", "wa_me"]
 
 # Sized for a 100,000-card book: distinct formats repeat, and an entry is a few hundred bytes.
 _CACHE_SIZE = 1 << 16
@@ -67,6 +67,13 @@ def normalize(raw: str, region: str | None) -> str | None:
     if number is None:
         return None
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def wa_me(raw: str, region: str | None = None) -> str | None:
+    """A number in the form click-to-chat links use: international digits, no "+", no leading
+    zeros (``0170 1234567`` with region DE → ``491701234567``); None when it is not valid."""
+    e164 = normalize(raw, region)
+    return e164[1:] if e164 is not None else None
 
 
 def _parse_valid(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
