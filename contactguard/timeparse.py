@@ -55,7 +55,10 @@ def parse_timestamp(text: str) -> datetime:
         )
     except ValueError as exc:
         raise ValueError(f"{text!r} is not a real date or time ({exc})") from exc
-    return moment.astimezone(timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError as exc:  # 0001-01-01T00:00+01:00 is before the first representable UTC
+        raise ValueError(f"{text!r} is out of the range of dates (years 1 to 9999)") from exc
 
 
 def _offset(text: str | None) -> timezone:
