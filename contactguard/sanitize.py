@@ -229,7 +229,7 @@ def parse_max_age(text: str | timedelta | None) -> timedelta | None:
         if value and value[-1] in units:
             return timedelta(days=float(value[:-1]) * units[value[-1]])
         return timedelta(days=float(value))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # "inf", "1e12d": no timedelta holds them
         raise ConfigError(f"max age {text!r} is not a duration such as 365d, 52w or 12h") from exc
 
 
