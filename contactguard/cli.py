@@ -44,6 +44,10 @@ def main() -> None:
               help="Evidence of who wrote first: ledger, chat export, webhook archive, folder, "
                    "glob or https:// URL (repeatable).")
 @click.option("--ledger", metavar="DB", help="Also use this SQLite evidence ledger.")
+@click.option("--me", metavar="NAME",
+              help="Chat exports: the sender name of the business's own messages.")
+@click.option("--date-order", type=click.Choice(["DMY", "MDY", "YMD"]),
+              help="Chat exports: day/month order, when it cannot be told from the file.")
 @click.option("--region", "-r", metavar="CC",
               help="Default region for national numbers, e.g. DE.")
 @click.option("--output", "-o", default="-", metavar="OUT", show_default=True,
@@ -76,6 +80,8 @@ def sanitize(
     books: tuple[str, ...],
     evidence: tuple[str, ...],
     ledger: str | None,
+    me: str | None,
+    date_order: str | None,
     region: str | None,
     output: str,
     fmt: str,
@@ -115,7 +121,7 @@ def sanitize(
     if ledger is not None and not Path(ledger).is_file():
         raise click.BadParameter(f"{ledger}: no such ledger", param_hint="--ledger")
     loaded = load_evidence([*evidence, *([ledger] if ledger else [])],
-                           ar_without_9=match_ar_without_9)
+                           ar_without_9=match_ar_without_9, me=me, date_order=date_order)
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
     policy = Policy(
@@ -165,7 +171,11 @@ def _ledger_option(f: Any) -> Any:
 @evidence.command("import")
 @click.argument("sources", nargs=-1, required=True, metavar="SRC...")
 @_ledger_option
-def evidence_import(sources: tuple[str, ...], ledger: str) -> None:
+@click.option("--me", metavar="NAME", help="Chat exports: the business's own sender name.")
+@click.option("--date-order", type=click.Choice(["DMY", "MDY", "YMD"]),
+              help="Chat exports: day/month order when the file cannot tell.")
+def evidence_import(sources: tuple[str, ...], ledger: str, me: str | None,
+                    date_order: str | None) -> None:
     """Merge evidence sources (files, folders, globs) into the ledger.
 
     Importing the same source twice changes nothing; an import is one transaction.
@@ -175,7 +185,8 @@ def evidence_import(sources: tuple[str, ...], ledger: str) -> None:
 
     warnings: list[str] = []
     with Ledger(ledger) as db:
-        stats = db.import_records(iter_records(sources, SourceContext(warn=warnings.append)))
+        context = SourceContext(warn=warnings.append, me=me, date_order=date_order)
+        stats = db.import_records(iter_records(sources, context))
         total = len(db)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -395,6 +406,30 @@ def _echo_json(payload: dict[str, Any], *, err: bool = False) -> None:
     import json
 
     click.echo(json.dumps(payload, ensure_ascii=False, indent=2), err=err)
+
+
+@evidence.command("inspect")
+@click.argument("sources", nargs=-1, required=True, metavar="SRC...")
+@click.option("--date-order", type=click.Choice(["DMY", "MDY", "YMD"]),
+              help="Chat exports: day/month order when the file cannot tell.")
+def evidence_inspect(sources: tuple[str, ...], date_order: str | None) -> None:
+    """Show what evidence sources yield, without a book or --me.
+
+    For a chat export: platform, date order, clock, senders with message counts, who wrote the
+    first message, group or not, date range and problems. For ledgers and webhook archives:
+    records, identities, who wrote first, opt-outs and the date range.
+    """
+    from .evidence.inspect import inspect_sources
+
+    failed = []
+    for block, error in inspect_sources(sources, date_order=date_order):
+        click.echo(block)
+        if error is not None:
+            failed.append(error)
+    if len(failed) == 1:
+        raise failed[0]
+    if failed:
+        raise click.ClickException(f"{len(failed)} of the sources could not be read (see above)")
 
 
 if __name__ == "__main__":  # pragma: no cover
