@@ -37,7 +37,7 @@ def parse_timestamp(text: str) -> datetime:
     match = _ISO.fullmatch(text.strip())
     if match is None:
         raise ValueError(
-            f"{text!r} is not an ISO 8601 date or date-time "
+            f"{_shown(text)} is not an ISO 8601 date or date-time "
             "(e.g. 2026-03-01 or 2026-03-01T09:15:00+01:00)"
         )
     parts = match.groupdict()
@@ -54,11 +54,16 @@ def parse_timestamp(text: str) -> datetime:
             tzinfo=_offset(parts["offset"]),
         )
     except ValueError as exc:
-        raise ValueError(f"{text!r} is not a real date or time ({exc})") from exc
+        raise ValueError(f"{_shown(text)} is not a real date or time ({exc})") from exc
     try:
         return moment.astimezone(timezone.utc)
     except OverflowError as exc:  # 0001-01-01T00:00+01:00 is before the first representable UTC
-        raise ValueError(f"{text!r} is out of the range of dates (years 1 to 9999)") from exc
+        raise ValueError(f"{_shown(text)} is out of the range of dates (years 1 to 9999)") from exc
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, cut short: a hostile cell may be megabytes long."""
+    return repr(text) if len(text) <= 60 else repr(text[:60]) + "…"
 
 
 def _offset(text: str | None) -> timezone:
@@ -68,5 +73,5 @@ def _offset(text: str | None) -> timezone:
     digits = text[1:].replace(":", "")
     hours, minutes = int(digits[:2]), int(digits[2:] or 0)
     if hours > 23 or minutes > 59:
-        raise ValueError(f"UTC offset {text!r} is out of range")
+        raise ValueError(f"UTC offset {_shown(text)} is out of range")
     return timezone(sign * timedelta(hours=hours, minutes=minutes))

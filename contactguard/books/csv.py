@@ -38,6 +38,9 @@ __all__ = ["read", "write"]
 # Outlook DE's "Telefon geschäftlich") before we must commit to an encoding.
 _HEAD_SIZE = 1 << 16
 _CHUNK_SIZE = 1 << 16
+# A physical line longer than this is refused before it is held in memory: a real row of even a
+# 10,000-column export is far shorter (the csv module's own cell limit is 128 KiB).
+_MAX_LINE = 16 * 1024 * 1024
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -125,7 +128,8 @@ def read(stream: BinaryIO, source: str, options: ReadOptions) -> Iterator[Contac
     last = 0  # the line the previous row ended on
     try:
         first, skipped, delimiter = _header_line(text, source)
-        reader = csv.reader(itertools.chain([first], text), delimiter=delimiter, strict=True)
+        lines = _bounded_lines(text, source, skipped + 2)
+        reader = csv.reader(itertools.chain([first], lines), delimiter=delimiter, strict=True)
         header = next(reader)
         last = skipped + reader.line_num
         plan = _Plan.from_header(header, options, source, last)
@@ -149,7 +153,10 @@ def read(stream: BinaryIO, source: str, options: ReadOptions) -> Iterator[Contac
     except csv.Error as exc:
         line = last + 1
         if "unexpected end of data" in str(exc) or "field larger" in str(exc):
-            message = "a quoted cell in the row starting here is never closed (unterminated quote)"
+            message = (
+                "a quoted cell in the row starting here is never closed (unterminated quote), "
+                f"or a cell is longer than {csv.field_size_limit():,} characters"
+            )
         else:
             message = f"malformed CSV row ({exc})"
         raise InputError(message, file=source, line=line) from exc
@@ -236,21 +243,50 @@ def _encoding(head: bytes) -> str:
 def _header_line(text: io.TextIOWrapper, source: str) -> tuple[str, int, str]:
     """The header line, how many lines came before it, and the delimiter it uses."""
     skipped = 0
-    line = text.readline()
+    line = _readline(text, source, 1)
     while line and not line.strip():
         skipped += 1
-        line = text.readline()
+        line = _readline(text, source, skipped + 1)
     if not line:
         raise InputError("is empty: no header row and no contacts", file=source)
     # Excel writes and honours a first line "sep=;" naming the delimiter.
     if line.lower().startswith("sep=") and len(line.rstrip("\r\n")) == 5:
-        delimiter, line = line[4], text.readline()
+        delimiter, line = line[4], _readline(text, source, skipped + 2)
         if not line.strip():
             raise InputError("has no header row after its 'sep=' line", file=source, line=2)
         return line, skipped + 1, delimiter
     counts = {d: line.count(d) for d in (",", ";", "\t")}
     delimiter = max(counts, key=lambda d: counts[d])  # ties: the first, ","
     return line, skipped, delimiter
+
+
+def _readline(text: io.TextIOWrapper, source: str, number: int) -> str:
+    """One physical line; InputError for a line longer than _MAX_LINE (memory stays flat)."""
+    line = text.readline(_MAX_LINE)
+    if len(line) == _MAX_LINE and line[-1] not in "\r\n":
+        raise InputError(
+            f"line longer than {_MAX_LINE:,} characters: not an address book row",
+            file=source,
+            line=number,
+        )
+    return line
+
+
+def _bounded_lines(text: io.TextIOWrapper, source: str, number: int) -> Iterator[str]:
+    """The physical lines from line ``number`` on, each checked by ``_readline``."""
+    readline = text.readline
+    while True:
+        line = readline(_MAX_LINE)
+        if len(line) == _MAX_LINE and line[-1] not in "\r\n":
+            raise InputError(
+                f"line longer than {_MAX_LINE:,} characters: not an address book row",
+                file=source,
+                line=number,
+            )
+        if not line:
+            return
+        yield line
+        number += 1
 
 
 def _norm(header: str) -> str:

@@ -60,6 +60,7 @@ OPTIONAL_COLUMNS = ("first_outbound_at", "last_inbound_at", "opted_out_at", "nam
 _KNOWN_COLUMNS = frozenset(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
 _DELIMITERS = (",", ";", "\t")
 _BOM = "\ufeff"
+MAX_LINE = 1024 * 1024  # a ledger row is well under 1 KB; a longer line is not a ledger
 
 # A Cloud API webhook payload also starts with "{", but never has a top-level "phone" key.
 _JSON_PHONE_KEY = re.compile(r'"phone"\s*:')
@@ -218,20 +219,39 @@ def _text(value: object, column: str, fail: _Fail, *, allow_int: bool = False) -
         return value.strip()
     if allow_int and isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    raise fail(f"{column} must be a string, not {json.dumps(value)}")
+    shown = json.dumps(value)
+    shown = shown if len(shown) <= 80 else shown[:80] + "…"
+    raise fail(f"{column} must be a string, not {shown}")
 
 
 def _text_lines(stream: IO[bytes] | IO[str], source: str) -> Iterator[str]:
     """Lines of text (ends kept, BOM removed) from a binary or text stream, read lazily."""
     if isinstance(stream.read(0), str):
-        text_lines: Iterator[str] = iter(stream)  # type: ignore[arg-type]
+        text_lines: Iterator[str] = _bounded_lines(stream, source)  # type: ignore[assignment]
     else:
-        text_lines = _decode(iter(stream), source)  # type: ignore[arg-type]
+        text_lines = _decode(_bounded_lines(stream, source), source)  # type: ignore[arg-type]
     first = next(text_lines, None)
     if first is None:
         return
     yield first.removeprefix(_BOM)
     yield from text_lines
+
+
+def _bounded_lines(stream: IO[bytes] | IO[str], source: str) -> Iterator[bytes | str]:
+    """The physical lines of a stream, refusing one longer than MAX_LINE (memory stays flat)."""
+    lineno = 0
+    while True:
+        line = stream.readline(MAX_LINE + 1)
+        if not line:
+            return
+        lineno += 1
+        newline = b"\n" if isinstance(line, bytes) else "\n"
+        if len(line) > MAX_LINE and not line.endswith(newline):  # type: ignore[arg-type]
+            raise EvidenceError(
+                f"line longer than {MAX_LINE:,} characters: not a ledger row", file=source,
+                line=lineno,
+            )
+        yield line
 
 
 def _decode(raw_lines: Iterator[bytes], source: str) -> Iterator[str]:

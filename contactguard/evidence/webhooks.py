@@ -60,14 +60,18 @@ from ..phones import evidence_key, mask
 __all__ = [
     "MAX_DEPTH",
     "MAX_DOCUMENT_BYTES",
+    "MAX_VALUES",
     "read_json",
     "read_jsonl",
     "records",
     "sniff",
 ]
 
-MAX_DOCUMENT_BYTES = 256 * 1024 * 1024  # one .json file or one JSONL line
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024  # one .json file or one JSONL line
 MAX_DEPTH = 200  # real payloads nest about 10 deep; json's C parser recurses per level
+# Parsed JSON costs up to ~60 bytes of memory per value ("{}," is 3 bytes): memory is bounded by
+# the number of values, not the file size. Real payloads hold about one value per 40 bytes.
+MAX_VALUES = 3_000_000
 
 _BUSINESS_ACCOUNT = "whatsapp_business_account"
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -171,6 +175,14 @@ def read_json(
 
 
 def _parse(data: bytes, source: str, line: int | None) -> Any:
+    # an upper bound of the values (separators inside strings count too), at C speed
+    if data.count(b",") + data.count(b"[") + data.count(b"{") > MAX_VALUES:
+        raise EvidenceError(
+            f"more than {MAX_VALUES:,} JSON values in one document; store big archives as "
+            "JSONL (one payload per line)",
+            file=source,
+            line=line,
+        )
     if _nesting_exceeds(data, MAX_DEPTH):
         raise EvidenceError(
             f"JSON nested deeper than {MAX_DEPTH} levels; not a webhook payload",
