@@ -33,6 +33,10 @@ class ReadOptions:
     input_format: str | None = None  # "vcard" | "csv"; None: sniffed from the content
     phone_columns: tuple[str, ...] = ()  # --phone-column: header names holding numbers
     name_columns: tuple[str, ...] = ()  # --name-column: header names holding the display name
+    # The fields (besides FN, N, TEL, UID) the caller will look at; None: all of them. A reader
+    # may leave other fields out of the Contacts it yields, which lets it skip work: the vCard
+    # reader then decides most cards without vobject (issue 5).
+    fields: frozenset[str] | None = None
 
 
 def sniff(head: bytes) -> str | None:
