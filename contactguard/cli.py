@@ -130,7 +130,9 @@ def sanitize(
         max_age=parse_max_age(max_age),
         match_ar_without_9=match_ar_without_9,
     )
-    options = ReadOptions(input_format, tuple(phone_columns), tuple(name_columns))
+    # the report and the clean book look at no other field: readers may skip them (issue 5)
+    options = ReadOptions(input_format, tuple(phone_columns), tuple(name_columns),
+                          fields=policy.keep_fields)
     sanitizer = Sanitizer(loaded, policy, options)
     writer = writer_for(report) if report else None
     with Console(sys.stderr, books, quiet=quiet, verbose=verbose, style=click.style) as console:
