@@ -31,8 +31,16 @@ if TYPE_CHECKING:
 
 __all__ = ["RawCard", "derived_uid", "parse_card", "read", "split_cards", "write"]
 
-_CHUNK = 1 << 18
+_CHUNK = 1 << 16
 _BOM = b"\xef\xbb\xbf"
+# Limits on hostile input (SECURITY.md): past them a card is `unparseable` with the reason, and
+# memory stays bounded whatever the file holds.
+_MAX_LINE = 16 * 1024 * 1024  # one physical line (an unfolded photo); longer ones are not kept
+_MAX_CARD_BYTES = 32 * 1024 * 1024  # one card, photos included
+_MAX_TELS = 100  # TEL lines in one card: real cards hold a handful
+_MAX_PROPERTY = 256 * 1024  # one text property: vobject slows down more than linearly past it
+# stands in for a line over _MAX_LINE; starts with "E" so that _card_lines looks at it
+_OVERLONG = b"END:VCARD (contactguard: an overlong line was dropped here)"
 # CRLF, LF, the CR CR LF of iOS 6 exports, and the lone CR of old Mac files all end a line.
 _EOL = re.compile(rb"\r*\n|\r(?![\r\n])")
 # What vobject accepts as a property, group or parameter name (RFC 2425 §5.8.2, plus Lotus "_").
@@ -121,6 +129,8 @@ def _card_lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, list[bytes
     first_content: int | None = None
     number = 0
     keyword_start = _KEYWORD_START
+    broken: str | None = None  # why the current card is refused (a limit it passed)
+    card_bytes = counted = 0  # bytes of the current card's first ``counted`` lines
     for block in _line_blocks(stream):
         for line in block:
             number += 1
@@ -129,20 +139,31 @@ def _card_lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, list[bytes
                 stripped = line.removeprefix(_BOM).strip()
                 if stripped.upper() == b"BEGIN:VCARD":
                     body, start, seen_card = [], number, True
+                    broken, card_bytes, counted = None, 0, 0
                 elif stripped and first_content is None:
                     first_content = number
                 continue
             if not line or line[0] in keyword_start:
+                if line is _OVERLONG:
+                    broken = f"a line longer than {_MAX_LINE:,} bytes"
+                    continue
                 keyword = line.strip().upper()
                 if keyword == b"END:VCARD":
-                    yield start, body, None
+                    yield start, body, broken or _card_limits(body)
                     body = None
                     continue
                 if keyword == b"BEGIN:VCARD":
                     yield start, body, "missing END:VCARD (the next card begins first)"
-                    body, start = [], number
+                    body, start, broken, card_bytes, counted = [], number, None, 0, 0
                     continue
             body.append(line)
+        if body is not None:  # a card that spans blocks: keep its memory bounded
+            card_bytes += sum(map(len, body[counted:]))
+            counted = len(body)
+            if card_bytes > _MAX_CARD_BYTES:
+                broken = f"a card larger than {_MAX_CARD_BYTES:,} bytes"
+                body.clear()
+                counted = 0
     if body is not None:
         yield start, body, "missing END:VCARD (the file ends first)"
     if not seen_card:
@@ -155,6 +176,13 @@ def _line_blocks(stream: BinaryIO) -> Iterator[list[bytes]]:
     """The lines of a stream (as ``_physical_lines``), a list per chunk read."""
     tail = b""
     for chunk in _byte_chunks(stream):
+        if b"\n" not in chunk and b"\r" not in chunk and not tail.endswith(b"\r"):
+            # no line ends here (a long line): nothing to split, and past _MAX_LINE no need to
+            # keep the bytes; this keeps a 100 MB line linear in time and flat in memory
+            if len(tail) <= _MAX_LINE:
+                tail += chunk
+            continue
+        overlong = len(tail) > _MAX_LINE
         data = tail + chunk
         # a CR at the end of a chunk may be the first half of a CRLF split across chunks
         body = data.rstrip(b"\r")
@@ -166,10 +194,38 @@ def _line_blocks(stream: BinaryIO) -> Iterator[list[bytes]]:
         else:
             lines = [line.rstrip(b"\r") for line in _EOL.split(body)]
         tail = lines.pop() + data[len(body) :]
+        if overlong and lines:
+            lines[0] = _OVERLONG
         yield lines
     tail = tail.rstrip(b"\r")
-    if tail:
+    if len(tail) > _MAX_LINE:
+        yield [_OVERLONG]
+    elif tail:
         yield [tail]
+
+
+def _property_name(line: bytes) -> bytes:
+    """The upper-case name of a property line, without its group: b"TEL" for item1.TEL;..."""
+    head = line[:256].split(b":", 1)[0].split(b";", 1)[0]
+    return head.rpartition(b".")[2].strip().upper()
+
+
+def _card_limits(body: list[bytes]) -> str | None:
+    """Why a card is refused before parsing (too many TEL lines, an overlong text line)."""
+    if len(body) > _MAX_TELS:
+        tels = sum(1 for line in body if _property_name(line) == b"TEL")
+        if tels > _MAX_TELS:
+            return f"{tels:,} TEL lines in one card (the limit is {_MAX_TELS})"
+    if body and max(map(len, body)) > _MAX_PROPERTY:
+        for line in body:
+            head = line[:256].upper()
+            if len(line) > _MAX_PROPERTY and not (
+                _property_name(line).decode("ascii", "replace") in _BINARY
+                or b"BASE64" in head
+                or b"ENCODING=B" in head
+            ):
+                return f"a text line longer than {_MAX_PROPERTY:,} bytes"
+    return None
 
 
 def _byte_chunks(stream: BinaryIO) -> Iterator[bytes]:
@@ -235,6 +291,8 @@ class _CardBuilder:
         for prop in self.properties:
             repaired = _repair_property(prop)
             if repaired is not None:
+                if len(repaired) > _MAX_PROPERTY and error is None:
+                    error = f"a property longer than {_MAX_PROPERTY:,} characters"
                 lines.append(repaired)
         lines.append("END:VCARD")
         return RawCard(self.source, self.line, "\r\n".join(lines) + "\r\n", error)

@@ -1,0 +1,193 @@
+"""Side-by-side benchmark of ``contactguard sanitize`` against bare baselines (issue 5).
+
+    .venv/bin/python benchmarks/bench_sanitize.py            # everything, ~5 minutes
+    .venv/bin/python benchmarks/bench_sanitize.py --quick    # no 1M-card book, no full-parse check
+
+Generates its inputs into benchmarks/out/ (gitignored), then measures in one run and prints one
+line per target: figure, ratio, target, PASS/FAIL. The CLI runs as a subprocess, exactly as a
+user runs it; peak memory is the child's maximum RSS from /usr/bin/time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+CLI = Path(sys.executable).with_name("contactguard")
+sys.path.insert(0, str(HERE))
+
+import make_book  # noqa: E402
+
+rows: list[tuple[str, str, str, str, bool]] = []
+
+
+def ensure(fmt: str, size: int, name: str) -> Path:
+    path = OUT / name
+    if not path.exists():
+        print(f"generating {name} ...", file=sys.stderr)
+        if fmt == "ledger":
+            make_book.write_ledger(size, 100_000, path)
+        else:
+            make_book.write_book(fmt, size, path)
+    return path
+
+
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one subprocess."""
+    start = time.perf_counter()
+    done = subprocess.run(["/usr/bin/time", "-f", "%M", *command], capture_output=True,
+                          text=True, env=env)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(command)}\n{done.stderr}")
+    return elapsed, int(done.stderr.strip().splitlines()[-1])
+
+
+def sanitize(book: Path, ledger: Path, tag: str) -> tuple[float, int]:
+    return timed([str(CLI), "sanitize", str(book), "--evidence", str(ledger), "--region", "DE",
+                  "-o", str(OUT / f"clean-{tag}"), "--report", str(OUT / f"report-{tag}.json"),
+                  "-q"])
+
+
+def line_scan(path: Path) -> float:
+    start = time.perf_counter()
+    with path.open("rb") as stream:
+        for _line in stream:
+            pass
+    return time.perf_counter() - start
+
+
+def csv_pass(path: Path) -> float:
+    start = time.perf_counter()
+    with path.open(encoding="utf-8-sig", newline="") as stream:
+        for _row in csv.reader(stream):
+            pass
+    return time.perf_counter() - start
+
+
+def vobject_pass(path: Path) -> float:
+    code = ("import sys, vobject\n"
+            "n = sum(1 for _ in vobject.readComponents(open(sys.argv[1], encoding='utf-8')))\n")
+    return timed([sys.executable, "-c", code, str(path)])[0]
+
+
+def row(target: str, figure: str, ratio: float | None, limit: str, ok: bool) -> None:
+    rows.append((target, figure, "" if ratio is None else f"{ratio:.3f}x", limit, ok))
+    print(f"{target:<44} {figure:>12} {'' if ratio is None else f'{ratio:8.3f}x':>10}  "
+          f"target {limit:<22} {'PASS' if ok else 'FAIL'}", flush=True)
+
+
+def full_parse(book: Path, ledger: Path, tag: str) -> None:
+    """The same run with both fast paths switched off: vobject for every card, phonenumbers for
+    every number, every field read (the reference the fast path must equal)."""
+    code = f"""
+import sys
+from pathlib import Path
+from contactguard import phones
+from contactguard.books import ReadOptions, vcard, write_book
+from contactguard.evidence import load_evidence
+from contactguard.policy import Policy
+from contactguard.report import ReportWriter
+from contactguard.sanitize import Sanitizer
+phones._fast_normalize = lambda text, region: phones._UNSURE
+vcard._light_card = lambda *args: None
+phones.normalize.cache_clear()
+policy = Policy(region="DE")
+sanitizer = Sanitizer(load_evidence([{str(ledger)!r}]), policy, ReadOptions())
+writer = ReportWriter()
+for decision in sanitizer.decisions([{str(book)!r}]):
+    writer.add(decision)
+with open({str(OUT / f"clean-{tag}-full")!r}, "wb") as out:
+    write_book(sanitizer.clean, out, "vcard3")
+with open({str(OUT / f"report-{tag}-full.json")!r}, "wb") as out:
+    writer.finish(out, sanitizer.summary, policy)
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def same_output(tag: str) -> bool:
+    fast_book = (OUT / f"clean-{tag}").read_bytes()
+    full_book = (OUT / f"clean-{tag}-full").read_bytes()
+    fast = json.loads((OUT / f"report-{tag}.json").read_text(encoding="utf-8"))
+    full = json.loads((OUT / f"report-{tag}-full.json").read_text(encoding="utf-8"))
+    return (fast_book == full_book and fast["contacts"] == full["contacts"]
+            and fast["summary"] == full["summary"])
+
+
+def startup(args: list[str]) -> float:
+    times = []
+    for _ in range(11):
+        start = time.perf_counter()
+        subprocess.run([str(CLI), *args], capture_output=True, check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="skip the 1M-card book and the full-parse comparison")
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    ledger = ensure("ledger", 1000, "ledger.csv")
+    book = ensure("vcard30", 100_000, "book-100k.vcf")
+    google = ensure("google", 100_000, "google-100k.csv")
+    outlook = ensure("outlook", 100_000, "outlook-100k.csv")
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
+          f"book {book.stat().st_size / 1e6:.1f} MB", flush=True)
+
+    # 1. vCard end to end against vobject alone and a plain line scan
+    base_vobject = vobject_pass(book)
+    base_scan = min(line_scan(book) for _ in range(3))
+    took, rss_100k = sanitize(book, ledger, "100k.vcf")
+    row("1a vCard 100k sanitize / vobject pass", f"{took:.2f}s", took / base_vobject, "<= 0.10x",
+        took <= 0.10 * base_vobject)
+    row("1b vCard 100k sanitize / line scan", f"{took:.2f}s", took / base_scan, "<= 10x",
+        took <= 10 * base_scan)
+    print(f"   (vobject.readComponents {base_vobject:.2f}s, line scan {base_scan:.3f}s)")
+
+    # 2. CSV end to end against csv.reader
+    for name, path in (("Google", google), ("Outlook", outlook)):
+        base = min(csv_pass(path) for _ in range(3))
+        took_csv, _rss = sanitize(path, ledger, f"{name.lower()}.vcf")
+        row(f"2 {name} CSV 100k sanitize / csv.reader", f"{took_csv:.2f}s", took_csv / base,
+            "<= 10x", took_csv <= 10 * base)
+        print(f"   (csv.reader {base:.3f}s)")
+
+    # 3. memory: 100k vs 1M cards
+    if not args.quick:
+        big = ensure("vcard30", 1_000_000, "book-1m.vcf")
+        _took, rss_1m = sanitize(big, ledger, "1m.vcf")
+        row("3 peak RSS 1M cards (100k: %.0f MB)" % (rss_100k / 1024), f"{rss_1m / 1024:.0f}MB",
+            rss_1m / rss_100k, "<= 150 MB, flat", rss_1m <= 150 * 1024 and rss_1m < 1.3 * rss_100k)
+    else:
+        row("3 peak RSS 100k cards", f"{rss_100k / 1024:.0f}MB", None, "<= 150 MB",
+            rss_100k <= 150 * 1024)
+
+    # 4. start-up
+    for cli_args in (["--help"], ["sanitize", "--help"]):
+        seconds = startup(cli_args)
+        row(f"4 contactguard {' '.join(cli_args)}", f"{seconds * 1000:.0f}ms", None, "<= 150 ms",
+            seconds <= 0.150)
+
+    # 5. identical results: the fast path against a full parse of the same books
+    if not args.quick:
+        for tag, path in (("100k.vcf", book), ("google.vcf", google)):
+            full_parse(path, ledger, tag)
+            ok = same_output(tag)
+            row(f"5 identical output ({tag})", "same" if ok else "DIFFERENT", None,
+                "clean book + report", ok)
+    return 0 if all(r[4] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
