@@ -495,7 +495,7 @@ def _date(raw: _Raw, order: str) -> tuple[int, int, int] | None:
         day, month, year = raw.a, raw.b, raw.c
     else:
         month, day, year = raw.a, raw.b, raw.c
-    if year < 100:
+    if year < 100 and not raw.year_first:  # "0000-01-01" is year 0: no date
         year += 2000  # WhatsApp dates from 2009: a 2-digit year is 20xx
     if not 1 <= month <= 12 or not 1 <= year <= 9999:
         return None

@@ -118,7 +118,7 @@ def sniff_jsonl(location: str, head: bytes) -> bool:
         return False
     try:
         value = json.loads(first)
-    except ValueError:
+    except (ValueError, RecursionError):  # json's C parser recurses once per nesting level
         # the head may cut a long first line short: judge by the keys that are visible
         return bool(_JSON_PHONE_KEY.search(first)) and '"entry"' not in first
     return isinstance(value, dict) and "phone" in value and not _WEBHOOK_KEYS & value.keys()
@@ -163,6 +163,8 @@ def _jsonl(lines: Iterable[str], source: str, offset: int) -> Iterator[EvidenceR
             value = json.loads(text)
         except ValueError as exc:
             raise EvidenceError(f"not valid JSON: {exc}", file=source, line=lineno) from exc
+        except RecursionError as exc:  # json's C parser recurses once per nesting level
+            raise EvidenceError("JSON nested too deeply", file=source, line=lineno) from exc
         if not isinstance(value, dict):
             raise EvidenceError(
                 f"expected a JSON object per line, found {type(value).__name__}",
