@@ -6,6 +6,7 @@ Heavy modules (vobject, phonenumbers, httpx) are imported inside the commands so
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,9 @@ def sanitize(
 
     for target in (output, report):
         if target and target != "-":
-            refuse_overwriting_inputs(target, list(books) + list(evidence))
+            refuse_overwriting_inputs(target, [*books, *evidence, *([ledger] if ledger else [])])
+    if report and output != "-" and os.path.abspath(report) == os.path.abspath(output):  # noqa: PTH100
+        raise click.UsageError("-o and --report name the same file; give each its own")
     if ledger is not None and not Path(ledger).is_file():
         raise click.BadParameter(f"{ledger}: no such ledger", param_hint="--ledger")
     loaded = load_evidence([*evidence, *([ledger] if ledger else [])],
