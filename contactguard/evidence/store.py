@@ -192,8 +192,10 @@ class Ledger:
             self._db.execute("ROLLBACK")
             raise
         # secure_delete zeroes freed pages; VACUUM rebuilds the file so no old page survives,
-        # and a checkpoint empties any write-ahead log
+        # and a checkpoint empties any write-ahead log (a ledger another tool put in WAL mode
+        # keeps the old pages in its -wal file and the main file until then)
         self._db.execute("VACUUM")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return int(deleted)
 
     # -- reading ---------------------------------------------------------------------------
