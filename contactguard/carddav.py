@@ -20,6 +20,7 @@ status only. ``requests`` counts what was sent, per method.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -96,6 +97,21 @@ def safe_url(url: str | httpx.URL) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+class _SafeUrls(logging.Filter):
+    """httpx logs every request's URL at INFO; user info and query may hold secrets: drop them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                safe_url(arg) if isinstance(arg, httpx.URL) else arg for arg in record.args
+            )
+        return True
+
+
+# a caller that turns on INFO logging must not see passwords or tokens from URLs in it
+logging.getLogger("httpx").addFilter(_SafeUrls())
 
 
 class HttpSession:
