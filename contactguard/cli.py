@@ -39,36 +39,89 @@ def main() -> None:
     """
 
 
+def _pipeline_options(command: Any) -> Any:
+    """The options every command that runs the policy shares (sanitize, check)."""
+    options = [
+        click.option("--evidence", "-e", "evidence", multiple=True, metavar="SRC",
+                     help="Evidence of who wrote first: ledger, chat export, webhook archive, "
+                          "folder, glob or https:// URL (repeatable)."),
+        click.option("--ledger", metavar="DB", help="Also use this SQLite evidence ledger."),
+        click.option("--me", metavar="NAME",
+                     help="Chat exports: the sender name of the business's own messages."),
+        click.option("--date-order", type=click.Choice(["DMY", "MDY", "YMD"]),
+                     help="Chat exports: day/month order, when it cannot be told from the file."),
+        click.option("--region", "-r", metavar="CC",
+                     help="Default region for national numbers, e.g. DE."),
+        click.option("--keep-field", "keep_fields", multiple=True, metavar="F",
+                     help="Keep this field besides FN, N, TEL, UID (repeatable): ORG, EMAIL, ..."),
+        click.option("--max-age", metavar="AGE",
+                     help="Remove people whose last inbound message is older, e.g. 365d."),
+        click.option("--match-ar-without-9", is_flag=True,
+                     help="Let Argentine +54 numbers match +549 evidence "
+                          "(off: may match a landline)."),
+        click.option("--input-format", type=click.Choice(["vcard", "csv"]),
+                     help="Do not sniff the book format."),
+        click.option("--phone-column", "phone_columns", multiple=True, metavar="NAME",
+                     help="CSV column holding numbers (repeatable; overrides detection)."),
+        click.option("--name-column", "name_columns", multiple=True, metavar="NAME",
+                     help="CSV column holding the display name (repeatable)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _require_evidence(evidence: tuple[str, ...], ledger: str | None) -> None:
+    if not evidence and not ledger:
+        raise click.UsageError(
+            "no evidence given: pass --evidence SRC or --ledger DB (an empty ledger is fine); "
+            "without evidence every contact would be removed"
+        )
+
+
+def _sanitizer(
+    evidence: tuple[str, ...],
+    ledger: str | None,
+    me: str | None,
+    date_order: str | None,
+    region: str | None,
+    keep_fields: tuple[str, ...],
+    max_age: str | None,
+    match_ar_without_9: bool,
+    input_format: str | None,
+    phone_columns: tuple[str, ...],
+    name_columns: tuple[str, ...],
+    *,
+    only_kept_fields: bool = False,
+) -> Any:
+    """Load the evidence (warnings to stderr) and build the Sanitizer the options describe."""
+    from .books import ReadOptions
+    from .evidence import load_evidence
+    from .policy import Policy
+    from .sanitize import Sanitizer, parse_max_age
+
+    if ledger is not None and not Path(ledger).is_file():
+        raise click.BadParameter(f"{ledger}: no such ledger", param_hint="--ledger")
+    loaded = load_evidence([*evidence, *([ledger] if ledger else [])],
+                           ar_without_9=match_ar_without_9, me=me, date_order=date_order)
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    policy = Policy(region=region, keep_fields=frozenset(keep_fields),
+                    max_age=parse_max_age(max_age), match_ar_without_9=match_ar_without_9)
+    options = ReadOptions(input_format, tuple(phone_columns), tuple(name_columns),
+                          fields=policy.keep_fields if only_kept_fields else None)
+    return Sanitizer(loaded, policy, options)
+
+
 @main.command()
 @click.argument("books", nargs=-1, required=True, metavar="BOOK...")
-@click.option("--evidence", "-e", "evidence", multiple=True, metavar="SRC",
-              help="Evidence of who wrote first: ledger, chat export, webhook archive, folder, "
-                   "glob or https:// URL (repeatable).")
-@click.option("--ledger", metavar="DB", help="Also use this SQLite evidence ledger.")
-@click.option("--me", metavar="NAME",
-              help="Chat exports: the sender name of the business's own messages.")
-@click.option("--date-order", type=click.Choice(["DMY", "MDY", "YMD"]),
-              help="Chat exports: day/month order, when it cannot be told from the file.")
-@click.option("--region", "-r", metavar="CC",
-              help="Default region for national numbers, e.g. DE.")
+@_pipeline_options
 @click.option("--output", "-o", default="-", metavar="OUT", show_default=True,
               help="Where to write the clean book ('-' is standard output).")
 @click.option("--format", "-f", "fmt", type=click.Choice(["vcard3", "vcard4", "csv"]),
               default="vcard3", show_default=True, help="Format of the clean book.")
 @click.option("--report", metavar="FILE",
               help="Write the audit report here: HTML for a .html name, else JSON.")
-@click.option("--keep-field", "keep_fields", multiple=True, metavar="F",
-              help="Keep this field besides FN, N, TEL, UID (repeatable): ORG, EMAIL, NOTE, ...")
-@click.option("--max-age", metavar="AGE",
-              help="Remove people whose last inbound message is older, e.g. 365d.")
-@click.option("--match-ar-without-9", is_flag=True,
-              help="Let Argentine +54 numbers match +549 evidence (off: may match a landline).")
-@click.option("--input-format", type=click.Choice(["vcard", "csv"]),
-              help="Do not sniff the book format.")
-@click.option("--phone-column", "phone_columns", multiple=True, metavar="NAME",
-              help="CSV column holding numbers (repeatable; overrides detection).")
-@click.option("--name-column", "name_columns", multiple=True, metavar="NAME",
-              help="CSV column holding the display name (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Write nothing but the report and the summary.")
 @click.option("--quiet", "-q", is_flag=True,
               help="No summary and no progress bar on standard error.")
@@ -102,41 +155,23 @@ def sanitize(
 
     Example: contactguard sanitize export.vcf --evidence ledger.csv --region DE -o clean.vcf
     """
-    if not evidence and not ledger:
-        raise click.UsageError(
-            "no evidence given: pass --evidence SRC or --ledger DB (an empty ledger is fine); "
-            "without evidence every contact would be removed"
-        )
+    _require_evidence(evidence, ledger)
     from ._atomic import atomic_write, refuse_overwriting_inputs
-    from .books import ReadOptions, write_book
-    from .evidence import load_evidence
-    from .policy import Policy
+    from .books import write_book
     from .progress import Console
     from .report import summary_text
     from .report_html import writer_for
-    from .sanitize import Sanitizer, parse_max_age
 
     for target in (output, report):
         if target and target != "-":
             refuse_overwriting_inputs(target, [*books, *evidence, *([ledger] if ledger else [])])
     if report and output != "-" and os.path.abspath(report) == os.path.abspath(output):  # noqa: PTH100
         raise click.UsageError("-o and --report name the same file; give each its own")
-    if ledger is not None and not Path(ledger).is_file():
-        raise click.BadParameter(f"{ledger}: no such ledger", param_hint="--ledger")
-    loaded = load_evidence([*evidence, *([ledger] if ledger else [])],
-                           ar_without_9=match_ar_without_9, me=me, date_order=date_order)
-    for warning in loaded.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    policy = Policy(
-        region=region,
-        keep_fields=frozenset(keep_fields),
-        max_age=parse_max_age(max_age),
-        match_ar_without_9=match_ar_without_9,
-    )
     # the report and the clean book look at no other field: readers may skip them (issue 5)
-    options = ReadOptions(input_format, tuple(phone_columns), tuple(name_columns),
-                          fields=policy.keep_fields)
-    sanitizer = Sanitizer(loaded, policy, options)
+    sanitizer = _sanitizer(evidence, ledger, me, date_order, region, keep_fields, max_age,
+                           match_ar_without_9, input_format, phone_columns, name_columns,
+                           only_kept_fields=True)
+    policy = sanitizer.policy
     writer = writer_for(report) if report else None
     with Console(sys.stderr, books, quiet=quiet, verbose=verbose, style=click.style) as console:
         for decision in sanitizer.decisions(books):
@@ -313,26 +348,7 @@ def invite(number: str, text: str | None, region: str | None, qr: str | None) ->
 
 @main.command()
 @click.argument("books", nargs=-1, required=True, metavar="BOOK...")
-@click.option("--evidence", "-e", "evidence", multiple=True, metavar="SRC",
-              help="Evidence of who wrote first (repeatable), as for sanitize.")
-@click.option("--ledger", metavar="DB", help="Also use this SQLite evidence ledger.")
-@click.option("--me", metavar="NAME",
-              help="Chat exports: the sender name of the business's own messages.")
-@click.option("--date-order", type=click.Choice(["DMY", "MDY", "YMD"]),
-              help="Chat exports: day/month order, when it cannot be told from the file.")
-@click.option("--region", "-r", metavar="CC", help="Default region for national numbers, e.g. DE.")
-@click.option("--keep-field", "keep_fields", multiple=True, metavar="F",
-              help="A field the book may hold besides FN, N, TEL, UID (repeatable).")
-@click.option("--max-age", metavar="AGE",
-              help="Evidence older than this does not count, e.g. 365d.")
-@click.option("--match-ar-without-9", is_flag=True,
-              help="Let Argentine +54 numbers match +549 evidence.")
-@click.option("--input-format", type=click.Choice(["vcard", "csv"]),
-              help="Do not sniff the book format.")
-@click.option("--phone-column", "phone_columns", multiple=True, metavar="NAME",
-              help="CSV column holding numbers (repeatable).")
-@click.option("--name-column", "name_columns", multiple=True, metavar="NAME",
-              help="CSV column holding the display name (repeatable).")
+@_pipeline_options
 @click.option("--json", "as_json", is_flag=True, help="Findings and summary as JSON on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary and no progress bar.")
 @click.pass_context
@@ -358,25 +374,13 @@ def check(
     Clean means sanitize would keep every contact, strip no number and drop no field.
     Example: contactguard check phone.vcf --ledger evidence.db --region DE
     """
-    if not evidence and not ledger:
-        raise click.UsageError("no evidence given: pass --evidence SRC or --ledger DB")
-    from .books import ReadOptions
+    _require_evidence(evidence, ledger)
     from .check import finding
-    from .evidence import load_evidence
-    from .policy import Policy
     from .progress import Console, color_wanted
-    from .sanitize import Sanitizer, parse_max_age
 
-    if ledger is not None and not Path(ledger).is_file():
-        raise click.BadParameter(f"{ledger}: no such ledger", param_hint="--ledger")
-    loaded = load_evidence([*evidence, *([ledger] if ledger else [])],
-                           ar_without_9=match_ar_without_9, me=me, date_order=date_order)
-    for warning in loaded.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    policy = Policy(region=region, keep_fields=frozenset(keep_fields),
-                    max_age=parse_max_age(max_age), match_ar_without_9=match_ar_without_9)
-    sanitizer = Sanitizer(loaded, policy,
-                          ReadOptions(input_format, tuple(phone_columns), tuple(name_columns)))
+    sanitizer = _sanitizer(evidence, ledger, me, date_order, region, keep_fields, max_age,
+                           match_ar_without_9, input_format, phone_columns, name_columns)
+    policy = sanitizer.policy
     findings = []
     with Console(sys.stderr, books, quiet=quiet or as_json) as console:
         for decision in sanitizer.decisions(books):
