@@ -55,7 +55,7 @@ def client(
 
 class TestListing:
     def test_listing_maps_hrefs_to_unquoted_etags_in_one_request(self) -> None:
-        """A depth-1 PROPFIND on an address book lists its cards with ETags, skipping itself."""
+        """One depth-1 addressbook-query lists the cards with ETags, skipping the book itself."""
         seen: list[httpx.Request] = []
 
         def handler(request: httpx.Request) -> httpx.Response:
@@ -64,7 +64,54 @@ class TestListing:
 
         dav = client(handler)
         assert dav.listing() == {"/phone1/book/a.vcf": "e1"}
-        assert [(r.method, r.headers["Depth"]) for r in seen] == [("PROPFIND", "1")]
+        assert [(r.method, r.headers["Depth"]) for r in seen] == [("REPORT", "1")]
+        assert b"addressbook-query" in seen[0].content
+
+    @pytest.mark.parametrize(
+        "answer",
+        [
+            httpx.Response(405),
+            httpx.Response(501),
+            httpx.Response(207, content=LISTING.replace(b"200 OK", b"507 Insufficient Storage")),
+            httpx.Response(207, content=b'<d:multistatus xmlns:d="DAV:"/>'),
+        ],
+        ids=["refused", "not-implemented", "truncated-507", "empty"],
+    )
+    def test_a_server_without_a_usable_query_is_listed_by_propfind(
+        self, answer: httpx.Response
+    ) -> None:
+        """A refused, truncated or empty addressbook-query falls back to PROPFIND for good."""
+        seen: list[str] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            seen.append(request.method)
+            if request.method == "REPORT":
+                return answer
+            return httpx.Response(207, content=LISTING)
+
+        dav = client(handler)
+        assert dav.listing() == {"/phone1/book/a.vcf": "e1"}
+        assert dav.listing() == {"/phone1/book/a.vcf": "e1"}
+        assert seen == ["REPORT", "PROPFIND", "PROPFIND"]
+
+    def test_fetch_all_gets_every_card_in_one_query(self) -> None:
+        """A first sync fetches every card with its text in a single addressbook-query."""
+        body = LISTING.replace(
+            b'<d:getetag>"e1"</d:getetag>',
+            b'<d:getetag>"e1"</d:getetag><c:address-data>BEGIN:VCARD\r\nEND:VCARD\r\n'
+            b"</c:address-data>",
+        )
+        seen: list[httpx.Request] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            seen.append(request)
+            return httpx.Response(207, content=body)
+
+        cards = client(handler).fetch_all()
+        assert [(c.href, c.etag, c.data) for c in cards] == [
+            ("/phone1/book/a.vcf", "e1", "BEGIN:VCARD\nEND:VCARD\n")  # XML reads CRLF as LF
+        ]
+        assert len(seen) == 1 and b"address-data" in seen[0].content
 
     def test_a_principal_url_is_followed_to_its_address_book(self) -> None:
         """A URL that is not an address book is resolved through the address book home set."""
@@ -100,7 +147,7 @@ class TestRetries:
         dav = client(lambda r: httpx.Response(next(answers), content=LISTING), sleeps=sleeps)
         assert dav.listing() == {"/phone1/book/a.vcf": "e1"}
         assert sleeps == [0.1, 0.2]
-        assert dav.requests["PROPFIND"] == 3
+        assert dav.requests["REPORT"] == 3
 
     def test_retry_after_is_honoured_up_to_the_cap(self) -> None:
         """A 429 with Retry-After: 3 waits 3 s; Retry-After: 3600 waits only the 5 s cap."""
