@@ -12,6 +12,11 @@
   A card whose ETag is still the one we got is known without fetching it, so a no-op run sends one
   listing request per collection plus the source fetch. Any other card is fetched and compared
   canonically (parsed, not byte for byte: servers rewrite cards).
+- **The source is fetched once**: a local cache (``sourcecache.py``; SQLite, 0600, next to the
+  state file, ``source_cache = false`` turns it off) keeps every source card's ETag and text. A run
+  lists the source and fetches only new or changed cards; a first run (empty cache) fetches the
+  whole book in one ``addressbook-query``. Every card still goes through the Sanitizer on every
+  run: only the download is cached, never a decision.
 - **Nothing is lost**: a card we did not write (added on the phone, or edited there) is saved to
   the quarantine folder and fsynced before it is deleted or overwritten.
 - **Concurrency**: an ``fcntl.flock`` lock file keeps overlapping runs apart; a 412 (the card
@@ -21,12 +26,14 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fcntl
 import hashlib
 import io
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -44,7 +51,8 @@ from .sanitize import Sanitizer, Summary, parse_max_age
 from .syncconfig import Endpoint, SyncConfig, _secret, load_config
 
 if TYPE_CHECKING:  # httpx stays out of ``contactguard --help``: carddav is imported lazily
-    from .carddav import CardDAVClient, HttpSession
+    from .carddav import CardDAVClient, HttpSession, RemoteCard
+    from .evidence import Evidence
 
 __all__ = [
     "Action",
@@ -59,6 +67,8 @@ __all__ = [
 ]
 
 STATE_VERSION = 1
+# what the vCard reader counts as a line end (books/vcard.py): CRLF, LF, CR CR LF, a lone CR
+_EOL = re.compile(r"\r*\n|\r(?![\r\n])")
 
 
 # --------------------------------------------------------------------------- canonical form
@@ -228,8 +238,10 @@ class SyncJob:
         transport: Any = None,
         sleep: Callable[[float], None] = time.sleep,
         now: datetime | None = None,
+        dry_run: bool = False,
     ) -> None:
         self.config = config
+        self.dry_run = dry_run  # then the source cache is read, never written
         self._transport = transport  # an httpx transport for tests (MockTransport)
         self._sleep = sleep
         self._now = now
@@ -330,8 +342,8 @@ class SyncJob:
             match_ar_without_9=self.config.match_ar_without_9,
             now=self._now,
         )
-        sanitizer = Sanitizer(evidence, policy)
-        with self._source_book() as book:
+        with self._source_book() as (book, names):
+            sanitizer = _CardSanitizer(evidence, policy, self._read_options(policy), names)
             decisions = list(sanitizer.decisions([book]))
         notes = list(evidence.warnings)
         desired = self._desired(sanitizer.clean, notes)
@@ -342,6 +354,12 @@ class SyncJob:
         plan.decisions, plan.summary, plan.policy = decisions, sanitizer.summary, policy
         plan.notes = notes + plan.notes
         return plan
+
+    def _read_options(self, policy: Policy) -> ReadOptions:
+        """How to read the source: CardDAV serves vCards; the reader may skip unwanted fields."""
+        fmt = "vcard" if self.config.source.url is not None else self.config.source.input_format
+        # the policy looks at no other field, so the reader may skip vobject for most cards
+        return ReadOptions(input_format=fmt, fields=policy.keep_fields)
 
     def _evidence(self) -> Any:
         from .evidence import load_evidence
@@ -373,18 +391,60 @@ class SyncJob:
         return evidence
 
     @contextlib.contextmanager
-    def _source_book(self) -> Iterator[Any]:
+    def _source_book(self) -> Iterator[tuple[Any, _CardNames | None]]:
+        """The source as one book, and (CardDAV) the URL of the card each line came from."""
         source = self.config.source
         if source.path is not None:
-            yield source.path
+            yield source.path, None
             return
+        cards = sorted(self._source_cards().items())  # href order: the same order every run
+        base = source.describe()
+        names = _CardNames(_origin(base))
+        chunks = []
+        for href, text in cards:
+            if not text.endswith("\n"):
+                text += "\r\n"
+            names.add(href, len(_EOL.findall(text)))
+            chunks.append(text)
+        book = io.BytesIO("".join(chunks).encode("utf-8"))
+        book.name = base  # the report's input: the source's URL
+        yield book, names
+
+    def _source_cards(self) -> dict[str, str]:
+        """href → text of every source card, fetching only what the cache does not hold."""
         assert self.source is not None
         client = self.source
-        hrefs = list(client.listing())
-        texts = [card.data or "" for card in client.multiget(hrefs)]
-        book = io.BytesIO("".join(t if t.endswith("\n") else t + "\n" for t in texts).encode())
-        book.name = source.describe()  # reports name the source by its URL
-        yield book
+        path = self.config.source_cache
+        if path is None or (self.dry_run and not path.exists()):
+            return {c.href: c.data or "" for c in client.fetch_all()}
+        from .sourcecache import SourceCache
+
+        with SourceCache(path, self.config.source.describe()) as cache:
+            known = cache.etags()
+            fetched: list[RemoteCard]
+            if not known:  # a first run: the whole book in one request
+                fetched = client.fetch_all()
+                listing = {c.href: c.etag for c in fetched}
+            else:
+                listing = client.listing()
+                wanted = [h for h, etag in listing.items() if etag is None or known.get(h) != etag]
+                fetched = list(client.multiget(wanted)) if wanted else []
+            fresh = {c.href: c for c in fetched if c.data is not None}
+            # a card without ETag cannot be checked next run: used now, never cached
+            keep = [(c.href, c.etag, c.data) for c in fresh.values() if c.etag and c.data]
+            gone = [h for h in known if h not in listing or (h in fresh and not fresh[h].etag)]
+            if not self.dry_run:
+                cache.update(keep, gone)
+            cached = cache.texts() if len(fresh) < len(listing) else {}
+        texts: dict[str, str] = {}
+        for href, etag in listing.items():
+            card = fresh.get(href)
+            if card is not None:
+                texts[href] = card.data or ""
+            elif etag is not None and known.get(href) == etag and href in cached:
+                texts[href] = cached[href]
+            # else: listed but gone before the fetch - it left the source
+        return texts
 
     def _desired(self, clean: list[Contact], notes: list[str]) -> dict[str, Desired]:
         desired: dict[str, Desired] = {}
@@ -628,6 +688,56 @@ class SyncJob:
         return out
 
 
+class _CardNames:
+    """Which source card each line of the joined source book came from."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin  # scheme://host[:port] of the source
+        self.starts: list[int] = []  # 1-based first line of each card in the joined book
+        self.hrefs: list[str] = []
+        self._next = 1
+
+    def add(self, href: str, lines: int) -> None:
+        self.starts.append(self._next)
+        self.hrefs.append(href)
+        self._next += lines
+
+    def rename(self, contact: Contact) -> Contact:
+        """The contact named ``<source-url><href>:<line in the card>`` instead of a joined line."""
+        i = bisect.bisect_right(self.starts, contact.line) - 1
+        if i < 0:
+            return contact
+        return replace(
+            contact, source=self.origin + self.hrefs[i], line=contact.line - self.starts[i] + 1
+        )
+
+
+class _CardSanitizer(Sanitizer):
+    """The Sanitizer, with each source card's contacts named by the card's own URL."""
+
+    def __init__(
+        self,
+        evidence: Evidence,
+        policy: Policy,
+        options: ReadOptions,
+        names: _CardNames | None,
+    ) -> None:
+        super().__init__(evidence, policy, options)
+        self._names = names
+
+    def _read(self, label: str, source: Any) -> Iterator[Contact]:
+        contacts = super()._read(label, source)
+        return contacts if self._names is None else map(self._names.rename, contacts)
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] of a URL: a card's href (an absolute path) is appended to it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _fsync_folder(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -655,7 +765,7 @@ def run_sync(
     if not isinstance(config, SyncConfig):
         config = load_config(config)
     started = time.perf_counter()
-    with SyncJob(config, transport=transport, sleep=sleep, now=now) as job:
+    with SyncJob(config, transport=transport, sleep=sleep, now=now, dry_run=dry_run) as job:
         plan = job.plan()
         outcome = SyncOutcome(plan, dry_run=True) if dry_run else job.apply(plan)
         outcome.requests = job.requests()

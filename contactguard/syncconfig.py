@@ -41,6 +41,7 @@ _TOP_KEYS = frozenset(
         "backoff",
         "max_retry_after",
         "batch",
+        "source_cache",
     }
 )
 _EVIDENCE_KEYS = frozenset({"ledger", "sources", "token_env", "token_file", "ca_bundle"})
@@ -93,6 +94,7 @@ class SyncConfig:
     backoff: float = 0.5
     max_retry_after: float = 30.0
     batch: int = 1000
+    source_cache: Path | None = None  # the local copy of a CardDAV source; None: none kept
 
 
 def load_config(path: str | Path) -> SyncConfig:
@@ -152,12 +154,24 @@ def load_config(path: str | Path) -> SyncConfig:
     if max_age is not None:
         parse_max_age(str(max_age))  # raises ConfigError for a bad duration
     stem = file.stem
+    state = _path(data.get("state"), "state", base, fail) or base / f"{stem}.state.json"
+    cache = data.get("source_cache", True)
+    if cache is True:  # on by default, next to the state file
+        cache_path: Path | None = state.parent / f"{stem}.source-cache.sqlite"
+    elif cache is False:
+        cache_path = None
+    elif isinstance(cache, str):
+        cache_path = _path(cache, "source_cache", base, fail)
+    else:
+        raise fail("source_cache must be true, false or a file name")
+    if source.url is None:
+        cache_path = None  # a file source is read where it lies
     return SyncConfig(
         file=file,
         source=source,
         target=target,
         quarantine=_required_path(data["quarantine"], "quarantine", base, fail),
-        state=_path(data.get("state"), "state", base, fail) or base / f"{stem}.state.json",
+        state=state,
         lock=_path(data.get("lock"), "lock", base, fail) or base / f"{stem}.lock",
         report=_path(data.get("report"), "report", base, fail) or base / f"{stem}-report.json",
         region=_str(data.get("region"), "region", fail),
@@ -177,6 +191,7 @@ def load_config(path: str | Path) -> SyncConfig:
         backoff=_number(data.get("backoff", 0.5), "backoff", fail),
         max_retry_after=_number(data.get("max_retry_after", 30.0), "max_retry_after", fail),
         batch=max(1, int(_number(data.get("batch", 1000), "batch", fail))),
+        source_cache=cache_path,
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import fcntl
 import itertools
 import json
+import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
@@ -121,10 +123,8 @@ class TestFirstAndSecondRun:
             "skipped": 0,
             "unchanged": 2,
         }
-        assert outcome.requests == {
-            "source": {"PROPFIND": 1, "REPORT": 1},
-            "target": {"PROPFIND": 1},
-        }
+        # the listing is an addressbook-query REPORT; the cached source needs no fetch
+        assert outcome.requests == {"source": {"REPORT": 1}, "target": {"REPORT": 1}}
 
     def test_lost_state_file_is_recovered_by_canonical_comparison(self, setup: Setup) -> None:
         """Without the state file, cards that already hold the right content are adopted."""
@@ -138,7 +138,7 @@ class TestFirstAndSecondRun:
             "anna-1.vcf": "anna-1",
             "carla-1.vcf": "carla-1",
         }
-        assert setup.run().requests["target"] == {"PROPFIND": 1}
+        assert setup.run().requests["target"] == {"REPORT": 1}
 
     def test_a_source_file_works_like_a_carddav_source(self, setup: Setup, tmp_path: Path) -> None:
         """A book file as [source] path syncs the same cards."""
@@ -330,3 +330,99 @@ class TestConfig:
         config = load_config(setup.config)
         assert config.quarantine == setup.tmp / "quarantine"
         assert config.evidence_sources == (str(setup.tmp / "ledger.csv"),)
+
+
+class TestSourceCache:
+    """The local copy of the source: fetch only what changed, decide everything every run."""
+
+    def cache(self, setup: Setup) -> Path:
+        path = load_config(setup.config).source_cache
+        assert path is not None
+        return path
+
+    def cached_hrefs(self, setup: Setup) -> list[str]:
+        with sqlite3.connect(self.cache(setup)) as db:
+            return sorted(h.rsplit("/", 1)[1] for (h,) in db.execute("SELECT href FROM cards"))
+
+    def test_a_first_run_fetches_the_whole_source_in_one_request(self, setup: Setup) -> None:
+        """An empty cache is filled by one addressbook-query, created readable by the owner only."""
+        outcome = setup.run()
+        assert outcome.requests["source"] == {"REPORT": 1}
+        assert self.cached_hrefs(setup) == ["anna.vcf", "bernd.vcf", "carla.vcf"]
+        assert stat.S_IMODE(self.cache(setup).stat().st_mode) == 0o600
+
+    def test_a_no_op_run_sends_no_multiget(self, setup: Setup) -> None:
+        """With nothing changed the source gets its listing only: no card is downloaded."""
+        setup.run()
+        assert setup.run().requests["source"] == {"REPORT": 1}
+
+    def test_a_card_changed_on_the_source_is_fetched_again(self, setup: Setup) -> None:
+        """A new ETag on the source fetches that card (listing + one multiget) and syncs it."""
+        setup.run()
+        setup.server.put_card(
+            "it", setup.source_book, "bernd", card("bernd-1", "Bernd Keller", "0170 1234567")
+        )
+        outcome = setup.run()
+        assert outcome.requests["source"] == {"REPORT": 2}
+        # Bernd now has Anna's number: merged into her card, so nothing new on the phone
+        assert outcome.counts()["created"] == 0
+        report = json.loads(load_config(setup.config).report.read_text())  # type: ignore[union-attr]
+        reasons = {c["source"].split("/")[-1]: c["reason"] for c in report["contacts"]}
+        assert reasons["bernd.vcf:1"] == "merged-duplicate"
+
+    def test_changed_evidence_changes_the_outcome_without_fetching(self, setup: Setup) -> None:
+        """A ledger change deletes a contact from the phone while the source is only listed."""
+        setup.run()
+        setup.write_ledger([ANNA])
+        outcome = setup.run()
+        assert outcome.requests["source"] == {"REPORT": 1}
+        assert outcome.counts()["deleted"] == 1
+        assert sorted(setup.target_cards()) == ["anna-1.vcf"]
+
+    def test_a_card_deleted_on_the_source_leaves_the_cache_and_the_phone(
+        self, setup: Setup
+    ) -> None:
+        """A card gone from the source is forgotten by the cache and deleted on the phone."""
+        setup.run()
+        with setup.server.client("it") as http:
+            http.delete(f"/it/{setup.source_book}/carla.vcf").raise_for_status()
+        outcome = setup.run()
+        assert outcome.counts()["deleted"] == 1
+        assert self.cached_hrefs(setup) == ["anna.vcf", "bernd.vcf"]
+        assert sorted(setup.target_cards()) == ["anna-1.vcf"]
+
+    @pytest.mark.parametrize("damage", ["corrupt", "missing", "other-source"])
+    def test_a_corrupt_or_missing_cache_is_rebuilt(self, setup: Setup, damage: str) -> None:
+        """An unreadable, missing or foreign cache is rebuilt by one full fetch; nothing changes."""
+        setup.run()
+        path = self.cache(setup)
+        if damage == "corrupt":
+            path.write_bytes(b"this is not a database" * 100)
+        elif damage == "missing":
+            path.unlink()
+        else:
+            with sqlite3.connect(path) as db:
+                db.execute("UPDATE meta SET value = 'https://elsewhere/' WHERE key = 'source'")
+        outcome = setup.run()
+        assert outcome.requests["source"] == {"REPORT": 1}
+        assert outcome.counts()["unchanged"] == 2
+        assert self.cached_hrefs(setup) == ["anna.vcf", "bernd.vcf", "carla.vcf"]
+
+    def test_the_cache_can_be_switched_off(self, setup: Setup) -> None:
+        """source_cache = false keeps no copy: every run fetches the whole source."""
+        setup.write_config(extra="source_cache = false\n")
+        setup.run()
+        outcome = setup.run()
+        assert load_config(setup.config).source_cache is None
+        assert not list(setup.tmp.glob("*.sqlite"))
+        assert outcome.requests["source"] == {"REPORT": 1}
+        assert outcome.counts()["unchanged"] == 2
+
+    def test_the_report_names_each_contact_by_its_card_url(self, setup: Setup) -> None:
+        """Report provenance is <source-url><href>:<line in the card>, not a joined book's line."""
+        setup.run()
+        report = json.loads(load_config(setup.config).report.read_text())  # type: ignore[union-attr]
+        origin = setup.source_url.split("/it/")[0]
+        assert sorted(c["source"] for c in report["contacts"]) == [
+            f"{origin}/it/{setup.source_book}/{name}.vcf:1" for name in ("anna", "bernd", "carla")
+        ]
