@@ -415,7 +415,7 @@ def _decode(data: bytes, charset: str | None) -> str:
     if charset:
         try:
             return data.decode(charset)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, ValueError):  # ValueError: a NUL in the name, a bad byte
             pass  # an unknown or wrong charset: fall through to the usual guesses
     try:
         return data.decode("utf-8")
