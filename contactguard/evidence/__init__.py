@@ -55,6 +55,7 @@ class Evidence:
         self._numbers: dict[str, EvidenceEntry] = {}
         self._names: dict[str, EvidenceEntry] = {}
         self._user_ids: dict[str, EvidenceEntry] = {}
+        self._index: dict[str, EvidenceEntry] | None = None  # variant → merged entry, see lookup
 
     def add(self, record: EvidenceRecord) -> None:
         """Merge one record: under its number, else its name, else its user id."""
@@ -67,6 +68,7 @@ class Evidence:
                     file=record.source,
                 )
             _merge_into(self._numbers, key, entry)
+            self._index = None
         elif record.name is not None and record.name.strip():
             _merge_into(self._names, record.name.strip(), entry)
         elif record.user_id is not None and record.user_id.strip():
@@ -81,8 +83,29 @@ class Evidence:
 
     def lookup(self, e164: str) -> EvidenceEntry | None:
         """The merged evidence for a book number over all its WhatsApp variants, or None."""
+        index = self._index
+        if index is None:  # built on first use after the last ``add``
+            index = self._index = self._build_index()
         # book numbers arrive as E.164 already; only other spellings need the (cached) parse
-        key = e164 if e164[1:].isdigit() and e164[:1] == "+" else evidence_key(e164) or e164
+        if e164[:1] != "+" or not e164[1:].isdigit():
+            e164 = evidence_key(e164) or e164
+        return index.get(e164)
+
+    def _build_index(self) -> dict[str, EvidenceEntry]:
+        """Every variant of every number key → its merged entry, so that ``lookup`` of a book
+        number is one dict look-up (books are large, evidence is small). ``variants`` is
+        symmetric (each identity has at most one partner, and the partner's partner is itself),
+        so a number none of whose variants is a key is no variant of any key: not in the index."""
+        index: dict[str, EvidenceEntry] = {}
+        for key in self._numbers:
+            for variant in variants(key, ar_without_9=self.ar_without_9):
+                if variant not in index:
+                    merged = self._merged(variant)
+                    if merged is not None:
+                        index[variant] = merged
+        return index
+
+    def _merged(self, key: str) -> EvidenceEntry | None:
         found = [
             self._numbers[variant]
             for variant in sorted(variants(key, ar_without_9=self.ar_without_9))
