@@ -188,7 +188,11 @@ class TestVcardLimits:
         + "N:Jürgen;;;;\r\nTEL:+4915123456701\r\nEND:VCARD\r\n".encode("cp1252"),
         b"\xef\xbb\xbfBEGIN:VCARD\r\nFN;CHARSET=x-unknown:\xe4\r\nTEL:+4915123456701\r\nEND:VCARD\r\n",
         b"BEGIN:VCARD\r\nFN;ENCODING=QUOTED-PRINTABLE:=FF=FE=\r\n=00\r\nTEL:+4915123456701\r\nEND:VCARD",
-    ], ids=["nul", "invalid-utf8", "mixed-utf8-cp1252", "unknown-charset", "qp-garbage"])
+        # found by atheris: a NUL inside a CHARSET name made bytes.decode raise ValueError
+        b"BEGIN:VCARD\r\nNOTE;CHARSET=UT\x01\x00\x00\x00F-8;ENCODING=QUOTED-PRINTABLE:x=C3=A4\r\n"
+        b"FN:Anna\r\nTEL:+4915123456701\r\nEND:VCARD\r\n",
+    ], ids=["nul", "invalid-utf8", "mixed-utf8-cp1252", "unknown-charset", "qp-garbage",
+            "nul-in-charset-name"])
     def test_bad_bytes_are_read_and_cleaned(self, data: bytes) -> None:
         """NUL bytes, invalid UTF-8 and mixed encodings read, and the written card holds no NUL."""
         from contactguard.books import write_book

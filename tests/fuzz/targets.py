@@ -1,0 +1,106 @@
+"""Fuzz targets shared by the hypothesis properties (tests/test_fuzz_properties.py) and the
+atheris harnesses in this folder: each takes raw bytes and checks contactguard's promises.
+
+- Reading any bytes raises nothing but a ContactguardError with a message (or yields contacts
+  and per-card `unparseable` decisions).
+- The clean book written from them holds only numbers with inbound-first evidence that is not
+  opted out and not expired, and no field outside the allowed set; it parses back as a valid
+  vCard or CSV with the same numbers; the summary accounts for every input card.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from contactguard import read_book
+from contactguard.books import write_book
+from contactguard.errors import ContactguardError
+from contactguard.evidence import Evidence, load_evidence
+from contactguard.model import EvidenceRecord
+from contactguard.policy import Policy
+from contactguard.sanitize import Sanitizer
+
+NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+MAX_AGE = timedelta(days=365)
+KEEP = frozenset({"ORG", "EMAIL"})
+
+
+def _evidence() -> Evidence:
+    """Every state a number can be in, for numbers that fuzzed books are likely to contain."""
+    day = timedelta(days=1)
+    evidence = Evidence()
+    states: list[dict[str, Any]] = [
+        {"first_inbound_at": NOW - 10 * day},  # wrote first: kept
+        {"first_inbound_at": NOW - 10 * day, "first_outbound_at": NOW - 20 * day},  # business
+        {"first_inbound_at": NOW - 10 * day, "opted_out_at": NOW - 5 * day},  # opted out
+        {"first_inbound_at": NOW - 900 * day},  # expired
+        {"first_outbound_at": NOW - 10 * day},  # only outbound
+    ]
+    for prefix in ("+49151234567", "+49170123456", "+49171234567", "+49172345678"):
+        for digit in range(10):
+            evidence.add(EvidenceRecord("fuzz", phone=f"{prefix}{digit}", **states[digit % 5]))
+    return evidence
+
+
+EVIDENCE = _evidence()
+POLICY = Policy(region="DE", keep_fields=KEEP, max_age=MAX_AGE, now=NOW)
+
+
+class _Book(io.BytesIO):
+    name = "book"
+
+
+def check_book(data: bytes, fmt: str = "vcard3", input_format: str | None = None) -> None:
+    """Run the whole pipeline over ``data``; raise AssertionError if a promise is broken."""
+    from contactguard.books import ReadOptions
+
+    options = ReadOptions(input_format=input_format)
+    try:
+        contacts = list(read_book(_Book(data), options, name="book"))
+    except ContactguardError as exc:
+        assert str(exc).strip(), "an error without a message"
+        return
+    sanitizer = Sanitizer(EVIDENCE, POLICY, options)
+    decisions = list(sanitizer.decisions([_Book(data)]))
+    summary = sanitizer.summary
+    assert len(decisions) == len(contacts) == summary.contacts_in
+    assert summary.contacts_kept + summary.contacts_removed == summary.contacts_in
+    for contact, decision in zip(contacts, decisions, strict=True):
+        if contact.error is not None:
+            assert decision.reason.value == "unparseable" and contact.error.strip()
+    out = io.BytesIO()
+    write_book(sanitizer.clean, out, fmt)
+    if not sanitizer.clean:
+        return
+    back = list(read_book(io.BytesIO(out.getvalue()), name="clean"))
+    assert len(back) == len(sanitizer.clean), "the clean book does not parse back card for card"
+    for written, read in zip(sanitizer.clean, back, strict=True):
+        assert read.error is None, read.error
+        assert {f.name for f in read.fields} <= KEEP, read.fields
+        numbers = [p.value.removeprefix("tel:") for p in read.phones]
+        assert numbers == [p.value for p in written.phones], (numbers, written.phones)
+        for number in numbers:
+            entry = EVIDENCE.lookup(number)
+            assert entry is not None, f"{number} has no evidence"
+            assert entry.initiated and not entry.opted_out and not entry.expired(NOW, MAX_AGE)
+
+
+def check_evidence(data: bytes, suffix: str) -> None:
+    """Load ``data`` as an evidence file named ``*suffix``: only a ContactguardError may escape."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"WhatsApp Chat with Anna{suffix}"
+        path.write_bytes(data)
+        try:
+            load_evidence([path], me="Shop")
+        except ContactguardError as exc:
+            assert str(exc).strip(), "an error without a message"
+
+
+def seeds(kind: str) -> list[bytes]:
+    """The fixture files of one kind (vcard, csv, chats, webhooks, evidence) as fuzzing seeds."""
+    return [p.read_bytes() for p in sorted((FIXTURES / kind).iterdir()) if p.is_file()]
