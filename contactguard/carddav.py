@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -152,6 +153,7 @@ class HttpSession:
         self.backoff = backoff
         self.max_retry_after = max_retry_after
         self.requests: Counter[str] = Counter()
+        self._counting = threading.Lock()  # the sync job sends PUTs from a few threads
         self._sleep = sleep
         self._client = httpx.Client(
             auth=auth,
@@ -188,7 +190,8 @@ class HttpSession:
         shown = safe_url(url)
         attempt = 0
         while True:
-            self.requests[method] += 1
+            with self._counting:
+                self.requests[method] += 1
             try:
                 response = self._client.request(method, url, content=content, headers=headers)
             except httpx.TimeoutException as exc:

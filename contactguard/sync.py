@@ -34,8 +34,10 @@ import io
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -250,6 +252,7 @@ class SyncJob:
         self.target: CardDAVClient | None = None
         self._sessions: list[HttpSession] = []
         self._state: dict[str, dict[str, Any]] = {}
+        self._record = threading.Lock()  # outcome and state, written by the PUT workers
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -562,8 +565,6 @@ class SyncJob:
 
     def apply(self, plan: Plan) -> SyncOutcome:
         """Quarantine, then DELETE and PUT as planned; a 412 skips that card."""
-        from .carddav import PreconditionFailed
-
         assert self.target is not None
         outcome = SyncOutcome(plan)
         state = self._state
@@ -574,49 +575,77 @@ class SyncJob:
                 "source_hash": card.source_hash,
                 "read_hash": card.read_hash,
             }
+        # deletes first and one by one: a leak leaves the phone as soon as possible
+        deletes = [a for a in plan.actions if a.kind == "delete"]
+        writes = [a for a in plan.actions if a.kind != "delete"]
+        workers = min(self.config.concurrency, len(writes))
         try:
-            for action in plan.actions:
+            for action in deletes:
+                self._apply_guarded(action, outcome, state)
+            if workers <= 1:
+                for action in writes:
+                    self._apply_guarded(action, outcome, state)
+            else:
+                # a few PUTs in flight overlap our work with the server's; bounded to stay polite
+                pool = ThreadPoolExecutor(workers, thread_name_prefix="contactguard-put")
                 try:
-                    self._apply_one(action, outcome, state)
-                except PreconditionFailed:
-                    state.pop(action.href, None)  # fetch it next run and decide again
-                    outcome.skipped.append(
-                        {
-                            "action": action.kind,
-                            "uid": action.uid or "",
-                            "href": action.href,
-                            "reason": "changed on the server since it was listed (HTTP 412); "
-                            "the next run takes it into account",
-                        }
-                    )
+                    futures = [pool.submit(self._apply_guarded, a, outcome, state) for a in writes]
+                    for future in futures:
+                        future.result()
+                finally:
+                    pool.shutdown(wait=True, cancel_futures=True)
         finally:
             self._save_state(state)
+        outcome.skipped.sort(key=lambda s: s["href"])
         return outcome
+
+    def _apply_guarded(self, action: Action, outcome: SyncOutcome, state: dict[str, Any]) -> None:
+        """Apply one action; a 412 skips it and the next run decides again."""
+        from .carddav import PreconditionFailed
+
+        try:
+            self._apply_one(action, outcome, state)
+        except PreconditionFailed:
+            with self._record:
+                state.pop(action.href, None)  # fetch it next run and decide again
+                outcome.skipped.append(
+                    {
+                        "action": action.kind,
+                        "uid": action.uid or "",
+                        "href": action.href,
+                        "reason": "changed on the server since it was listed (HTTP 412); "
+                        "the next run takes it into account",
+                    }
+                )
 
     def _apply_one(self, action: Action, outcome: SyncOutcome, state: dict[str, Any]) -> None:
         assert self.target is not None
         if action.quarantine is not None:
-            outcome.quarantine_files.append(str(self._quarantine(action)))
-            outcome.quarantined += 1
+            saved = self._quarantine(action)
+            with self._record:
+                outcome.quarantine_files.append(str(saved))
+                outcome.quarantined += 1
         if action.kind == "delete":
             self.target.delete(action.href, action.etag)
-            state.pop(action.href, None)
-            outcome.deleted += 1
+            with self._record:
+                state.pop(action.href, None)
+                outcome.deleted += 1
             return
         assert action.desired is not None
         data = _serialize(action.desired.contact)
         etag = self.target.put(action.href, data, action.etag if action.kind == "update" else None)
         written = _parse(data, "written")
-        state[action.href] = {
-            "uid": action.uid,
-            "etag": etag,  # None when the server does not say: fetched and compared next run
-            "source_hash": action.desired.source_hash,
-            "read_hash": canonical_hash(written) if written is not None else None,
-        }
-        if action.kind == "create":
-            outcome.created += 1
-        else:
-            outcome.updated += 1
+        with self._record:
+            state[action.href] = {
+                "uid": action.uid,
+                "etag": etag,  # None when the server does not say: fetched and compared next run
+                "source_hash": action.desired.source_hash,
+                "read_hash": canonical_hash(written) if written is not None else None,
+            }
+            if action.kind == "create":
+                outcome.created += 1
+            else:
+                outcome.updated += 1
 
     def _quarantine(self, action: Action) -> Path:
         """Save a card we did not write, fsynced, before it is deleted or overwritten."""

@@ -42,6 +42,7 @@ _TOP_KEYS = frozenset(
         "max_retry_after",
         "batch",
         "source_cache",
+        "concurrency",
     }
 )
 _EVIDENCE_KEYS = frozenset({"ledger", "sources", "token_env", "token_file", "ca_bundle"})
@@ -95,6 +96,7 @@ class SyncConfig:
     max_retry_after: float = 30.0
     batch: int = 1000
     source_cache: Path | None = None  # the local copy of a CardDAV source; None: none kept
+    concurrency: int = 4  # PUTs in flight at once on the target
 
 
 def load_config(path: str | Path) -> SyncConfig:
@@ -192,6 +194,7 @@ def load_config(path: str | Path) -> SyncConfig:
         max_retry_after=_number(data.get("max_retry_after", 30.0), "max_retry_after", fail),
         batch=max(1, int(_number(data.get("batch", 1000), "batch", fail))),
         source_cache=cache_path,
+        concurrency=_concurrency(data.get("concurrency", 4), fail),
     )
 
 
@@ -257,6 +260,13 @@ def _endpoint(
         verify=verify,
         input_format=_str(data.get("input_format"), f"[{section}] input_format", fail),
     )
+
+
+def _concurrency(value: Any, fail: Callable[[str], ConfigError]) -> int:
+    """How many PUTs may be in flight: 1 to 8, so that a shared server stays responsive."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 8:
+        raise fail("concurrency must be a whole number from 1 to 8")
+    return value
 
 
 def _str(value: Any, name: str, fail: Callable[[str], ConfigError]) -> str | None:

@@ -303,8 +303,10 @@ class TestConfig:
             ('password = "hunter2"\n', "never put a secret in the config"),
             ('colour = "blue"\n', "unknown key 'colour'"),
             ('timeout = "soon"\n', "timeout must be a non-negative number"),
+            ("concurrency = 50\n", "concurrency must be a whole number from 1 to 8"),
+            ("source_cache = 3\n", "source_cache must be true, false or a file name"),
         ],
-        ids=["literal-password", "unknown-key", "bad-timeout"],
+        ids=["literal-password", "unknown-key", "bad-timeout", "impolite-concurrency", "bad-cache"],
     )
     def test_bad_config_is_a_config_error(self, tmp_path: Path, extra: str, message: str) -> None:
         """A wrong key or value names the file and the key."""
