@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 
 class Reason(str, enum.Enum):
@@ -197,3 +198,94 @@ class Decision:
     output: Contact | None = None  # the minimised contact for the clean book, when kept
     merged_into: str | None = None  # `where` of the contact this one was merged into
     detail: str = ""  # a human sentence for the report: the parse error, the ambiguity
+
+
+
+# --------------------------------------------------------------------------- fast constructors
+#
+# The pipeline builds a Contact, a Phone and a NumberDecision per number and a Decision per card
+# (issue 5). A frozen dataclass's generated __init__ sets each field with object.__setattr__,
+# about half the cost of building one; these fill the slots through their descriptors instead.
+# Every field is given positionally, in field order; the result equals the class called with the
+# same values (tests/test_fastpath.py checks each against the class's fields).
+
+_new: Any = object.__new__
+
+
+def _slot_setters(cls: type, names: str) -> tuple[Any, ...]:
+    return tuple(getattr(cls, name).__set__ for name in names.split())
+
+
+_PHONE = _slot_setters(Phone, "value types")
+_CONTACT = _slot_setters(Contact, "source line fn n uid phones fields error")
+_NUMBER_DECISION = _slot_setters(NumberDecision, "raw e164 kept reason sources")
+_DECISION = _slot_setters(Decision, "contact kept reason numbers output merged_into detail")
+
+
+def new_phone(value: str, types: tuple[str, ...]) -> Phone:
+    """``Phone(value, types)``, faster."""
+    obj: Phone = _new(Phone)
+    s0, s1 = _PHONE
+    s0(obj, value)
+    s1(obj, types)
+    return obj
+
+
+def new_contact(
+    source: str,
+    line: int,
+    fn: str,
+    n: tuple[str, ...],
+    uid: str | None,
+    phones: tuple[Phone, ...],
+    fields: tuple[Field, ...],
+    error: str | None,
+) -> Contact:
+    """``Contact(source, line, fn, n, uid, phones, fields, error)``, faster."""
+    obj: Contact = _new(Contact)
+    s0, s1, s2, s3, s4, s5, s6, s7 = _CONTACT
+    s0(obj, source)
+    s1(obj, line)
+    s2(obj, fn)
+    s3(obj, n)
+    s4(obj, uid)
+    s5(obj, phones)
+    s6(obj, fields)
+    s7(obj, error)
+    return obj
+
+
+def new_number_decision(
+    raw: str, e164: str | None, kept: bool, reason: Reason, sources: tuple[str, ...]
+) -> NumberDecision:
+    """``NumberDecision(raw, e164, kept, reason, sources)``, faster."""
+    obj: NumberDecision = _new(NumberDecision)
+    s0, s1, s2, s3, s4 = _NUMBER_DECISION
+    s0(obj, raw)
+    s1(obj, e164)
+    s2(obj, kept)
+    s3(obj, reason)
+    s4(obj, sources)
+    return obj
+
+
+def new_decision(
+    contact: Contact,
+    kept: bool,
+    reason: Reason,
+    numbers: tuple[NumberDecision, ...],
+    output: Contact | None,
+    merged_into: str | None,
+    detail: str,
+) -> Decision:
+    """``Decision(contact, kept, reason, numbers, output, merged_into, detail)``, faster."""
+    obj: Decision = _new(Decision)
+    s0, s1, s2, s3, s4, s5, s6 = _DECISION
+    s0(obj, contact)
+    s1(obj, kept)
+    s2(obj, reason)
+    s3(obj, numbers)
+    s4(obj, output)
+    s5(obj, merged_into)
+    s6(obj, detail)
+    return obj

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from typing import Any
 
 import phonenumbers
 
-__all__ = ["evidence_key", "mask", "normalize", "variants", "wa_me"]
+__all__ = ["evidence_key", "mask", "normalize", "normalizer", "variants", "wa_me"]
 
 # Sized for a 100,000-card book: distinct formats repeat, and an entry is a few hundred bytes.
 _CACHE_SIZE = 1 << 16
@@ -36,6 +37,7 @@ _MAX_DIGITS = 15
 # Calling codes are prefix-free (ITU-T E.164 §6.2.1), so at most one of the 1-, 2- and 3-digit
 # prefixes of a number is a country code.
 _COUNTRY_CODES = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+_CODE_TEXTS = frozenset(map(str, _COUNTRY_CODES))
 
 # What evidence sources write around the digits: "+52 1 55-4163-7145", "whatsapp:+49170…".
 _EVIDENCE_SEPARATORS = re.compile(r"[\s\-./()\u00a0\u202f\u200e\u200f]")
@@ -66,6 +68,27 @@ def normalize(raw: str, region: str | None) -> str | None:
     return _slow_normalize(text, region)
 
 
+def normalizer(region: str | None) -> Callable[[str], str | None]:
+    """``normalize(raw, region)`` as a function of ``raw`` alone, for a whole book.
+
+    Every number of a large book is a new one, so a cache keyed by the number only costs time;
+    this one caches only what phonenumbers itself has to read (the unusual spellings, which do
+    repeat: placeholders, "n/a").
+    """
+    region = region.upper() if region else None
+
+    def normalize_one(raw: str) -> str | None:
+        text = raw.strip()
+        if not text:
+            return None
+        fast = _fast_normalize(text, region)
+        if fast is not _UNSURE:
+            return fast  # type: ignore[return-value]
+        return _slow_cached(text, region)
+
+    return normalize_one
+
+
 def _slow_normalize(text: str, region: str | None) -> str | None:
     """``normalize`` through phonenumbers itself (the reference the fast path must equal)."""
     number = _parse_valid(text, region)
@@ -76,6 +99,9 @@ def _slow_normalize(text: str, region: str | None) -> str | None:
     if number is None:
         return None
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+_slow_cached = functools.lru_cache(maxsize=_CACHE_SIZE)(_slow_normalize)
 
 
 def wa_me(raw: str, region: str | None = None) -> str | None:
@@ -345,6 +371,14 @@ def mask(number: str) -> str:
     every digit except the last two becomes ``*``.
     """
     digits = number[1:]
+    if number[:1] == "+" and digits.isascii() and digits.isdigit() and digits[0] != "0":
+        # the common case, E.164: the country code by string look-up (no int() per prefix)
+        for length in (1, 2, 3):
+            if len(digits) > length and digits[:length] in _CODE_TEXTS:
+                code, national = digits[:length], digits[length:]
+                if len(national) > 5:
+                    return f"+{code}{national[:3]}{'*' * (len(national) - 5)}{national[-2:]}"
+                return f"+{code}{'*' * max(len(national) - 2, 0)}{national[-2:]}"
     split = _split_country_code(digits) if number.startswith("+") and digits.isdigit() else None
     if split is not None:
         country, national = split

@@ -8,13 +8,23 @@ the policy names explicitly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from . import phones
 from .evidence import Evidence
-from .model import Contact, Decision, EvidenceEntry, Number, NumberDecision, Phone, Reason
+from .model import (
+    Contact,
+    Decision,
+    EvidenceEntry,
+    Number,
+    NumberDecision,
+    Phone,
+    Reason,
+    new_decision,
+    new_number_decision,
+)
 
 BASE_FIELDS = frozenset({"FN", "N", "TEL", "UID"})
 
@@ -61,7 +71,8 @@ class Policy:
 
 def normalize_numbers(contact: Contact, region: str | None) -> tuple[Number, ...]:
     """Each book number with its E.164 form (None when it is not a valid number)."""
-    return tuple(Number(p.value, phones.normalize(p.value, region), p.types) for p in contact.phones)
+    normalize = phones.normalizer(region)
+    return tuple(Number(p.value, normalize(p.value), p.types) for p in contact.phones)
 
 
 def decide(
@@ -81,16 +92,58 @@ def decide(
         return Decision(contact, False, Reason.NO_NUMBER)
 
     name_entry, name_reason = _name_evidence(contact, numbers, evidence, name_counts)
-    decided = tuple(_decide_number(n, evidence, policy, now, name_entry, name_reason) for n in numbers)
+    decided = tuple(
+        _decide_number(n, evidence, policy, now, name_entry, name_reason) for n in numbers
+    )
     kept = [d for d in decided if d.kept]
     if kept:
-        return Decision(contact, True, Reason.INBOUND_FIRST, decided, output=_minimise(contact, numbers, decided, policy))
+        output = _minimise(contact, numbers, decided, policy)
+        return Decision(contact, True, Reason.INBOUND_FIRST, decided, output=output)
     reasons = {d.reason for d in decided}
     reason = next(r for r in _CONTACT_REASON_ORDER if r in reasons)
     detail = ""
     if reason is Reason.INVALID_NUMBER and policy.region is None:
-        detail = "national numbers need a default region: pass --region (e.g. --region DE)"
+        detail = _NEED_REGION
     return Decision(contact, False, reason, decided, detail=detail)
+
+
+_NEED_REGION = "national numbers need a default region: pass --region (e.g. --region DE)"
+
+
+def quick_decision(
+    contact: Contact,
+    normalize: Callable[[str], str | None],
+    lookup: Callable[[str], EvidenceEntry | None],
+    region: str | None,
+) -> Decision | None:
+    """``decide`` for the common case of a large book, or None when it is not that case.
+
+    The case: a parsed contact none of whose numbers has evidence, and no evidence under its
+    display name (the caller checks the name: it is the caller who knows whether any evidence is
+    recorded under names). Then every number is stripped (``invalid-number`` or ``no-evidence``)
+    and so is the contact, which needs no Number objects and no merging. ``normalize`` is
+    ``phones.normalizer(region)``, ``lookup`` is ``Evidence.lookup``.
+    """
+    if contact.error is not None:
+        return None
+    decided = []
+    valid = False
+    for phone in contact.phones:
+        raw = phone.value
+        e164 = normalize(raw)
+        if e164 is None:
+            decided.append(new_number_decision(raw, None, False, Reason.INVALID_NUMBER, ()))
+        elif lookup(e164) is None:
+            valid = True
+            decided.append(new_number_decision(raw, e164, False, Reason.NO_EVIDENCE, ()))
+        else:
+            return None  # evidence: the full decision
+    if not decided:
+        return new_decision(contact, False, Reason.NO_NUMBER, (), None, None, "")
+    if valid:  # no-evidence comes before invalid-number in _CONTACT_REASON_ORDER
+        return new_decision(contact, False, Reason.NO_EVIDENCE, tuple(decided), None, None, "")
+    detail = _NEED_REGION if region is None else ""
+    return new_decision(contact, False, Reason.INVALID_NUMBER, tuple(decided), None, None, detail)
 
 
 def _strip_all(numbers: tuple[Number, ...], reason: Reason) -> tuple[NumberDecision, ...]:
@@ -138,7 +191,8 @@ def _decide_number(
     if entry is None:
         return NumberDecision(number.raw, number.e164, False, name_reason or Reason.NO_EVIDENCE)
     reason = _entry_reason(entry, policy, now)
-    return NumberDecision(number.raw, number.e164, reason is Reason.INBOUND_FIRST, reason, entry.sources)
+    kept = reason is Reason.INBOUND_FIRST
+    return NumberDecision(number.raw, number.e164, kept, reason, entry.sources)
 
 
 def _entry_reason(entry: EvidenceEntry, policy: Policy, now: datetime) -> Reason:
@@ -162,7 +216,7 @@ def _minimise(
     """The contact as the clean book holds it: allowed fields and kept numbers only, in E.164."""
     seen: set[str] = set()
     kept_phones: list[Phone] = []
-    for number, decision in zip(numbers, decided):
+    for number, decision in zip(numbers, decided, strict=True):
         if decision.kept and number.e164 is not None and number.e164 not in seen:
             seen.add(number.e164)
             kept_phones.append(Phone(number.e164, number.types))
@@ -187,4 +241,4 @@ def merge(into: Contact, other: Contact) -> Contact:
     return replace(into, phones=into.phones + extra, fields=fields)
 
 
-__all__ = ["BASE_FIELDS", "Policy", "decide", "merge", "normalize_numbers"]
+__all__ = ["BASE_FIELDS", "Policy", "decide", "merge", "normalize_numbers", "quick_decision"]

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
+from . import phones
 from . import policy as _policy
 from .books import ReadOptions, read_book, write_book
 from .evidence import Evidence, load_evidence
@@ -83,16 +84,28 @@ class Sanitizer:
     def decisions(self, books: Sequence[BookSource]) -> Iterator[Decision]:
         """Yield one final Decision per input contact, in input order."""
         now = self.policy.clock()
+        region = self.policy.region
+        normalize = phones.normalizer(region)
+        lookup = self.evidence.lookup
+        by_name = self.evidence.by_name
+        quick_decision = _policy.quick_decision
         with _rereadable(books) as sources:
             self.summary.inputs = [label for label, _ in sources]
             name_counts = self._count_names(sources) if self.evidence.names else None
             for label, source in sources:
                 for contact in self._read(label, source):
-                    numbers = _policy.normalize_numbers(contact, self.policy.region)
-                    decision = _policy.decide(
-                        contact, numbers, self.evidence, self.policy, now, name_counts
+                    # most contacts of a large book have no evidence at all (issue 5)
+                    decision = (
+                        quick_decision(contact, normalize, lookup, region)
+                        if name_counts is None or by_name(contact.display_name) is None
+                        else None
                     )
-                    decision = self._collect(decision)
+                    if decision is None:
+                        numbers = _policy.normalize_numbers(contact, region)
+                        decision = _policy.decide(
+                            contact, numbers, self.evidence, self.policy, now, name_counts
+                        )
+                        decision = self._collect(decision)
                     self._count(decision)
                     yield decision
         self.summary.contacts_kept = len(self.clean)
@@ -127,7 +140,9 @@ class Sanitizer:
             return decision
         target = owners[0]
         # numbers another kept contact already owns stay there: each number appears once
-        unowned = replace(output, phones=tuple(p for p in output.phones if p.value not in self._owner))
+        unowned = replace(
+            output, phones=tuple(p for p in output.phones if p.value not in self._owner)
+        )
         self.clean[target] = _policy.merge(self.clean[target], unowned)
         self._owner.update(dict.fromkeys((p.value for p in unowned.phones), target))
         self.summary.merged += 1
@@ -149,7 +164,10 @@ class Sanitizer:
             s.contacts_removed += 1
         if self.policy.region is None:
             s.invalid_without_region += sum(
-                1 for n in decision.numbers if n.reason is Reason.INVALID_NUMBER and not n.raw.lstrip().startswith(("+", "00", "tel:+"))
+                1
+                for n in decision.numbers
+                if n.reason is Reason.INVALID_NUMBER
+                and not n.raw.lstrip().startswith(("+", "00", "tel:+"))
             )
 
 
@@ -170,7 +188,7 @@ class _rereadable:
         sources: list[tuple[str, BookSource]] = []
         for book in self.books:
             if str(book) == "-":
-                spool = tempfile.TemporaryFile()  # noqa: SIM115  (closed in __exit__)
+                spool = tempfile.TemporaryFile()
                 shutil.copyfileobj(sys.stdin.buffer, spool)
                 spool.seek(0)
                 self._spools.append(spool)
@@ -193,7 +211,7 @@ class Result:
     summary: Summary
     policy: Policy
 
-    def write(self, target: str | Path | BinaryIO, format: str = "vcard3") -> None:  # noqa: A002
+    def write(self, target: str | Path | BinaryIO, format: str = "vcard3") -> None:
         """Write the clean book (atomically when ``target`` is a path)."""
         from ._atomic import atomic_write
 
@@ -252,8 +270,8 @@ def sanitize(
 
     ``books`` are paths, "-" or binary file objects; ``evidence`` is an Evidence or a list of
     evidence sources (files, folders, globs, https:// URLs); ``me`` and ``date_order`` help
-    reading chat exports (``--me``, ``--date-order``). The whole result is held in memory; for very large
-    books iterate ``Sanitizer.decisions()`` instead.
+    reading chat exports (``--me``, ``--date-order``). The whole result is held in memory; for
+    very large books iterate ``Sanitizer.decisions()`` instead.
     """
     if isinstance(books, (str, Path)) or hasattr(books, "read"):
         books = [books]  # type: ignore[list-item]

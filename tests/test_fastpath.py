@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import io
+import json
 import random
 import sys
-from dataclasses import replace
+from dataclasses import fields, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 import phonenumbers
 import pytest
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
-from contactguard import phones
+from contactguard import model, phones, report
+from contactguard.books import ReadOptions, read_book
 from contactguard.books.vcard import _build, _card_lines, _light_card, parse_card
-from contactguard.model import Contact
+from contactguard.evidence import Evidence
+from contactguard.model import Contact, EvidenceRecord, Reason
+from contactguard.policy import Policy, decide, normalize_numbers, quick_decision
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent
@@ -161,3 +167,99 @@ class TestFastNumbers:
         for text in ("0800 FLOWERS", "030 1234567 ext. 12", "tel:+49-30-1234567",
                      "+1 415 555 0123", "+44 20 7946 0958"):
             assert phones._fast_normalize(text, "DE") is phones._UNSURE
+
+
+class TestFastPipeline:
+    def test_constructors_equal_the_classes(self) -> None:
+        """The fast constructors fill every field and equal the dataclasses' own __init__."""
+        phone = model.new_phone("+49 170", ("cell",))
+        contact = model.new_contact("b", 3, "Anna", ("A", "", "", "", ""), "u", (phone,), (), None)
+        number = model.new_number_decision("0170", "+49170", False, Reason.NO_EVIDENCE, ("l:2",))
+        decision = model.new_decision(contact, False, Reason.NO_EVIDENCE, (number,), None, "x", "d")
+        assert phone == model.Phone("+49 170", ("cell",))
+        assert contact == Contact("b", 3, "Anna", ("A", "", "", "", ""), "u", (phone,), (), None)
+        assert number == model.NumberDecision("0170", "+49170", False, Reason.NO_EVIDENCE, ("l:2",))
+        expected = model.Decision(contact, False, Reason.NO_EVIDENCE, (number,), None, "x", "d")
+        assert decision == expected
+        for built in (phone, contact, number, decision):
+            assert [f.name for f in fields(built)] == list(type(built).__slots__)
+            assert all(hasattr(built, f.name) for f in fields(built))
+
+    def test_report_entries(self) -> None:
+        """Every report entry written from templates is json.dumps of contact_entry."""
+        names = ["Anna", 'Quote " and \\ back', "Zoë \u2028 \x01", ""]
+        numbers = [
+            model.NumberDecision("0170 1234567", "+491701234567", kept, reason, sources)
+            for kept in (True, False)
+            for reason in Reason
+            for sources in ((), ("ledger.csv:2", 'chat "x".txt'))
+        ] + [model.NumberDecision("n/a ²", None, False, Reason.INVALID_NUMBER)]
+        for i, name in enumerate(names):
+            contact = Contact("bücher/a.vcf", i + 1, fn=name)
+            for count in range(4):
+                chosen = tuple(numbers[i + count * 7 : i + count * 7 + count])
+                for merged, detail in ((None, ""), ("a.vcf:3", 'a "detail"\n')):
+                    decision = model.Decision(contact, bool(count % 2), Reason.NO_EVIDENCE,
+                                              chosen, merged_into=merged, detail=detail)
+                    assert report.entry_json(decision) == json.dumps(
+                        report.contact_entry(decision), ensure_ascii=False
+                    )
+
+    def test_mask(self) -> None:
+        """The E.164 shortcut of mask() gives what the country code split gives."""
+        rng = random.Random(7)
+        for _ in range(20_000):
+            number = "+" + "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 16)))
+            digits = number[1:]
+            split = phones._split_country_code(digits)
+            if split is not None:
+                code, national = split
+                shown = 5 if len(national) > 5 else 2
+                hidden = "*" * max(len(national) - shown, 0)
+                head = national[:3] if len(national) > 5 else ""
+                assert phones.mask(number) == f"+{code}{head}{hidden}{national[-2:]}", number
+
+    def test_evidence_index(self) -> None:
+        """lookup (one dict look-up) equals merging the entries of every variant."""
+        rng = random.Random(11)
+        keys = ["+5215541637145", "+525541637145", "+551187654321", "+5511987654321",
+                "+5491123456789", "+541123456789", "+491701234567", "+5511923456789"]
+        numbers = keys + ["+52" + str(rng.randrange(10**9, 10**10)) for _ in range(50)]
+        for ar in (False, True):
+            evidence = Evidence(ar_without_9=ar)
+            for i, key in enumerate(keys):
+                day = datetime(2024, 1, 1 + i, tzinfo=timezone.utc)
+                evidence.add(EvidenceRecord(f"l:{i}", phone=key, first_inbound_at=day,
+                                            first_outbound_at=day if i % 3 else None))
+            for number in numbers:
+                assert evidence.lookup(number) == evidence._merged(number), number
+
+    def test_quick_decisions(self) -> None:
+        """The shortcut decision equals decide() whenever it answers, and answers for most cards."""
+        make_book = _make_book_module()
+        data = b"".join(make_book.book_chunks("vcard30", 2000))
+        ledger = io.StringIO()
+        writer = csv.writer(ledger)
+        writer.writerows(make_book.ledger_rows(300, 2000))
+        evidence = Evidence()
+        for i, row in enumerate(ledger.getvalue().splitlines()):
+            phone, inbound, outbound, _last, opted = row.split(",")
+            evidence.add(EvidenceRecord(
+                f"l:{i}", phone=phone,
+                first_inbound_at=datetime.fromisoformat(inbound.replace("Z", "+00:00")),
+                first_outbound_at=datetime.fromisoformat(outbound.replace("Z", "+00:00"))
+                if outbound else None,
+                opted_out_at=datetime.fromisoformat(opted + "T00:00:00+00:00") if opted else None,
+            ))
+        quick = 0
+        for region in ("DE", None):
+            policy_ = Policy(region=region)
+            now = policy_.clock()
+            normalize = phones.normalizer(region)
+            for contact in read_book(io.BytesIO(data), ReadOptions(fields=frozenset()), name="b"):
+                full = decide(contact, normalize_numbers(contact, region), evidence, policy_, now)
+                fast = quick_decision(contact, normalize, evidence.lookup, region)
+                if fast is not None:
+                    quick += 1
+                    assert fast == full
+        assert quick > 3000

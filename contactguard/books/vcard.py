@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..errors import InputError
-from ..model import Contact, Field, Phone
+from ..model import Contact, Field, Phone, new_contact, new_phone
 
 if TYPE_CHECKING:
     from . import ReadOptions
@@ -495,6 +495,34 @@ def _light_head(head: str) -> tuple[str, str, tuple[str, ...]] | None:
     return parsed
 
 
+# what _light_card does with a line, by its head (the text before the first colon)
+_TEL, _FN, _N, _UID, _LABEL, _SKIP, _UNWANTED, _BINARY_LINE = range(8)
+_KINDS = {"TEL": _TEL, "FN": _FN, "N": _N, "UID": _UID}
+_Kind = tuple[int, str, tuple[str, ...]]  # (kind, group, types)
+# per ReadOptions.fields: head → _Kind, or None when a line with this head is not light
+_HEAD_KINDS: dict[frozenset[str] | None, dict[str, _Kind | None]] = {}
+
+
+def _head_kind(head: str, fields: frozenset[str] | None) -> _Kind | None:
+    """What ``_light_card`` does with a line of this head, or None: the card is not light."""
+    if _BINARY_HEAD.fullmatch(head) is not None:
+        # a soft line break would join the next line to it
+        return None if "QUOTED" in head.upper() else (_BINARY_LINE, "", ())
+    parsed = _light_head(head)
+    if parsed is None:
+        return None
+    group, name, types = parsed
+    if name in _KINDS:
+        return _KINDS[name], group, types
+    if name == "X-ABLABEL":
+        return (_LABEL, group, ()) if group else None
+    if name in _LIGHT_SKIPPED or name.startswith("X-"):
+        return _SKIP, group, ()
+    if name in _LIGHT_FIELDS and fields is not None and name not in fields:
+        return _UNWANTED, group, ()  # a field nobody looks at
+    return None
+
+
 def _light_card(
     body: list[bytes], source: str, line: int, fields: frozenset[str] | None
 ) -> Contact | None:
@@ -503,6 +531,9 @@ def _light_card(
         text = b"\n".join(body).decode("utf-8")
     except UnicodeDecodeError:
         return None
+    kinds = _HEAD_KINDS.get(fields)
+    if kinds is None or len(kinds) > 4096:  # a pathological book with ever new heads: stay flat
+        kinds = _HEAD_KINDS[fields] = {}
     fn, uid = "", None
     n: tuple[str, ...] = ()
     tels: list[tuple[str, str, tuple[str, ...]]] = []
@@ -514,24 +545,25 @@ def _light_card(
         head, colon, value = prop.partition(":")
         if not colon:
             return None  # blank, continuation or comment line: the repair step's business
-        binary = _BINARY_HEAD.fullmatch(head) is not None
-        if binary and "QUOTED" in head.upper():
-            return None  # a soft line break would join the next line to it
-        if binary:
-            continue
-        parsed = _light_head(head)
-        if parsed is None:
+        try:
+            found = kinds[head]
+        except KeyError:
+            found = kinds[head] = _head_kind(head, fields)
+        if found is None:
             return None
-        group, name, types = parsed
-        if name == "TEL":
-            if _LIGHT_SPECIAL.search(value):
+        kind, group, types = found
+        binary = kind == _BINARY_LINE
+        if kind == _TEL:
+            if "\\" in value or "," in value or ";" in value:
                 return None
             tels.append((group, value.strip(), types))
-        elif name == "FN":
-            if _LIGHT_SPECIAL.search(value):
+        elif kind == _SKIP or binary:
+            continue
+        elif kind == _FN:
+            if "\\" in value or "," in value or ";" in value:
                 return None
             fn = fn or value.strip()
-        elif name == "N":
+        elif kind == _N:
             if "\\" in value or "," in value:
                 return None
             parts = value.split(";")
@@ -539,22 +571,16 @@ def _light_card(
                 return None
             if not n:
                 parts += [""] * (5 - len(parts))
-                n = tuple(part.strip() for part in parts)
-        elif name == "UID":
-            if _LIGHT_SPECIAL.search(value):
+                n = tuple([part.strip() for part in parts])
+        elif kind == _UID:
+            if "\\" in value or "," in value or ";" in value:
                 return None
             uid = uid or value.strip() or None
-        elif name == "X-ABLABEL":
-            if not group or "\\" in value:
+        elif kind == _LABEL:
+            if "\\" in value:
                 return None
             labels[group] = _apple_label(value)
-        elif name in _LIGHT_SKIPPED or (name.startswith("X-") and name != "X-ABLABEL"):
-            continue
-        elif name in _LIGHT_FIELDS and fields is not None and name not in fields:
-            if _ESCAPES.search(value):
-                return None
-            continue  # a field nobody looks at
-        else:
+        elif "\\" in value and _ESCAPES.search(value):  # _UNWANTED
             return None
     phones = []
     for group, value, types in tels:
@@ -563,8 +589,8 @@ def _light_card(
         label = labels.get(group) if group else None
         if label and label not in types:
             types = (*types, label)
-        phones.append(Phone(value, types))
-    return Contact(source, line, fn=fn, n=n, uid=uid, phones=tuple(phones))
+        phones.append(new_phone(value, types))
+    return new_contact(source, line, fn, n, uid, tuple(phones), (), None)
 
 
 # --------------------------------------------------------------------------- parsing
