@@ -1,18 +1,29 @@
 """contactguard sync against vdirsyncer 0.21, side by side, on one Radicale server.
 
-    .venv/bin/python benchmarks/bench_sync.py [--cards 8000] [--kept-share 0.05]
+    .venv/bin/python benchmarks/bench_sync.py [--cards 8000] [--kept-share 0.05] [--repeat 3]
 
 Generates its own book (``--cards`` vCard 3.0 cards with UID, FN, N, one or two numbers, some
 ORG/EMAIL), uploads it to a Radicale address book ``/it/all/`` in one request, writes an evidence
-ledger in which ``--kept-share`` of the people wrote first, then measures in one run:
+ledger in which ``--kept-share`` of the people wrote first, lists the book once untimed (Radicale
+builds its item cache on the first listing; neither tool should pay for it), then measures, in
+one run, ``--repeat`` rounds of:
 
-1. vdirsyncer pull of ``/it/all/`` into a local folder (first sync),
-2. vdirsyncer no-op re-sync,
-3. ``contactguard sync`` of ``/it/all/`` into the phone's address book ``/phone1/whatsapp/``
-   (first run: every allowed contact is created),
+1. vdirsyncer pull of ``/it/all/`` into a local folder (first sync; folder and status emptied),
+2. ``contactguard sync`` of ``/it/all/`` into the phone's address book ``/phone1/whatsapp/``
+   (first run: empty phone book, no state, no source cache — every allowed contact is created),
+3. vdirsyncer no-op re-sync,
 4. ``contactguard sync`` no-op run.
 
-Targets (issue 4): 3 ≤ 1, 4 ≤ 2. Requests are counted on the server side (Radicale's log).
+Each figure is the median of its rounds. Targets (issue 4): 2 <= 1 and 4 <= 3, and a no-op run
+sends one listing request per collection and no PUT or DELETE.
+
+Counting requests must not slow what is timed, so Radicale runs at log level ``warning`` and:
+
+- contactguard's requests are counted on the client side, in the timed runs themselves: its HTTP
+  session counts every request it sends, and the JSON report carries the counts;
+- vdirsyncer's are counted in separate, untimed runs (a fresh pull, then a no-op) with
+  ``-v debug``, whose output names every request as ``debug: METHOD URL``.
+
 vdirsyncer is a benchmark-only dependency, installed into ``benchmarks/.venv-vdirsyncer``
 (gitignored) on first use with ``python -m venv`` + ``pip install 'vdirsyncer==0.21.*'``.
 """
@@ -20,14 +31,20 @@ vdirsyncer is a benchmark-only dependency, installed into ``benchmarks/.venv-vdi
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import re
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+
+import httpx
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -38,7 +55,9 @@ from radicale_server import USERS, RadicaleServer  # noqa: E402
 VDIR_VENV = HERE / ".venv-vdirsyncer"
 VDIRSYNCER = VDIR_VENV / "bin" / "vdirsyncer"
 CONTACTGUARD = [sys.executable, "-m", "contactguard"]
-_REQUEST = re.compile(r"\] (GET|PUT|DELETE|PROPFIND|REPORT|MKCOL|OPTIONS|HEAD) request for")
+_VDIR_REQUEST = re.compile(
+    r"^debug: (GET|PUT|DELETE|PROPFIND|REPORT|MKCOL|OPTIONS|HEAD) https?://", re.MULTILINE
+)
 
 GIVEN = ["Anna", "Bernd", "Carla", "Dieter", "Elif", "Frank", "Greta", "Hans", "Ines", "Jonas",
          "Kerstin", "Lukas", "Mia", "Nils", "Olga", "Paul", "Rita", "Stefan", "Tanja", "Uwe"]
@@ -82,22 +101,8 @@ def ensure_vdirsyncer() -> None:
                    check=True)
 
 
-class Requests:
-    """Counts requests per method from Radicale's log since the last call."""
-
-    def __init__(self, log: Path) -> None:
-        self.log = log
-        self.offset = 0
-
-    def take(self) -> Counter[str]:
-        time.sleep(0.2)  # let the server flush its log
-        text = self.log.read_text(errors="replace")
-        counts = Counter(m.group(1) for m in _REQUEST.finditer(text[self.offset:]))
-        self.offset = len(text)
-        return counts
-
-
 def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+    """Wall-clock seconds of one command (which must succeed)."""
     started = time.perf_counter()
     result = subprocess.run(argv, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - started
@@ -106,50 +111,70 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     return elapsed
 
 
+def vdirsyncer_requests(argv: list[str]) -> Counter[str]:
+    """The requests one (untimed) vdirsyncer run sends, from its debug output."""
+    result = subprocess.run([*argv[:1], "-v", "debug", *argv[1:]], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"vdirsyncer failed:\n{result.stdout}\n{result.stderr}")
+    return Counter(m.group(1) for m in _VDIR_REQUEST.finditer(result.stdout + result.stderr))
+
+
+def contactguard_requests(report: Path) -> Counter[str]:
+    """The requests the last contactguard run sent (counted by its HTTP session), all endpoints."""
+    sent = json.loads(report.read_text())["sync"]["requests"]
+    return Counter({f"{where}:{k}": v for where, counts in sent.items() for k, v in counts.items()})
+
+
+def fmt(counts: Counter[str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "none"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cards", type=int, default=8000)
     parser.add_argument("--kept-share", type=float, default=0.05,
                         help="share of people with inbound-first evidence (default 0.05)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds; each figure is the median (default 3)")
     args = parser.parse_args()
     ensure_vdirsyncer()
 
-    import os
-
     with tempfile.TemporaryDirectory(prefix="cg-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        server = RadicaleServer(tmp / "radicale", log_level="info").start()
+        server = RadicaleServer(tmp / "radicale", log_level="warning").start()
         try:
             book, ledger, kept = make_book(args.cards, args.kept_share)
-            server.put_book("it", "all", book)
-            server.make_addressbook("phone1", "whatsapp")
-            requests = Requests(tmp / "radicale" / "radicale.log")
-            requests.take()
+            with httpx.Client(base_url=server.url, auth=("it", USERS["it"]), timeout=600) as http:
+                http.request("PROPFIND", "/it/", headers={"Depth": "0"})
+                http.put("/it/all/", content=book,
+                         headers={"Content-Type": "text/vcard"}).raise_for_status()
+                # warm-up, untimed: Radicale fills its item cache on the first listing
+                http.request("PROPFIND", "/it/all/", headers={"Depth": "1"}).raise_for_status()
 
-            # --- vdirsyncer: pull the source into a local folder -----------------------------
-            (tmp / "vdir").mkdir()
+            # --- vdirsyncer: the source into a local folder ----------------------------------
+            vdir_folder, vdir_status = tmp / "vdir", tmp / "vdir-status"
             (tmp / "vdirsyncer.conf").write_text(
-                f'[general]\nstatus_path = "{tmp}/vdir-status/"\n\n'
+                f'[general]\nstatus_path = "{vdir_status}/"\n\n'
                 '[pair book]\na = "src"\nb = "local"\ncollections = null\n'
                 'conflict_resolution = "a wins"\n\n'
                 f'[storage src]\ntype = "carddav"\nurl = "{server.url}/it/all/"\n'
                 f'username = "it"\npassword = "{USERS["it"]}"\nread_only = true\n\n'
-                f'[storage local]\ntype = "filesystem"\npath = "{tmp}/vdir/"\n'
+                f'[storage local]\ntype = "filesystem"\npath = "{vdir_folder}/"\n'
                 'fileext = ".vcf"\n'
             )
             vdir = [str(VDIRSYNCER), "-c", str(tmp / "vdirsyncer.conf")]
-            subprocess.run([*vdir, "discover"], check=True, capture_output=True)
-            requests.take()
-            vdir_pull = timed([*vdir, "sync"])
-            vdir_pull_req = requests.take()
-            vdir_noop = timed([*vdir, "sync"])
-            vdir_noop_req = requests.take()
-            pulled = len(list((tmp / "vdir").glob("*.vcf")))
+
+            def vdir_fresh() -> None:
+                shutil.rmtree(vdir_folder, ignore_errors=True)
+                shutil.rmtree(vdir_status, ignore_errors=True)
+                vdir_folder.mkdir()
+                subprocess.run([*vdir, "discover"], check=True, capture_output=True)
 
             # --- contactguard sync: source → sanitize → phone --------------------------------
             (tmp / "ledger.csv").write_text(ledger)
             (tmp / "phone1.pw").write_text(USERS["phone1"])
-            (tmp / "sync.toml").write_text(
+            config = tmp / "sync.toml"
+            config.write_text(
                 f'region = "DE"\nquarantine = "quarantine/"\n'
                 f'[source]\nurl = "{server.url}/it/all/"\nusername = "it"\n'
                 'password_env = "CG_SOURCE_PASSWORD"\n'
@@ -158,36 +183,59 @@ def main() -> None:
                 '[evidence]\nsources = ["ledger.csv"]\n'
             )
             env = {**os.environ, "CG_SOURCE_PASSWORD": USERS["it"]}
-            cg = [*CONTACTGUARD, "sync", "--config", str(tmp / "sync.toml"), "--quiet"]
-            cg_first = timed(cg, env)
-            cg_first_req = requests.take()
-            cg_noop = timed(cg, env)
-            cg_noop_req = requests.take()
+            cg = [*CONTACTGUARD, "sync", "--config", str(config), "--quiet"]
+            report = tmp / "sync-report.json"
+
+            def cg_fresh() -> None:
+                server.make_addressbook("phone1", "whatsapp")
+                for name in ("sync.state.json", "sync.source-cache.sqlite", "sync-report.json"):
+                    (tmp / name).unlink(missing_ok=True)
+
+            times: dict[str, list[float]] = {k: [] for k in ("vp", "cf", "vn", "cn")}
+            for _ in range(args.repeat):
+                vdir_fresh()
+                times["vp"].append(timed([*vdir, "sync"]))
+                cg_fresh()
+                times["cf"].append(timed(cg, env))
+                cg_first_req = contactguard_requests(report)
+                times["vn"].append(timed([*vdir, "sync"]))
+                times["cn"].append(timed(cg, env))
+                cg_noop_req = contactguard_requests(report)
+            pulled = len(list(vdir_folder.glob("*.vcf")))
             on_phone = len(server.cards("phone1", "whatsapp"))
+
+            # --- vdirsyncer's requests, counted in untimed runs ------------------------------
+            vdir_fresh()
+            vdir_pull_req = vdirsyncer_requests([*vdir, "sync"])
+            vdir_noop_req = vdirsyncer_requests([*vdir, "sync"])
         finally:
             server.stop()
 
-    def fmt(counts: Counter[str]) -> str:
-        return " ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "none"
-
-    print(f"source: {args.cards} cards on Radicale 127.0.0.1; vdirsyncer pulled {pulled}; "
-          f"{kept} wrote first ({args.kept_share:.1%}); phone holds {on_phone} after the sync")
-    print(f"vdirsyncer pull            {vdir_pull:6.2f} s  requests: {fmt(vdir_pull_req)}")
-    print(f"vdirsyncer no-op           {vdir_noop:6.2f} s  requests: {fmt(vdir_noop_req)}")
-    print(f"contactguard sync first    {cg_first:6.2f} s  requests: {fmt(cg_first_req)}")
-    print(f"contactguard sync no-op    {cg_noop:6.2f} s  requests: {fmt(cg_noop_req)}")
+    med = {k: statistics.median(v) for k, v in times.items()}
+    rounds = {k: " ".join(f"{x:.2f}" for x in v) for k, v in times.items()}
+    print(f"source: {args.cards} cards on Radicale 127.0.0.1 (log level warning); vdirsyncer "
+          f"pulled {pulled}; {kept} wrote first ({args.kept_share:.1%}); phone holds {on_phone}; "
+          f"median of {args.repeat} rounds")
+    print(f"vdirsyncer pull          {med['vp']:6.2f} s  [{rounds['vp']}]  "
+          f"requests: {fmt(vdir_pull_req)}")
+    print(f"vdirsyncer no-op         {med['vn']:6.2f} s  [{rounds['vn']}]  "
+          f"requests: {fmt(vdir_noop_req)}")
     ok = True
-    for label, figure, peer, peer_label in (
-        ("first run", cg_first, vdir_pull, "vdirsyncer pull"),
-        ("no-op run", cg_noop, vdir_noop, "vdirsyncer no-op"),
+    for label, key, peer, peer_label, counts in (
+        ("contactguard first run", "cf", "vp", "vdirsyncer pull", cg_first_req),
+        ("contactguard no-op run", "cn", "vn", "vdirsyncer no-op", cg_noop_req),
     ):
-        verdict = "PASS" if figure <= peer else "FAIL"
-        ok = ok and figure <= peer
-        print(f"{label}: {figure:.2f} s, ratio {figure / peer:.2f} (target <= 1.00 x "
-              f"{peer_label} {peer:.2f} s) {verdict}")
-    noop_writes = cg_noop_req["PUT"] + cg_noop_req["DELETE"]
-    print(f"no-op writes: {noop_writes} (target 0) {'PASS' if noop_writes == 0 else 'FAIL'}")
-    sys.exit(0 if ok and noop_writes == 0 else 1)
+        figure, base = med[key], med[peer]
+        passed = figure <= base
+        ok = ok and passed
+        print(f"{label}: {figure:.2f} s [{rounds[key]}], ratio {figure / base:.2f} "
+              f"(target <= 1.00 x {peer_label} {base:.2f} s) {'PASS' if passed else 'FAIL'}; "
+              f"requests: {fmt(counts)}")
+    listings = {k: v for k, v in cg_noop_req.items() if not k.endswith((":PUT", ":DELETE"))}
+    one_each = sorted(listings.values()) == [1, 1] and len(cg_noop_req) == 2
+    print(f"contactguard no-op requests: {fmt(cg_noop_req)} (target: one listing per collection, "
+          f"no PUT or DELETE) {'PASS' if one_each else 'FAIL'}")
+    sys.exit(0 if ok and one_each else 1)
 
 
 if __name__ == "__main__":
