@@ -127,6 +127,7 @@ def wa_me(raw: str, region: str | None = None) -> str | None:
 _UNSURE = object()
 _PLAIN_NUMBER = re.compile(r"\+?[0-9 ()./-]+")
 _NON_DIGITS = re.compile(r"[^0-9]+")
+_TEL_URI = re.compile(r"tel:\+[0-9][0-9().-]*")  # no parameters, no letters, no phone-context
 _MIN_FAST_DIGITS = 3  # fewer digits: phonenumbers' viability rules get special, ask it
 _MAX_FAST_DIGITS = 17  # phonenumbers' _MAX_LENGTH_FOR_NSN
 # the order _number_type_helper tries them in; all that matters here is whether one matches
@@ -151,6 +152,9 @@ class _Country:
         self.lengths = tuple(general.possible_length)
         self.local_lengths = frozenset(general.possible_length_local_only)
         self.general_lengths = frozenset(self.lengths)
+        # which region of a shared country code a number is of (_region_code_for_number_from_list)
+        leading = metadata.leading_digits
+        self.leading = re.compile(leading) if leading is not None else None
         self._metadata = metadata
         self._by_length: dict[int, re.Pattern[str] | None] = {}
 
@@ -169,11 +173,9 @@ class _Country:
         return length in lengths[1:]
 
     def valid(self, nsn: str) -> bool:
-        """_number_type_helper(nsn) != UNKNOWN, as one regex per length."""
+        """_number_type_helper(nsn) != UNKNOWN, as one regex per length (general and types)."""
         length = len(nsn)
         if self.general_lengths and length not in self.general_lengths:
-            return False
-        if not self.general.fullmatch(nsn):
             return False
         try:
             types = self._by_length[length]
@@ -193,7 +195,11 @@ class _Country:
             if desc.possible_length and length not in desc.possible_length:
                 continue
             patterns.append(f"(?:{desc.national_number_pattern})")
-        return re.compile("|".join(patterns)) if patterns else None
+        if not patterns:
+            return None
+        # the general description first (a lookahead), then any type: one fullmatch
+        general = self._metadata.general_desc.national_number_pattern or ""
+        return re.compile(f"(?=(?:{general})\\Z)(?:{'|'.join(patterns)})")
 
 
 _COUNTRIES: dict[str, _Country | None] = {}
@@ -210,6 +216,8 @@ def _country(region: str) -> _Country | None:
 
 def _fast_normalize(text: str, region: str | None) -> str | object | None:
     """``_slow_normalize(text, region)`` for plain spellings, else ``_UNSURE``."""
+    if text[:4] == "tel:" and _TEL_URI.fullmatch(text):
+        text = text[4:]  # RFC 3966 §5.1.4 global number: what follows is an international number
     if len(text) > 64 or not _PLAIN_NUMBER.fullmatch(text) or "+" in text[1:]:
         return _UNSURE
     found = _fast_parse_valid(text, region)
@@ -223,6 +231,7 @@ def _fast_parse_valid(text: str, region: str | None) -> str | object | None:
     digits = _NON_DIGITS.sub("", text)
     if not _MIN_FAST_DIGITS <= len(digits) <= _MAX_FAST_DIGITS + 3:
         return _UNSURE
+    country: _Country | None = None  # whose metadata parse reads the number with
     if text[0] == "+":
         code, national = _split_code(digits)
     else:
@@ -231,21 +240,25 @@ def _fast_parse_valid(text: str, region: str | None) -> str | object | None:
             # no (known) region and no "+": parse raises INVALID_COUNTRY_CODE, unless the region
             # is one phonenumbers knows and we do not
             return None if region is None else _UNSURE
-        if home.idd is not None and home.idd.match(digits):
-            end = home.idd.match(digits).end()  # type: ignore[union-attr]
+        idd = home.idd.match(digits) if home.idd is not None else None
+        if idd is not None:
+            end = idd.end()
             if end >= len(digits) or digits[end] == "0":
                 return _UNSURE  # not read as an international prefix after all: rare
             code, national = _split_code(digits[end:])
         elif digits.startswith(home.code_text):
             return _UNSURE  # "4917…" without "+": parse tries both readings
         else:
-            code, national = home.code, digits
+            code, national, country = home.code, digits, home  # a national number
     if code is None:
         return _UNSURE
     regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code, ())
-    if len(regions) != 1 or regions[0] == "001":
-        return _UNSURE  # shared or non-geographic country code: region look-up left to phonenumbers
-    country = _country(regions[0])
+    if not regions or "001" in regions:
+        return _UNSURE  # non-geographic country code: left to phonenumbers
+    if country is None:
+        # after "+" or an international prefix parse reads the number with the metadata of the
+        # country code's main region (the first)
+        country = _country(regions[0])
     if country is None or not country.simple:
         return _UNSURE
     if len(national) < 2:
@@ -262,7 +275,24 @@ def _fast_parse_valid(text: str, region: str | None) -> str | object | None:
         return None  # TOO_SHORT_NSN or TOO_LONG
     if national[0] == "0":
         return _UNSURE  # Italian leading zeros: left to phonenumbers
-    return f"+{code}{national}" if country.valid(national) else None
+    if len(regions) == 1:
+        return f"+{code}{national}" if country.valid(national) else None
+    return f"+{code}{national}" if _valid_shared(national, regions) else None
+
+
+def _valid_shared(nsn: str, regions: tuple[str, ...]) -> bool:
+    """is_valid_number for a shared country code (+1, +44, +7, ...): the number is valid for the
+    first region whose leading digits match it, or else whose patterns it matches."""
+    for region in regions:
+        country = _country(region)
+        if country is None:
+            continue
+        if country.leading is not None:
+            if country.leading.match(nsn):
+                return country.valid(nsn)
+        elif country.valid(nsn):
+            return True
+    return False
 
 
 def _split_code(digits: str) -> tuple[int | None, str]:

@@ -162,10 +162,35 @@ class TestFastNumbers:
         assert mismatches == []
         assert checked > 5_000
 
+    def test_tel_uris_and_shared_country_codes(self) -> None:
+        """tel: URIs of global numbers and numbers of shared country codes (+1, +44, +7, ...)
+        read fast equal phonenumbers, spelt as examples of every region and at random."""
+        rng = random.Random(3)
+        shared = [str(code) for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items()
+                  if len(regions) > 1]
+        spellings = [(text, region) for text, region in _example_spellings()
+                     if text.startswith("+")]
+        spellings += [(f"+{rng.choice(shared)} {rng.randrange(10**(n - 1), 10**n)}",
+                       rng.choice(["DE", "US", None]))
+                      for n in (rng.randint(3, 13) for _ in range(20_000))]
+        spellings += [("tel:" + text.replace(" ", rng.choice(["-", "", "."])), region)
+                      for text, region in spellings[::3]]
+        checked, mismatches = 0, []
+        for text, region in spellings:
+            fast = phones._fast_normalize(text, region)
+            if fast is phones._UNSURE:
+                continue
+            checked += 1
+            if fast != phones._slow_normalize(text, region):
+                mismatches.append((text, region))
+        assert mismatches == []
+        assert checked > 10_000
+
     def test_unusual_spellings_are_left_to_phonenumbers(self) -> None:
-        """Letters, extensions, tel: URIs and shared country codes take the full path."""
-        for text in ("0800 FLOWERS", "030 1234567 ext. 12", "tel:+49-30-1234567",
-                     "+1 415 555 0123", "+44 20 7946 0958"):
+        """Letters, extensions, tel: URIs with parameters and non-geographic codes take the
+        full path."""
+        for text in ("0800 FLOWERS", "030 1234567 ext. 12", "tel:+49-30-1234567;ext=1",
+                     "tel:030-1234567", "+800 1234 5678"):
             assert phones._fast_normalize(text, "DE") is phones._UNSURE
 
 
