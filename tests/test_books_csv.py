@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from book_contract import BookReaderContract
 
 from contactguard.books import ReadOptions, read_book, write_book
+from contactguard.books import csv as books_csv
 from contactguard.errors import InputError
 from contactguard.model import Contact, Field, Phone
 
@@ -215,6 +217,80 @@ class TestReading:
         assert stream.tell() < len(data) // 4
 
 
+class TestFieldsHint:
+    @pytest.mark.parametrize("path", sorted(CSV_FIXTURES.glob("*.csv")), ids=lambda p: p.name)
+    @pytest.mark.parametrize(
+        "fields",
+        [frozenset(), frozenset({"EMAIL"}), frozenset({"ORG", "TITLE", "NOTE"})],
+        ids=["no-fields", "email", "org-title-note"],
+    )
+    def test_only_wanted_fields(self, path: Path, fields: frozenset[str]) -> None:
+        """With ReadOptions.fields the reader gives exactly the wanted share of every field."""
+        options = ReadOptions(phone_columns=("Durchwahl",)) if "override" in path.name else None
+        everything = list(read_book(path, options))
+        hinted = list(read_book(path, replace(options or ReadOptions(), fields=fields)))
+        wanted = [
+            replace(c, fields=tuple(f for f in c.fields if f.name in fields)) for c in everything
+        ]
+        assert hinted == wanted
+
+    def test_row_of_unwanted_cells_is_still_a_contact(self) -> None:
+        """A row whose only content is a field nobody wants still becomes a (nameless) contact."""
+        (row,) = read_bytes(b"Name,Phone,Notes\n,,just a note\n", fields=frozenset())
+        assert (row.line, row.fn, row.phones, row.fields) == (2, "", (), ())
+
+
+class TestLines:
+    def test_line_ends_cr_lf_crlf_mixed(self) -> None:
+        """CR, LF and CRLF each end one line, as spreadsheet apps and readline count them."""
+        data = b"Name,Phone\rAnna,1\nBernd,2\r\nCarla,3\r\r\nDora,4"
+        assert [(c.line, c.fn) for c in read_bytes(data)] == [
+            (2, "Anna"),
+            (3, "Bernd"),
+            (4, "Carla"),
+            (6, "Dora"),
+        ]
+
+    @pytest.mark.parametrize("cut", [(1 << 16) - 1, 1 << 16, (1 << 16) + (1 << 18) - 1])
+    def test_crlf_across_a_read_block(self, cut: int) -> None:
+        """A CRLF split between two read blocks is one line end, wherever the blocks meet."""
+        row, head = b"Anna,0170 1234567\r\n", b"Name,Phone\r\n"
+        body = head + row * ((cut - len(head)) // len(row) - 1)
+        filler = b"Bernd," + b"1" * (cut - len(body) - 6) + b"\r\n"  # its CR is byte `cut`
+        contacts = read_bytes(body + filler + row * 40)
+        assert [c.line for c in contacts] == list(range(2, 2 + len(contacts)))
+        assert contacts[-41].fn == "Bernd"
+
+    def test_quoted_cell_across_read_blocks(self) -> None:
+        """A quoted multi-line cell that spans a block boundary reads whole, lines still exact."""
+        rows = "".join(f'Zoë {i},"0170\r\n{i:07d}"\r\n' for i in range(30_000))
+        contacts = read_bytes(("Name,Phone\r\n" + rows).encode())
+        assert [c.line for c in contacts] == list(range(2, 60_002, 2))
+        assert contacts[-1].phones[0].value == "0170\r\n0029999"
+
+    @pytest.mark.parametrize("end", ["\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u2029"])
+    def test_unicode_line_separators_are_cell_content(self, end: str) -> None:
+        """VT, FF, FS, NEL, LS and PS inside a cell end neither the cell nor the line."""
+        data = f"Name,Phone\nAn{end}na,1\nBernd,2\n".encode()
+        assert [(c.line, c.fn) for c in read_bytes(data)] == [(2, f"An{end}na"), (3, "Bernd")]
+
+    def test_cells_beyond_the_header(self) -> None:
+        """Cells beyond the header's columns are nobody's; a row of only such cells is kept."""
+        data = b"Given Name,Phone\nAnna,1,Family?\n,,extra\n"
+        anna, extra = read_bytes(data)
+        assert anna.n == ("", "Anna", "", "", "")
+        assert (extra.line, extra.fn, extra.n, extra.phones) == (3, "", (), ())
+
+    def test_longest_line_allowed(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A line of _MAX_LINE - 1 characters reads; one of _MAX_LINE is refused with its line."""
+        monkeypatch.setattr(books_csv, "_MAX_LINE", 1000)
+        ok = b"Name,Phone\nAnna,1\n" + b"B" * 997 + b",2\n"
+        assert [c.line for c in read_bytes(ok)] == [2, 3]
+        with pytest.raises(InputError, match="line longer than 1,000 characters") as caught:
+            read_bytes(b"Name,Phone\nAnna,1\nCarla,3\n" + b"B" * 998 + b",2\n")
+        assert caught.value.line == 4
+
+
 class TestErrors:
     def test_unterminated_quote(self) -> None:
         """A quote that is never closed is an InputError naming the row's first line."""
@@ -247,6 +323,19 @@ class TestErrors:
         with pytest.raises(InputError, match="save the file as UTF-8") as caught:
             read_bytes(data)
         assert caught.value.line == 20002
+
+    @pytest.mark.parametrize(
+        ("encoding", "end"),
+        [("utf-16", "\r\n"), ("utf-16-be", "\n"), ("utf-8", "\r")],
+        ids=["utf16-crlf", "utf16be-bomless-lf", "utf8-cr"],
+    )
+    def test_undecodable_line_in_any_encoding(self, encoding: str, end: str) -> None:
+        """The line of an undecodable character is exact in UTF-16 and with CR line ends."""
+        text = f"Name,Phone{end}" + f"Anna,1{end}" * 30_000 + "Bernd,"
+        bad = {"utf-16": b"\x00\xd8,\x00", "utf-16-be": b"\xd8\x00\x00,", "utf-8": b"\xff,"}
+        with pytest.raises(InputError, match="cannot be decoded") as caught:
+            read_bytes(text.encode(encoding) + bad[encoding] + "2".encode(encoding))
+        assert caught.value.line == 30_002
 
     def test_no_phone_column(self) -> None:
         """A CSV with no phone-like column says to pass --phone-column."""

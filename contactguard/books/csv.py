@@ -17,12 +17,13 @@ Writing produces a Google-style CSV (UTF-8, CRLF) with cells neutralised against
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import functools
 import io
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -37,7 +38,9 @@ __all__ = ["read", "write"]
 # Large enough that a legacy export almost always shows a non-ASCII name (or its header, like
 # Outlook DE's "Telefon geschäftlich") before we must commit to an encoding.
 _HEAD_SIZE = 1 << 16
-_CHUNK_SIZE = 1 << 16
+# Bytes decoded and cut into lines at a time: large enough that the per-block Python work
+# vanishes next to the csv module's, small enough that a block is a fraction of a large book.
+_BLOCK = 1 << 18
 # A physical line longer than this is refused before it is held in memory: a real row of even a
 # 10,000-column export is far shorter (the csv module's own cell limit is 128 KiB).
 _MAX_LINE = 16 * 1024 * 1024
@@ -47,6 +50,9 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),  # the utf-16 codec reads the BOM and drops it
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+
+# str.splitlines ends a line at these too; for the csv module (and readline) they are content.
+_OTHER_LINE_ENDS = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
 
 # Google joins several values of one kind in one cell with " ::: " (Google Contacts CSV export).
 _MULTI = " ::: "
@@ -122,34 +128,41 @@ _E164_LIKE = re.compile(r"\+?[0-9]+")
 
 def read(stream: BinaryIO, source: str, options: ReadOptions) -> Iterator[Contact]:
     """Yield one Contact per non-empty data row, each with the line its row starts on."""
-    text, guard = _open_text(stream, source)
-    reader = None
+    text = _Text(stream, source)
     skipped = 0  # blank lines (and Excel's "sep=" line) before the header
     last = 0  # the line the previous row ended on
     try:
-        first, skipped, delimiter = _header_line(text, source)
-        lines = _bounded_lines(text, source, skipped + 2)
-        reader = csv.reader(itertools.chain([first], lines), delimiter=delimiter, strict=True)
+        # csv.reader counts the physical lines it pulls (line_num): fed one line per item, its
+        # count is the exact line number at C speed, with no bookkeeping per row on our side.
+        lines = itertools.chain.from_iterable(text.blocks())
+        first, skipped, delimiter = _header_line(lines, source)
+        reader = csv.reader(itertools.chain((first,), lines), delimiter=delimiter, strict=True)
         header = next(reader)
         last = skipped + reader.line_num
         plan = _Plan.from_header(header, options, source, last)
-        width = plan.width
-        make = plan.contact
+        columns = plan.width - 1
+        make = plan.reader(source)
         for row in reader:
             line = last + 1
             last = skipped + reader.line_num
-            if not any(row):
-                continue  # a blank line, or a row of empty cells
-            if guard.nul and any("\x00" in cell for cell in row):
+            if text.nul and any("\x00" in cell for cell in row):
                 raise InputError(
                     "contains a NUL byte: this is not a text CSV file "
                     "(was it saved as UTF-16 without a byte-order mark?)",
                     file=source,
                     line=line,
                 )
-            if len(row) < width:
-                row.extend([""] * (width - len(row)))
-            yield make(row, source, line)
+            if len(row) == columns:
+                row.append("")  # the empty cell that stands for a missing column
+                contact = make(row, line)
+                if contact is not None:  # None: a row of empty cells
+                    yield contact
+            elif any(row):
+                # a short row reads its missing cells as empty; cells beyond the header are
+                # nobody's, but the row is still a contact (reported, not silently dropped)
+                del row[columns:]
+                row.extend([""] * (plan.width - len(row)))
+                yield make(row, line) or Contact(source, line)
     except csv.Error as exc:
         line = last + 1
         if "unexpected end of data" in str(exc) or "field larger" in str(exc):
@@ -160,65 +173,99 @@ def read(stream: BinaryIO, source: str, options: ReadOptions) -> Iterator[Contac
         else:
             message = f"malformed CSV row ({exc})"
         raise InputError(message, file=source, line=line) from exc
-    except UnicodeDecodeError as exc:
-        # Lines already handed to the csv module; the decoder failed inside the next chunk.
-        consumed = skipped + (0 if reader is None else reader.line_num)
-        line = consumed + 1 + bytes(exc.object[: exc.start]).count(b"\n")
-        raise InputError(
-            f"cannot be decoded as {guard.encoding} (byte 0x{exc.object[exc.start]:02x}); "
-            "save the file as UTF-8 and try again",
-            file=source,
+
+
+class _Text:
+    """The stream decoded in large blocks and cut into physical lines (as ``readline`` with
+    ``newline=""`` cuts them: at CR, LF and CRLF), which is what the csv module is fed.
+
+    Notes whether a NUL character went past and counts the lines handed out, so that a decoding
+    error or an overlong line names its exact line.
+    """
+
+    def __init__(self, stream: BinaryIO, source: str) -> None:
+        self._head = stream.read(_HEAD_SIZE)
+        self._read = getattr(stream, "read1", stream.read)
+        self._source = source
+        self.encoding = _encoding(self._head)
+        self.nul = False  # a U+0000 was decoded: rows are checked for it from now on
+        self._handed = 0  # lines handed out so far
+
+    def blocks(self) -> Iterator[list[str]]:
+        """Lists of whole lines; the last line of the input may lack its line end."""
+        decoder = codecs.getincrementaldecoder(self.encoding)()
+        data, self._head = self._head, b""
+        pending: list[str] = []  # the start of a line whose end has not been read yet
+        pending_size = 0
+        while True:
+            final = not data
+            try:
+                text = decoder.decode(data, final)
+            except UnicodeDecodeError as exc:
+                raise self._undecodable(exc, decoder, "".join(pending)) from exc
+            if "\x00" in text:
+                self.nul = True
+            if final:
+                end = len(text)
+            else:  # up to the last line end; a CR at the very end may be the first half of CRLF
+                end = max(text.rfind("\n"), text.rfind("\r", 0, len(text) - 1)) + 1
+            if end == 0 and not final:
+                pending.append(text)
+                pending_size += len(text)
+                if pending_size >= _MAX_LINE:
+                    raise self._too_long(self._handed + 1)
+                data = self._read(_BLOCK)
+                continue
+            if pending:
+                complete = "".join(pending) + text[:end]
+                pending, pending_size = [], 0
+            else:
+                complete = text[:end] if end < len(text) else text
+            if complete:
+                lines = self._split(complete)
+                if len(complete) >= _MAX_LINE:  # only with a very long line
+                    for number, line in enumerate(lines, self._handed + 1):
+                        if len(line.rstrip("\r\n")) >= _MAX_LINE:
+                            raise self._too_long(number)
+                self._handed += len(lines)
+                yield lines
+            if final:
+                return
+            if end < len(text):
+                pending.append(text[end:])
+                pending_size = len(text) - end
+            data = self._read(_BLOCK)
+
+    @staticmethod
+    def _split(text: str) -> list[str]:
+        # str.splitlines also ends lines at VT, FF, FS, GS, RS, NEL, LS and PS, which are cell
+        # content for the csv module; StringIO(newline="") cuts at CR, LF and CRLF only.
+        if any(end in text for end in _OTHER_LINE_ENDS):
+            return list(io.StringIO(text, newline=""))
+        return text.splitlines(keepends=True)
+
+    def _too_long(self, line: int) -> InputError:
+        return InputError(
+            f"line longer than {_MAX_LINE:,} characters: not an address book row",
+            file=self._source,
             line=line,
-        ) from exc
+        )
 
-
-class _Guard:
-    """What the byte layer learnt about the input: its encoding, and whether a NUL went past."""
-
-    def __init__(self, encoding: str, nul: bool) -> None:
-        self.encoding = encoding
-        self.nul = nul
-
-
-class _Bytes(io.RawIOBase):
-    """The sniffed head, then the rest of the stream; notes a NUL byte as it passes."""
-
-    def __init__(self, head: bytes, rest: BinaryIO, guard: _Guard, check_nul: bool) -> None:
-        self._head = memoryview(head)
-        self._rest = rest
-        self._read = getattr(rest, "read1", rest.read)
-        self._guard = guard
-        self._check_nul = check_nul
-        if check_nul and b"\x00" in head:
-            guard.nul = True
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        if self._head:  # checked for NUL when it was read
-            size = min(len(buffer), len(self._head))
-            buffer[:size] = self._head[:size]
-            self._head = self._head[size:]
-            return size
-        data = self._read(len(buffer))
-        size = len(data)
-        buffer[:size] = data
-        if self._check_nul and b"\x00" in data:
-            self._guard.nul = True
-        return size
-
-
-def _open_text(stream: BinaryIO, source: str) -> tuple[io.TextIOWrapper, _Guard]:
-    head = stream.read(_HEAD_SIZE)
-    encoding = _encoding(head)
-    utf16 = encoding.startswith("utf-16")
-    # In UTF-16 every ASCII character carries a NUL byte: look for U+0000 in the rows instead.
-    guard = _Guard(encoding, nul=utf16)
-    raw = _Bytes(head, stream, guard, check_nul=not utf16)
-    buffered = io.BufferedReader(raw, buffer_size=_CHUNK_SIZE)
-    # newline="": the csv module sees the line ends itself (quoted cells may hold newlines).
-    return io.TextIOWrapper(buffered, encoding=encoding, newline=""), guard
+    def _undecodable(
+        self, exc: UnicodeDecodeError, decoder: codecs.IncrementalDecoder, before: str
+    ) -> InputError:
+        # The decoder keeps the bytes of an unfinished character (getstate); exc.object holds
+        # them followed by the block, and everything before exc.start decodes.
+        kept = len(decoder.getstate()[0])
+        with contextlib.suppress(UnicodeDecodeError):  # the prefix is valid; to be safe
+            before += decoder.decode(exc.object[kept : exc.start])
+        ends = before.count("\n") + before.count("\r") - before.count("\r\n")
+        return InputError(
+            f"cannot be decoded as {self.encoding} (byte 0x{exc.object[exc.start]:02x}); "
+            "save the file as UTF-8 and try again",
+            file=self._source,
+            line=self._handed + ends + 1,
+        )
 
 
 def _encoding(head: bytes) -> str:
@@ -240,53 +287,24 @@ def _encoding(head: bytes) -> str:
     return "utf-8"
 
 
-def _header_line(text: io.TextIOWrapper, source: str) -> tuple[str, int, str]:
+def _header_line(lines: Iterator[str], source: str) -> tuple[str, int, str]:
     """The header line, how many lines came before it, and the delimiter it uses."""
     skipped = 0
-    line = _readline(text, source, 1)
+    line = next(lines, "")
     while line and not line.strip():
         skipped += 1
-        line = _readline(text, source, skipped + 1)
+        line = next(lines, "")
     if not line:
         raise InputError("is empty: no header row and no contacts", file=source)
     # Excel writes and honours a first line "sep=;" naming the delimiter.
     if line.lower().startswith("sep=") and len(line.rstrip("\r\n")) == 5:
-        delimiter, line = line[4], _readline(text, source, skipped + 2)
+        delimiter, line = line[4], next(lines, "")
         if not line.strip():
             raise InputError("has no header row after its 'sep=' line", file=source, line=2)
         return line, skipped + 1, delimiter
     counts = {d: line.count(d) for d in (",", ";", "\t")}
     delimiter = max(counts, key=lambda d: counts[d])  # ties: the first, ","
     return line, skipped, delimiter
-
-
-def _readline(text: io.TextIOWrapper, source: str, number: int) -> str:
-    """One physical line; InputError for a line longer than _MAX_LINE (memory stays flat)."""
-    line = text.readline(_MAX_LINE)
-    if len(line) == _MAX_LINE and line[-1] not in "\r\n":
-        raise InputError(
-            f"line longer than {_MAX_LINE:,} characters: not an address book row",
-            file=source,
-            line=number,
-        )
-    return line
-
-
-def _bounded_lines(text: io.TextIOWrapper, source: str, number: int) -> Iterator[str]:
-    """The physical lines from line ``number`` on, each checked by ``_readline``."""
-    readline = text.readline
-    while True:
-        line = readline(_MAX_LINE)
-        if len(line) == _MAX_LINE and line[-1] not in "\r\n":
-            raise InputError(
-                f"line longer than {_MAX_LINE:,} characters: not an address book row",
-                file=source,
-                line=number,
-            )
-        if not line:
-            return
-        yield line
-        number += 1
 
 
 def _norm(header: str) -> str:
@@ -418,6 +436,12 @@ class _Plan:
         plan.orgs = tuple(orgs)
         plan.titles = tuple(titles) + pick(_TITLE)
         plan.notes = pick(_NOTE)
+        wanted = options.fields  # None: every field; else only these (the caller drops the rest)
+        if wanted is not None:
+            plan.emails = plan.emails if "EMAIL" in wanted else ()
+            plan.orgs = plan.orgs if "ORG" in wanted else ()
+            plan.titles = plan.titles if "TITLE" in wanted else ()
+            plan.notes = plan.notes if "NOTE" in wanted else ()
         plan.has_fields = bool(plan.emails or plan.orgs or plan.titles or plan.notes)
         return plan
 
@@ -446,49 +470,88 @@ class _Plan:
             "pass --phone-column NAME (and --name-column NAME) to say which"
         )
 
-    def contact(self, row: list[str], source: str, line: int) -> Contact:
-        """The contact of one data row (padded to ``width``: index ``width - 1`` is empty)."""
-        phones: list[Phone] = []
-        for i, types in self.phones:
-            value = row[i]
-            if value:
-                _add_phones(phones, value, types)
-        for i, label in self.labelled_phones:
-            value = row[i]
-            if value:
-                label_types = _label_types(row[label])
-                if label_types is not None:
-                    _add_phones(phones, value, label_types)
-        fn = ""
-        if self.display:
-            fn = " ".join([row[i].strip() for i in self.display if row[i].strip()])
+    def reader(self, source: str) -> Callable[[list[str], int], Contact | None]:
+        """The function that turns one data row into its Contact (None for a row of empty
+        cells). Rows come padded to ``width``: index ``width - 1`` is an empty cell.
+
+        Everything about the header is settled here, so that a row costs a few cell look-ups
+        by index and work for its non-empty phone cells only. (Measured: plain indexing beats
+        ``itemgetter`` with ``zip``/``filter``/``compress`` here, whose iterators cost more to
+        build per row than the handful of cells they save looking at.)
+        """
+        fixed = self.phones
+        labelled = self.labelled_phones
+        label_types = _label_types
+        display = self.display
+        one_display = display[0] if len(display) == 1 else None
+        name_parts = self.name_parts
+        parts = self.name_cells
+        family, given, middle, prefix, suffix = parts or (0, 0, 0, 0, 0)
+        fields_of = self._fields if self.has_fields else None
+
+        def contact(row: list[str], line: int) -> Contact | None:
+            phones: list[Phone] = []
+            for i, types in fixed:
+                value = row[i]
+                if value:
+                    if _MULTI in value:
+                        _add_phones(phones, value, types)
+                    else:
+                        value = value.strip()
+                        if value:
+                            phones.append(
+                                Phone(_unquote(value) if value[0] == "'" else value, types)
+                            )
+            for i, label in labelled:
+                value = row[i]
+                if value:
+                    kinds = label_types(row[label])
+                    if kinds is None:
+                        continue  # a fax or pager
+                    if _MULTI in value:
+                        _add_phones(phones, value, kinds)
+                    else:
+                        value = value.strip()
+                        if value:
+                            phones.append(
+                                Phone(_unquote(value) if value[0] == "'" else value, kinds)
+                            )
+            if one_display is not None:
+                fn = row[one_display].strip()
+            elif display:
+                fn = " ".join([row[i].strip() for i in display if row[i].strip()])
+            else:
+                fn = ""
             if fn[:1] == "'":
                 fn = _unquote(fn)
-        n: tuple[str, ...] = ()
-        if self.name_cells:
-            # one column per part (the usual case): a missing part reads the empty last cell
-            family, given, middle, prefix, suffix = self.name_cells
-            n = (
-                row[family].strip(),
-                row[given].strip(),
-                row[middle].strip(),
-                row[prefix].strip(),
-                row[suffix].strip(),
-            )
-        elif self.name_parts:
-            n = tuple(
-                " ".join([row[i].strip() for i in cols if row[i].strip()])
-                for cols in self.name_parts
-            )
-        if n:
-            if not any(n):
-                n = ()
-            elif "'" in "".join(n):
-                n = tuple(_unquote(part) for part in n)
-        fields: tuple[Field, ...] = ()
-        if self.has_fields:
-            fields = self._fields(row)
-        return Contact(source=source, line=line, fn=fn, n=n, phones=tuple(phones), fields=fields)
+            n: tuple[str, ...] = ()
+            if parts:
+                # one column per part (the usual case): a missing part reads the empty last cell
+                n = (
+                    row[family].strip(),
+                    row[given].strip(),
+                    row[middle].strip(),
+                    row[prefix].strip(),
+                    row[suffix].strip(),
+                )
+            elif name_parts:
+                n = tuple(
+                    " ".join([row[i].strip() for i in cols if row[i].strip()])
+                    for cols in name_parts
+                )
+            if n:
+                joined = "".join(n)
+                if not joined:
+                    n = ()
+                elif "'" in joined:
+                    n = tuple(_unquote(part) for part in n)
+            fields = () if fields_of is None else fields_of(row)
+            if not (phones or fn or n or fields or any(row)):
+                return None
+            # positional: (source, line, fn, n, uid, phones, fields), as model.Contact declares
+            return Contact(source, line, fn, n, None, tuple(phones), fields)
+
+        return contact
 
     def _fields(self, row: list[str]) -> tuple[Field, ...]:
         fields: list[Field] = []
