@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import InputError
-from ..model import Contact, Field, Phone
+from ..model import Contact, Field, Phone, new_contact, new_phone
 
 if TYPE_CHECKING:
     from . import ReadOptions
@@ -500,7 +500,7 @@ class _Plan:
                         value = value.strip()
                         if value:
                             phones.append(
-                                Phone(_unquote(value) if value[0] == "'" else value, types)
+                                new_phone(_unquote(value) if value[0] == "'" else value, types)
                             )
             for i, label in labelled:
                 value = row[i]
@@ -514,7 +514,7 @@ class _Plan:
                         value = value.strip()
                         if value:
                             phones.append(
-                                Phone(_unquote(value) if value[0] == "'" else value, kinds)
+                                new_phone(_unquote(value) if value[0] == "'" else value, kinds)
                             )
             if one_display is not None:
                 fn = row[one_display].strip()
@@ -548,8 +548,7 @@ class _Plan:
             fields = () if fields_of is None else fields_of(row)
             if not (phones or fn or n or fields or any(row)):
                 return None
-            # positional: (source, line, fn, n, uid, phones, fields), as model.Contact declares
-            return Contact(source, line, fn, n, None, tuple(phones), fields)
+            return new_contact(source, line, fn, n, None, tuple(phones), fields, None)
 
         return contact
 
@@ -584,7 +583,7 @@ def _add_phones(phones: list[Phone], value: str, types: tuple[str, ...]) -> None
     for part in value.split(_MULTI) if _MULTI in value else (value,):
         part = part.strip()
         if part:
-            phones.append(Phone(_unquote(part) if part[0] == "'" else part, types))
+            phones.append(new_phone(_unquote(part) if part[0] == "'" else part, types))
 
 
 # ---------------------------------------------------------------------------------------------
