@@ -109,21 +109,41 @@ def split_cards(stream: BinaryIO, source: str) -> Iterator[RawCard]:
         yield _build(source, line, body, error)
 
 
-def _build(source: str, line: int, body: list[bytes], error: str | None) -> RawCard:
+def _build(source: str, line: int, body: _Body, error: str | None) -> RawCard:
     card = _CardBuilder(source, line)
-    for physical in body:
+    for physical in _as_bytes(body):
         card.add(physical)
     return card.finish(error=error)
 
 
+# The physical lines of a card: bytes, or str when their whole block was valid UTF-8 (decoded
+# once per 64 KiB block instead of once per card: the fast path reads text). Never mixed.
+_Body = list[bytes] | list[str]
+
+
+def _as_bytes(body: _Body) -> list[bytes]:
+    """The lines as the file holds them (str lines were decoded from valid UTF-8: exact)."""
+    if body and isinstance(body[0], str):
+        return [line.encode("utf-8") for line in body]
+    return body  # type: ignore[return-value]
+
+
 # a line that may be BEGIN:VCARD or END:VCARD once stripped and upper-cased starts with one of
-# these (or is empty); checking the first byte first keeps the per-line cost low
-_KEYWORD_START = frozenset(b"BbEe \t\x0b\x0c")
+# these (or is empty); checking the first character first keeps the per-line cost low
+_KEYWORD_START = frozenset(b"BbEe \t\x0b\x0c") | frozenset("BbEe \t\x0b\x0c")
 
 
-def _card_lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, list[bytes], str | None]]:
+def _keyword(line: bytes | str) -> bytes:
+    """A line stripped and upper-cased the way bytes are (ASCII only), to compare with
+    b"END:VCARD"; str lines are encoded back (str.strip and str.upper do more than bytes')."""
+    if isinstance(line, str):
+        line = line.encode("utf-8")
+    return line.strip().upper()
+
+
+def _card_lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, _Body, str | None]]:
     """(line of BEGIN:VCARD, the physical lines between it and END:VCARD, error) per card."""
-    body: list[bytes] | None = None
+    body: list[Any] | None = None
     start = 0
     seen_card = False
     first_content: int | None = None
@@ -131,12 +151,23 @@ def _card_lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, list[bytes
     keyword_start = _KEYWORD_START
     broken: str | None = None  # why the current card is refused (a limit it passed)
     card_bytes = counted = 0  # bytes of the current card's first ``counted`` lines
-    for block in _line_blocks(stream):
+    for block in _text_blocks(stream):
+        if body and block and type(body[0]) is not type(block[0]):
+            # a card across a UTF-8 block and one that is not: keep its lines all bytes
+            if isinstance(block[0], str):
+                block = _as_bytes(block)
+            else:
+                body = _as_bytes(body)
         for line in block:
             number += 1
             if body is None:
+                if line == "BEGIN:VCARD":
+                    body, start, seen_card = [], number, True
+                    broken, card_bytes, counted = None, 0, 0
+                    continue
                 # a BOM may start the file, or a later file when exports were concatenated
-                stripped = line.removeprefix(_BOM).strip()
+                raw = line.encode("utf-8") if isinstance(line, str) else line
+                stripped = raw.removeprefix(_BOM).strip()
                 if stripped.upper() == b"BEGIN:VCARD":
                     body, start, seen_card = [], number, True
                     broken, card_bytes, counted = None, 0, 0
@@ -147,7 +178,7 @@ def _card_lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, list[bytes
                 if line is _OVERLONG:
                     broken = f"a line longer than {_MAX_LINE:,} bytes"
                     continue
-                keyword = line.strip().upper()
+                keyword = b"END:VCARD" if line == "END:VCARD" else _keyword(line)
                 if keyword == b"END:VCARD":
                     yield start, body, broken or _card_limits(body)
                     body = None
@@ -158,7 +189,7 @@ def _card_lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, list[bytes
                     continue
             body.append(line)
         if body is not None:  # a card that spans blocks: keep its memory bounded
-            card_bytes += sum(map(len, body[counted:]))
+            card_bytes += sum(map(len, _as_bytes(body[counted:])))
             counted = len(body)
             if card_bytes > _MAX_CARD_BYTES:
                 broken = f"a card larger than {_MAX_CARD_BYTES:,} bytes"
@@ -170,6 +201,18 @@ def _card_lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, list[bytes
         if first_content is None:
             raise InputError("is empty: no contacts to read", file=source)
         raise InputError("is not a vCard: no BEGIN:VCARD line", file=source, line=first_content)
+
+
+def _text_blocks(stream: BinaryIO) -> Iterator[list[bytes] | list[str]]:
+    """The blocks of ``_line_blocks``, decoded to str lines when the whole block is UTF-8."""
+    for block in _line_blocks(stream):
+        if not block or block[0] is _OVERLONG:
+            yield block  # the stand-in is told apart by identity: keep the bytes
+            continue
+        try:
+            yield b"\n".join(block).decode("utf-8").split("\n")
+        except UnicodeDecodeError:
+            yield block
 
 
 def _line_blocks(stream: BinaryIO) -> Iterator[list[bytes]]:
@@ -210,8 +253,11 @@ def _property_name(line: bytes) -> bytes:
     return head.rpartition(b".")[2].strip().upper()
 
 
-def _card_limits(body: list[bytes]) -> str | None:
+def _card_limits(body: _Body) -> str | None:
     """Why a card is refused before parsing (too many TEL lines, an overlong text line)."""
+    if len(body) <= _MAX_TELS and (not body or 4 * max(map(len, body)) <= _MAX_PROPERTY):
+        return None  # the common case, cheap (a character is at most four UTF-8 bytes)
+    body = _as_bytes(body)
     if len(body) > _MAX_TELS:
         tels = sum(1 for line in body if _property_name(line) == b"TEL")
         if tels > _MAX_TELS:
@@ -524,13 +570,16 @@ def _head_kind(head: str, fields: frozenset[str] | None) -> _Kind | None:
 
 
 def _light_card(
-    body: list[bytes], source: str, line: int, fields: frozenset[str] | None
+    body: _Body, source: str, line: int, fields: frozenset[str] | None
 ) -> Contact | None:
     """The Contact parse_card would make of these lines, or None when not sure (see above)."""
-    try:
-        text = b"\n".join(body).decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    if body and isinstance(body[0], str):
+        lines: list[str] = body
+    else:
+        try:
+            lines = b"\n".join(body).decode("utf-8").split("\n")  # type: ignore[arg-type]
+        except UnicodeDecodeError:
+            return None
     kinds = _HEAD_KINDS.get(fields)
     if kinds is None or len(kinds) > 4096:  # a pathological book with ever new heads: stay flat
         kinds = _HEAD_KINDS[fields] = {}
@@ -539,7 +588,7 @@ def _light_card(
     tels: list[tuple[str, str, tuple[str, ...]]] = []
     labels: dict[str, str] = {}
     binary = False
-    for prop in text.split("\n"):
+    for prop in lines:
         if binary and prop[:1] in (" ", "\t"):
             continue  # a folded line of a PHOTO (or LOGO, ...): dropped whole by the repair step
         head, colon, value = prop.partition(":")
