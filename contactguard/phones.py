@@ -37,7 +37,13 @@ _MAX_DIGITS = 15
 # Calling codes are prefix-free (ITU-T E.164 §6.2.1), so at most one of the 1-, 2- and 3-digit
 # prefixes of a number is a country code.
 _COUNTRY_CODES = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
-_CODE_TEXTS = frozenset(map(str, _COUNTRY_CODES))
+# three leading digits (no leading 0) → the length of the country code they start with, as
+# _split_country_code finds it for a number of more than three digits
+_CODE_LENGTH = {
+    lead: next(n for n in (1, 2, 3) if int(lead[:n]) in _COUNTRY_CODES)
+    for lead in map(str, range(100, 1000))
+    if any(int(lead[:n]) in _COUNTRY_CODES for n in (1, 2, 3))
+}
 
 # What evidence sources write around the digits: "+52 1 55-4163-7145", "whatsapp:+49170…".
 _EVIDENCE_SEPARATORS = re.compile(r"[\s\-./()\u00a0\u202f\u200e\u200f]")
@@ -401,14 +407,14 @@ def mask(number: str) -> str:
     every digit except the last two becomes ``*``.
     """
     digits = number[1:]
-    if number[:1] == "+" and digits.isascii() and digits.isdigit() and digits[0] != "0":
-        # the common case, E.164: the country code by string look-up (no int() per prefix)
-        for length in (1, 2, 3):
-            if len(digits) > length and digits[:length] in _CODE_TEXTS:
-                code, national = digits[:length], digits[length:]
-                if len(national) > 5:
-                    return f"+{code}{national[:3]}{'*' * (len(national) - 5)}{national[-2:]}"
-                return f"+{code}{'*' * max(len(national) - 2, 0)}{national[-2:]}"
+    if number[:1] == "+" and len(digits) > 3 and digits.isascii() and digits.isdigit():
+        # the common case, E.164: the length of the country code from its first three digits
+        length = _CODE_LENGTH.get(digits[:3])
+        if length is not None:
+            code, national = digits[:length], digits[length:]
+            if len(national) > 5:
+                return f"+{code}{national[:3]}{'*' * (len(national) - 5)}{national[-2:]}"
+            return f"+{code}{'*' * max(len(national) - 2, 0)}{national[-2:]}"
     split = _split_country_code(digits) if number.startswith("+") and digits.isdigit() else None
     if split is not None:
         country, national = split

@@ -89,6 +89,7 @@ class Sanitizer:
         lookup = self.evidence.lookup
         by_name = self.evidence.by_name
         quick_decision = _policy.quick_decision
+        summary, reasons = self.summary, self.summary.reasons
         with _rereadable(books) as sources:
             self.summary.inputs = [label for label, _ in sources]
             name_counts = self._count_names(sources) if self.evidence.names else None
@@ -106,7 +107,14 @@ class Sanitizer:
                             contact, numbers, self.evidence, self.policy, now, name_counts
                         )
                         decision = self._collect(decision)
-                    self._count(decision)
+                    # self._count(decision), inline: it runs once per contact
+                    summary.contacts_in += 1
+                    summary.numbers_in += len(decision.numbers)
+                    reasons[decision.reason.value] += 1
+                    if not decision.kept:
+                        summary.contacts_removed += 1
+                    if region is None:
+                        summary.invalid_without_region += _needs_region(decision)
                     yield decision
         self.summary.contacts_kept = len(self.clean)
         self.summary.numbers_kept = sum(len(c.phones) for c in self.clean)
@@ -155,20 +163,15 @@ class Sanitizer:
             detail=f"same number as the contact at {self.clean[target].where}; merged into it",
         )
 
-    def _count(self, decision: Decision) -> None:
-        s = self.summary
-        s.contacts_in += 1
-        s.numbers_in += len(decision.numbers)
-        s.reasons[decision.reason.value] += 1
-        if not decision.kept:
-            s.contacts_removed += 1
-        if self.policy.region is None:
-            s.invalid_without_region += sum(
-                1
-                for n in decision.numbers
-                if n.reason is Reason.INVALID_NUMBER
-                and not n.raw.lstrip().startswith(("+", "00", "tel:+"))
-            )
+
+def _needs_region(decision: Decision) -> int:
+    """How many of the decision's numbers are invalid for want of a region (national ones)."""
+    return sum(
+        1
+        for n in decision.numbers
+        if n.reason is Reason.INVALID_NUMBER
+        and not n.raw.lstrip().startswith(("+", "00", "tel:+"))
+    )
 
 
 def _label(source: BookSource) -> str:
