@@ -236,7 +236,8 @@ class TestFieldsHint:
 
     def test_row_of_unwanted_cells_is_still_a_contact(self) -> None:
         """A row whose only content is a field nobody wants still becomes a (nameless) contact."""
-        (row,) = read_bytes(b"Name,Phone,Notes\n,,just a note\n", fields=frozenset())
+        data = io.BytesIO(b"Name,Phone,Notes\n,,just a note\n")
+        (row,) = read_book(data, ReadOptions(fields=frozenset()), name="book")
         assert (row.line, row.fn, row.phones, row.fields) == (2, "", (), ())
 
 
