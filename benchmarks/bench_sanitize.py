@@ -87,19 +87,25 @@ def row(target: str, figure: str, ratio: float | None, limit: str, ok: bool) -> 
 
 
 def full_parse(book: Path, ledger: Path, tag: str) -> None:
-    """The same run with both fast paths switched off: vobject for every card, phonenumbers for
-    every number, every field read (the reference the fast path must equal)."""
+    """The same run with every fast path switched off: vobject for every card, phonenumbers for
+    every number, every field read, the full decision for every contact, the evidence merged per
+    look-up, report entries through json.dumps (the reference the fast paths must equal)."""
     code = f"""
+import json
 import sys
 from pathlib import Path
-from contactguard import phones
+from contactguard import phones, policy as policy_module, report
 from contactguard.books import ReadOptions, vcard, write_book
-from contactguard.evidence import load_evidence
+from contactguard.evidence import Evidence, load_evidence
 from contactguard.policy import Policy
 from contactguard.report import ReportWriter
 from contactguard.sanitize import Sanitizer
 phones._fast_normalize = lambda text, region: phones._UNSURE
 vcard._light_card = lambda *args: None
+policy_module.quick_decision = lambda *args: None
+report.entry_json = lambda d: json.dumps(report.contact_entry(d), ensure_ascii=False)
+Evidence.lookup = lambda self, e: self._merged(
+    e if e[:1] == "+" and e[1:].isdigit() else phones.evidence_key(e) or e)
 phones.normalize.cache_clear()
 policy = Policy(region="DE")
 sanitizer = Sanitizer(load_evidence([{str(ledger)!r}]), policy, ReadOptions())
