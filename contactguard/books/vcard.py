@@ -746,8 +746,46 @@ def write(contacts: Iterable[Contact], stream: BinaryIO, fmt: str = "vcard3") ->
     versions = {"vcard3": "3.0", "vcard4": "4.0"}
     if fmt not in versions:
         raise ValueError(f"unknown vCard output format {fmt!r}; choose vcard3 or vcard4")
+    version = versions[fmt]
     for contact in contacts:
-        stream.write(_serialize(contact, versions[fmt]))
+        plain = _plain_serialize(contact) if version == "3.0" else None
+        stream.write(plain if plain is not None else _serialize(contact, version))
+
+
+# What vobject would change in a value or a parameter (escapes, quotes, line breaks, control
+# characters), or a space at either end: values without any are written as they are.
+_NOT_PLAIN = re.compile(r'[\\,;:"\r\n\x00-\x1f\x7f-\x9f\u2028\u2029]|^\s|\s$')
+
+
+def _plain_serialize(contact: Contact) -> bytes | None:
+    """``_serialize(contact, "3.0")`` without vobject (its import alone takes 80 ms) for a
+    contact of FN, N, TEL and UID whose values need no escaping, else None. The lines are the
+    ones vobject writes: VERSION and UID first, then the rest by name (FN, N, TEL).
+    tests/test_fastpath.py compares the two."""
+    if contact.fields:
+        return None
+    uid = contact.uid or ""
+    fn = contact.display_name
+    n = list(contact.n[:5])
+    if any(_CONTROL.search(p.value) for p in contact.phones):
+        return None  # _serialize drops them before it splits the number at spaces
+    numbers = [" ".join(p.value.split()) for p in contact.phones]
+    not_plain = _NOT_PLAIN.search
+    if (not uid or not fn or not_plain(uid) or not_plain(fn) or any(map(not_plain, n))
+            or any(map(not_plain, numbers))):
+        return None  # derived UIDs, names from numbers, escapes: vobject's business
+    n = n + [""] * (5 - len(n)) if any(n) else ["", fn, "", "", ""]
+    lines = ["BEGIN:VCARD", "VERSION:3.0", f"UID:{uid}", f"FN:{fn}", "N:" + ";".join(n)]
+    for phone, number in zip(contact.phones, numbers, strict=True):
+        if not number:
+            continue
+        bare = number[4:] if number.lower().startswith("tel:") else number
+        types = list(dict.fromkeys(t.lower() for t in phone.types if t.replace("-", "").isalnum()))
+        if any(map(not_plain, types)) or not bare:
+            return None
+        lines.append(f"TEL;TYPE={','.join(types)}:{bare}" if types else f"TEL:{bare}")
+    lines.append("END:VCARD")
+    return b"".join(map(_fold, lines))
 
 
 def _serialize(contact: Contact, version: str) -> bytes:
