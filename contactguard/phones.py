@@ -272,8 +272,9 @@ def _fast_parse_valid(text: str, region: str | None) -> str | object | None:
     prefix = country.prefix.match(national) if country.prefix is not None else None
     if prefix is not None:
         stripped = national[prefix.end() :]
-        viable = country.general.fullmatch(national) is not None
-        if not (viable and country.general.fullmatch(stripped) is None) and (
+        # kept unless the number was viable with its prefix and is not without it
+        general = country.general.fullmatch
+        if (general(stripped) is not None or general(national) is None) and (
             country.length_accepts(stripped)
         ):
             national = stripped
@@ -411,10 +412,11 @@ def mask(number: str) -> str:
         # the common case, E.164: the length of the country code from its first three digits
         length = _CODE_LENGTH.get(digits[:3])
         if length is not None:
-            code, national = digits[:length], digits[length:]
-            if len(national) > 5:
-                return f"+{code}{national[:3]}{'*' * (len(national) - 5)}{national[-2:]}"
-            return f"+{code}{'*' * max(len(national) - 2, 0)}{national[-2:]}"
+            hidden = len(digits) - length - 5  # the national number less 3 + 2 shown digits
+            if hidden > 0:
+                return number[: length + 4] + "*" * hidden + number[-2:]
+            if hidden >= -3:  # a short national number (2 to 5 digits): its last two shown
+                return number[: length + 1] + "*" * (hidden + 3) + number[-2:]
     split = _split_country_code(digits) if number.startswith("+") and digits.isdigit() else None
     if split is not None:
         country, national = split

@@ -105,7 +105,7 @@ def entry_json(decision: Decision) -> str:
     contact = decision.contact
     text = (
         '{"source": ' + encode(f"{contact.source}:{contact.line}")
-        + ', "name": ' + encode(contact.display_name)
+        + ', "name": ' + encode(contact.fn.strip() or contact.display_name)
         + _CONTACT_MIDDLE[decision.kept, decision.reason] + ", ".join(numbers) + "]"
     )
     if decision.merged_into:
