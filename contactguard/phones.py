@@ -209,6 +209,7 @@ class _Country:
 
 
 _COUNTRIES: dict[str, _Country | None] = {}
+_CODE_REGIONS: dict[int, tuple[str, ...]] = phonenumbers.COUNTRY_CODE_TO_REGION_CODE
 
 
 def _country(region: str) -> _Country | None:
@@ -224,7 +225,7 @@ def _fast_normalize(text: str, region: str | None) -> str | object | None:
     """``_slow_normalize(text, region)`` for plain spellings, else ``_UNSURE``."""
     if text[:4] == "tel:" and _TEL_URI.fullmatch(text):
         text = text[4:]  # RFC 3966 §5.1.4 global number: what follows is an international number
-    if len(text) > 64 or not _PLAIN_NUMBER.fullmatch(text) or "+" in text[1:]:
+    if len(text) > 64 or not _PLAIN_NUMBER.fullmatch(text) or text.find("+", 1) >= 0:
         return _UNSURE
     found = _fast_parse_valid(text, region)
     if found is None and text.startswith("00"):
@@ -241,7 +242,7 @@ def _fast_parse_valid(text: str, region: str | None) -> str | object | None:
     if text[0] == "+":
         code, national = _split_code(digits)
     else:
-        home = _country(region) if region is not None else None
+        home = (_COUNTRIES.get(region) or _country(region)) if region is not None else None
         if home is None:
             # no (known) region and no "+": parse raises INVALID_COUNTRY_CODE, unless the region
             # is one phonenumbers knows and we do not
@@ -258,7 +259,7 @@ def _fast_parse_valid(text: str, region: str | None) -> str | object | None:
             code, national, country = home.code, digits, home  # a national number
     if code is None:
         return _UNSURE
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code, ())
+    regions = _CODE_REGIONS.get(code, ())
     if not regions or "001" in regions:
         return _UNSURE  # non-geographic country code: left to phonenumbers
     if country is None:
@@ -421,8 +422,8 @@ def mask(number: str) -> str:
     if split is not None:
         country, national = split
         if len(national) > 5:
-            hidden = "*" * (len(national) - 5)
-            return f"+{country}{national[:3]}{hidden}{national[-2:]}"
+            stars = "*" * (len(national) - 5)
+            return f"+{country}{national[:3]}{stars}{national[-2:]}"
         return f"+{country}{'*' * max(len(national) - 2, 0)}{national[-2:]}"
     total = sum(ch.isdigit() for ch in number)
     out = []
