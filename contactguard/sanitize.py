@@ -195,7 +195,7 @@ class _rereadable:
                 shutil.copyfileobj(sys.stdin.buffer, spool)
                 spool.seek(0)
                 self._spools.append(spool)
-                sources.append(("-", spool))  # type: ignore[arg-type]  # reports show stdin as "-"
+                sources.append(("-", spool))  # reports show standard input as "-"
             else:
                 sources.append((_label(book), book))
         return sources
@@ -295,5 +295,5 @@ def sanitize(
         name_columns=tuple(name_columns),
     )
     sanitizer = Sanitizer(evidence, policy, options)
-    decisions = list(sanitizer.decisions(books))  # type: ignore[arg-type]
+    decisions = list(sanitizer.decisions(books))
     return Result(sanitizer.clean, decisions, sanitizer.summary, policy)

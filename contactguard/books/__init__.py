@@ -89,7 +89,7 @@ def read_book(
         stream = open_source(source)
         close = str(source) != "-"
     else:
-        label = name or getattr(source, "name", "<stream>")
+        label = name or str(getattr(source, "name", "<stream>"))
         stream, close = source, False
     try:
         yield from _read_stream(stream, label, options)
@@ -134,7 +134,8 @@ class _Raw(io.RawIOBase):
 def write_book(contacts: Iterable[Contact], stream: BinaryIO, fmt: str = "vcard3") -> None:
     """Write contacts in one of OUTPUT_FORMATS to a binary stream, in the order given."""
     if fmt not in OUTPUT_FORMATS:
-        raise ValueError(f"unknown output format {fmt!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
+        choices = ", ".join(OUTPUT_FORMATS)
+        raise ValueError(f"unknown output format {fmt!r}; choose one of {choices}")
     WRITERS[fmt](contacts, stream, fmt)
 
 
