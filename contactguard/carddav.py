@@ -173,6 +173,21 @@ class HttpSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _bounded(
+        self,
+        method: str,
+        url: str,
+        content: bytes | None,
+        headers: dict[str, str] | None,
+        max_bytes: int,
+        shown: str,
+    ) -> httpx.Response:
+        with self._client.stream(method, url, content=content, headers=headers) as streamed:
+            body = _read_bounded(streamed, max_bytes, shown)
+        return httpx.Response(
+            streamed.status_code, headers=streamed.headers, content=body, request=streamed.request
+        )
+
     def request(
         self,
         method: str,
@@ -181,11 +196,14 @@ class HttpSession:
         content: bytes | None = None,
         headers: dict[str, str] | None = None,
         ok: Sequence[int] = (200, 201, 204, 207),
+        max_bytes: int | None = None,
     ) -> httpx.Response:
         """Send one request, retrying connection errors, 5xx and 429; raise SyncError otherwise.
 
         A 412 raises PreconditionFailed, a 401/403 AuthFailed, other statuses outside ``ok``
-        a SyncError naming the method, the URL (without user info) and the status.
+        a SyncError naming the method, the URL (without user info) and the status. With
+        ``max_bytes``, a body larger than that is refused while it streams in, so a hostile or
+        broken server cannot fill the memory.
         """
         shown = safe_url(url)
         attempt = 0
@@ -193,7 +211,10 @@ class HttpSession:
             with self._counting:
                 self.requests[method] += 1
             try:
-                response = self._client.request(method, url, content=content, headers=headers)
+                if max_bytes is None:
+                    response = self._client.request(method, url, content=content, headers=headers)
+                else:
+                    response = self._bounded(method, url, content, headers, max_bytes, shown)
             except httpx.TimeoutException as exc:
                 problem = "timed out"
                 cause: Exception = exc
@@ -238,6 +259,21 @@ class HttpSession:
                 delay = max(delay, retry_after)
             self._sleep(min(delay, self.max_retry_after))
             attempt += 1
+
+
+def _read_bounded(response: httpx.Response, max_bytes: int, shown: str) -> bytes:
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise SyncError(f"{shown}: the response is larger than {max_bytes // 2**20} MiB; refused")
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise SyncError(
+                f"{shown}: the response is larger than {max_bytes // 2**20} MiB; refused"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -57,6 +57,16 @@ class TestFetch:
             )
         assert len(seen) == 2
 
+    def test_an_oversized_ledger_is_refused_while_it_streams(self) -> None:
+        """A body over the size cap is an EvidenceError, not a memory blow-up."""
+        def endless(request: httpx.Request) -> httpx.Response:
+            row = b"+491701234567,2026-03-01\n" * 1000
+            chunks = (b"phone,first_inbound_at\n" if i == 0 else row for i in range(10_000))
+            return httpx.Response(200, content=chunks)
+
+        with pytest.raises(EvidenceError, match="larger than 1 MiB"):
+            list(fetch_records(URL, transport=httpx.MockTransport(endless), max_bytes=2**20))
+
     def test_a_token_is_never_sent_over_plain_http(self) -> None:
         """http:// with a token is refused before any request."""
         with pytest.raises(EvidenceError, match="plain http"):

@@ -26,6 +26,7 @@ from . import ledger
 
 __all__ = ["CA_BUNDLE_ENV", "TOKEN_ENV", "fetch_records", "read", "sniff"]
 
+MAX_LEDGER_BYTES = 256 * 2**20  # a remote ledger larger than this is refused, not buffered
 TOKEN_ENV = "CONTACTGUARD_EVIDENCE_TOKEN"  # noqa: S105 - a variable name, not a secret
 CA_BUNDLE_ENV = "CONTACTGUARD_EVIDENCE_CA_BUNDLE"
 
@@ -55,6 +56,7 @@ def fetch_records(
     ca_bundle: str | None = None,
     transport: Any = None,
     sleep: Callable[[float], None] = time.sleep,
+    max_bytes: int = MAX_LEDGER_BYTES,
 ) -> Iterator[EvidenceRecord]:
     """GET ``url`` and yield its ledger records; EvidenceError names the URL, never the token.
 
@@ -79,7 +81,11 @@ def fetch_records(
     ) as session:
         try:
             response = session.request(
-                "GET", url, headers={"Accept": "text/csv, application/x-ndjson, */*"}, ok=(200,)
+                "GET",
+                url,
+                headers={"Accept": "text/csv, application/x-ndjson, */*"},
+                ok=(200,),
+                max_bytes=max_bytes,
             )
         except SyncError as exc:
             raise EvidenceError(f"cannot fetch the evidence ledger: {exc}") from exc
