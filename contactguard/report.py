@@ -81,6 +81,7 @@ _NUMBER_TAIL = {
     for kept in (True, False)
     for reason in Reason
 }
+_STRIPPED_TAIL = {reason: _NUMBER_TAIL[False, reason] + "}" for reason in Reason}
 _CONTACT_MIDDLE = {
     (kept, reason): f', "decision": "{"kept" if kept else "removed"}", '
     f'"reason": {_encode(reason.value)}, "numbers": ['
@@ -95,13 +96,14 @@ def entry_json(decision: Decision) -> str:
     numbers = []
     for n in decision.numbers:
         shown = n.e164 or n.raw
-        text = '{"number": ' + encode(shown if n.kept else mask(shown))
-        text += _NUMBER_TAIL[n.kept, n.reason]
-        if n.sources:
-            text += ', "evidence": [' + ", ".join(map(encode, n.sources)) + "]}"
-        else:
-            text += "}"
-        numbers.append(text)
+        if n.sources or n.kept:
+            text = '{"number": ' + encode(shown if n.kept else mask(shown))
+            text += _NUMBER_TAIL[n.kept, n.reason]
+            if n.sources:
+                text += ', "evidence": [' + ", ".join(map(encode, n.sources)) + "]"
+            numbers.append(text + "}")
+        else:  # the common entry: a stripped number without evidence
+            numbers.append('{"number": ' + encode(mask(shown)) + _STRIPPED_TAIL[n.reason])
     contact = decision.contact
     text = (
         '{"source": ' + encode(f"{contact.source}:{contact.line}")

@@ -546,6 +546,8 @@ _TEL, _FN, _N, _UID, _LABEL, _SKIP, _UNWANTED, _BINARY_LINE = range(8)
 _KINDS = {"TEL": _TEL, "FN": _FN, "N": _N, "UID": _UID}
 _Kind = tuple[int, str, tuple[str, ...]]  # (kind, group, types)
 # per ReadOptions.fields: head → _Kind, or None when a line with this head is not light
+# X-ABLabel value → _apple_label(value): the same few labels on every card
+_LABELS: dict[str, str] = {}
 _HEAD_KINDS: dict[frozenset[str] | None, dict[str, _Kind | None]] = {}
 
 
@@ -628,7 +630,12 @@ def _light_card(
         elif kind == _LABEL:
             if "\\" in value:
                 return None
-            labels[group] = _apple_label(value)
+            try:
+                labels[group] = _LABELS[value]
+            except KeyError:
+                if len(_LABELS) > 4096:
+                    _LABELS.clear()  # ever new custom labels: keep memory flat
+                labels[group] = _LABELS[value] = _apple_label(value)
         elif "\\" in value and _ESCAPES.search(value):  # _UNWANTED
             return None
     phones = []
