@@ -204,19 +204,8 @@ def _card_lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, _Body, str
 
 
 def _text_blocks(stream: BinaryIO) -> Iterator[list[bytes] | list[str]]:
-    """The blocks of ``_line_blocks``, decoded to str lines when the whole block is UTF-8."""
-    for block in _line_blocks(stream):
-        if not block or block[0] is _OVERLONG:
-            yield block  # the stand-in is told apart by identity: keep the bytes
-            continue
-        try:
-            yield b"\n".join(block).decode("utf-8").split("\n")
-        except UnicodeDecodeError:
-            yield block
-
-
-def _line_blocks(stream: BinaryIO) -> Iterator[list[bytes]]:
-    """The lines of a stream (as ``_physical_lines``), a list per chunk read."""
+    """The lines of a stream (as ``_physical_lines``), a list per chunk read: str lines when the
+    chunk's lines are valid UTF-8 (decoded and split once per chunk), else bytes lines."""
     tail = b""
     for chunk in _byte_chunks(stream):
         if b"\n" not in chunk and b"\r" not in chunk and not tail.endswith(b"\r"):
@@ -231,15 +220,28 @@ def _line_blocks(stream: BinaryIO) -> Iterator[list[bytes]]:
         body = data.rstrip(b"\r")
         carriage_returns = body.count(b"\r")
         if carriage_returns == 0:
-            lines = body.split(b"\n")  # what _EOL.split gives when there is no CR, 5x faster
+            joined = body  # what _EOL.split gives when there is no CR, 5x faster
         elif carriage_returns == body.count(b"\r\n"):
-            lines = body.replace(b"\r\n", b"\n").split(b"\n")  # every CR is a CRLF's
+            joined = body.replace(b"\r\n", b"\n")  # every CR is a CRLF's
         else:
             lines = [line.rstrip(b"\r") for line in _EOL.split(body)]
-        tail = lines.pop() + data[len(body) :]
-        if overlong and lines:
-            lines[0] = _OVERLONG
-        yield lines
+            tail = lines.pop() + data[len(body) :]
+            if overlong and lines:
+                lines[0] = _OVERLONG
+            yield lines
+            continue
+        cut = joined.rfind(b"\n")  # the last line may go on in the next chunk
+        tail = joined[cut + 1 :] + data[len(body) :]
+        complete = joined[:cut]
+        if cut < 0:
+            yield []
+        elif overlong:  # the stand-in is told apart by identity: keep the bytes
+            yield [_OVERLONG, *complete.split(b"\n")[1:]]
+        else:
+            try:
+                yield complete.decode("utf-8").split("\n")
+            except UnicodeDecodeError:
+                yield complete.split(b"\n")
     tail = tail.rstrip(b"\r")
     if len(tail) > _MAX_LINE:
         yield [_OVERLONG]
