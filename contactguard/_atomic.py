@@ -30,7 +30,7 @@ def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
             yield stream
             stream.flush()
             os.fsync(stream.fileno())
-        os.replace(tmp, target)
+        Path(tmp).replace(target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             Path(tmp).unlink()
@@ -47,4 +47,6 @@ def refuse_overwriting_inputs(output: str | Path, inputs: Iterable[str | Path]) 
             continue
         with contextlib.suppress(OSError):
             if out.samefile(source):
-                raise InputError("is an input file; write the clean book somewhere else", file=str(output))
+                raise InputError(
+                    "is an input file; write the clean book somewhere else", file=str(output)
+                )

@@ -452,21 +452,30 @@ class TestReadExports:
     def test_dotted_short_dates_are_day_first(self, tmp_path: Path) -> None:
         """A chat whose dotted dates never show a day above 12 is read day-first, with a note."""
         path = tmp_path / "chat.txt"
-        path.write_text("06.05.26, 18:00 - Petra Klein: Hallo\n06.05.26, 18:05 - Laden: Hi\n", encoding="utf-8")
+        path.write_text(
+            "06.05.26, 18:00 - Petra Klein: Hallo\n06.05.26, 18:05 - Laden: Hi\n", encoding="utf-8"
+        )
         summary = read_chat(path)
-        assert (summary.date_order, summary.first_at) == ("DMY", datetime(2026, 5, 6, 18, 0, tzinfo=timezone.utc))
+        assert (summary.date_order, summary.first_at) == (
+            "DMY",
+            datetime(2026, 5, 6, 18, 0, tzinfo=timezone.utc),
+        )
         assert any("dotted" in p for p in summary.problems)
 
     def test_unanswered_customer_chat_counts_when_me_is_confirmed(self, tmp_path: Path) -> None:
-        """A customer who wrote and got no answer yet wrote first, once --me is seen in another export."""
+        """An unanswered customer wrote first, once --me is seen in another export."""
         (tmp_path / "a.txt").write_text("13.05.26, 09:00 - Ina Roth: Hallo?\n", encoding="utf-8")
-        (tmp_path / "b.txt").write_text("13.05.26, 10:00 - Kai Lenz: Hi\n13.05.26, 10:01 - Laden: Hallo\n",
-                                        encoding="utf-8")
+        (tmp_path / "b.txt").write_text(
+            "13.05.26, 10:00 - Kai Lenz: Hi\n13.05.26, 10:01 - Laden: Hallo\n", encoding="utf-8"
+        )
         records = list(read_exports([str(tmp_path / "a.txt"), str(tmp_path / "b.txt")], me="Laden"))
-        assert [(r.name, r.first_outbound_at is None) for r in records] == [("Ina Roth", True), ("Kai Lenz", True)]
+        assert [(r.name, r.first_outbound_at is None) for r in records] == [
+            ("Ina Roth", True),
+            ("Kai Lenz", True),
+        ]
 
     def test_misspelt_me_is_an_error(self, tmp_path: Path) -> None:
-        """A --me that appears in no export is an error that names --me, not evidence for the business."""
+        """A --me that no export shows is an error naming --me, not evidence for the business."""
         (tmp_path / "a.txt").write_text("13.05.26, 09:00 - Ina Roth: Hallo?\n", encoding="utf-8")
         with pytest.raises(EvidenceError, match="--me"):
             list(read_exports([str(tmp_path / "a.txt")], me="Ladn"))

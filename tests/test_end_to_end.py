@@ -28,12 +28,19 @@ ANDROID_BUSINESS_FIRST = (
     f"4/20/26, 11:30{NNBSP}AM - Tom Becker: Great, thanks!\n"
 )
 IOS_PHONE_SENDER = (
-    f"[14.03.26, 10:00:12] Rad & Tat: {LRM}Nachrichten und Anrufe sind Ende-zu-Ende-verschlüsselt.\r\n"
-    f"[14.03.26, 10:00:12] {LRM}\u202a+49 170 1234567\u202c: Hallo, ist das Lastenrad noch zu haben?\r\n"
+    f"[14.03.26, 10:00:12] Rad & Tat: {LRM}Nachrichten und Anrufe sind "
+    "Ende-zu-Ende-verschlüsselt.\r\n"
+    f"[14.03.26, 10:00:12] {LRM}\u202a+49 170 1234567\u202c: "
+    "Hallo, ist das Lastenrad noch zu haben?\r\n"
     "[14.03.26, 10:03:40] Rad & Tat: Ja, ist noch da.\r\n"
 )
-MARIA = "05/05/2026, 08:00 - Maria Lopez: Hola, ¿tienen cascos?\n05/05/2026, 08:10 - Rad & Tat: Sí\n"
-PETRA = "06.05.26, 18:00 - Petra Klein: Hallo, wann habt ihr offen?\n06.05.26, 18:05 - Rad & Tat: 9-18 Uhr\n"
+MARIA = (
+    "05/05/2026, 08:00 - Maria Lopez: Hola, ¿tienen cascos?\n05/05/2026, 08:10 - Rad & Tat: Sí\n"
+)
+PETRA = (
+    "06.05.26, 18:00 - Petra Klein: Hallo, wann habt ihr offen?\n"
+    "06.05.26, 18:05 - Rad & Tat: 9-18 Uhr\n"
+)
 GROUP = (
     "07.05.26, 09:00 - Rad & Tat created group “Radtour”\n"
     "07.05.26, 09:01 - Rad & Tat: Willkommen!\n"
@@ -43,23 +50,71 @@ GROUP = (
 
 
 def payload(value: dict) -> dict:
-    return {"object": "whatsapp_business_account",
-            "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
-                "messaging_product": "whatsapp",
-                "metadata": {"display_phone_number": "4930555000", "phone_number_id": "77"},
-                **value}}]}]}
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "1",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "4930555000",
+                                "phone_number_id": "77",
+                            },
+                            **value,
+                        },
+                    }
+                ],
+            }
+        ],
+    }
 
 
 HOOKS = [
     # Anna wrote first through the Cloud API
-    payload({"contacts": [{"wa_id": "491701112233", "profile": {"name": "Anna"}}],
-             "messages": [{"from": "491701112233", "id": "w1", "timestamp": "1767229200",
-                           "type": "text", "text": {"body": "Hallo"}}]}),
+    payload(
+        {
+            "contacts": [{"wa_id": "491701112233", "profile": {"name": "Anna"}}],
+            "messages": [
+                {
+                    "from": "491701112233",
+                    "id": "w1",
+                    "timestamp": "1767229200",
+                    "type": "text",
+                    "text": {"body": "Hallo"},
+                }
+            ],
+        }
+    ),
     # Carl got a template first (status "sent"), then replied
-    payload({"statuses": [{"id": "w2", "recipient_id": "491709998877", "status": "sent",
-                           "timestamp": "1767200000"}]}),
-    payload({"messages": [{"from": "491709998877", "id": "w3", "timestamp": "1767210000",
-                           "type": "text", "text": {"body": "Ok, danke"}}]}),
+    payload(
+        {
+            "statuses": [
+                {
+                    "id": "w2",
+                    "recipient_id": "491709998877",
+                    "status": "sent",
+                    "timestamp": "1767200000",
+                }
+            ]
+        }
+    ),
+    payload(
+        {
+            "messages": [
+                {
+                    "from": "491709998877",
+                    "id": "w3",
+                    "timestamp": "1767210000",
+                    "type": "text",
+                    "text": {"body": "Ok, danke"},
+                }
+            ]
+        }
+    ),
 ]
 
 BOOK = """BEGIN:VCARD
@@ -117,11 +172,17 @@ END:VCARD
 def world(tmp_path: Path) -> Path:
     chats = tmp_path / "exports"
     chats.mkdir()
-    (chats / "WhatsApp Chat with Jonas Weber.txt").write_text(ANDROID_CUSTOMER_FIRST, encoding="utf-8")
-    (chats / "WhatsApp Chat with Tom Becker.txt").write_text(ANDROID_BUSINESS_FIRST, encoding="utf-8")
+    (chats / "WhatsApp Chat with Jonas Weber.txt").write_text(
+        ANDROID_CUSTOMER_FIRST, encoding="utf-8"
+    )
+    (chats / "WhatsApp Chat with Tom Becker.txt").write_text(
+        ANDROID_BUSINESS_FIRST, encoding="utf-8"
+    )
     with zipfile.ZipFile(chats / "WhatsApp Chat - +49 170 1234567.zip", "w") as archive:
         archive.writestr("_chat.txt", IOS_PHONE_SENDER.encode("utf-8"))
-        archive.writestr("00000003-PHOTO-2026-03-14-10-00-12.jpg", b"\xff\xd8\xff\xe0 not really a photo")
+        archive.writestr(
+            "00000003-PHOTO-2026-03-14-10-00-12.jpg", b"\xff\xd8\xff\xe0 not really a photo"
+        )
     (chats / "WhatsApp Chat with Maria Lopez.txt").write_text(MARIA, encoding="utf-8")
     (chats / "WhatsApp Chat with Petra Klein.txt").write_text(PETRA, encoding="utf-8")
     (chats / "WhatsApp Chat with Radtour.txt").write_text(GROUP, encoding="utf-8")
@@ -133,8 +194,9 @@ def world(tmp_path: Path) -> Path:
 class TestEndToEnd:
     def test_only_people_who_wrote_first_remain(self, world: Path) -> None:
         """Customers who wrote first stay; the business-first, ambiguous and unknown are removed."""
-        result = sanitize([world / "book.vcf"], evidence=[world / "exports", world / "hooks.jsonl"],
-                          region="DE")
+        result = sanitize(
+            [world / "book.vcf"], evidence=[world / "exports", world / "hooks.jsonl"], region="DE"
+        )
         assert [(c.fn, [p.value for p in c.phones]) for c in result.contacts] == [
             ("Jonas Weber", ["+4915120304050"]),
             ("Lastenrad Anfrage", ["+491701234567"]),
@@ -152,13 +214,33 @@ class TestEndToEnd:
     def test_cli_with_ledger_import(self, world: Path, runner: CliRunner) -> None:
         """Importing the exports into a ledger and sanitizing from it gives the same clean book."""
         ledger = str(world / "ledger.sqlite")
-        imported = runner.invoke(main, ["evidence", "import", str(world / "exports"),
-                                        str(world / "hooks.jsonl"), "--ledger", ledger])
+        imported = runner.invoke(
+            main,
+            [
+                "evidence",
+                "import",
+                str(world / "exports"),
+                str(world / "hooks.jsonl"),
+                "--ledger",
+                ledger,
+            ],
+        )
         assert imported.exit_code == 0, imported.output
         assert "group chat skipped" in imported.stderr
         out = world / "clean.vcf"
-        result = runner.invoke(main, ["sanitize", str(world / "book.vcf"), "--ledger", ledger,
-                                      "--region", "DE", "-o", str(out)])
+        result = runner.invoke(
+            main,
+            [
+                "sanitize",
+                str(world / "book.vcf"),
+                "--ledger",
+                ledger,
+                "--region",
+                "DE",
+                "-o",
+                str(out),
+            ],
+        )
         assert result.exit_code == 0, result.output
         text = out.read_text()
         assert text.count("BEGIN:VCARD") == 3
@@ -171,8 +253,20 @@ class TestEndToEnd:
         result = runner.invoke(main, ["sanitize", str(world / "book.vcf"), "--evidence", str(one)])
         assert result.exit_code == 1
         assert "--me" in result.stderr
-        named = runner.invoke(main, ["sanitize", str(world / "book.vcf"), "--evidence", str(one),
-                                     "--me", "Rad & Tat", "--region", "DE", "-q"])
+        named = runner.invoke(
+            main,
+            [
+                "sanitize",
+                str(world / "book.vcf"),
+                "--evidence",
+                str(one),
+                "--me",
+                "Rad & Tat",
+                "--region",
+                "DE",
+                "-q",
+            ],
+        )
         assert named.exit_code == 0, named.output
         assert named.stdout == ""
 

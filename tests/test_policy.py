@@ -30,7 +30,9 @@ def contact(*numbers: str, fn: str = "Anna Beispiel", **kw: object) -> Contact:
     return Contact("book.vcf", 1, fn=fn, phones=tuple(Phone(n, ("cell",)) for n in numbers), **kw)  # type: ignore[arg-type]
 
 
-def run(c: Contact, ev: Evidence, policy: Policy | None = None, names: dict[str, int] | None = None):
+def run(
+    c: Contact, ev: Evidence, policy: Policy | None = None, names: dict[str, int] | None = None
+):
     policy = policy or Policy(region="DE")
     return decide(c, normalize_numbers(c, policy.region), ev, policy, NOW, names)
 

@@ -20,11 +20,29 @@ from contactguard.sanitize import Sanitizer
 
 NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
 # a small pool so that books and evidence collide often; DE mobiles, an MX and a BR pair
-POOL = ["+4915123456701", "+4917098765402", "+4916090123404", "+4915780012305",
-        "+525541637145", "+5215541637145", "+5511987654321", "+551187654321", "+551133334444"]
+POOL = [
+    "+4915123456701",
+    "+4917098765402",
+    "+4916090123404",
+    "+4915780012305",
+    "+525541637145",
+    "+5215541637145",
+    "+5511987654321",
+    "+551187654321",
+    "+551133334444",
+]
 FORMS = st.sampled_from(POOL).flatmap(
-    lambda n: st.sampled_from([n, n[1:], "00" + n[1:], n[:3] + " " + n[3:6] + "-" + n[6:],
-                               "0" + n[3:] if n.startswith("+49") else n, "tel:" + n]))
+    lambda n: st.sampled_from(
+        [
+            n,
+            n[1:],
+            "00" + n[1:],
+            n[:3] + " " + n[3:6] + "-" + n[6:],
+            "0" + n[3:] if n.startswith("+49") else n,
+            "tel:" + n,
+        ]
+    )
+)
 when = st.integers(min_value=0, max_value=900).map(lambda d: NOW - timedelta(days=d))
 
 records = st.builds(
@@ -36,8 +54,14 @@ records = st.builds(
     last_inbound_at=st.none() | when,
     opted_out_at=st.none() | when,
 )
-fields = st.lists(st.builds(Field, name=st.sampled_from(["ORG", "EMAIL", "NOTE", "TITLE", "URL"]),
-                            value=st.text(max_size=12)), max_size=3).map(tuple)
+fields = st.lists(
+    st.builds(
+        Field,
+        name=st.sampled_from(["ORG", "EMAIL", "NOTE", "TITLE", "URL"]),
+        value=st.text(max_size=12),
+    ),
+    max_size=3,
+).map(tuple)
 contacts = st.builds(
     Contact,
     source=st.just("book"),
@@ -61,8 +85,10 @@ class _Book(io.BytesIO):
     max_age=st.none() | st.integers(min_value=1, max_value=400).map(lambda d: timedelta(days=d)),
     fmt=st.sampled_from(["vcard3", "vcard4", "csv"]),
 )
-def test_clean_book_holds_only_allowed_numbers_and_fields(book, evidence, keep, max_age, fmt) -> None:  # type: ignore[no-untyped-def]
-    """Whatever the book and the evidence, the written clean book leaks nothing the policy forbids."""
+def test_clean_book_holds_only_allowed_numbers_and_fields(
+    book, evidence, keep, max_age, fmt
+) -> None:
+    """Whatever the book and evidence, the written clean book leaks nothing the policy forbids."""
     from contactguard.books import write_book
 
     ev = Evidence()

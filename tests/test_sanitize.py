@@ -23,8 +23,10 @@ def pipeline(fixtures: Path) -> Path:
 
 class TestSanitize:
     def test_only_inbound_first_people_remain(self, pipeline: Path) -> None:
-        """Marta and Sophie wrote first; Paul was written to first; the shop card is Marta's number."""
-        result = sanitize([pipeline / "book.vcf"], evidence=[pipeline / "ledger.csv"], region="FR", now=NOW)
+        """Marta and Sophie wrote first, Paul was written to first, the shop shares a number."""
+        result = sanitize(
+            [pipeline / "book.vcf"], evidence=[pipeline / "ledger.csv"], region="FR", now=NOW
+        )
         assert [(c.fn, [p.value for p in c.phones]) for c in result.contacts] == [
             ("Marta Rossi", ["+393471234567"]),
             ("Sophie Laurent", ["+33781223344"]),
@@ -39,7 +41,9 @@ class TestSanitize:
 
     def test_summary_accounts_for_every_contact(self, pipeline: Path) -> None:
         """kept + removed = in, and the reasons add up to the contacts read."""
-        s = sanitize([pipeline / "book.vcf"], evidence=[pipeline / "ledger.csv"], region="FR", now=NOW).summary
+        s = sanitize(
+            [pipeline / "book.vcf"], evidence=[pipeline / "ledger.csv"], region="FR", now=NOW
+        ).summary
         assert (s.contacts_in, s.contacts_kept, s.contacts_removed) == (4, 2, 2)
         assert (s.numbers_in, s.numbers_kept) == (5, 2)
         assert sum(s.reasons.values()) == s.contacts_in
@@ -47,14 +51,20 @@ class TestSanitize:
 
     def test_report_shape_and_masking(self, pipeline: Path) -> None:
         """The report lists every contact; stripped numbers are masked, kept ones are E.164."""
-        report = sanitize([pipeline / "book.vcf"], evidence=[pipeline / "ledger.csv"], region="FR", now=NOW).report
+        report = sanitize(
+            [pipeline / "book.vcf"], evidence=[pipeline / "ledger.csv"], region="FR", now=NOW
+        ).report
         assert report["version"] == 1
         assert report["summary"]["contacts_in"] == 4
         marta = report["contacts"][0]
         assert marta["decision"] == "kept"
         assert marta["numbers"] == [
-            {"number": "+393471234567", "decision": "kept", "reason": "inbound-first",
-             "evidence": [f"{pipeline / 'ledger.csv'}:2"]},
+            {
+                "number": "+393471234567",
+                "decision": "kept",
+                "reason": "inbound-first",
+                "evidence": [f"{pipeline / 'ledger.csv'}:2"],
+            },
             {"number": "+39061*****78", "decision": "stripped", "reason": "no-evidence"},
         ]
         paul = report["contacts"][1]
@@ -65,7 +75,9 @@ class TestSanitize:
         """Two runs on the same input write byte-identical clean books."""
         outs = []
         for i in range(2):
-            result = sanitize([pipeline / "book.vcf"], evidence=[pipeline / "ledger.csv"], region="FR", now=NOW)
+            result = sanitize(
+                [pipeline / "book.vcf"], evidence=[pipeline / "ledger.csv"], region="FR", now=NOW
+            )
             result.write(tmp_path / f"clean{i}.vcf")
             outs.append((tmp_path / f"clean{i}.vcf").read_bytes())
         assert outs[0] == outs[1]
@@ -73,7 +85,9 @@ class TestSanitize:
 
     def test_written_book_holds_only_allowed_data(self, pipeline: Path, tmp_path: Path) -> None:
         """The clean book reads back with only kept numbers and no ORG/EMAIL unless asked for."""
-        result = sanitize([pipeline / "book.vcf"], evidence=[pipeline / "ledger.csv"], region="FR", now=NOW)
+        result = sanitize(
+            [pipeline / "book.vcf"], evidence=[pipeline / "ledger.csv"], region="FR", now=NOW
+        )
         result.write(tmp_path / "clean.vcf")
         back = list(read_book(tmp_path / "clean.vcf"))
         assert sorted(p.value for c in back for p in c.phones) == ["+33781223344", "+393471234567"]
@@ -83,8 +97,13 @@ class TestSanitize:
 
     def test_keep_field_adds_org(self, pipeline: Path, tmp_path: Path) -> None:
         """--keep-field ORG keeps the organisation and nothing else extra."""
-        result = sanitize([pipeline / "book.vcf"], evidence=[pipeline / "ledger.csv"], region="FR",
-                          keep_fields=["ORG"], now=NOW)
+        result = sanitize(
+            [pipeline / "book.vcf"],
+            evidence=[pipeline / "ledger.csv"],
+            region="FR",
+            keep_fields=["ORG"],
+            now=NOW,
+        )
         assert [f.name for f in result.contacts[0].fields] == ["ORG"]
 
     def test_stream_input(self, pipeline: Path) -> None:
@@ -97,12 +116,19 @@ class TestSanitize:
         """Evidence recorded under a unique display name keeps that contact."""
         ev = Evidence()
         ev.add(EvidenceRecord("chat.txt", name="Paul Martin", first_inbound_at=NOW))
-        result = sanitize(io.BytesIO((pipeline / "book.vcf").read_bytes()), evidence=ev, region="FR", now=NOW)
+        result = sanitize(
+            io.BytesIO((pipeline / "book.vcf").read_bytes()), evidence=ev, region="FR", now=NOW
+        )
         assert [c.fn for c in result.contacts] == ["Paul Martin"]
 
     def test_max_age_expires(self, pipeline: Path) -> None:
         """With --max-age, people who have not written for longer are removed as expired."""
-        result = sanitize([pipeline / "book.vcf"], evidence=[pipeline / "ledger.csv"], region="FR",
-                          max_age="30d", now=NOW)
+        result = sanitize(
+            [pipeline / "book.vcf"],
+            evidence=[pipeline / "ledger.csv"],
+            region="FR",
+            max_age="30d",
+            now=NOW,
+        )
         assert {d.reason for d in result.decisions} >= {Reason.EXPIRED}
         assert result.contacts == []

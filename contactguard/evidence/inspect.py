@@ -38,12 +38,18 @@ def _when(value: datetime | None) -> str:
 def _chat_block(s: chats.ChatSummary) -> str:
     lines = [
         s.source,
-        "  kind: WhatsApp chat export ({}, dates {}, {} clock)".format(s.platform, s.date_order, s.clock),
+        f"  kind: WhatsApp chat export ({s.platform}, dates {s.date_order}, {s.clock} clock)",
         f"  messages: {s.messages} ({s.media_omitted} media placeholders), "
         f"{_when(s.first_at)} to {_when(s.last_at)}",
         "  group chat: " + ("yes (not evidence)" if s.is_group else "no"),
-        "  senders: " + (", ".join(f"{name} ({st.count})" for name, st in
-                                    sorted(s.senders.items(), key=lambda kv: -kv[1].count)) or "none"),
+        "  senders: "
+        + (
+            ", ".join(
+                f"{name} ({st.count})"
+                for name, st in sorted(s.senders.items(), key=lambda kv: -kv[1].count)
+            )
+            or "none"
+        ),
         f"  first message by: {s.first_sender or '-'}",
     ]
     if s.capped:
@@ -74,7 +80,7 @@ def _records_block(location: str, kind: str) -> str:
         f"  wrote first: {sum(e.initiated for e in entries)}, business wrote first: "
         f"{sum((not e.initiated) and e.first_outbound_at is not None for e in entries)}, "
         f"opted out: {sum(e.opted_out for e in entries)}",
-        f"  dates: {_when(min(firsts) if firsts else None)} to {_when(max(lasts) if lasts else None)}",
+        f"  dates: {_when(min(firsts, default=None))} to {_when(max(lasts, default=None))}",
     ]
     lines.extend(f"  problem: {w}" for w in warnings)
     return "\n".join(lines)

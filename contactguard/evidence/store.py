@@ -119,8 +119,12 @@ class Ledger:
     def __enter__(self) -> Ledger:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -172,7 +176,9 @@ class Ledger:
         """Record that the person behind ``number`` asked not to be contacted; returns its key."""
         key = self._key(number)
         at = at or datetime.now(timezone.utc)
-        record = EvidenceRecord(source=f"{source} {at.date().isoformat()}", phone=key, opted_out_at=at)
+        record = EvidenceRecord(
+            source=f"{source} {at.date().isoformat()}", phone=key, opted_out_at=at
+        )
         self.import_records([record])
         return key
 
@@ -183,9 +189,14 @@ class Ledger:
         marks = ",".join("?" * len(keys))
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.execute(f"DELETE FROM said_by WHERE kind = 'phone' AND key IN ({marks})", keys)  # noqa: S608
+            # only "?" placeholders are formatted into these statements; the keys are bound
+            self._db.execute(
+                f"DELETE FROM said_by WHERE kind = 'phone' AND key IN ({marks})",  # noqa: S608
+                keys,
+            )
             deleted = self._db.execute(
-                f"DELETE FROM identity WHERE kind = 'phone' AND key IN ({marks})", keys  # noqa: S608
+                f"DELETE FROM identity WHERE kind = 'phone' AND key IN ({marks})",  # noqa: S608
+                keys,
             ).rowcount
             self._db.execute("COMMIT")
         except BaseException:
@@ -250,12 +261,14 @@ class Ledger:
 
     def _get(self, kind: str, key: str) -> EvidenceEntry | None:
         row = self._db.execute(
-            f"SELECT {', '.join(_TIMES)} FROM identity WHERE kind = ? AND key = ?", (kind, key)  # noqa: S608
+            f"SELECT {', '.join(_TIMES)} FROM identity WHERE kind = ? AND key = ?",  # noqa: S608
+            (kind, key),
         ).fetchone()
         if row is None:
             return None
         sources = tuple(
-            s for (s,) in self._db.execute(
+            s
+            for (s,) in self._db.execute(
                 "SELECT source FROM said_by WHERE kind = ? AND key = ? ORDER BY source", (kind, key)
             )
         )
