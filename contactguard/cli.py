@@ -71,15 +71,8 @@ def _pipeline_options(command: Any) -> Any:
     return command
 
 
-def _require_evidence(evidence: tuple[str, ...], ledger: str | None) -> None:
-    if not evidence and not ledger:
-        raise click.UsageError(
-            "no evidence given: pass --evidence SRC or --ledger DB (an empty ledger is fine); "
-            "without evidence every contact would be removed"
-        )
-
-
 def _sanitizer(
+    *,
     evidence: tuple[str, ...],
     ledger: str | None,
     me: str | None,
@@ -91,10 +84,15 @@ def _sanitizer(
     input_format: str | None,
     phone_columns: tuple[str, ...],
     name_columns: tuple[str, ...],
-    *,
     only_kept_fields: bool = False,
 ) -> Any:
-    """Load the evidence (warnings to stderr) and build the Sanitizer the options describe."""
+    """Load the evidence (warnings to stderr) and build the Sanitizer that the shared pipeline
+    options (``_pipeline_options``) describe."""
+    if not evidence and not ledger:
+        raise click.UsageError(
+            "no evidence given: pass --evidence SRC or --ledger DB (an empty ledger is fine); "
+            "without evidence every contact would be removed"
+        )
     from .books import ReadOptions
     from .evidence import load_evidence
     from .policy import Policy
@@ -132,30 +130,19 @@ def _sanitizer(
               help="One line per contact on standard error (stripped numbers masked).")
 def sanitize(
     books: tuple[str, ...],
-    evidence: tuple[str, ...],
-    ledger: str | None,
-    me: str | None,
-    date_order: str | None,
-    region: str | None,
     output: str,
     fmt: str,
     report: str | None,
-    keep_fields: tuple[str, ...],
-    max_age: str | None,
-    match_ar_without_9: bool,
-    input_format: str | None,
-    phone_columns: tuple[str, ...],
-    name_columns: tuple[str, ...],
     dry_run: bool,
     quiet: bool,
     as_json: bool,
     verbose: bool,
+    **pipeline: Any,
 ) -> None:
     """Write a clean book holding only people with inbound-first evidence.
 
     Example: contactguard sanitize export.vcf --evidence ledger.csv --region DE -o clean.vcf
     """
-    _require_evidence(evidence, ledger)
     from ._atomic import atomic_write, refuse_overwriting_inputs
     from .books import write_book
     from .progress import Console
@@ -164,13 +151,12 @@ def sanitize(
 
     for target in (output, report):
         if target and target != "-":
-            refuse_overwriting_inputs(target, [*books, *evidence, *([ledger] if ledger else [])])
+            ledger = [pipeline["ledger"]] if pipeline["ledger"] else []
+            refuse_overwriting_inputs(target, [*books, *pipeline["evidence"], *ledger])
     if report and output != "-" and os.path.abspath(report) == os.path.abspath(output):  # noqa: PTH100
         raise click.UsageError("-o and --report name the same file; give each its own")
     # the report and the clean book look at no other field: readers may skip them (issue 5)
-    sanitizer = _sanitizer(evidence, ledger, me, date_order, region, keep_fields, max_age,
-                           match_ar_without_9, input_format, phone_columns, name_columns,
-                           only_kept_fields=True)
+    sanitizer = _sanitizer(**pipeline, only_kept_fields=True)
     policy = sanitizer.policy
     writer = writer_for(report) if report else None
     with Console(sys.stderr, books, quiet=quiet, verbose=verbose, style=click.style) as console:
@@ -354,32 +340,21 @@ def invite(number: str, text: str | None, region: str | None, qr: str | None) ->
 @click.pass_context
 def check(
     ctx: click.Context,
+    /,
     books: tuple[str, ...],
-    evidence: tuple[str, ...],
-    ledger: str | None,
-    me: str | None,
-    date_order: str | None,
-    region: str | None,
-    keep_fields: tuple[str, ...],
-    max_age: str | None,
-    match_ar_without_9: bool,
-    input_format: str | None,
-    phone_columns: tuple[str, ...],
-    name_columns: tuple[str, ...],
     as_json: bool,
     quiet: bool,
+    **pipeline: Any,
 ) -> None:
     """Audit a phone's current book: exit 0 if already clean, 3 and the offenders if not.
 
     Clean means sanitize would keep every contact, strip no number and drop no field.
     Example: contactguard check phone.vcf --ledger evidence.db --region DE
     """
-    _require_evidence(evidence, ledger)
     from .check import finding
     from .progress import Console, color_wanted
 
-    sanitizer = _sanitizer(evidence, ledger, me, date_order, region, keep_fields, max_age,
-                           match_ar_without_9, input_format, phone_columns, name_columns)
+    sanitizer = _sanitizer(**pipeline)
     policy = sanitizer.policy
     findings = []
     with Console(sys.stderr, books, quiet=quiet or as_json) as console:
