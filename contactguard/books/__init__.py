@@ -139,8 +139,22 @@ def write_book(contacts: Iterable[Contact], stream: BinaryIO, fmt: str = "vcard3
     WRITERS[fmt](contacts, stream, fmt)
 
 
-from . import csv as _csv  # noqa: E402  (the registries below need the modules)
-from . import vcard as _vcard  # noqa: E402
+from . import vcard as _vcard  # noqa: E402  (the registries below need the module)
 
-READERS = {"vcard": _vcard.read, "csv": _csv.read}
-WRITERS = {"vcard3": _vcard.write, "vcard4": _vcard.write, "csv": _csv.write}
+
+# The CSV module (~15 ms of imports and compiled patterns) is imported on first use only: a
+# vCard run never needs it (issue 5, start-up).
+def _read_csv(stream: BinaryIO, source: str, options: ReadOptions) -> Iterator[Contact]:
+    from . import csv
+
+    return csv.read(stream, source, options)
+
+
+def _write_csv(contacts: Iterable[Contact], stream: BinaryIO, fmt: str) -> None:
+    from . import csv
+
+    csv.write(contacts, stream, fmt)
+
+
+READERS = {"vcard": _vcard.read, "csv": _read_csv}
+WRITERS = {"vcard3": _vcard.write, "vcard4": _vcard.write, "csv": _write_csv}

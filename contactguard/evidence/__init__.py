@@ -26,11 +26,15 @@ import glob
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord
 from ..phones import evidence_key, variants
-from . import chats, ledger, remote, store, webhooks
+from . import ledger
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 __all__ = [
     "SOURCE_KINDS",
@@ -208,17 +212,54 @@ def _file_reader(
     return records
 
 
+def _module(name: str) -> ModuleType:
+    """A source kind's module, imported when a source may be of that kind: chats, webhooks, store
+    and remote cost tens of milliseconds of start-up (compiled patterns, sqlite3, zipfile, httpx)
+    that a run with a CSV ledger never needs (issue 5)."""
+    import importlib
+
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+# Each sniffer first checks what its module's sniffer checks first (a URL scheme, a file
+# signature, a name suffix), so that the module is imported only when it may say yes; the answer
+# is always the module's own.
+def _sniff_https(location: str, head: bytes) -> bool:
+    return location.lower().startswith(("https://", "http://")) and _module("remote").sniff(
+        location, head
+    )
+
+
+def _sniff_sqlite(location: str, head: bytes) -> bool:
+    return head.startswith(b"SQLite format 3\x00") and _module("store").sniff(location, head)
+
+
+def _sniff_webhooks(location: str, head: bytes) -> bool:
+    return location.lower().endswith((".json", ".jsonl", ".ndjson")) and _module(
+        "webhooks"
+    ).sniff(location, head)
+
+
 # The order matters: the first kind whose sniffer says yes reads the source.
 SOURCE_KINDS: tuple[SourceKind, ...] = (
-    SourceKind("https", remote.sniff, remote.read),  # first: a URL has no head to sniff
-    SourceKind("sqlite-ledger", store.sniff, store.read),
-    SourceKind("webhook-archive", webhooks.sniff,
-               lambda location, context: webhooks.records(location, warn=context.warn)),
+    SourceKind(  # first: a URL has no head to sniff
+        "https", _sniff_https, lambda location, context: _module("remote").read(location, context)
+    ),
+    SourceKind(
+        "sqlite-ledger",
+        _sniff_sqlite,
+        lambda location, context: _module("store").read(location, context),
+    ),
+    SourceKind(
+        "webhook-archive",
+        _sniff_webhooks,
+        lambda location, context: _module("webhooks").records(location, warn=context.warn),
+    ),
     SourceKind("jsonl-ledger", ledger.sniff_jsonl, _file_reader(ledger.read_jsonl)),
     SourceKind("csv-ledger", ledger.sniff_csv, _file_reader(ledger.read_csv)),
     SourceKind(
         "whatsapp-chat",
-        lambda location, head: chats.sniff(Path(location), head),
+        lambda location, head: _module("chats").sniff(Path(location), head),
         lambda location, context: _read_chats([location], context),
         read_all=lambda locations, context: _read_chats(locations, context),
     ),
@@ -226,7 +267,7 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
 
 
 def _read_chats(locations: list[str], context: SourceContext) -> Iterator[EvidenceRecord]:
-    return chats.read_exports(
+    return _module("chats").read_exports(
         locations, me=context.me, date_order=context.date_order, warn=context.warn
     )
 
