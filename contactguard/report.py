@@ -124,7 +124,8 @@ class ReportWriter:
     _BATCH = 512  # entries joined per write to the spool
 
     def __init__(self) -> None:
-        self._spool: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        # UTF-8 bytes, encoded once: ``finish`` copies them as they are (issue 5)
+        self._spool: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         self._count = 0
         self._pending: list[str] = []
 
@@ -136,28 +137,19 @@ class ReportWriter:
 
     def _flush(self) -> None:
         if self._pending:
-            self._spool.write(("\n    " if not self._count else ",\n    ")
-                              + ",\n    ".join(self._pending))
+            self._spool.write((("\n    " if not self._count else ",\n    ")
+                               + ",\n    ".join(self._pending)).encode("utf-8"))
             self._count += len(self._pending)
             self._pending.clear()
 
     def finish(self, stream: IO[bytes], summary: Any, policy: Policy) -> None:
         self._flush()
         head = json.dumps(_header(summary, policy), ensure_ascii=False, indent=2)
-        out = _Utf8(stream)
-        out.write(head[:-2] + ',\n  "contacts": [')
+        stream.write((head[:-2] + ',\n  "contacts": [').encode("utf-8"))
         self._spool.seek(0)
-        shutil.copyfileobj(self._spool, out, 1 << 20)
-        out.write("\n  ]\n}\n" if self._count else "]\n}\n")
+        shutil.copyfileobj(self._spool, stream, 1 << 20)
+        stream.write(b"\n  ]\n}\n" if self._count else b"]\n}\n")
         self._spool.close()
-
-
-class _Utf8:
-    def __init__(self, stream: IO[bytes]) -> None:
-        self._stream = stream
-
-    def write(self, text: str) -> int:
-        return self._stream.write(text.encode("utf-8"))
 
 
 def write_report(
