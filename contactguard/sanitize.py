@@ -86,7 +86,8 @@ class Sanitizer:
         now = self.policy.clock()
         region = self.policy.region
         normalize = phones.normalizer(region)
-        lookup = self.evidence.lookup
+        # normalize gives "+digits" or None: Evidence.lookup of such a number is a dict get
+        lookup = self.evidence.number_index().get
         by_name = self.evidence.by_name
         quick_decision = _policy.quick_decision
         summary, reasons = self.summary, self.summary.reasons

@@ -258,6 +258,8 @@ class TestFastPipeline:
                                             first_outbound_at=day if i % 3 else None))
             for number in numbers:
                 assert evidence.lookup(number) == evidence._merged(number), number
+                # what the pipeline asks for a normalised ("+digits") number
+                assert evidence.number_index().get(number) == evidence.lookup(number), number
 
     def test_quick_decisions(self) -> None:
         """The shortcut decision equals decide() whenever it answers, and answers for most cards."""
@@ -284,6 +286,9 @@ class TestFastPipeline:
             for contact in read_book(io.BytesIO(data), ReadOptions(fields=frozenset()), name="b"):
                 full = decide(contact, normalize_numbers(contact, region), evidence, policy_, now)
                 fast = quick_decision(contact, normalize, evidence.lookup, region)
+                # the pipeline passes the index's get (normalize gives "+digits" only)
+                assert quick_decision(contact, normalize, evidence.number_index().get,
+                                      region) == fast
                 if fast is not None:
                     quick += 1
                     assert fast == full

@@ -95,6 +95,15 @@ class Evidence:
             e164 = evidence_key(e164) or e164
         return index.get(e164)
 
+    def number_index(self) -> dict[str, EvidenceEntry]:
+        """What ``lookup`` reads: for a number already in "+digits" form (every E.164 that
+        ``phones.normalize`` gives), ``lookup(e164)`` is ``number_index().get(e164)``; valid
+        until the next ``add``."""
+        index = self._index
+        if index is None:
+            index = self._index = self._build_index()
+        return index
+
     def _build_index(self) -> dict[str, EvidenceEntry]:
         """Every variant of every number key → its merged entry, so that ``lookup`` of a book
         number is one dict look-up (books are large, evidence is small). ``variants`` is
