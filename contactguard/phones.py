@@ -176,12 +176,13 @@ class _Country:
             return True  # TOO_LONG is not among the three: parse keeps the stripped number
         return length in lengths[1:]
 
-    def valid(self, nsn: str) -> bool:
-        """_number_type_helper(nsn) != UNKNOWN, as one regex per length."""
+    def valid(self, nsn: str, general_matched: bool = False) -> bool:
+        """_number_type_helper(nsn) != UNKNOWN, as one regex per length (``general_matched``:
+        the caller saw the general pattern match ``nsn``)."""
         length = len(nsn)
         if self.general_lengths and length not in self.general_lengths:
             return False
-        if not self.general.fullmatch(nsn):
+        if not general_matched and not self.general.fullmatch(nsn):
             return False
         try:
             types = self._by_length[length]
@@ -274,20 +275,22 @@ def _fast_parse_valid(text: str, region: str | None, digits: str) -> str | objec
     if len(national) < 2:
         return None  # TOO_SHORT_NSN
     prefix = country.prefix.match(national) if country.prefix is not None else None
+    general_matched = False  # the general pattern is known to match ``national``
     if prefix is not None:
         stripped = national[prefix.end() :]
         # kept unless the number was viable with its prefix and is not without it
         general = country.general.fullmatch
-        if (general(stripped) is not None or general(national) is None) and (
-            country.length_accepts(stripped)
-        ):
+        if general(stripped) is not None:
+            if country.length_accepts(stripped):
+                national, general_matched = stripped, True
+        elif general(national) is None and country.length_accepts(stripped):
             national = stripped
     if not 2 <= len(national) <= _MAX_FAST_DIGITS:
         return None  # TOO_SHORT_NSN or TOO_LONG
     if national[0] == "0":
         return _UNSURE  # Italian leading zeros: left to phonenumbers
     if len(regions) == 1:
-        return f"+{code}{national}" if country.valid(national) else None
+        return f"+{code}{national}" if country.valid(national, general_matched) else None
     return f"+{code}{national}" if _valid_shared(national, regions) else None
 
 
