@@ -90,20 +90,35 @@ _CONTACT_MIDDLE = {
 }
 
 
+_CODE_LENGTH = phones._CODE_LENGTH
+
+
 def entry_json(decision: Decision) -> str:
     """``json.dumps(contact_entry(decision), ensure_ascii=False)``, faster."""
-    encode, mask = _encode, phones.mask
+    encode, mask, code_length = _encode, phones.mask, _CODE_LENGTH
     numbers = []
     for n in decision.numbers:
-        shown = n.e164 or n.raw
         if n.sources or n.kept:
+            shown = n.e164 or n.raw
             text = '{"number": ' + encode(shown if n.kept else mask(shown))
             text += _NUMBER_TAIL[n.kept, n.reason]
             if n.sources:
                 text += ', "evidence": [' + ", ".join(map(encode, n.sources)) + "]"
             numbers.append(text + "}")
-        else:  # the common entry: a stripped number without evidence
-            numbers.append('{"number": ' + encode(mask(shown)) + _STRIPPED_TAIL[n.reason])
+            continue
+        # the common entry: a stripped number without evidence
+        shown = n.e164
+        if shown is not None and shown[:1] == "+" and shown.isascii() and shown[1:].isdigit():
+            # phones.mask's first case, inline: an E.164 number ("+digits") whose national
+            # number has more than five digits, shown as "+" code, three digits, stars, two
+            length = code_length.get(shown[1:4])
+            if length is not None:
+                hidden = len(shown) - length - 6
+                if hidden > 0:
+                    numbers.append('{"number": "' + shown[: length + 4] + "*" * hidden
+                                   + shown[-2:] + '"' + _STRIPPED_TAIL[n.reason])
+                    continue
+        numbers.append('{"number": ' + encode(mask(shown or n.raw)) + _STRIPPED_TAIL[n.reason])
     contact = decision.contact
     text = (
         '{"source": ' + encode(f"{contact.source}:{contact.line}")
