@@ -624,7 +624,7 @@ def _light_card(
                 return None
             if not n:
                 parts += [""] * (5 - len(parts))
-                n = tuple([part.strip() for part in parts])
+                n = tuple(map(str.strip, parts))
         elif kind == _UID:
             if "\\" in value or "," in value or ";" in value:
                 return None
