@@ -91,6 +91,7 @@ _CONTACT_MIDDLE = {
 
 
 _CODE_LENGTH = phones._CODE_LENGTH
+_SOURCE_HEADS: dict[str, str] = {}
 
 
 def entry_json(decision: Decision) -> str:
@@ -120,9 +121,16 @@ def entry_json(decision: Decision) -> str:
                     continue
         numbers.append('{"number": ' + encode(mask(shown or n.raw)) + _STRIPPED_TAIL[n.reason])
     contact = decision.contact
+    # '{"source": "<source>:' per book, encoded once (json escapes character by character)
+    try:
+        head = _SOURCE_HEADS[contact.source]
+    except KeyError:
+        if len(_SOURCE_HEADS) > 256:
+            _SOURCE_HEADS.clear()
+        head = _SOURCE_HEADS[contact.source] = '{"source": ' + encode(contact.source)[:-1] + ":"
     text = (
-        '{"source": ' + encode(f"{contact.source}:{contact.line}")
-        + ', "name": ' + encode(contact.fn.strip() or contact.display_name)
+        head + str(contact.line)
+        + '", "name": ' + encode(contact.fn.strip() or contact.display_name)
         + _CONTACT_MIDDLE[decision.kept, decision.reason] + ", ".join(numbers) + "]"
     )
     if decision.merged_into:

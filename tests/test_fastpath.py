@@ -219,6 +219,18 @@ class TestFastPipeline:
             for reason in Reason
             for sources in ((), ("ledger.csv:2", 'chat "x".txt'))
         ] + [model.NumberDecision("n/a ²", None, False, Reason.INVALID_NUMBER)]
+        # stripped E.164 numbers of every length of country code, short and long (the inline
+        # mask), and one that is not "+digits"
+        numbers += [
+            model.NumberDecision(e164, e164, False, Reason.NO_EVIDENCE)
+            for e164 in ("+4930123", "+49301234", "+12025550143", "+1202", "+88612345678",
+                         "+8861234", "+35312345", "+9991234567", "+49 30 1234567", "+४९३०१२३४५६")
+        ]
+        for e164 in numbers[-10:]:
+            decision = model.Decision(Contact("a.vcf", 1), False, Reason.NO_EVIDENCE, (e164,))
+            assert report.entry_json(decision) == json.dumps(
+                report.contact_entry(decision), ensure_ascii=False
+            )
         for i, name in enumerate(names):
             contact = Contact("bücher/a.vcf", i + 1, fn=name)
             for count in range(4):
