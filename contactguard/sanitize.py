@@ -111,7 +111,7 @@ class Sanitizer:
                     # self._count(decision), inline: it runs once per contact
                     summary.contacts_in += 1
                     summary.numbers_in += len(decision.numbers)
-                    reasons[decision.reason.value] += 1
+                    reasons[_REASON_VALUES[decision.reason]] += 1
                     if not decision.kept:
                         summary.contacts_removed += 1
                     if region is None:
@@ -163,6 +163,10 @@ class Sanitizer:
             merged_into=self.clean[target].where,
             detail=f"same number as the contact at {self.clean[target].where}; merged into it",
         )
+
+
+# Reason → its code: an Enum's .value is a Python-level property, read once per contact here
+_REASON_VALUES = {reason: reason.value for reason in Reason}
 
 
 def _needs_region(decision: Decision) -> int:
