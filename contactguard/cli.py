@@ -159,21 +159,25 @@ def sanitize(
     sanitizer = _sanitizer(**pipeline, only_kept_fields=True)
     policy = sanitizer.policy
     writer = writer_for(report) if report else None
-    with Console(sys.stderr, books, quiet=quiet, verbose=verbose, style=click.style) as console:
-        for decision in sanitizer.decisions(books):
-            console.decision(decision)
-            if writer is not None:
-                writer.add(decision)
-    if not dry_run:
-        if output == "-":
-            write_book(sanitizer.clean, sys.stdout.buffer, fmt)
-            sys.stdout.flush()
-        else:
-            with atomic_write(output) as stream:
-                write_book(sanitizer.clean, stream, fmt)
-    if writer is not None and report:
-        with atomic_write(Path(report)) as stream:
-            writer.finish(stream, sanitizer.summary, policy)
+    try:
+        with Console(sys.stderr, books, quiet=quiet, verbose=verbose, style=click.style) as console:
+            for decision in sanitizer.decisions(books):
+                console.decision(decision)
+                if writer is not None:
+                    writer.add(decision)
+        if not dry_run:
+            if output == "-":
+                write_book(sanitizer.clean, sys.stdout.buffer, fmt)
+                sys.stdout.flush()
+            else:
+                with atomic_write(output) as stream:
+                    write_book(sanitizer.clean, stream, fmt)
+        if writer is not None and report:
+            with atomic_write(Path(report)) as stream:
+                writer.finish(stream, sanitizer.summary, policy)
+    finally:
+        if writer is not None:
+            writer.close()
     if as_json:
         # the JSON summary must not corrupt a clean book written to standard output
         _echo_json({"command": "sanitize", "dry_run": dry_run, "inputs": sanitizer.summary.inputs,

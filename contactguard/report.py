@@ -165,6 +165,10 @@ class ReportWriter:
             self._count += len(self._pending)
             self._pending.clear()
 
+    def close(self) -> None:
+        """Drop the spooled entries (a run that fails before ``finish``)."""
+        self._spool.close()
+
     def finish(self, stream: IO[bytes], summary: Any, policy: Policy) -> None:
         self._flush()
         head = json.dumps(_header(summary, policy), ensure_ascii=False, indent=2)

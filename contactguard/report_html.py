@@ -307,6 +307,10 @@ class HtmlReportWriter:
         self._count += 1
         self._spool.write(row_html(self._count, decision))
 
+    def close(self) -> None:
+        """Drop the spooled rows (a run that fails before ``finish``)."""
+        self._spool.close()
+
     def finish(self, stream: IO[bytes], summary: Summary, policy: Policy) -> None:
         head = _header(summary, policy)
         stream.write(page_head(head, self._count).encode("utf-8"))

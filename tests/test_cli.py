@@ -180,6 +180,28 @@ class TestSanitizeCommand:
         assert report["summary"]["contacts_in"] == 5
 
 
+class TestFailureCleanup:
+    @pytest.mark.parametrize("name", ["report.json", "report.html"])
+    def test_a_failed_run_leaves_no_report_and_no_open_spool(
+        self, runner: CliRunner, pipeline: Path, tmp_path: Path, name: str
+    ) -> None:
+        """A run that fails after the first book writes no report and closes its spool file."""
+        import gc
+        import warnings
+
+        report = tmp_path / name
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = runner.invoke(
+                main,
+                [*args(pipeline, "--report", str(report)), str(tmp_path / "missing.vcf")],
+            )
+            gc.collect()
+        assert result.exit_code == 1
+        assert not report.exists()
+        assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
 class TestProcess:
     def test_console_script_without_traceback(self, tmp_path: Path) -> None:
         """The installed entry point reports a bad input in one line, no traceback."""
