@@ -108,18 +108,18 @@ def entry_json(decision: Decision) -> str:
             numbers.append(text + "}")
             continue
         # the common entry: a stripped number without evidence
-        shown = n.e164
-        if shown is not None and shown[:1] == "+" and shown.isascii() and shown[1:].isdigit():
+        e164 = n.e164
+        if e164 is not None and e164[:1] == "+" and e164.isascii() and e164[1:].isdigit():
             # phones.mask's first case, inline: an E.164 number ("+digits") whose national
             # number has more than five digits, shown as "+" code, three digits, stars, two
-            length = code_length.get(shown[1:4])
+            length = code_length.get(e164[1:4])
             if length is not None:
-                hidden = len(shown) - length - 6
+                hidden = len(e164) - length - 6
                 if hidden > 0:
-                    numbers.append('{"number": "' + shown[: length + 4] + "*" * hidden
-                                   + shown[-2:] + '"' + _STRIPPED_TAIL[n.reason])
+                    numbers.append('{"number": "' + e164[: length + 4] + "*" * hidden
+                                   + e164[-2:] + '"' + _STRIPPED_TAIL[n.reason])
                     continue
-        numbers.append('{"number": ' + encode(mask(shown or n.raw)) + _STRIPPED_TAIL[n.reason])
+        numbers.append('{"number": ' + encode(mask(e164 or n.raw)) + _STRIPPED_TAIL[n.reason])
     contact = decision.contact
     # '{"source": "<source>:' per book, encoded once (json escapes character by character)
     try:

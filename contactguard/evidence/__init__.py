@@ -276,7 +276,7 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
 
 
 def _read_chats(locations: list[str], context: SourceContext) -> Iterator[EvidenceRecord]:
-    return _module("chats").read_exports(
+    yield from _module("chats").read_exports(
         locations, me=context.me, date_order=context.date_order, warn=context.warn
     )
 
