@@ -229,9 +229,9 @@ def _text(value: object, column: str, fail: _Fail, *, allow_int: bool = False) -
 def _text_lines(stream: IO[bytes] | IO[str], source: str) -> Iterator[str]:
     """Lines of text (ends kept, BOM removed) from a binary or text stream, read lazily."""
     if isinstance(stream.read(0), str):
-        text_lines: Iterator[str] = _bounded_lines(stream, source)  # type: ignore[assignment]
+        text_lines: Iterator[str] = bounded_lines(stream, source)  # type: ignore[assignment]
     else:
-        text_lines = _decode(_bounded_lines(stream, source), source)  # type: ignore[arg-type]
+        text_lines = _decode(bounded_lines(stream, source), source)  # type: ignore[arg-type]
     first = next(text_lines, None)
     if first is None:
         return
@@ -239,19 +239,21 @@ def _text_lines(stream: IO[bytes] | IO[str], source: str) -> Iterator[str]:
     yield from text_lines
 
 
-def _bounded_lines(stream: IO[bytes] | IO[str], source: str) -> Iterator[bytes | str]:
-    """The physical lines of a stream, refusing one longer than MAX_LINE (memory stays flat)."""
+def bounded_lines(
+    stream: IO[bytes] | IO[str], source: str, limit: int = MAX_LINE, what: str = "a ledger row"
+) -> Iterator[bytes | str]:
+    """The physical lines of a stream, refusing one longer than ``limit`` (memory stays flat):
+    a longer line is an EvidenceError naming the line, never read whole."""
     lineno = 0
     while True:
-        line = stream.readline(MAX_LINE + 1)
+        line = stream.readline(limit + 1)
         if not line:
             return
         lineno += 1
         newline = b"\n" if isinstance(line, bytes) else "\n"
-        if len(line) > MAX_LINE and not line.endswith(newline):  # type: ignore[arg-type]
+        if len(line) > limit and not line.endswith(newline):  # type: ignore[arg-type]
             raise EvidenceError(
-                f"line longer than {MAX_LINE:,} characters: not a ledger row", file=source,
-                line=lineno,
+                f"line longer than {limit:,} characters: not {what}", file=source, line=lineno
             )
         yield line
 

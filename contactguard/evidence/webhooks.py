@@ -51,11 +51,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from ..errors import EvidenceError
 from ..model import EvidenceRecord
 from ..phones import evidence_key, mask
+from .ledger import bounded_lines
 
 __all__ = [
     "MAX_DEPTH",
@@ -119,16 +120,9 @@ def read_jsonl(
 ) -> Iterator[EvidenceRecord]:
     """The records of a JSONL archive (one payload per line), read line by line."""
     counter = _Counter()
-    lineno = 0
-    while True:
-        raw = stream.readline(MAX_DOCUMENT_BYTES + 1)
-        if not raw:
-            break
-        lineno += 1
-        if len(raw) > MAX_DOCUMENT_BYTES:
-            raise EvidenceError(
-                f"line longer than {MAX_DOCUMENT_BYTES} bytes", file=source, line=lineno
-            )
+    lines = bounded_lines(stream, source, MAX_DOCUMENT_BYTES, "a webhook payload")
+    for lineno, line in enumerate(lines, 1):
+        raw = cast(bytes, line)  # a binary stream gives bytes lines
         if lineno == 1:
             raw = raw.removeprefix(_UTF8_BOM)
         if not raw.strip():
