@@ -24,6 +24,10 @@ from contactguard.sanitize import Summary
 
 ROOT = Path(__file__).parent.parent
 SCREENSHOT = ROOT / "docs" / "report.png"
+# the README's first command: the shipped samples with every reason code
+SAMPLE_RUN = ("samples/company-book.vcf", "samples/crm-export.csv", "--evidence",
+              "samples/ledger.csv", "--evidence", "samples/chats/", "--region", "DE",
+              "--max-age", "365d")
 
 HOSTILE = (
     ("<script>alert(1)</script>", "+4915123456701"),
@@ -69,8 +73,7 @@ def _fixture_report(runner: CliRunner, out: Path, monkeypatch: pytest.MonkeyPatc
 
 def _samples_report(runner: CliRunner, out: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.chdir(ROOT)  # relative input paths, as the README's command shows them
-    return _report(runner, out, "samples/company-book.vcf", "samples/crm-export.csv",
-                   "--evidence", "samples/ledger.csv", "--region", "DE", "--max-age", "365d")
+    return _report(runner, out, *SAMPLE_RUN)
 
 
 def _decision(i: int) -> Decision:
@@ -207,9 +210,7 @@ class TestInBrowser:
         CONTACTGUARD_UPDATE_SCREENSHOT=1)."""
         out = tmp_path / "report.html"
         _samples_report(runner, out, monkeypatch)
-        summary = json.loads(_report(runner, tmp_path / "r.json", "samples/company-book.vcf",
-                                     "samples/crm-export.csv", "--evidence", "samples/ledger.csv",
-                                     "--region", "DE", "--max-age", "365d"))["summary"]
+        summary = json.loads(_report(runner, tmp_path / "r.json", *SAMPLE_RUN))["summary"]
         browser.open(out.as_uri())
         counts = browser.eval(
             "Array.from(document.querySelectorAll('ul.counts li'))"
