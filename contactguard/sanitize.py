@@ -77,7 +77,9 @@ class Sanitizer:
         self.read_options = read_options or ReadOptions()
         self.clean: list[Contact] = []
         self.summary = Summary(
-            evidence_identities=len(evidence), evidence_unmatchable=evidence.unmatchable
+            # numbers and display names (chat exports of saved contacts) are both identities
+            evidence_identities=len(evidence) + len(evidence.names),
+            evidence_unmatchable=evidence.unmatchable,
         )
         self._owner: dict[str, int] = {}  # E.164 → index in self.clean
 
