@@ -128,6 +128,9 @@ def _sanitizer(
                    "goes to standard output.")
 @click.option("--verbose", "-v", is_flag=True,
               help="One line per contact on standard error (stripped numbers masked).")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Processes for a large book (4 MB and more): 1 reads it in this process; "
+                   "0 (the default) uses the CPUs this process may run on, at most 4.")
 def sanitize(
     books: tuple[str, ...],
     output: str,
@@ -137,6 +140,7 @@ def sanitize(
     quiet: bool,
     as_json: bool,
     verbose: bool,
+    jobs: int,
     **pipeline: Any,
 ) -> None:
     """Write a clean book holding only people with inbound-first evidence.
@@ -146,8 +150,9 @@ def sanitize(
     from ._atomic import atomic_write, refuse_overwriting_inputs
     from .books import write_book
     from .progress import Console
-    from .report import summary_text
+    from .report import ReportWriter, summary_text
     from .report_html import writer_for
+    from .sanitize import Rendered
 
     for target in (output, report):
         if target and target != "-":
@@ -160,11 +165,19 @@ def sanitize(
     policy = sanitizer.policy
     writer = writer_for(report) if report else None
     try:
+        # workers render JSON entries; --verbose and the HTML report need every Decision here
+        parallel = not verbose and (writer is None or isinstance(writer, ReportWriter))
         with Console(sys.stderr, books, quiet=quiet, verbose=verbose, style=click.style) as console:
-            for decision in sanitizer.decisions(books):
-                console.decision(decision)
+            for item in sanitizer.stream(books, jobs=_jobs(jobs) if parallel else 1,
+                                         entries=writer is not None):
+                if isinstance(item, Rendered):
+                    console.decided(item.count, item.source, item.line)
+                    if writer is not None:
+                        writer.add_rendered(item.data, item.count)  # type: ignore[union-attr]
+                    continue
+                console.decision(item)
                 if writer is not None:
-                    writer.add(decision)
+                    writer.add(item)
         if not dry_run:
             if output == "-":
                 write_book(sanitizer.clean, sys.stdout.buffer, fmt)
@@ -186,6 +199,18 @@ def sanitize(
                    err=output == "-" and not dry_run)
     elif not quiet:
         click.echo(summary_text(sanitizer.summary, dry_run=dry_run), err=True)
+
+
+def _jobs(jobs: int) -> int:
+    """--jobs: 0 is the CPUs this process may use, at most 4 (more gain little: the parent
+    process decides the rest and writes the report)."""
+    if jobs:
+        return jobs
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 1
+    return min(usable, 4)
 
 
 @main.group()

@@ -161,6 +161,8 @@ class _Country:
         self.leading = re.compile(leading) if leading is not None else None
         self._metadata = metadata
         self._by_length: dict[int, re.Pattern[str] | None] = {}
+        # the regions sharing its country code, when this is their main region (+1, +44, +7)
+        self.shared: tuple[str, ...] | None = None
 
     def length_accepts(self, nsn: str) -> bool:
         """parse keeps the number without its national prefix unless _test_number_length says
@@ -226,10 +228,13 @@ def _fast_normalize(text: str, region: str | None) -> str | object | None:
         return _UNSURE
     # a plain spelling (digits, " ()./-", a "+" in front only) is ASCII digits once the
     # separators are gone; str.replace is several times faster here than a regex and a sub
-    rest = text[1:] if text[0] == "+" else text
-    digits = rest.replace(" ", "").replace("-", "").replace("/", "").replace(".", "")
-    digits = digits.replace("(", "").replace(")", "")
-    if not (digits.isdigit() and digits.isascii()):
+    plus = text[0] == "+"
+    digits = (text[1:] if plus else text).replace(" ", "").replace("-", "")
+    if not digits.isdigit():
+        digits = digits.replace("/", "").replace(".", "").replace("(", "").replace(")", "")
+        if not digits.isdigit():
+            return _UNSURE
+    if not digits.isascii():
         return _UNSURE
     found = _fast_parse_valid(text, region, digits)
     if found is None and text.startswith("00"):
@@ -242,7 +247,7 @@ def _fast_parse_valid(text: str, region: str | None, digits: str) -> str | objec
     (``digits``: the digits of ``text``)."""
     if not _MIN_FAST_DIGITS <= len(digits) <= _MAX_FAST_DIGITS + 3:
         return _UNSURE
-    country: _Country | None = None  # whose metadata parse reads the number with
+    country: _Country | None = None  # whose metadata parse reads it with (None: the code's)
     if text[0] == "+":
         code, national = _split_code(digits)
     else:
@@ -263,14 +268,15 @@ def _fast_parse_valid(text: str, region: str | None, digits: str) -> str | objec
             code, national, country = home.code, digits, home  # a national number
     if code is None:
         return _UNSURE
-    regions = _CODE_REGIONS.get(code, ())
-    if not regions or "001" in regions:
-        return _UNSURE  # non-geographic country code: left to phonenumbers
+    try:
+        main = _MAIN[code]
+    except KeyError:
+        main = _main_country(code)
+    if main is None:
+        return _UNSURE  # non-geographic, unknown or transformed: left to phonenumbers
     if country is None:
-        # after "+" or an international prefix parse reads the number with the metadata of the
-        # country code's main region (the first)
-        country = _country(regions[0])
-    if country is None or not country.simple:
+        country = main
+    elif not country.simple:
         return _UNSURE
     if len(national) < 2:
         return None  # TOO_SHORT_NSN
@@ -289,9 +295,27 @@ def _fast_parse_valid(text: str, region: str | None, digits: str) -> str | objec
         return None  # TOO_SHORT_NSN or TOO_LONG
     if national[0] == "0":
         return _UNSURE  # Italian leading zeros: left to phonenumbers
-    if len(regions) == 1:
+    if main.shared is None:
         return f"+{code}{national}" if country.valid(national, general_matched) else None
-    return f"+{code}{national}" if _valid_shared(national, regions) else None
+    return f"+{code}{national}" if _valid_shared(national, main.shared) else None
+
+
+# country code → the _Country parse reads "+code…" with (its main region's), when the fast path
+# can: None for a non-geographic code ("001"), a transform rule, or no metadata
+_MAIN: dict[int, _Country | None] = {}
+
+
+def _main_country(code: int) -> _Country | None:
+    regions = _CODE_REGIONS.get(code, ())
+    country = None
+    if regions and "001" not in regions:
+        country = _country(regions[0])
+        if country is not None and not country.simple:
+            country = None
+        if country is not None and len(regions) > 1:
+            country.shared = regions
+    _MAIN[code] = country
+    return country
 
 
 def _valid_shared(nsn: str, regions: tuple[str, ...]) -> bool:
@@ -311,13 +335,10 @@ def _valid_shared(nsn: str, regions: tuple[str, ...]) -> bool:
 
 def _split_code(digits: str) -> tuple[int | None, str]:
     """phonenumbers' _extract_country_code on the digits after "+" or an international prefix."""
-    if len(digits) <= 2 or digits[0] == "0":
+    length = _CODE_LENGTH.get(digits[:3]) if len(digits) > 2 else None  # no leading 0 in it
+    if length is None:
         return None, digits
-    for length in (1, 2, 3):
-        code = int(digits[:length])
-        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-            return code, digits[length:]
-    return None, digits
+    return int(digits[:length]), digits[length:]
 
 
 def _parse_valid(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:

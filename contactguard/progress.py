@@ -109,7 +109,11 @@ class Progress:
 
     def update(self, decision: Decision) -> None:
         """Count one decision; redraw when due."""
-        self._count += 1
+        self.advance(1, decision.contact.source, decision.contact.line)
+
+    def advance(self, count: int, source: str, line: int) -> None:
+        """Count ``count`` decisions, the last at ``line`` of ``source``; redraw when due."""
+        self._count += count
         if not self._enabled:
             return
         now = self._clock()
@@ -118,7 +122,7 @@ class Progress:
         if not self._shown:
             self._prepare()
         self._next = now + REDRAW_EVERY
-        self._draw(decision, now)
+        self._draw(source, line, now)
 
     def echo(self, line: str) -> None:
         """Write a line above the bar (the bar is redrawn by the next update)."""
@@ -145,12 +149,12 @@ class Progress:
             offset += lines
         self._total = offset
 
-    def _draw(self, decision: Decision, now: float) -> None:
+    def _draw(self, source: str, line: int, now: float) -> None:
         elapsed = now - self._start
         rate = self._count / elapsed if elapsed > 0 else 0.0
         tail = f"{self._count:,} contacts  {rate:,.0f}/s  {elapsed:.0f}s"
         if self._total:
-            line = self._offsets.get(decision.contact.source, 0) + decision.contact.line
+            line += self._offsets.get(source, 0)
             fraction = min(line / self._total, 1.0)
             filled = int(fraction * _BAR_WIDTH)
             bar = "#" * filled + "-" * (_BAR_WIDTH - filled)
@@ -190,6 +194,10 @@ class Console:
         self.progress.update(decision)
         if self._verbose:
             self.echo(*decision_line(decision))
+
+    def decided(self, count: int, source: str, line: int) -> None:
+        """Advance the bar by ``count`` decisions made elsewhere (a worker process)."""
+        self.progress.advance(count, source, line)
 
     def echo(self, text: str, tone: str | None = None) -> None:
         """A line on the stream, above the bar, coloured by tone when colour is wanted."""

@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
 from . import phones
-from .model import Decision, Reason
-from .policy import Policy
+from .model import Contact, Decision, Reason
+from .policy import _NEED_REGION, Policy
 
 REPORT_VERSION = 1
 
@@ -96,7 +96,7 @@ _SOURCE_HEADS: dict[str, str] = {}
 
 def entry_json(decision: Decision) -> str:
     """``json.dumps(contact_entry(decision), ensure_ascii=False)``, faster."""
-    encode, mask, code_length = _encode, phones.mask, _CODE_LENGTH
+    encode, mask = _encode, phones.mask
     numbers = []
     for n in decision.numbers:
         if n.sources or n.kept:
@@ -106,31 +106,10 @@ def entry_json(decision: Decision) -> str:
             if n.sources:
                 text += ', "evidence": [' + ", ".join(map(encode, n.sources)) + "]"
             numbers.append(text + "}")
-            continue
-        # the common entry: a stripped number without evidence
-        e164 = n.e164
-        if e164 is not None and e164[:1] == "+" and e164.isascii() and e164[1:].isdigit():
-            # phones.mask's first case, inline: an E.164 number ("+digits") whose national
-            # number has more than five digits, shown as "+" code, three digits, stars, two
-            length = code_length.get(e164[1:4])
-            if length is not None:
-                hidden = len(e164) - length - 6
-                if hidden > 0:
-                    numbers.append('{"number": "' + e164[: length + 4] + "*" * hidden
-                                   + e164[-2:] + '"' + _STRIPPED_TAIL[n.reason])
-                    continue
-        numbers.append('{"number": ' + encode(mask(e164 or n.raw)) + _STRIPPED_TAIL[n.reason])
-    contact = decision.contact
-    # '{"source": "<source>:' per book, encoded once (json escapes character by character)
-    try:
-        head = _SOURCE_HEADS[contact.source]
-    except KeyError:
-        if len(_SOURCE_HEADS) > 256:
-            _SOURCE_HEADS.clear()
-        head = _SOURCE_HEADS[contact.source] = '{"source": ' + encode(contact.source)[:-1] + ":"
+        else:  # the common entry: a stripped number without evidence
+            numbers.append(_stripped(n.e164, n.raw, _STRIPPED_TAIL[n.reason]))
     text = (
-        head + str(contact.line)
-        + '", "name": ' + encode(contact.fn.strip() or contact.display_name)
+        _contact_head(decision.contact)
         + _CONTACT_MIDDLE[decision.kept, decision.reason] + ", ".join(numbers) + "]"
     )
     if decision.merged_into:
@@ -138,6 +117,90 @@ def entry_json(decision: Decision) -> str:
     if decision.detail:
         text += ', "detail": ' + encode(decision.detail)
     return text + "}"
+
+
+def _stripped(e164: str | None, raw: str, tail: str) -> str:
+    """The entry of a stripped number without evidence, up to ``tail`` (its decision)."""
+    if e164 is not None and e164[:1] == "+" and e164.isascii() and e164[1:].isdigit():
+        # phones.mask's first case, inline: an E.164 number ("+digits") whose national number
+        # has more than five digits, shown as "+" code, three digits, stars, two
+        length = _CODE_LENGTH.get(e164[1:4])
+        if length is not None:
+            hidden = len(e164) - length - 6
+            if hidden > 0:
+                return '{"number": "' + e164[: length + 4] + "*" * hidden + e164[-2:] + '"' + tail
+    return '{"number": ' + _encode(phones.mask(e164 or raw)) + tail
+
+
+def _contact_head(contact: Contact) -> str:
+    """An entry's start: its source, line and name."""
+    # '{"source": "<source>:' per book, encoded once (json escapes character by character)
+    try:
+        head = _SOURCE_HEADS[contact.source]
+    except KeyError:
+        if len(_SOURCE_HEADS) > 256:
+            _SOURCE_HEADS.clear()
+        head = _SOURCE_HEADS[contact.source] = '{"source": ' + _encode(contact.source)[:-1] + ":"
+    name = contact.fn.strip() or contact.display_name
+    return head + str(contact.line) + '", "name": ' + _encode(name)
+
+
+QuickEntry = Callable[[Contact], "tuple[str, str, int, int] | None"]
+
+
+def quick_entries(
+    normalize: Callable[[str], str | None],
+    lookup: Callable[[str], Any],
+    region: str | None,
+) -> QuickEntry:
+    """``entry_json(policy.quick_decision(contact, normalize, lookup, region))`` as a function
+    of the contact, without building the decision: the entry, its reason code, how many
+    numbers, and how many of them are invalid for want of a region; None where quick_decision
+    is None. What worker processes render most of a large book with (issue 5); the parallel
+    differential test holds it to the decision path.
+    """
+    no_evidence, invalid, no_number = Reason.NO_EVIDENCE, Reason.INVALID_NUMBER, Reason.NO_NUMBER
+    valid_tail, invalid_tail = _STRIPPED_TAIL[no_evidence], _STRIPPED_TAIL[invalid]
+    middles = {reason: _CONTACT_MIDDLE[False, reason] for reason in Reason}
+    codes = {reason: reason.value for reason in Reason}
+    need_region = region is None
+    detail = ', "detail": ' + _encode(_NEED_REGION)
+    stripped, contact_head = _stripped, _contact_head
+
+    def entry(contact: Contact) -> tuple[str, str, int, int] | None:
+        if contact.error is not None:
+            return None
+        numbers = []
+        valid = False
+        national = 0
+        for phone in contact.phones:
+            raw = phone.value
+            e164 = normalize(raw)
+            if e164 is None:
+                numbers.append(stripped(None, raw, invalid_tail))
+                if need_region and not raw.lstrip().startswith(("+", "00", "tel:+")):
+                    national += 1
+            elif lookup(e164) is not None:
+                return None  # evidence: the full decision
+            else:
+                valid = True
+                numbers.append(stripped(e164, raw, valid_tail))
+        reason = no_evidence if valid else invalid if numbers else no_number
+        text = contact_head(contact) + middles[reason] + ", ".join(numbers) + "]"
+        if need_region and reason is invalid:
+            text += detail
+        return text + "}", codes[reason], len(numbers), national
+
+    return entry
+
+
+# the spooled entries: one per line, indented as the header is
+_FIRST, _NEXT, _SEPARATOR = b"\n    ", b",\n    ", ",\n    "
+
+
+def join_entries(entries: list[str]) -> bytes:
+    """Entries as ``ReportWriter.add_rendered`` takes them."""
+    return _SEPARATOR.join(entries).encode("utf-8")
 
 
 class ReportWriter:
@@ -152,16 +215,24 @@ class ReportWriter:
         self._count = 0
         self._pending: list[str] = []
 
+
     def add(self, decision: Decision) -> None:
         pending = self._pending
         pending.append(entry_json(decision))
         if len(pending) >= self._BATCH:
             self._flush()
 
+    def add_rendered(self, data: bytes, count: int) -> None:
+        """Add ``count`` entries made by ``join_entries`` (in a worker process), in order."""
+        if count:
+            self._flush()
+            self._spool.write((_FIRST if not self._count else _NEXT) + data)
+            self._count += count
+
     def _flush(self) -> None:
         if self._pending:
-            self._spool.write((("\n    " if not self._count else ",\n    ")
-                               + ",\n    ".join(self._pending)).encode("utf-8"))
+            self._spool.write((_FIRST if not self._count else _NEXT)
+                              + _SEPARATOR.join(self._pending).encode("utf-8"))
             self._count += len(self._pending)
             self._pending.clear()
 

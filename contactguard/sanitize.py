@@ -10,24 +10,36 @@ The CLI, the sync job and Python callers all go through ``Sanitizer``.
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
+import os
 import shutil
+import signal
 import sys
 import tempfile
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from . import phones
 from . import policy as _policy
-from .books import ReadOptions, read_book, write_book
+from .books import ReadOptions, chunks, read_book, write_book
+from .errors import ContactguardError
 from .evidence import Evidence, load_evidence
 from .model import Contact, Decision, Reason
 from .policy import Policy
 
+if TYPE_CHECKING:
+    from .report import QuickEntry
+
 BookSource = str | Path | BinaryIO
+
+# below this a book is read in one process: starting workers costs more than they save
+PARALLEL_MIN_BYTES = 4 << 20
 
 
 @dataclass
@@ -85,40 +97,50 @@ class Sanitizer:
 
     def decisions(self, books: Sequence[BookSource]) -> Iterator[Decision]:
         """Yield one final Decision per input contact, in input order."""
-        now = self.policy.clock()
-        region = self.policy.region
-        normalize = phones.normalizer(region)
-        # normalize gives "+digits" or None: Evidence.lookup of such a number is a dict get
-        lookup = self.evidence.number_index().get
-        by_name = self.evidence.by_name
-        quick_decision = _policy.quick_decision
-        summary, reasons = self.summary, self.summary.reasons
         with _rereadable(books) as sources:
-            self.summary.inputs = [label for label, _ in sources]
-            name_counts = self._count_names(sources) if self.evidence.names else None
+            run = self._start(sources)
             for label, source in sources:
-                for contact in self._read(label, source):
-                    # most contacts of a large book have no evidence at all (issue 5)
-                    decision = (
-                        quick_decision(contact, normalize, lookup, region)
-                        if name_counts is None or by_name(contact.display_name) is None
-                        else None
-                    )
-                    if decision is None:
-                        numbers = _policy.normalize_numbers(contact, region)
-                        decision = _policy.decide(
-                            contact, numbers, self.evidence, self.policy, now, name_counts
-                        )
-                        decision = self._collect(decision)
-                    # self._count(decision), inline: it runs once per contact
-                    summary.contacts_in += 1
-                    summary.numbers_in += len(decision.numbers)
-                    reasons[_REASON_VALUES[decision.reason]] += 1
-                    if not decision.kept:
-                        summary.contacts_removed += 1
-                    if region is None:
-                        summary.invalid_without_region += _needs_region(decision)
-                    yield decision
+                yield from run.decide(self._read(label, source))
+        self._finish()
+
+    def stream(
+        self,
+        books: Sequence[BookSource],
+        *,
+        jobs: int = 1,
+        entries: bool = False,
+        chunk_bytes: int = chunks.CHUNK_BYTES,
+        min_bytes: int = PARALLEL_MIN_BYTES,
+    ) -> Iterator[Decision | Rendered]:
+        """``decisions()`` spread over ``jobs`` processes, for large books.
+
+        A book file of at least ``min_bytes`` is cut into pieces of about ``chunk_bytes`` that
+        worker processes read and decide. The common decision (removed: no evidence for any
+        number) comes back already counted, as ``Rendered`` batches, with their JSON report
+        entries when ``entries`` (``ReportWriter.add_rendered`` takes them). Every other contact
+        is decided here, in input order, and yielded as a Decision, so merging works as in
+        ``decisions()``. Smaller books, standard input, ``jobs=1`` and systems without ``fork``
+        are read in this process.
+        """
+        parallel = jobs > 1 and _can_fork()
+        with _rereadable(books) as sources:
+            run = self._start(sources)
+            for label, source in sources:
+                plan = None
+                if parallel and isinstance(source, (str, Path)) and _size(source) >= min_bytes:
+                    plan = chunks.plan(source, label, self.read_options, chunk_bytes)
+                if plan is None:
+                    yield from run.decide(self._read(label, source))
+                else:
+                    yield from run.parallel(plan, jobs, entries)
+        self._finish()
+
+    def _start(self, sources: list[tuple[str, BookSource]]) -> _Run:
+        self.summary.inputs = [label for label, _ in sources]
+        name_counts = self._count_names(sources) if self.evidence.names else None
+        return _Run(self, name_counts)
+
+    def _finish(self) -> None:
         self.summary.contacts_kept = len(self.clean)
         self.summary.numbers_kept = sum(len(c.phones) for c in self.clean)
 
@@ -169,6 +191,209 @@ class Sanitizer:
 
 # Reason → its code: an Enum's .value is a Python-level property, read once per contact here
 _REASON_VALUES = {reason: reason.value for reason in Reason}
+
+
+def _tally(summary: Summary, decision: Decision, region: str | None) -> None:
+    """Count one final decision into ``summary`` (it runs once per contact: kept lean)."""
+    summary.contacts_in += 1
+    summary.numbers_in += len(decision.numbers)
+    summary.reasons[_REASON_VALUES[decision.reason]] += 1
+    if not decision.kept:
+        summary.contacts_removed += 1
+    if region is None:
+        summary.invalid_without_region += _needs_region(decision)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """Contacts a worker process decided (removed, no evidence for any number), in input order
+    and already counted in the summary: how many, their JSON report entries (``b""`` unless
+    asked for), and the line of the book reading has reached."""
+
+    source: str
+    line: int
+    count: int
+    data: bytes
+
+
+class _Run:
+    """One pass of a Sanitizer over its books: what every contact's decision needs."""
+
+    def __init__(self, sanitizer: Sanitizer, name_counts: Counter[str] | None) -> None:
+        self.sanitizer = sanitizer
+        self.now = sanitizer.policy.clock()
+        self.region = sanitizer.policy.region
+        self.name_counts = name_counts
+
+    def decide(self, contacts: Iterable[Contact]) -> Iterator[Decision]:
+        """The final decision for each contact, counted, in order."""
+        quick, full = self.quick(), self.full
+        summary, region = self.sanitizer.summary, self.region
+        for contact in contacts:
+            decision = quick(contact)
+            if decision is None:
+                decision = full(contact)
+            _tally(summary, decision, region)
+            yield decision
+
+    def quick(self) -> Callable[[Contact], Decision | None]:
+        """``policy.quick_decision`` for this run: most contacts of a large book have no
+        evidence at all (issue 5); None when the contact needs ``full``."""
+        region = self.region
+        normalize = phones.normalizer(region)
+        evidence = self.sanitizer.evidence
+        # normalize gives "+digits" or None: Evidence.lookup of such a number is a dict get
+        lookup = evidence.number_index().get
+        quick_decision = _policy.quick_decision
+        if self.name_counts is None:
+            return lambda contact: quick_decision(contact, normalize, lookup, region)
+        by_name = evidence.by_name
+
+        def quick(contact: Contact) -> Decision | None:
+            if by_name(contact.display_name) is not None:
+                return None
+            return quick_decision(contact, normalize, lookup, region)
+
+        return quick
+
+    def quick_entries(self) -> QuickEntry:
+        """``report.quick_entries`` for this run, or None where ``quick`` is None."""
+        from .report import quick_entries
+
+        evidence = self.sanitizer.evidence
+        entry = quick_entries(
+            phones.normalizer(self.region), evidence.number_index().get, self.region
+        )
+        if self.name_counts is None:
+            return entry
+        by_name = evidence.by_name
+        return lambda contact: None if by_name(contact.display_name) is not None else entry(contact)
+
+    def quick_counts(self) -> QuickEntry:
+        """As ``quick_entries`` with an empty entry: only the counts (no report is written)."""
+        quick, region = self.quick(), self.region
+
+        def counts(contact: Contact) -> tuple[str, str, int, int] | None:
+            decision = quick(contact)
+            if decision is None:
+                return None
+            national = _needs_region(decision) if region is None else 0
+            return "", _REASON_VALUES[decision.reason], len(decision.numbers), national
+
+        return counts
+
+    def full(self, contact: Contact) -> Decision:
+        sanitizer = self.sanitizer
+        region = self.region
+        numbers = _policy.normalize_numbers(contact, region)
+        decision = _policy.decide(
+            contact, numbers, sanitizer.evidence, sanitizer.policy, self.now, self.name_counts
+        )
+        return sanitizer._collect(decision)
+
+    def parallel(
+        self, plan: chunks.Plan, jobs: int, entries: bool
+    ) -> Iterator[Decision | Rendered]:
+        """Decide one book in pieces: workers do the quick decisions, this process the rest."""
+        global _WORK
+        _WORK = (self, plan, entries)  # the workers inherit it: nothing is pickled per piece
+        try:
+            pool = multiprocessing.get_context("fork").Pool(jobs, _worker_init)
+        finally:
+            _WORK = None
+        summary, region, full = self.sanitizer.summary, self.region, self.full
+        pieces = plan.chunks()  # a generator: closed when done with, which closes the file
+        failed: chunks.Chunk | None = None
+        with pool:
+            window: deque[tuple[chunks.Chunk, AsyncResult[_Piece | None]]] = deque()
+            # a window of pieces in flight keeps memory flat whatever the book's size
+            for chunk in itertools.islice(pieces, 2 * jobs):
+                window.append((chunk, pool.apply_async(_work, (chunk,))))
+            while window:
+                chunk, pending = window.popleft()
+                piece = pending.get()
+                if piece is None:
+                    failed = chunk
+                    break
+                for chunk in itertools.islice(pieces, 1):
+                    window.append((chunk, pool.apply_async(_work, (chunk,))))
+                items, counts = piece
+                summary.contacts_in += counts[0]
+                summary.numbers_in += counts[1]
+                summary.contacts_removed += counts[2]
+                summary.invalid_without_region += counts[3]
+                summary.reasons.update(counts[4])
+                for item in items:
+                    if isinstance(item, Rendered):
+                        yield item
+                        continue
+                    decision = full(item)
+                    _tally(summary, decision, region)
+                    yield decision
+        pieces.close()
+        if failed is not None:
+            # the piece did not read as a part of the file (a CSV cut inside a quoted cell, or
+            # an error in the book): read the rest here, which is what reading the whole file
+            # would do from this piece on, error included
+            rest = chunks.Chunk(failed.start, None, failed.first_line, True)
+            yield from self.decide(chunks.read_chunk(plan, rest, self.sanitizer.read_options))
+
+
+# A piece's outcome: its items in order (Rendered runs of quick decisions, and the Contacts
+# that need the full decision) and the counts of the quick decisions (contacts_in, numbers_in,
+# contacts_removed, invalid_without_region, reasons).
+_Piece = tuple[list["Rendered | Contact"], tuple[int, int, int, int, Counter[str]]]
+_WORK: tuple[_Run, chunks.Plan, bool] | None = None
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+
+
+def _work(chunk: chunks.Chunk) -> _Piece | None:
+    """In a worker: the quick decisions of one piece; None when the piece cannot be read."""
+    from .report import join_entries
+
+    assert _WORK is not None
+    run, plan, entries = _WORK
+    quick = run.quick_entries() if entries else run.quick_counts()
+    items: list[Rendered | Contact] = []
+    contacts = numbers = national = 0
+    reasons: Counter[str] = Counter()
+    batch: list[str] = []  # the entries since the last item
+    line = chunk.first_line
+    try:
+        for contact in chunks.read_chunk(plan, chunk, run.sanitizer.read_options):
+            line = contact.line
+            got = quick(contact)
+            if got is None:
+                if batch:
+                    items.append(Rendered(plan.label, line, len(batch), join_entries(batch)))
+                    batch = []
+                items.append(contact)
+                continue
+            text, code, count, needs_region = got
+            batch.append(text)
+            numbers += count
+            national += needs_region
+            reasons[code] += 1
+    except ContactguardError:
+        return None
+    if batch:
+        items.append(Rendered(plan.label, line, len(batch), join_entries(batch)))
+    contacts = sum(reasons.values())
+    return items, (contacts, numbers, contacts, national, reasons)
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods() and sys.platform == "linux"
+
+
+def _size(path: str | Path) -> int:
+    try:
+        return os.stat(path).st_size  # noqa: PTH116
+    except OSError:
+        return 0
 
 
 def _needs_region(decision: Decision) -> int:

@@ -25,7 +25,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from ..errors import InputError
 from ..model import Contact, Field, Phone, new_contact, new_phone
@@ -130,7 +130,6 @@ def read(stream: BinaryIO, source: str, options: ReadOptions) -> Iterator[Contac
     """Yield one Contact per non-empty data row, each with the line its row starts on."""
     text = _Text(stream, source)
     skipped = 0  # blank lines (and Excel's "sep=" line) before the header
-    last = 0  # the line the previous row ended on
     try:
         # csv.reader counts the physical lines it pulls (line_num): fed one line per item, its
         # count is the exact line number at C speed, with no bookkeeping per row on our side.
@@ -138,13 +137,59 @@ def read(stream: BinaryIO, source: str, options: ReadOptions) -> Iterator[Contac
         first, skipped, delimiter = _header_line(lines, source)
         reader = csv.reader(itertools.chain((first,), lines), delimiter=delimiter, strict=True)
         header = next(reader)
-        last = skipped + reader.line_num
-        plan = _Plan.from_header(header, options, source, last)
-        columns = plan.width - 1
-        make = plan.reader(source)
+        plan = _Plan.from_header(header, options, source, skipped + reader.line_num)
+    except csv.Error as exc:
+        raise _csv_error(exc, source, skipped + 1) from exc
+    yield from _rows(reader, text, plan, source, skipped)
+
+
+class Header(NamedTuple):
+    """What the head of a CSV file settles for all its rows (``read_range`` takes it)."""
+
+    encoding: str  # of the bytes after the head: no BOM codec
+    delimiter: str
+    row: list[str]
+    line: int  # the line the header row ends on
+
+
+def read_header(stream: BinaryIO, source: str, options: ReadOptions) -> Header:
+    """The header of a CSV file (raises InputError as ``read`` would)."""
+    text = _Text(stream, source)
+    lines = itertools.chain.from_iterable(text.blocks())
+    first, skipped, delimiter = _header_line(lines, source)
+    reader = csv.reader(itertools.chain((first,), lines), delimiter=delimiter, strict=True)
+    try:
+        row = next(reader)
+    except csv.Error as exc:
+        raise _csv_error(exc, source, skipped + 1) from exc
+    _Plan.from_header(row, options, source, skipped + reader.line_num)  # raises what read would
+    encoding = "utf-8" if text.encoding == "utf-8-sig" else text.encoding
+    return Header(encoding, delimiter, row, skipped + reader.line_num)
+
+
+def read_range(
+    stream: BinaryIO, source: str, options: ReadOptions, header: Header, first_line: int
+) -> Iterator[Contact]:
+    """The contacts of a piece of a CSV file that starts with a whole row on ``first_line``
+    (after the header) and ends with one: the parallel pipeline's chunks. A piece cut inside a
+    quoted cell raises InputError at its end, as an unterminated quote would."""
+    text = _Text(stream, source, header.encoding, first_line)
+    reader = csv.reader(
+        itertools.chain.from_iterable(text.blocks()), delimiter=header.delimiter, strict=True
+    )
+    plan = _Plan.from_header(header.row, options, source, header.line)
+    yield from _rows(reader, text, plan, source, first_line - 1)
+
+
+def _rows(reader: Any, text: _Text, plan: _Plan, source: str, base: int) -> Iterator[Contact]:
+    """The data rows of ``reader`` (line ``base + reader.line_num`` is the one a row ends on)."""
+    last = base + reader.line_num  # the line the previous row ended on
+    columns = plan.width - 1
+    make = plan.reader(source)
+    try:
         for row in reader:
             line = last + 1
-            last = skipped + reader.line_num
+            last = base + reader.line_num
             if text.nul and any("\x00" in cell for cell in row):
                 raise InputError(
                     "contains a NUL byte: this is not a text CSV file "
@@ -164,15 +209,18 @@ def read(stream: BinaryIO, source: str, options: ReadOptions) -> Iterator[Contac
                 row.extend([""] * (plan.width - len(row)))
                 yield make(row, line) or Contact(source, line)
     except csv.Error as exc:
-        line = last + 1
-        if "unexpected end of data" in str(exc) or "field larger" in str(exc):
-            message = (
-                "a quoted cell in the row starting here is never closed (unterminated quote), "
-                f"or a cell is longer than {csv.field_size_limit():,} characters"
-            )
-        else:
-            message = f"malformed CSV row ({exc})"
-        raise InputError(message, file=source, line=line) from exc
+        raise _csv_error(exc, source, last + 1) from exc
+
+
+def _csv_error(exc: csv.Error, source: str, line: int) -> InputError:
+    if "unexpected end of data" in str(exc) or "field larger" in str(exc):
+        message = (
+            "a quoted cell in the row starting here is never closed (unterminated quote), "
+            f"or a cell is longer than {csv.field_size_limit():,} characters"
+        )
+    else:
+        message = f"malformed CSV row ({exc})"
+    return InputError(message, file=source, line=line)
 
 
 class _Text:
@@ -183,13 +231,15 @@ class _Text:
     error or an overlong line names its exact line.
     """
 
-    def __init__(self, stream: BinaryIO, source: str) -> None:
+    def __init__(
+        self, stream: BinaryIO, source: str, encoding: str | None = None, first_line: int = 1
+    ) -> None:
         self._head = stream.read(_HEAD_SIZE)
         self._read = getattr(stream, "read1", stream.read)
         self._source = source
-        self.encoding = _encoding(self._head)
+        self.encoding = encoding or _encoding(self._head)
         self.nul = False  # a U+0000 was decoded: rows are checked for it from now on
-        self._handed = 0  # lines handed out so far
+        self._handed = first_line - 1  # lines handed out so far (and before the first)
 
     def blocks(self) -> Iterator[list[str]]:
         """Lists of whole lines; the last line of the input may lack its line end."""

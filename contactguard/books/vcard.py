@@ -85,14 +85,26 @@ class RawCard:
     error: str | None = None  # set when the card is structurally broken (no END:VCARD)
 
 
-def read(stream: BinaryIO, source: str, options: ReadOptions | None = None) -> Iterator[Contact]:
+def read(
+    stream: BinaryIO,
+    source: str,
+    options: ReadOptions | None = None,
+    *,
+    first_line: int = 1,
+    last: bool = True,
+) -> Iterator[Contact]:
     """Yield the contacts of a vCard file one at a time, in file order.
 
     A card that cannot be parsed is yielded with ``error`` set; only a file that holds no card
     at all raises InputError.
+
+    ``stream`` may also be a piece of a file cut at a line that begins a card (the parallel
+    pipeline's chunks): ``first_line`` is the file line it starts on, and ``last`` is False when
+    more of the file follows, so that a card left open at its end is reported as it would be in
+    the whole file (the next card begins first) and a piece without cards is no error.
     """
     fields = options.fields if options is not None else None
-    for line, body, error in _card_lines(stream, source):
+    for line, body, error in _card_lines(stream, source, first_line, last):
         contact = _light_card(body, source, line, fields) if error is None else None
         yield contact if contact is not None else parse_card(_build(source, line, body, error))
 
@@ -141,13 +153,15 @@ def _keyword(line: bytes | str) -> bytes:
     return line.strip().upper()
 
 
-def _card_lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, _Body, str | None]]:
+def _card_lines(
+    stream: BinaryIO, source: str, first_line: int = 1, last: bool = True
+) -> Iterator[tuple[int, _Body, str | None]]:
     """(line of BEGIN:VCARD, the physical lines between it and END:VCARD, error) per card."""
     body: list[Any] | None = None
     start = 0
     seen_card = False
     first_content: int | None = None
-    number = 0
+    number = first_line - 1
     keyword_start = _KEYWORD_START
     broken: str | None = None  # why the current card is refused (a limit it passed)
     card_bytes = counted = 0  # bytes of the current card's first ``counted`` lines
@@ -196,8 +210,11 @@ def _card_lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, _Body, str
                 body.clear()
                 counted = 0
     if body is not None:
-        yield start, body, "missing END:VCARD (the file ends first)"
-    if not seen_card:
+        yield start, body, (
+            "missing END:VCARD (the file ends first)" if last
+            else "missing END:VCARD (the next card begins first)"
+        )
+    if not seen_card and last and first_line == 1:
         if first_content is None:
             raise InputError("is empty: no contacts to read", file=source)
         raise InputError("is not a vCard: no BEGIN:VCARD line", file=source, line=first_content)

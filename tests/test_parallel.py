@@ -1,0 +1,241 @@
+"""The parallel pipeline (issue 5): a book cut into pieces and decided by worker processes gives
+exactly what reading it in one process gives — decisions, report, clean book, counts, errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contactguard.books import ReadOptions, chunks, read_book
+from contactguard.cli import main
+from contactguard.errors import InputError
+from contactguard.evidence import Evidence, load_evidence
+from contactguard.model import EvidenceRecord
+from contactguard.policy import Policy
+from contactguard.report import ReportWriter
+from contactguard.sanitize import Rendered, Sanitizer
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the workers fork (Linux only)")
+
+TESTS = Path(__file__).parent
+ROOT = TESTS.parent
+BOOKS = sorted(
+    {*TESTS.glob("fixtures/**/*.vcf"), *TESTS.glob("fixtures/csv/*.csv"),
+     *(ROOT / "samples").glob("*.vcf"), *(ROOT / "samples").glob("*.csv")},
+    key=str,
+)
+NOW = "2026-06-01T00:00:00+00:00"
+
+
+def _evidence(book: Path) -> Evidence:
+    """Inbound-first evidence for every other valid number of the book (and the samples')."""
+    evidence = load_evidence(
+        [ROOT / "samples" / "ledger.csv", ROOT / "samples" / "chats"], me="Musterladen"
+    )
+    try:
+        contacts = list(read_book(book))
+    except InputError:
+        return evidence
+    from contactguard import phones
+
+    at = _parse("2026-01-01T10:00:00+00:00")
+    for index, contact in enumerate(contacts):
+        for phone in contact.phones[::2] if index % 2 else ():
+            e164 = phones.normalize(phone.value, "DE")
+            if e164 is not None:
+                evidence.add(EvidenceRecord(f"test:{index}", phone=e164, first_inbound_at=at,
+                                            last_inbound_at=at))
+    return evidence
+
+
+def _run(book: Path, evidence: Evidence, *, jobs: int, chunk_bytes: int = 1,
+         entries: bool = True, region: str | None = "DE") -> tuple[Any, ...]:
+    """(report contacts, summary, clean book) of a run, or the error it raised."""
+    policy = Policy(region=region, now=_parse(NOW))
+    sanitizer = Sanitizer(evidence, policy, ReadOptions(fields=policy.keep_fields))
+    writer = ReportWriter()
+    kinds = set()
+    try:
+        for item in sanitizer.stream([book], jobs=jobs, entries=entries,
+                                     chunk_bytes=chunk_bytes, min_bytes=0):
+            kinds.add(type(item))
+            if isinstance(item, Rendered):
+                writer.add_rendered(item.data, item.count)
+            else:
+                writer.add(item)
+    except InputError as exc:
+        writer.close()
+        return ("error", str(exc))
+    out = io.BytesIO()
+    writer.finish(out, sanitizer.summary, policy)
+    report = json.loads(out.getvalue())
+    clean = [(c.fn, c.phones, c.where) for c in sanitizer.clean]
+    contacts = report["contacts"] if entries else None
+    summary = {**report["summary"], "hint_region": sanitizer.summary.invalid_without_region}
+    return contacts, summary, clean, kinds
+
+
+def _parse(text: str) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text)
+
+
+@pytest.mark.parametrize("book", BOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_fixture_reads_the_same_in_pieces(book: Path) -> None:
+    """Pieces of one card or row each (chunk_bytes=1): the most cuts a book can have."""
+    evidence = _evidence(book)
+    alone = _run(book, evidence, jobs=1)
+    pieces = _run(book, evidence, jobs=2)
+    assert pieces[:3] == alone[:3]
+
+
+def test_samples_are_read_in_pieces_by_workers() -> None:
+    """The parallel path is really taken: workers send Rendered batches; some contacts (those
+    with evidence, by number or by chat name) come back to be decided here."""
+    book = ROOT / "samples" / "company-book.vcf"
+    result = _run(book, _evidence(book), jobs=2)
+    assert result[3] == {Rendered, type(next(iter(_decisions(book))))}
+    assert result[1]["reasons"]["inbound-first"] > 0
+    assert result[1]["reasons"]["ambiguous-number"] > 0  # chat evidence under a name
+
+
+def _decisions(book: Path) -> Any:
+    return Sanitizer(_evidence(book), Policy(region="DE")).decisions([book])
+
+
+def test_without_report_entries_the_counts_are_the_same() -> None:
+    book = ROOT / "samples" / "crm-export.csv"
+    evidence = _evidence(book)
+    assert _run(book, evidence, jobs=2, entries=False)[1:3] == _run(book, evidence, jobs=1)[1:3]
+
+
+def _generated(tmp_path: Path, fmt: str, cards: int) -> Path:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import make_book
+    finally:
+        sys.path.pop(0)
+    path = tmp_path / f"book.{'csv' if fmt in ('google', 'outlook') else 'vcf'}"
+    make_book.write_book(fmt, cards, path)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["vcard21", "vcard30", "vcard40", "google", "outlook"])
+@pytest.mark.parametrize("region", ["DE", None])
+def test_generated_books(tmp_path: Path, fmt: str, region: str | None) -> None:
+    """The benchmark's books (QP names, photos, Apple groups, multi-value cells) in 2 KB pieces;
+    without a region, national numbers are invalid and counted as such."""
+    book = _generated(tmp_path, fmt, 600)
+    evidence = _evidence(book)
+    alone = _run(book, evidence, jobs=1, region=region)
+    assert _run(book, evidence, jobs=2, chunk_bytes=2048, region=region)[:3] == alone[:3]
+    assert alone[1]["contacts_in"] == 600
+
+
+class TestCuts:
+    def _cuts(self, path: Path, size: int = 1) -> list[chunks.Chunk]:
+        plan = chunks.plan(path, path.name, ReadOptions(), size)
+        assert plan is not None
+        return list(plan.chunks())
+
+    def test_vcard_pieces_start_at_cards_on_their_line(self, tmp_path: Path) -> None:
+        book = tmp_path / "book.vcf"
+        cards = [f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:P{i}\r\nTEL:+4917012345{i:02d}\r\n"
+                 "END:VCARD\r\n" for i in range(5)]
+        book.write_bytes(("".join(cards)).encode())
+        cuts = self._cuts(book)
+        data = book.read_bytes()
+        assert [c.first_line for c in cuts] == [1, 6, 11, 16, 21]
+        assert all(data[c.start:].startswith(b"BEGIN:VCARD\r\n") for c in cuts)
+        assert [c.last for c in cuts] == [False] * 4 + [True]
+        assert cuts[-1].end is None
+
+    def test_csv_is_not_cut_inside_a_quoted_cell(self, tmp_path: Path) -> None:
+        book = tmp_path / "book.csv"
+        book.write_text('Name,Phone,Notes\r\nA,+4917011111,"one\r\ntwo\r\nthree"\r\n'
+                        'B,+4917022222,plain\r\n', encoding="utf-8")
+        cuts = self._cuts(book)
+        assert [c.first_line for c in cuts] == [2, 5]  # after the header; B's row on line 5
+
+    def test_a_stray_quote_falls_back_to_one_process(self, tmp_path: Path) -> None:
+        """A quote inside an unquoted cell throws the quote count off: a cut may land inside a
+        later quoted cell; that piece then fails to read and the rest is read here, the same."""
+        rows = ["Name,Phone,Notes", 'O"Brien,+4917011111,x']
+        rows += [f'P{i},+491701234{i:03d},"line one\nline two"' for i in range(40)]
+        book = tmp_path / "book.csv"
+        book.write_text("\r\n".join(rows) + "\r\n", encoding="utf-8")
+        evidence = _evidence(book)
+        assert _run(book, evidence, jobs=2, chunk_bytes=64)[:3] == _run(book, evidence, jobs=1)[:3]
+
+    @pytest.mark.parametrize(("name", "data"), [
+        ("utf16.csv", "Name,Phone\r\nA,+4917011111\r\n".encode("utf-16")),
+        ("stdin-like.vcf", None),
+    ])
+    def test_files_that_are_not_cut(self, tmp_path: Path, name: str, data: bytes | None) -> None:
+        if data is None:
+            assert chunks.plan("-", "-", ReadOptions()) is None
+            return
+        (tmp_path / name).write_bytes(data)
+        assert chunks.plan(tmp_path / name, name, ReadOptions()) is None
+
+    def test_lone_cr_lines_are_one_piece(self) -> None:
+        cuts = self._cuts(TESTS / "fixtures" / "vcard" / "lone-cr.vcf")
+        assert len(cuts) == 1 and cuts[0].start == 0 and cuts[0].last
+
+
+class TestErrors:
+    """Errors name the same file and line as reading in one process does."""
+
+    def test_unterminated_quote_in_a_later_piece(self, tmp_path: Path) -> None:
+        rows = ["Name,Phone"] + [f"P{i},+491701234{i:03d}" for i in range(50)]
+        rows.insert(30, 'Broken,"+4917099999')
+        book = tmp_path / "book.csv"
+        book.write_text("\r\n".join(rows) + "\r\n", encoding="utf-8")
+        evidence = _evidence(book)
+        alone = _run(book, evidence, jobs=1)
+        assert alone[0] == "error" and "book.csv:31:" in alone[1]
+        assert _run(book, evidence, jobs=2, chunk_bytes=40) == alone
+
+    def test_undecodable_byte_in_a_later_piece(self, tmp_path: Path) -> None:
+        rows = [b"Name,Phone"] + [b"P%d,+49170123%04d" % (i, i) for i in range(6000)]
+        # Latin-1 past the 64 KiB the encoding is chosen by, in a file that starts as UTF-8
+        rows[5000] = b"Gr\xfc\xdfe,+4917012345"
+        book = tmp_path / "book.csv"
+        book.write_bytes(b"\r\n".join(rows) + b"\r\n")
+        evidence = Evidence()
+        alone = _run(book, evidence, jobs=1)
+        assert alone[0] == "error" and "book.csv:5001:" in alone[1]
+        assert _run(book, evidence, jobs=2, chunk_bytes=4096) == alone
+
+
+class TestCommandLine:
+    def test_jobs_give_the_same_files(self, tmp_path: Path) -> None:
+        """``--jobs 2`` on a book over the parallel threshold writes the bytes ``--jobs 1``
+        writes (the report's time stamp aside)."""
+        from click.testing import CliRunner
+
+        book = _generated(tmp_path, "vcard30", 18_000)
+        assert book.stat().st_size > 4 << 20
+        ledger = tmp_path / "ledger.csv"
+        ledger.write_text("phone,first_inbound_at\r\n" + "".join(
+            f"{c.phones[0].value},2026-01-01T10:00:00Z\r\n"
+            for i, c in enumerate(read_book(book)) if i % 50 == 0 and c.phones
+            and c.phones[0].value.startswith("+49 1")), encoding="utf-8")
+        outputs = {}
+        for jobs in ("1", "2"):
+            out, report = tmp_path / f"clean{jobs}.vcf", tmp_path / f"report{jobs}.json"
+            result = CliRunner().invoke(main, [
+                "sanitize", str(book), "--evidence", str(ledger), "--region", "DE",
+                "-o", str(out), "--report", str(report), "--jobs", jobs, "-q"])
+            assert result.exit_code == 0, result.output
+            data = json.loads(report.read_text(encoding="utf-8"))
+            del data["generated_at"]
+            outputs[jobs] = (out.read_bytes(), data)
+        assert outputs["1"] == outputs["2"]
+        assert outputs["1"][1]["summary"]["contacts_kept"] > 20
