@@ -71,10 +71,15 @@ class Contact:
     @property
     def display_name(self) -> str:
         """FN, or the name assembled from N when FN is missing (as phones show it)."""
-        if self.fn.strip():
-            return self.fn.strip()
-        parts = [self.n[i] for i in (3, 1, 2, 0, 4) if i < len(self.n) and self.n[i].strip()]
-        return " ".join(p.strip() for p in parts)
+        fn = self.fn.strip()
+        if fn:
+            return fn
+        n = self.n
+        if len(n) == 5:  # the usual N (a CSV row's always): prefixes, given, additional, family
+            parts = [n[3].strip(), n[1].strip(), n[2].strip(), n[0].strip(), n[4].strip()]
+        else:
+            parts = [n[i].strip() for i in (3, 1, 2, 0, 4) if i < len(n)]
+        return " ".join([part for part in parts if part])
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,8 +141,7 @@ def _contact_head(contact: Contact) -> str:
         if len(_SOURCE_HEADS) > 256:
             _SOURCE_HEADS.clear()
         head = _SOURCE_HEADS[contact.source] = '{"source": ' + _encode(contact.source)[:-1] + ":"
-    name = contact.fn.strip() or contact.display_name
-    return head + str(contact.line) + '", "name": ' + _encode(name)
+    return head + str(contact.line) + '", "name": ' + _encode(contact.display_name)
 
 
 QuickEntry = Callable[[Contact], "tuple[str, str, int, int] | None"]

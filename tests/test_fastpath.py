@@ -319,6 +319,11 @@ class TestPlainWriter:
         make_book = _make_book_module()
         data = b"".join(make_book.book_chunks("vcard30", 300))
         contacts += list(read_book(io.BytesIO(data), ReadOptions(fields=frozenset()), name="b"))
+        # CSV rows have no UID: the written one is derived from the numbers
+        csv_data = b"".join(make_book.book_chunks("google", 300))
+        rows = list(read_book(io.BytesIO(csv_data), ReadOptions(fields=frozenset()), name="c"))
+        assert all(row.uid is None for row in rows)
+        contacts += rows
         rng = random.Random(9)
         pool = ["Anna", "Zoë", " ", "-", ",", ";", ":", "\\", '"', "\n", "\x1c", "\u2028", "é",
                 "tel:", "+49 170 123", "0", "ß", "\t", "x" * 80, "Bü", "ro"]

@@ -790,7 +790,7 @@ def _plain_serialize(contact: Contact) -> bytes | None:
     tests/test_fastpath.py compares the two."""
     if contact.fields:
         return None
-    uid = contact.uid or ""
+    uid = contact.uid or derived_uid(contact)  # a CSV row has none: UUID 5 of its numbers
     fn = contact.display_name
     n = list(contact.n[:5])
     if any(_CONTROL.search(p.value) for p in contact.phones):
@@ -799,7 +799,7 @@ def _plain_serialize(contact: Contact) -> bytes | None:
     not_plain = _NOT_PLAIN.search
     if (not uid or not fn or not_plain(uid) or not_plain(fn) or any(map(not_plain, n))
             or any(map(not_plain, numbers))):
-        return None  # derived UIDs, names from numbers, escapes: vobject's business
+        return None  # names from numbers, escapes: vobject's business
     n = n + [""] * (5 - len(n)) if any(n) else ["", fn, "", "", ""]
     lines = ["BEGIN:VCARD", "VERSION:3.0", f"UID:{uid}", f"FN:{fn}", "N:" + ";".join(n)]
     for phone, number in zip(contact.phones, numbers, strict=True):
