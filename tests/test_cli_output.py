@@ -158,6 +158,18 @@ class TestProgress:
             progress.update(removed(i))
         assert "3 contacts" in tty.getvalue() and "%" not in tty.getvalue()
 
+    def test_batches_from_workers_advance_the_bar(self, tmp_path: Path) -> None:
+        """Decisions made in worker processes come as counts: the bar counts them and shows
+        the line reading has reached."""
+        book = tmp_path / "book.vcf"
+        book.write_bytes(b"x\n" * 1000)
+        clock, tty = Clock(), FakeTTY()
+        with Console(tty, [str(book)]) as console:
+            console.progress = Progress(tty, [str(book)], enabled=True, clock=clock)
+            clock.now = 2.0
+            console.decided(400, str(book), 750)
+            assert "[######################--------]  75%  400 contacts" in tty.getvalue()
+
     def test_disabled_when_not_a_terminal(self) -> None:
         """Console draws no bar on a pipe or in quiet mode, however long the run."""
         assert not Console(io.StringIO(), []).progress._enabled
