@@ -1,6 +1,6 @@
 """Side-by-side benchmark of ``contactguard sanitize`` against bare baselines (issue 5).
 
-    .venv/bin/python benchmarks/bench_sanitize.py            # everything, ~5 minutes
+    .venv/bin/python benchmarks/bench_sanitize.py            # everything, ~10 minutes
     .venv/bin/python benchmarks/bench_sanitize.py --quick    # no 1M-card book, no full-parse check
 
 Generates its inputs into benchmarks/out/ (gitignored), then measures in one run and prints one

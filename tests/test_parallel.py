@@ -109,6 +109,29 @@ def _decisions(book: Path) -> Any:
     return Sanitizer(_evidence(book), Policy(region="DE")).decisions([book])
 
 
+def test_several_books_merge_across_pieces_as_in_one_process() -> None:
+    """The samples' two books share people: a contact kept in the CSV merges into the vCard's
+    one, in a run where both books are read in pieces by workers."""
+    books = [ROOT / "samples" / "company-book.vcf", ROOT / "samples" / "crm-export.csv"]
+    evidence = _evidence(books[0])
+    policy = Policy(region="DE", now=_parse(NOW))
+    runs = []
+    for jobs in (1, 2):
+        sanitizer = Sanitizer(evidence, policy, ReadOptions(fields=policy.keep_fields))
+        writer = ReportWriter()
+        for item in sanitizer.stream(books, jobs=jobs, entries=True, chunk_bytes=1, min_bytes=0):
+            if isinstance(item, Rendered):
+                writer.add_rendered(item.data, item.count)
+            else:
+                writer.add(item)
+        out = io.BytesIO()
+        writer.finish(out, sanitizer.summary, policy)
+        report = json.loads(out.getvalue())
+        runs.append((report["contacts"], report["summary"], sanitizer.clean))
+    assert runs[0] == runs[1]
+    assert runs[0][1]["merged"] > 0
+
+
 def test_without_report_entries_the_counts_are_the_same() -> None:
     book = ROOT / "samples" / "crm-export.csv"
     evidence = _evidence(book)
