@@ -165,7 +165,7 @@ from contactguard.evidence import Evidence, load_evidence
 from contactguard.policy import Policy
 from contactguard.report import ReportWriter
 from contactguard.sanitize import Sanitizer
-phones._fast_normalize = lambda text, region: phones._UNSURE
+phones._fast_for = lambda region: (lambda text: phones._UNSURE)
 vcard._light_card = lambda *args: None
 policy_module.quick_decision = lambda *args: None
 report.entry_json = lambda d: json.dumps(report.contact_entry(d), ensure_ascii=False)

@@ -83,11 +83,13 @@ def normalizer(region: str | None) -> Callable[[str], str | None]:
     """
     region = region.upper() if region else None
 
+    fast_path = _fast_for(region)
+
     def normalize_one(raw: str) -> str | None:
         text = raw.strip()
         if not text:
             return None
-        fast = _fast_normalize(text, region)
+        fast = fast_path(text)
         if fast is not _UNSURE:
             return fast  # type: ignore[return-value]
         return _slow_cached(text, region)
@@ -124,7 +126,7 @@ def wa_me(raw: str, region: str | None = None) -> str | None:
 # (digits, spaces, "-", "/", ".", brackets, a leading "+") the result depends only on the digits,
 # the "+" and the region, and the steps phonenumbers takes for them are few: find the country
 # code (after "+" or the region's international prefix), strip the national prefix, check the
-# length, and match the metadata's patterns. ``_fast_normalize`` takes exactly those steps with
+# length, and match the metadata's patterns. ``_fast_for(region)`` takes exactly those steps with
 # phonenumbers' own metadata and patterns, compiled once, and answers ``_UNSURE`` for anything
 # else (letters, extensions, tel: URIs, transform rules, shared or non-geographic country codes
 # that need a region look-up, leading zeros); ``normalize`` then asks phonenumbers itself.
@@ -222,82 +224,127 @@ def _country(region: str) -> _Country | None:
 
 def _fast_normalize(text: str, region: str | None) -> str | object | None:
     """``_slow_normalize(text, region)`` for plain spellings, else ``_UNSURE``."""
-    if text[:4] == "tel:" and _TEL_URI.fullmatch(text):
-        text = text[4:]  # RFC 3966 §5.1.4 global number: what follows is an international number
-    if not text or len(text) > 64:
-        return _UNSURE
-    # a plain spelling (digits, " ()./-", a "+" in front only) is ASCII digits once the
-    # separators are gone; str.replace is several times faster here than a regex and a sub
-    plus = text[0] == "+"
-    digits = (text[1:] if plus else text).replace(" ", "").replace("-", "")
-    if not digits.isdigit():
-        digits = digits.replace("/", "").replace(".", "").replace("(", "").replace(")", "")
-        if not digits.isdigit():
-            return _UNSURE
-    if not digits.isascii():
-        return _UNSURE
-    found = _fast_parse_valid(text, region, digits)
-    if found is None and text.startswith("00"):
-        found = _fast_parse_valid("+" + text[2:], None, digits[2:])
-    return found
+    return _fast_for(region)(text)
 
 
-def _fast_parse_valid(text: str, region: str | None, digits: str) -> str | object | None:
-    """E.164 of phonenumbers.parse(text, region) when it is valid, None when not, or _UNSURE
-    (``digits``: the digits of ``text``)."""
-    if not _MIN_FAST_DIGITS <= len(digits) <= _MAX_FAST_DIGITS + 3:
-        return _UNSURE
-    country: _Country | None = None  # whose metadata parse reads it with (None: the code's)
-    if text[0] == "+":
-        code, national = _split_code(digits)
-    else:
-        home = (_COUNTRIES.get(region) or _country(region)) if region is not None else None
+_FastPath = Callable[[str], "str | object | None"]
+_FAST: dict[str | None, _FastPath] = {}
+
+
+def _fast_for(region: str | None) -> _FastPath:
+    """``_fast_normalize`` for one region, as a function of the text (cached per region): the
+    region's metadata and every helper are bound once, since a book's numbers are read with one
+    region, and the per-number work is a handful of string operations and at most four regex
+    matches."""
+    try:
+        return _FAST[region]
+    except KeyError:
+        pass
+    if len(_FAST) > 64:  # regions come from callers: keep the cache small
+        _FAST.clear()
+    home = _country(region) if region is not None else None
+    unsure = _UNSURE
+    code_length = _CODE_LENGTH.get
+    tel_uri = _TEL_URI.fullmatch
+    low, high = _MIN_FAST_DIGITS, _MAX_FAST_DIGITS
+
+    def finish(code: int, national: str, country: _Country, main: _Country) -> str | object | None:
+        """The national number read with ``country``'s metadata: E.164, None or unsure."""
+        if len(national) < 2:
+            return None  # TOO_SHORT_NSN
+        general = country.general.fullmatch
+        general_matched = False  # the general pattern is known to match ``national``
+        if country.prefix is not None:
+            found = country.prefix.match(national)
+            if found is not None:
+                stripped = national[found.end() :]
+                # kept unless the number was viable with its prefix and is not without it
+                if general(stripped) is not None:
+                    if country.length_accepts(stripped):
+                        national, general_matched = stripped, True
+                elif general(national) is None and country.length_accepts(stripped):
+                    national = stripped
+        length = len(national)
+        if not 2 <= length <= high:
+            return None  # TOO_SHORT_NSN or TOO_LONG
+        if national[0] == "0":
+            return unsure  # Italian leading zeros: left to phonenumbers
+        if main.shared is not None:
+            return f"+{code}{national}" if _valid_shared(national, main.shared) else None
+        # country.valid(national, general_matched), inline
+        if country.general_lengths and length not in country.general_lengths:
+            return None
+        if not general_matched and general(national) is None:
+            return None
+        try:
+            types = country._by_length[length]
+        except KeyError:
+            types = country._by_length[length] = country._types_for(length)
+        return f"+{code}{national}" if types is not None and types.fullmatch(national) else None
+
+    def international(digits: str) -> str | object | None:
+        """The digits after "+" or an international prefix."""
+        lead = code_length(digits[:3]) if len(digits) > 2 else None  # no leading 0 in it
+        if lead is None:
+            return unsure
+        code = int(digits[:lead])
+        try:
+            main = _MAIN[code]
+        except KeyError:
+            main = _main_country(code)
+        if main is None:
+            return unsure  # non-geographic, unknown or transformed: left to phonenumbers
+        # parse reads the number with the metadata of the country code's main region
+        return finish(code, digits[lead:], main, main)
+
+    def national(digits: str) -> str | object | None:
+        """Digits without "+": national, or international after the region's prefix."""
         if home is None:
-            # no (known) region and no "+": parse raises INVALID_COUNTRY_CODE, unless the region
-            # is one phonenumbers knows and we do not
-            return None if region is None else _UNSURE
+            # no (known) region: parse raises INVALID_COUNTRY_CODE, unless the region is one
+            # phonenumbers knows and we do not
+            return None if region is None else unsure
         idd = home.idd.match(digits) if home.idd is not None else None
         if idd is not None:
             end = idd.end()
             if end >= len(digits) or digits[end] == "0":
-                return _UNSURE  # not read as an international prefix after all: rare
-            code, national = _split_code(digits[end:])
-        elif digits.startswith(home.code_text):
-            return _UNSURE  # "4917…" without "+": parse tries both readings
-        else:
-            code, national, country = home.code, digits, home  # a national number
-    if code is None:
-        return _UNSURE
-    try:
-        main = _MAIN[code]
-    except KeyError:
-        main = _main_country(code)
-    if main is None:
-        return _UNSURE  # non-geographic, unknown or transformed: left to phonenumbers
-    if country is None:
-        country = main
-    elif not country.simple:
-        return _UNSURE
-    if len(national) < 2:
-        return None  # TOO_SHORT_NSN
-    prefix = country.prefix.match(national) if country.prefix is not None else None
-    general_matched = False  # the general pattern is known to match ``national``
-    if prefix is not None:
-        stripped = national[prefix.end() :]
-        # kept unless the number was viable with its prefix and is not without it
-        general = country.general.fullmatch
-        if general(stripped) is not None:
-            if country.length_accepts(stripped):
-                national, general_matched = stripped, True
-        elif general(national) is None and country.length_accepts(stripped):
-            national = stripped
-    if not 2 <= len(national) <= _MAX_FAST_DIGITS:
-        return None  # TOO_SHORT_NSN or TOO_LONG
-    if national[0] == "0":
-        return _UNSURE  # Italian leading zeros: left to phonenumbers
-    if main.shared is None:
-        return f"+{code}{national}" if country.valid(national, general_matched) else None
-    return f"+{code}{national}" if _valid_shared(national, main.shared) else None
+                return unsure  # not read as an international prefix after all: rare
+            return international(digits[end:])
+        if digits.startswith(home.code_text):
+            return unsure  # "4917…" without "+": parse tries both readings
+        try:
+            main = _MAIN[home.code]
+        except KeyError:
+            main = _main_country(home.code)
+        if main is None or not home.simple:
+            return unsure
+        return finish(home.code, digits, home, main)
+
+    def fast(text: str) -> str | object | None:
+        if text[:4] == "tel:" and tel_uri(text):
+            text = text[4:]  # RFC 3966 §5.1.4 global number: an international number follows
+        if not text or len(text) > 64:
+            return unsure
+        # a plain spelling (digits, " ()./-", a "+" in front only) is ASCII digits once the
+        # separators are gone; str.replace is several times faster here than a regex and a sub
+        plus = text[0] == "+"
+        digits = (text[1:] if plus else text).replace(" ", "").replace("-", "")
+        if not digits.isdigit():
+            digits = digits.replace("/", "").replace(".", "").replace("(", "").replace(")", "")
+            if not digits.isdigit():
+                return unsure
+        if not digits.isascii():
+            return unsure
+        if not low <= len(digits) <= high + 3:
+            return unsure
+        found = international(digits) if plus else national(digits)
+        if found is None and text.startswith("00"):
+            # what parse makes of "+" and the rest, when the region does not dial 00
+            rest = digits[2:]
+            found = international(rest) if low <= len(rest) <= high + 3 else unsure
+        return found
+
+    _FAST[region] = fast
+    return fast
 
 
 # country code → the _Country parse reads "+code…" with (its main region's), when the fast path
@@ -331,14 +378,6 @@ def _valid_shared(nsn: str, regions: tuple[str, ...]) -> bool:
         elif country.valid(nsn):
             return True
     return False
-
-
-def _split_code(digits: str) -> tuple[int | None, str]:
-    """phonenumbers' _extract_country_code on the digits after "+" or an international prefix."""
-    length = _CODE_LENGTH.get(digits[:3]) if len(digits) > 2 else None  # no leading 0 in it
-    if length is None:
-        return None, digits
-    return int(digits[:length]), digits[length:]
 
 
 def _parse_valid(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
