@@ -6,6 +6,15 @@
 Decisions stream (the report can be written as they come, memory stays flat); only the kept
 contacts are held, because a later contact with the same number is merged into an earlier one.
 The CLI, the sync job and Python callers all go through ``Sanitizer``.
+
+For a large book file the CLI uses ``Sanitizer.stream``: ``books.chunks`` cuts the file where
+cards or rows start, forked workers decide the common case of each piece (removed: no evidence
+for any number) and render its report entries, and this process decides everything else in
+input order — so merging, and every result, is what ``decisions()`` gives:
+
+    file ─► pieces ─► workers: read, quick decision, report entries ─┐
+                                                                      ├─► parent, in order:
+                     contacts with evidence (or in doubt) ───────────┘   full decision, merge
 """
 
 from __future__ import annotations
