@@ -28,9 +28,10 @@ import sys
 import tempfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
@@ -266,7 +267,7 @@ class _Run:
         return quick
 
     def quick_entries(self) -> QuickEntry:
-        """``report.quick_entries`` for this run, or None where ``quick`` is None."""
+        """``report.quick_entries`` for this run: None where ``quick`` would be None."""
         from .report import quick_entries
 
         evidence = self.sanitizer.evidence
@@ -304,28 +305,33 @@ class _Run:
         self, plan: chunks.Plan, jobs: int, entries: bool
     ) -> Iterator[Decision | Rendered]:
         """Decide one book in pieces: workers do the quick decisions, this process the rest."""
-        global _WORK
-        _WORK = (self, plan, entries)  # the workers inherit it: nothing is pickled per piece
-        try:
-            pool = multiprocessing.get_context("fork").Pool(jobs, _worker_init)
-        finally:
-            _WORK = None
+        # forked before any thread starts, the workers inherit this run: nothing is pickled
+        # but the pieces' positions going out and their outcomes coming back
+        workers = ProcessPoolExecutor(
+            jobs,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_worker_init,
+            initargs=(self, plan, entries),
+        )
         summary, region, full = self.sanitizer.summary, self.region, self.full
         pieces = plan.chunks()  # a generator: closed when done with, which closes the file
         failed: chunks.Chunk | None = None
-        with pool:
-            window: deque[tuple[chunks.Chunk, AsyncResult[_Piece | None]]] = deque()
+        try:
+            window: deque[tuple[chunks.Chunk, Future[_Piece | None]]] = deque()
             # a window of pieces in flight keeps memory flat whatever the book's size
             for chunk in itertools.islice(pieces, 2 * jobs):
-                window.append((chunk, pool.apply_async(_work, (chunk,))))
+                window.append((chunk, workers.submit(_work, chunk)))
             while window:
                 chunk, pending = window.popleft()
-                piece = pending.get()
+                try:
+                    piece = pending.result()
+                except BrokenProcessPool:  # a worker was killed (out of memory, a signal)
+                    piece = None
                 if piece is None:
                     failed = chunk
                     break
                 for chunk in itertools.islice(pieces, 1):
-                    window.append((chunk, pool.apply_async(_work, (chunk,))))
+                    window.append((chunk, workers.submit(_work, chunk)))
                 items, counts = piece
                 summary.contacts_in += counts[0]
                 summary.numbers_in += counts[1]
@@ -339,11 +345,13 @@ class _Run:
                     decision = full(item)
                     _tally(summary, decision, region)
                     yield decision
-        pieces.close()
+        finally:
+            workers.shutdown(wait=True, cancel_futures=True)
+            pieces.close()
         if failed is not None:
-            # the piece did not read as a part of the file (a CSV cut inside a quoted cell, or
-            # an error in the book): read the rest here, which is what reading the whole file
-            # would do from this piece on, error included
+            # the piece did not read as a part of the file (a CSV cut inside a quoted cell, an
+            # error in the book, a worker that died): read the rest here, which is what reading
+            # the whole file does from this piece on, error included
             rest = chunks.Chunk(failed.start, None, failed.first_line, True)
             yield from self.decide(chunks.read_chunk(plan, rest, self.sanitizer.read_options))
 
@@ -352,10 +360,12 @@ class _Run:
 # that need the full decision) and the counts of the quick decisions (contacts_in, numbers_in,
 # contacts_removed, invalid_without_region, reasons).
 _Piece = tuple[list["Rendered | Contact"], tuple[int, int, int, int, Counter[str]]]
-_WORK: tuple[_Run, chunks.Plan, bool] | None = None
+_WORK: tuple[_Run, chunks.Plan, bool] | None = None  # in a worker: its run, book and task
 
 
-def _worker_init() -> None:
+def _worker_init(run: _Run, plan: chunks.Plan, entries: bool) -> None:
+    global _WORK
+    _WORK = (run, plan, entries)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
 
 
@@ -367,9 +377,13 @@ def _work(chunk: chunks.Chunk) -> _Piece | None:
     run, plan, entries = _WORK
     quick = run.quick_entries() if entries else run.quick_counts()
     items: list[Rendered | Contact] = []
-    contacts = numbers = national = 0
+    numbers = national = 0
     reasons: Counter[str] = Counter()
     batch: list[str] = []  # the entries since the last item
+
+    def rendered(line: int) -> Rendered:
+        return Rendered(plan.label, line, len(batch), join_entries(batch) if entries else b"")
+
     line = chunk.first_line
     try:
         for contact in chunks.read_chunk(plan, chunk, run.sanitizer.read_options):
@@ -377,7 +391,7 @@ def _work(chunk: chunks.Chunk) -> _Piece | None:
             got = quick(contact)
             if got is None:
                 if batch:
-                    items.append(Rendered(plan.label, line, len(batch), join_entries(batch)))
+                    items.append(rendered(line))
                     batch = []
                 items.append(contact)
                 continue
@@ -389,7 +403,7 @@ def _work(chunk: chunks.Chunk) -> _Piece | None:
     except ContactguardError:
         return None
     if batch:
-        items.append(Rendered(plan.label, line, len(batch), join_entries(batch)))
+        items.append(rendered(line))
     contacts = sum(reasons.values())
     return items, (contacts, numbers, contacts, national, reasons)
 

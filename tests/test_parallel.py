@@ -212,6 +212,31 @@ class TestCuts:
         assert len(cuts) == 1 and cuts[0].start == 0 and cuts[0].last
 
 
+_real_work = sys.modules["contactguard.sanitize"]._work
+
+
+def _dying_work(chunk: chunks.Chunk) -> Any:
+    """A worker killed on a piece in the middle of the book (out of memory, a signal)."""
+    import os
+
+    if 40_000 < chunk.start < 50_000:
+        os._exit(9)
+    return _real_work(chunk)
+
+
+def test_a_killed_worker_costs_time_not_contacts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a worker dies, the parent reads the rest of the book itself: same results."""
+    book = _generated(tmp_path, "vcard30", 600)
+    evidence = _evidence(book)
+    alone = _run(book, evidence, jobs=1)
+    plan = chunks.plan(book, "b", ReadOptions(), 4096)
+    assert plan is not None and any(40_000 < c.start < 50_000 for c in plan.chunks())
+    monkeypatch.setattr(sys.modules["contactguard.sanitize"], "_work", _dying_work)
+    assert _run(book, evidence, jobs=2, chunk_bytes=4096)[:3] == alone[:3]
+
+
 class TestErrors:
     """Errors name the same file and line as reading in one process does."""
 
