@@ -316,11 +316,20 @@ class _Run:
         summary, region, full = self.sanitizer.summary, self.region, self.full
         pieces = plan.chunks()  # a generator: closed when done with, which closes the file
         failed: chunks.Chunk | None = None
+        window: deque[tuple[chunks.Chunk, Future[_Piece | None]]] = deque()
+
+        def send(count: int) -> chunks.Chunk | None:
+            """Hand the next ``count`` pieces to the workers; the one they no longer take."""
+            for chunk in itertools.islice(pieces, count):
+                try:
+                    window.append((chunk, workers.submit(_work, chunk)))
+                except BrokenProcessPool:  # a worker died: an earlier piece will say so
+                    return chunk
+            return None
+
         try:
-            window: deque[tuple[chunks.Chunk, Future[_Piece | None]]] = deque()
             # a window of pieces in flight keeps memory flat whatever the book's size
-            for chunk in itertools.islice(pieces, 2 * jobs):
-                window.append((chunk, workers.submit(_work, chunk)))
+            unsent = send(2 * jobs)
             while window:
                 chunk, pending = window.popleft()
                 try:
@@ -330,8 +339,8 @@ class _Run:
                 if piece is None:
                     failed = chunk
                     break
-                for chunk in itertools.islice(pieces, 1):
-                    window.append((chunk, workers.submit(_work, chunk)))
+                if unsent is None:
+                    unsent = send(1)
                 items, counts = piece
                 summary.contacts_in += counts[0]
                 summary.numbers_in += counts[1]
@@ -345,6 +354,8 @@ class _Run:
                     decision = full(item)
                     _tally(summary, decision, region)
                     yield decision
+            if failed is None:
+                failed = unsent  # None when every piece was read
         finally:
             workers.shutdown(wait=True, cancel_futures=True)
             pieces.close()
