@@ -250,6 +250,16 @@ class TestErrors:
         assert alone[0] == "error" and "book.csv:31:" in alone[1]
         assert _run(book, evidence, jobs=2, chunk_bytes=40) == alone
 
+    def test_a_header_without_numbers_is_reported_as_in_one_process(
+        self, tmp_path: Path
+    ) -> None:
+        book = tmp_path / "book.csv"
+        book.write_text("Name,City\r\n" + "".join(f"P{i},Berlin\r\n" for i in range(500)),
+                        encoding="utf-8")
+        alone = _run(book, Evidence(), jobs=1)
+        assert alone[0] == "error" and "--phone-column" in alone[1]
+        assert _run(book, Evidence(), jobs=2, chunk_bytes=256) == alone
+
     def test_undecodable_byte_in_a_later_piece(self, tmp_path: Path) -> None:
         rows = [b"Name,Phone"] + [b"P%d,+49170123%04d" % (i, i) for i in range(6000)]
         # Latin-1 past the 64 KiB the encoding is chosen by, in a file that starts as UTF-8

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from ..errors import InputError
 from ..model import Contact
 from . import ReadOptions, open_source, sniff, vcard
 from . import csv as csv_book
@@ -79,8 +80,8 @@ def plan(
             stream.seek(0)
             try:
                 header = csv_book.read_header(stream, label, options)
-            except Exception:
-                return None
+            except InputError:
+                return None  # reading the whole file reports it, as it always has
             if header.encoding not in ("utf-8", "cp1252"):
                 return None
             # the rows start after the header's line end (line ends: see _cut)
