@@ -128,19 +128,9 @@ _E164_LIKE = re.compile(r"\+?[0-9]+")
 
 def read(stream: BinaryIO, source: str, options: ReadOptions) -> Iterator[Contact]:
     """Yield one Contact per non-empty data row, each with the line its row starts on."""
-    text = _Text(stream, source)
-    skipped = 0  # blank lines (and Excel's "sep=" line) before the header
-    try:
-        # csv.reader counts the physical lines it pulls (line_num): fed one line per item, its
-        # count is the exact line number at C speed, with no bookkeeping per row on our side.
-        lines = itertools.chain.from_iterable(text.blocks())
-        first, skipped, delimiter = _header_line(lines, source)
-        reader = csv.reader(itertools.chain((first,), lines), delimiter=delimiter, strict=True)
-        header = next(reader)
-        plan = _Plan.from_header(header, options, source, skipped + reader.line_num)
-    except csv.Error as exc:
-        raise _csv_error(exc, source, skipped + 1) from exc
-    yield from _rows(reader, text, plan, source, skipped)
+    text, reader, plan, header = _head(stream, source, options)
+    # the line the header row ends on is reader.line_num lines after the skipped ones
+    yield from _rows(reader, text, plan, source, header.line - reader.line_num)
 
 
 class Header(NamedTuple):
@@ -154,17 +144,27 @@ class Header(NamedTuple):
 
 def read_header(stream: BinaryIO, source: str, options: ReadOptions) -> Header:
     """The header of a CSV file (raises InputError as ``read`` would)."""
+    return _head(stream, source, options)[3]
+
+
+def _head(stream: BinaryIO, source: str, options: ReadOptions) -> tuple[_Text, Any, _Plan, Header]:
+    """The decoded stream, a csv reader past the header row, the plan for the rows, and the
+    header (raises InputError for a file that has none a plan can be made of)."""
     text = _Text(stream, source)
+    # csv.reader counts the physical lines it pulls (line_num): fed one line per item, its
+    # count is the exact line number at C speed, with no bookkeeping per row on our side.
     lines = itertools.chain.from_iterable(text.blocks())
+    # skipped: blank lines (and Excel's "sep=" line) before the header
     first, skipped, delimiter = _header_line(lines, source)
     reader = csv.reader(itertools.chain((first,), lines), delimiter=delimiter, strict=True)
     try:
         row = next(reader)
     except csv.Error as exc:
         raise _csv_error(exc, source, skipped + 1) from exc
-    _Plan.from_header(row, options, source, skipped + reader.line_num)  # raises what read would
+    line = skipped + reader.line_num
+    plan = _Plan.from_header(row, options, source, line)
     encoding = "utf-8" if text.encoding == "utf-8-sig" else text.encoding
-    return Header(encoding, delimiter, row, skipped + reader.line_num)
+    return text, reader, plan, Header(encoding, delimiter, row, line)
 
 
 def read_range(
@@ -529,8 +529,10 @@ class _Plan:
         ``itemgetter`` with ``zip``/``filter``/``compress`` here, whose iterators cost more to
         build per row than the handful of cells they save looking at.)
         """
-        fixed = self.phones
-        labelled = self.labelled_phones
+        # (column, label column or None, types): fixed columns first, then labelled ones
+        cells: tuple[tuple[int, int | None, tuple[str, ...] | None], ...] = tuple(
+            (i, None, types) for i, types in self.phones
+        ) + tuple((i, label, ()) for i, label in self.labelled_phones)
         label_types = _label_types
         display = self.display
         one_display = display[0] if len(display) == 1 else None
@@ -541,9 +543,13 @@ class _Plan:
 
         def contact(row: list[str], line: int) -> Contact | None:
             phones: list[Phone] = []
-            for i, types in fixed:
+            for i, label, types in cells:
                 value = row[i]
                 if value:
+                    if label is not None:
+                        types = label_types(row[label])
+                    if types is None:
+                        continue  # a labelled fax or pager
                     if _MULTI in value:
                         _add_phones(phones, value, types)
                     else:
@@ -551,20 +557,6 @@ class _Plan:
                         if value:
                             phones.append(
                                 new_phone(_unquote(value) if value[0] == "'" else value, types)
-                            )
-            for i, label in labelled:
-                value = row[i]
-                if value:
-                    kinds = label_types(row[label])
-                    if kinds is None:
-                        continue  # a fax or pager
-                    if _MULTI in value:
-                        _add_phones(phones, value, kinds)
-                    else:
-                        value = value.strip()
-                        if value:
-                            phones.append(
-                                new_phone(_unquote(value) if value[0] == "'" else value, kinds)
                             )
             if one_display is not None:
                 fn = row[one_display].strip()
