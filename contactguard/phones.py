@@ -264,23 +264,15 @@ def _fast_for(region: str | None) -> _FastPath:
                         national, general_matched = stripped, True
                 elif general(national) is None and country.length_accepts(stripped):
                     national = stripped
-        length = len(national)
-        if not 2 <= length <= high:
+        if not 2 <= len(national) <= high:
             return None  # TOO_SHORT_NSN or TOO_LONG
         if national[0] == "0":
             return unsure  # Italian leading zeros: left to phonenumbers
         if main.shared is not None:
-            return f"+{code}{national}" if _valid_shared(national, main.shared) else None
-        # country.valid(national, general_matched), inline
-        if country.general_lengths and length not in country.general_lengths:
-            return None
-        if not general_matched and general(national) is None:
-            return None
-        try:
-            types = country._by_length[length]
-        except KeyError:
-            types = country._by_length[length] = country._types_for(length)
-        return f"+{code}{national}" if types is not None and types.fullmatch(national) else None
+            valid = _valid_shared(national, main.shared)
+        else:
+            valid = country.valid(national, general_matched)
+        return f"+{code}{national}" if valid else None
 
     def international(digits: str) -> str | object | None:
         """The digits after "+" or an international prefix."""
@@ -288,10 +280,7 @@ def _fast_for(region: str | None) -> _FastPath:
         if lead is None:
             return unsure
         code = int(digits[:lead])
-        try:
-            main = _MAIN[code]
-        except KeyError:
-            main = _main_country(code)
+        main = _main_country(code)
         if main is None:
             return unsure  # non-geographic, unknown or transformed: left to phonenumbers
         # parse reads the number with the metadata of the country code's main region
@@ -311,10 +300,7 @@ def _fast_for(region: str | None) -> _FastPath:
             return international(digits[end:])
         if digits.startswith(home.code_text):
             return unsure  # "4917…" without "+": parse tries both readings
-        try:
-            main = _MAIN[home.code]
-        except KeyError:
-            main = _main_country(home.code)
+        main = _main_country(home.code)
         if main is None or not home.simple:
             return unsure
         return finish(home.code, digits, home, main)
@@ -353,6 +339,11 @@ _MAIN: dict[int, _Country | None] = {}
 
 
 def _main_country(code: int) -> _Country | None:
+    """The _Country parse reads "+code…" with (cached in _MAIN)."""
+    try:
+        return _MAIN[code]
+    except KeyError:
+        pass
     regions = _CODE_REGIONS.get(code, ())
     country = None
     if regions and "001" not in regions:
