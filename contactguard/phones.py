@@ -112,6 +112,12 @@ def _slow_normalize(text: str, region: str | None) -> str | None:
 _slow_cached = functools.lru_cache(maxsize=_CACHE_SIZE)(_slow_normalize)
 
 
+def is_national(raw: str) -> bool:
+    """Whether a book number is spelt nationally (no "+", "00" or "tel:+" in front): one that
+    cannot be read without a default region."""
+    return not raw.lstrip().startswith(("+", "00", "tel:+"))
+
+
 def wa_me(raw: str, region: str | None = None) -> str | None:
     """A number in the form click-to-chat links use: international digits, no "+", no leading
     zeros (``0170 1234567`` with region DE → ``491701234567``); None when it is not valid."""

@@ -164,7 +164,7 @@ def quick_entries(
     codes = {reason: reason.value for reason in Reason}
     need_region = region is None
     detail = ', "detail": ' + _encode(_NEED_REGION)
-    stripped, contact_head = _stripped, _contact_head
+    stripped, contact_head, is_national = _stripped, _contact_head, phones.is_national
 
     def entry(contact: Contact) -> tuple[str, str, int, int] | None:
         if contact.error is not None:
@@ -177,7 +177,7 @@ def quick_entries(
             e164 = normalize(raw)
             if e164 is None:
                 numbers.append(stripped(None, raw, invalid_tail))
-                if need_region and not raw.lstrip().startswith(("+", "00", "tel:+")):
+                if need_region and is_national(raw):
                     national += 1
             elif lookup(e164) is not None:
                 return None  # evidence: the full decision
@@ -214,7 +214,6 @@ class ReportWriter:
         self._count = 0
         self._pending: list[str] = []
 
-
     def add(self, decision: Decision) -> None:
         pending = self._pending
         pending.append(entry_json(decision))
@@ -225,15 +224,16 @@ class ReportWriter:
         """Add ``count`` entries made by ``join_entries`` (in a worker process), in order."""
         if count:
             self._flush()
-            self._spool.write((_FIRST if not self._count else _NEXT) + data)
-            self._count += count
+            self._write(data, count)
 
     def _flush(self) -> None:
         if self._pending:
-            self._spool.write((_FIRST if not self._count else _NEXT)
-                              + _SEPARATOR.join(self._pending).encode("utf-8"))
-            self._count += len(self._pending)
+            self._write(join_entries(self._pending), len(self._pending))
             self._pending.clear()
+
+    def _write(self, data: bytes, count: int) -> None:
+        self._spool.write((_FIRST if not self._count else _NEXT) + data)
+        self._count += count
 
     def close(self) -> None:
         """Drop the spooled entries (a run that fails before ``finish``)."""

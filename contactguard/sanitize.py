@@ -436,7 +436,7 @@ def _needs_region(decision: Decision) -> int:
         1
         for n in decision.numbers
         if n.reason is Reason.INVALID_NUMBER
-        and not n.raw.lstrip().startswith(("+", "00", "tel:+"))
+        and phones.is_national(n.raw)
     )
 
 
