@@ -33,7 +33,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from . import phones
 from . import policy as _policy
@@ -67,6 +67,24 @@ class Summary:
     inputs: list[str] = field(default_factory=list)
     evidence_identities: int = 0
     evidence_unmatchable: int = 0
+
+    def count(self, reason: str, numbers: int, kept: bool, national: int) -> None:
+        """Count one contact's final decision: its reason code, how many numbers it had, and
+        how many of them were invalid for want of a region."""
+        self.contacts_in += 1
+        self.numbers_in += numbers
+        self.reasons[reason] += 1
+        if not kept:
+            self.contacts_removed += 1
+        self.invalid_without_region += national
+
+    def add(self, other: Summary) -> None:
+        """Add the contact counts of ``other`` (a worker's share of a book)."""
+        self.contacts_in += other.contacts_in
+        self.numbers_in += other.numbers_in
+        self.contacts_removed += other.contacts_removed
+        self.invalid_without_region += other.invalid_without_region
+        self.reasons.update(other.reasons)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -107,11 +125,7 @@ class Sanitizer:
 
     def decisions(self, books: Sequence[BookSource]) -> Iterator[Decision]:
         """Yield one final Decision per input contact, in input order."""
-        with _rereadable(books) as sources:
-            run = self._start(sources)
-            for label, source in sources:
-                yield from run.decide(self._read(label, source))
-        self._finish()
+        return cast(Iterator[Decision], self.stream(books))  # one process: Decisions only
 
     def stream(
         self,
@@ -204,14 +218,13 @@ _REASON_VALUES = {reason: reason.value for reason in Reason}
 
 
 def _tally(summary: Summary, decision: Decision, region: str | None) -> None:
-    """Count one final decision into ``summary`` (it runs once per contact: kept lean)."""
-    summary.contacts_in += 1
-    summary.numbers_in += len(decision.numbers)
-    summary.reasons[_REASON_VALUES[decision.reason]] += 1
-    if not decision.kept:
-        summary.contacts_removed += 1
-    if region is None:
-        summary.invalid_without_region += _needs_region(decision)
+    """Count one final decision into ``summary``."""
+    summary.count(
+        _REASON_VALUES[decision.reason],
+        len(decision.numbers),
+        decision.kept,
+        _needs_region(decision) if region is None else 0,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,11 +355,7 @@ class _Run:
                 if unsent is None:
                     unsent = send(1)
                 items, counts = piece
-                summary.contacts_in += counts[0]
-                summary.numbers_in += counts[1]
-                summary.contacts_removed += counts[2]
-                summary.invalid_without_region += counts[3]
-                summary.reasons.update(counts[4])
+                summary.add(counts)
                 for item in items:
                     if isinstance(item, Rendered):
                         yield item
@@ -368,9 +377,8 @@ class _Run:
 
 
 # A piece's outcome: its items in order (Rendered runs of quick decisions, and the Contacts
-# that need the full decision) and the counts of the quick decisions (contacts_in, numbers_in,
-# contacts_removed, invalid_without_region, reasons).
-_Piece = tuple[list["Rendered | Contact"], tuple[int, int, int, int, Counter[str]]]
+# that need the full decision) and the counts of the quick decisions.
+_Piece = tuple[list["Rendered | Contact"], Summary]
 _WORK: tuple[_Run, chunks.Plan, bool] | None = None  # in a worker: its run, book and task
 
 
@@ -388,8 +396,7 @@ def _work(chunk: chunks.Chunk) -> _Piece | None:
     run, plan, entries = _WORK
     quick = run.quick_entries() if entries else run.quick_counts()
     items: list[Rendered | Contact] = []
-    numbers = national = 0
-    reasons: Counter[str] = Counter()
+    counts = Summary()
     batch: list[str] = []  # the entries since the last item
 
     def rendered(line: int) -> Rendered:
@@ -406,17 +413,14 @@ def _work(chunk: chunks.Chunk) -> _Piece | None:
                     batch = []
                 items.append(contact)
                 continue
-            text, code, count, needs_region = got
+            text, code, numbers, national = got
             batch.append(text)
-            numbers += count
-            national += needs_region
-            reasons[code] += 1
+            counts.count(code, numbers, False, national)  # quick decisions all remove
     except ContactguardError:
         return None
     if batch:
         items.append(rendered(line))
-    contacts = sum(reasons.values())
-    return items, (contacts, numbers, contacts, national, reasons)
+    return items, counts
 
 
 def _can_fork() -> bool:
