@@ -166,14 +166,15 @@ def sanitize(
     writer = writer_for(report) if report else None
     try:
         # workers render JSON entries; --verbose and the HTML report need every Decision here
-        parallel = not verbose and (writer is None or isinstance(writer, ReportWriter))
+        json_writer = writer if isinstance(writer, ReportWriter) else None
+        parallel = not verbose and (writer is None or json_writer is not None)
         with Console(sys.stderr, books, quiet=quiet, verbose=verbose, style=click.style) as console:
             for item in sanitizer.stream(books, jobs=_jobs(jobs) if parallel else 1,
-                                         entries=writer is not None):
+                                         entries=json_writer is not None):
                 if isinstance(item, Rendered):
                     console.decided(item.count, item.source, item.line)
-                    if writer is not None:
-                        writer.add_rendered(item.data, item.count)  # type: ignore[union-attr]
+                    if json_writer is not None:
+                        json_writer.add_rendered(item.data, item.count)
                     continue
                 console.decision(item)
                 if writer is not None:
