@@ -164,7 +164,7 @@ from contactguard.books import ReadOptions, vcard, write_book
 from contactguard.evidence import Evidence, load_evidence
 from contactguard.policy import Policy
 from contactguard.report import ReportWriter
-from contactguard.sanitize import Sanitizer
+from contactguard.pipeline import Sanitizer
 phones._fast_for = lambda region: (lambda text: phones._UNSURE)
 vcard._light_card = lambda *args: None
 policy_module.quick_decision = lambda *args: None

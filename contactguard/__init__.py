@@ -23,10 +23,10 @@ if TYPE_CHECKING:
     from .model import Decision as Decision
     from .model import EvidenceRecord as EvidenceRecord
     from .model import Reason as Reason
+    from .pipeline import Result as Result
+    from .pipeline import Sanitizer as Sanitizer
+    from .pipeline import sanitize as sanitize
     from .policy import Policy as Policy
-    from .sanitize import Result as Result
-    from .sanitize import Sanitizer as Sanitizer
-    from .sanitize import sanitize as sanitize
 
 __all__ = [
     "ConfigError",
@@ -60,12 +60,12 @@ _HOMES = {
     "InputError": "errors",
     "Policy": "policy",
     "Reason": "model",
-    "Result": "sanitize",
-    "Sanitizer": "sanitize",
+    "Result": "pipeline",
+    "Sanitizer": "pipeline",
     "SyncError": "errors",
     "load_evidence": "evidence",
     "read_book": "books",
-    "sanitize": "sanitize",
+    "sanitize": "pipeline",
     "write_book": "books",
 }
 

@@ -95,8 +95,8 @@ def _sanitizer(
         )
     from .books import ReadOptions
     from .evidence import load_evidence
+    from .pipeline import Sanitizer, parse_max_age
     from .policy import Policy
-    from .sanitize import Sanitizer, parse_max_age
 
     if ledger is not None and not Path(ledger).is_file():
         raise click.BadParameter(f"{ledger}: no such ledger", param_hint="--ledger")
@@ -149,10 +149,10 @@ def sanitize(
     """
     from ._atomic import atomic_write, refuse_overwriting_inputs
     from .books import write_book
+    from .pipeline import Rendered
     from .progress import Console
     from .report import ReportWriter, summary_text
     from .report_html import writer_for
-    from .sanitize import Rendered
 
     for target in (output, report):
         if target and target != "-":

@@ -24,7 +24,7 @@ from .policy import Policy
 from .report import ReportWriter, _header, contact_entry
 
 if TYPE_CHECKING:
-    from .sanitize import Summary
+    from .pipeline import Summary
 
 __all__ = ["HtmlReportWriter", "is_html", "writer_for"]
 

@@ -48,8 +48,8 @@ from .books import ReadOptions, read_book, write_book
 from .books.vcard import derived_uid
 from .errors import SyncError
 from .model import Contact, Decision
+from .pipeline import Sanitizer, Summary, parse_max_age
 from .policy import Policy
-from .sanitize import Sanitizer, Summary, parse_max_age
 from .syncconfig import Endpoint, SyncConfig, _secret, load_config
 
 if TYPE_CHECKING:  # httpx stays out of ``contactguard --help``: carddav is imported lazily

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .sanitize import parse_max_age
+from .pipeline import parse_max_age
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -16,9 +16,9 @@ from contactguard.cli import main
 from contactguard.errors import InputError
 from contactguard.evidence import Evidence, load_evidence
 from contactguard.model import EvidenceRecord
+from contactguard.pipeline import Rendered, Sanitizer
 from contactguard.policy import Policy
 from contactguard.report import ReportWriter
-from contactguard.sanitize import Rendered, Sanitizer
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the workers fork (Linux only)")
 
@@ -212,7 +212,7 @@ class TestCuts:
         assert len(cuts) == 1 and cuts[0].start == 0 and cuts[0].last
 
 
-_real_work = sys.modules["contactguard.sanitize"]._work
+_real_work = sys.modules["contactguard.pipeline"]._work
 
 
 def _dying_work(chunk: chunks.Chunk) -> Any:
@@ -233,7 +233,7 @@ def test_a_killed_worker_costs_time_not_contacts(
     alone = _run(book, evidence, jobs=1)
     plan = chunks.plan(book, "b", ReadOptions(), 4096)
     assert plan is not None and any(40_000 < c.start < 50_000 for c in plan.chunks())
-    monkeypatch.setattr(sys.modules["contactguard.sanitize"], "_work", _dying_work)
+    monkeypatch.setattr(sys.modules["contactguard.pipeline"], "_work", _dying_work)
     assert _run(book, evidence, jobs=2, chunk_bytes=4096)[:3] == alone[:3]
 
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from contactguard import read_book
 from contactguard.evidence import Evidence
 from contactguard.model import Contact, EvidenceRecord, Field, Phone
+from contactguard.pipeline import Sanitizer
 from contactguard.policy import Policy
-from contactguard.sanitize import Sanitizer
 
 NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
 # a small pool so that books and evidence collide often; DE mobiles, an MX and a BR pair

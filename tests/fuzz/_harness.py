@@ -23,7 +23,7 @@ def run(target: Callable[[bytes], None], seed_kinds: tuple[str, ...]) -> None:
     with atheris.instrument_imports():
         import contactguard.books
         import contactguard.evidence
-        import contactguard.sanitize  # noqa: F401
+        import contactguard.pipeline  # noqa: F401
     from fuzz.targets import seeds
 
     corpus = Path(tempfile.mkdtemp(prefix="contactguard-fuzz-"))

@@ -21,8 +21,8 @@ from contactguard.books import write_book
 from contactguard.errors import ContactguardError
 from contactguard.evidence import Evidence, load_evidence
 from contactguard.model import EvidenceRecord
+from contactguard.pipeline import Sanitizer
 from contactguard.policy import Policy
-from contactguard.sanitize import Sanitizer
 
 NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
