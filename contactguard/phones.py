@@ -488,6 +488,22 @@ def mask(number: str) -> str:
             stars = "*" * (len(national) - 5)
             return f"+{country}{national[:3]}{stars}{national[-2:]}"
         return f"+{country}{'*' * max(len(national) - 2, 0)}{national[-2:]}"
+    if number.isascii():  # "030 1234567 ext. 12", "n/a": str.isdigit is 0-9 here
+        # every digit before the second last becomes "*", at C speed
+        shown, found = len(number), 0
+        while found < 2 and shown:
+            shown -= 1
+            found += number[shown] in _ASCII_DIGITS
+        return number[:shown].translate(_STARS) + number[shown:] if found == 2 else number
+    return _mask_text(number)
+
+
+_ASCII_DIGITS = frozenset("0123456789")
+_STARS = str.maketrans("0123456789", "*" * 10)
+
+
+def _mask_text(number: str) -> str:
+    """``mask`` of any other string: every digit (str.isdigit) but the last two becomes "*"."""
     total = sum(ch.isdigit() for ch in number)
     out = []
     seen = 0

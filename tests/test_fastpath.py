@@ -257,6 +257,19 @@ class TestFastPipeline:
                 head = national[:3] if len(national) > 5 else ""
                 assert phones.mask(number) == f"+{code}{head}{hidden}{national[-2:]}", number
 
+    def test_mask_of_text(self) -> None:
+        """The ASCII shortcut of mask() for numbers that are not E.164 gives what the general
+        character loop gives."""
+        rng = random.Random(8)
+        pool = "0123456789 +-/().extn a"
+        for _ in range(20_000):
+            text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 24)))
+            if text.startswith("+") and text[1:].isdigit():
+                continue  # E.164: test_mask
+            assert phones.mask(text) == phones._mask_text(text), text
+        for text in ["", "1", "12", "a1b", "n/a", "030 1234567 ext. 12", "١٢٣٤٥", "²³4"]:
+            assert phones.mask(text) == phones._mask_text(text), text
+
     def test_evidence_index(self) -> None:
         """lookup (one dict look-up) equals merging the entries of every variant."""
         rng = random.Random(11)
