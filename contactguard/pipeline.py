@@ -396,8 +396,9 @@ def _work(chunk: chunks.Chunk) -> _Piece | None:
     run, plan, entries = _WORK
     quick = run.quick_entries() if entries else run.quick_counts()
     items: list[Rendered | Contact] = []
-    counts = Summary()
     batch: list[str] = []  # the entries since the last item
+    reasons: list[str] = []  # of the quick decisions, which all remove: counted at the end
+    numbers = national = 0
 
     def rendered(line: int) -> Rendered:
         return Rendered(plan.label, line, len(batch), join_entries(batch) if entries else b"")
@@ -413,13 +414,17 @@ def _work(chunk: chunks.Chunk) -> _Piece | None:
                     batch = []
                 items.append(contact)
                 continue
-            text, code, numbers, national = got
+            text, code, count, invalid = got
             batch.append(text)
-            counts.count(code, numbers, False, national)  # quick decisions all remove
+            reasons.append(code)
+            numbers += count
+            national += invalid
     except ContactguardError:
         return None
     if batch:
         items.append(rendered(line))
+    counts = Summary(contacts_in=len(reasons), contacts_removed=len(reasons), numbers_in=numbers,
+                     reasons=Counter(reasons), invalid_without_region=national)
     return items, counts
 
 
