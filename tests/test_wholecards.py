@@ -215,3 +215,25 @@ def test_apple_labels() -> None:
     contact = _whole(data, frozenset())[0]
     assert isinstance(contact, Contact)
     assert [p.types for p in contact.phones] == [("mobile",), ("pref", "büro"), ("büro",)]
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n"])
+def test_large_photos(eol: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cards larger than a segment are read whole or line by line as they come, and so is the
+    rest of a file where no card starts for more than _SEGMENT_CAP bytes; chunk ends fall
+    anywhere, also inside "BEGIN:VCARD"."""
+    monkeypatch.setattr(vcard, "_CHUNK", 7)
+    monkeypatch.setattr(vcard, "_SEGMENT", 4096)
+    monkeypatch.setattr(vcard, "_SEGMENT_CAP", 64 * 1024)
+    plain = "BEGIN:VCARD\nN:Ost;Ute;;;\nFN:Ute Ost\nTEL:0170 7654321\nEND:VCARD\n"
+
+    def photo(size: int) -> str:
+        folded = "\n ".join("QUJD" * 18 for _ in range(size // 72))
+        head = "BEGIN:VCARD\nFN:Photo\nPHOTO;ENCODING=b;TYPE=JPEG:"
+        return f"{head}{folded}\nTEL:0170 1\nEND:VCARD\n"
+
+    book = plain * 3 + photo(20_000) + plain * 3 + photo(100_000) + plain * 3
+    data = book.encode().replace(b"\n", eol)
+    _assert_same(data, frozenset())
+    assert len(_whole(data, frozenset())) == 11
+    assert _whole_count(data, frozenset()) >= 6  # up to the photo past the cap

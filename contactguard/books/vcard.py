@@ -105,32 +105,35 @@ def read(
     """
     fields = options.fields if options is not None else None
     chunks = _byte_chunks(stream)
-    pending: list[bytes] = []
-    size = 0
+    buffer = bytearray()
+    searched = 0  # how much of ``buffer`` holds no line "BEGIN:VCARD" (its end may start one)
     line = first_line
     # Segments of about _SEGMENT bytes, each cut where a line "BEGIN:VCARD" starts: a card
     # starts there whatever came before (an open card ends), which is what lets a segment be
     # read on its own, as the parallel pipeline's pieces are.
     for chunk in chunks:
-        pending.append(chunk)
-        size += len(chunk)
-        if size < _SEGMENT:
+        buffer += chunk
+        if len(buffer) < _SEGMENT:
             continue
-        data = b"".join(pending)
-        cut = max(data.rfind(b"\nBEGIN:VCARD\n"), data.rfind(b"\nBEGIN:VCARD\r\n")) + 1
+        start = max(searched - len(_CARD_START_CRLF), 0)
+        cut = max(buffer.rfind(_CARD_START, start), buffer.rfind(_CARD_START_CRLF, start)) + 1
         if cut == 0:
-            if size > _SEGMENT_CAP:  # no card starts for megabytes: a photo, or no vCard
-                yield from _read_lines(_prepend(data, chunks), source, fields, line, last)
+            if len(buffer) > _SEGMENT_CAP:  # no card starts for megabytes: a photo, or no vCard
+                yield from _read_lines(_prepend(bytes(buffer), chunks), source, fields, line, last)
                 return
-            pending = [data]
+            searched = len(buffer)
             continue
-        segment = data[:cut]
+        segment = bytes(memoryview(buffer)[:cut])
+        del buffer[:cut]
+        searched = len(buffer)  # the last start was cut at: none after it
         yield from _read_segment(segment, source, fields, line, False)
         line += _line_ends(segment)
-        pending, size = [data[cut:]], len(data) - cut
-    data = b"".join(pending)
+    data = bytes(buffer)
     if data or line == first_line:  # an empty file is the line-by-line reader's error
         yield from _read_segment(data, source, fields, line, last)
+
+
+_CARD_START, _CARD_START_CRLF = b"\nBEGIN:VCARD\n", b"\nBEGIN:VCARD\r\n"
 
 
 def _line_ends(data: bytes) -> int:
@@ -817,7 +820,9 @@ def _read_segment(
             if pos == 0:
                 break
             continue
-        found = card.match(text, pos)
+        # a card longer than _LIGHT_MAX is not read whole: the expression looks no further (at
+        # most one character more, where \Z may match: that end is past the limit)
+        found = card.match(text, pos, pos + _LIGHT_MAX + 1)
         end = found.end() if found is not None else 0
         lines = count("\n", pos, end) if found is not None else 0
         if found is None or end - pos > _LIGHT_MAX or lines > max_lines:
