@@ -319,7 +319,9 @@ class _Run:
     ) -> Iterator[Decision | Rendered]:
         """Decide one book in pieces: workers do the quick decisions, this process the rest."""
         # forked before any thread starts, the workers inherit this run: nothing is pickled
-        # but the pieces' positions going out and their outcomes coming back
+        # but the pieces' positions going out and their outcomes coming back; the evidence
+        # index is built here once, not in every worker
+        self.sanitizer.evidence.number_index()
         workers = ProcessPoolExecutor(
             jobs,
             mp_context=multiprocessing.get_context("fork"),
