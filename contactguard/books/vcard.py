@@ -734,8 +734,8 @@ def _light_card(
 # CRs, bytes that are not UTF-8) is read line by line from the line where it starts, which gives
 # what it gives for the whole file because every card starts afresh at a "BEGIN:VCARD" line; the
 # heads met there make the expressions grow. A book uses a few dozen heads, so after its first
-# cards almost all of it is read whole. tests/test_fastpath.py holds both readers to the same
-# contacts.
+# cards almost all of it is read whole. tests/test_wholecards.py and the fuzz targets hold both
+# readers to the same contacts.
 
 _SEGMENT = 1 << 19  # bytes the whole-card reader takes at a time
 _SEGMENT_CAP = 1 << 22  # past this without a "BEGIN:VCARD" line, the rest is read line by line
