@@ -237,3 +237,18 @@ def test_large_photos(eol: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     _assert_same(data, frozenset())
     assert len(_whole(data, frozenset())) == 11
     assert _whole_count(data, frozenset()) >= 6  # up to the photo past the cap
+
+
+def test_threads_share_what_was_learnt() -> None:
+    """Books read in several threads at once (an MDM script) learn heads into the same tables
+    without errors and read as one thread reads them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = random.Random(3)
+    books = [_random_book(rng) for _ in range(40)]
+    expected = [_by_lines(book, frozenset()) for book in books]
+    vcard._WHOLE.clear()
+    vcard._HEAD_KINDS.clear()
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda book: _whole(book, frozenset()), books * 5))
+    assert got == expected * 5

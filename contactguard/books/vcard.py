@@ -775,7 +775,8 @@ def _whole_cards(fields: frozenset[str] | None) -> _WholeCards:
     built = _WHOLE.get(fields)
     if built is not None and built[0] is kinds and built[1] == len(kinds):
         return built
-    light = {head: kind for head, kind in kinds.items() if kind is not None}
+    # a copy first (one C call): another thread's _light_card may add to ``kinds`` meanwhile
+    light = {head: kind for head, kind in tuple(kinds.items()) if kind is not None}
     if built is not None and (len(light) == len(built[4]) or len(light) > _MAX_LEARNED):
         built = _WHOLE[fields] = (kinds, len(kinds), built[2], built[3], built[4])
         return built
