@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import binascii
 import codecs
+import functools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -126,8 +127,7 @@ def read(
         segment = bytes(memoryview(buffer)[:cut])
         del buffer[:cut]
         searched = len(buffer)  # the last start was cut at: none after it
-        yield from _read_segment(segment, source, fields, line, False)
-        line += _line_ends(segment)
+        line += yield from _read_segment(segment, source, fields, line, False)
     data = bytes(buffer)
     if data or line == first_line:  # an empty file is the line-by-line reader's error
         yield from _read_segment(data, source, fields, line, last)
@@ -620,8 +620,6 @@ _TEL, _FN, _N, _UID, _LABEL, _SKIP, _UNWANTED, _BINARY_LINE = range(8)
 _KINDS = {"TEL": _TEL, "FN": _FN, "N": _N, "UID": _UID}
 _Kind = tuple[int, str, tuple[str, ...]]  # (kind, group, types)
 # per ReadOptions.fields: head → _Kind, or None when a line with this head is not light
-# X-ABLabel value → _apple_label(value): the same few labels on every card
-_LABELS: dict[str, str] = {}
 _HEAD_KINDS: dict[frozenset[str] | None, dict[str, _Kind | None]] = {}
 
 
@@ -694,9 +692,7 @@ def _light_card(
             parts = value.split(";")
             if len(parts) > 5:
                 return None
-            if not n:
-                parts += [""] * (5 - len(parts))
-                n = tuple(map(str.strip, parts))
+            n = n or _name_parts(parts)
         elif kind == _UID:
             if "\\" in value or "," in value or ";" in value:
                 return None
@@ -704,19 +700,28 @@ def _light_card(
         elif kind == _LABEL:
             if "\\" in value:
                 return None
-            try:
-                labels[group] = _LABELS[value]
-            except KeyError:
-                if len(_LABELS) > 4096:
-                    _LABELS.clear()  # ever new custom labels: keep memory flat
-                labels[group] = _LABELS[value] = _apple_label(value)
+            labels[group] = _cached_label(value)
         elif "\\" in value and _ESCAPES.search(value):  # _UNWANTED
             return None
+    return _light_contact(source, line, fn, n, uid, tels, labels)
+
+
+def _name_parts(parts: list[str]) -> tuple[str, ...]:
+    """N's components as vobject gives them: five, stripped (``parts``: at most five)."""
+    return tuple(map(str.strip, parts + [""] * (5 - len(parts))))
+
+
+def _light_contact(
+    source: str, line: int, fn: str, n: tuple[str, ...], uid: str | None,
+    tels: list[tuple[str, str, tuple[str, ...]]], labels: dict[str, str] | None,
+) -> Contact:
+    """The Contact of a light card: its (group, value, types) TEL lines, each with the
+    X-ABLabel of its group among its types."""
     phones = []
     for group, value, types in tels:
         if not value:
             continue
-        label = labels.get(group) if group else None
+        label = labels.get(group) if group and labels else None
         if label and label not in types:
             types = (*types, label)
         phones.append(new_phone(value, types))
@@ -796,23 +801,23 @@ def _whole_cards(fields: frozenset[str] | None) -> _WholeCards:
 
 def _read_segment(
     data: bytes, source: str, fields: frozenset[str] | None, line: int, last: bool
-) -> Iterator[Contact]:
+) -> Generator[Contact, None, int]:
     """``_read_lines`` of bytes that start at a "BEGIN:VCARD" line (or the piece's start) and
     end at a line end (or the piece's end): whole light cards by regular expression, the rest
-    line by line."""
+    line by line. Returns how many lines ``data`` ends."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         yield from _read_lines((data,), source, fields, line, last)
-        return
+        return _line_ends(data)
     if "\r" in text:
         if text.count("\r") != text.count("\r\n"):  # a lone CR ends a line too
             yield from _read_lines((data,), source, fields, line, last)
-            return
+            return _line_ends(data)
         text = text.replace("\r\n", "\n")
     _kinds, _size, card, props, light = _whole_cards(fields)
     find, count, starts = text.find, text.count, text.startswith
-    labels_of, max_lines = _LABELS, _MAX_TELS + 2
+    max_lines = _MAX_TELS + 2
     gap = pos = 0  # the text from ``gap`` on is not read yet; ``pos`` is where to look
     gap_line = line
     while True:
@@ -857,34 +862,20 @@ def _read_segment(
                 if not fn:
                     fn = value.strip()
             elif kind == _N:
-                if not n:
-                    parts = value.split(";")
-                    parts += [""] * (5 - len(parts))
-                    n = tuple(map(str.strip, parts))
+                n = n or _name_parts(value.split(";"))
             elif kind == _UID:
                 if uid is None:
                     uid = value.strip() or None
             else:  # an X-ABLabel of a group
                 if labels is None:
                     labels = {}
-                try:
-                    labels[group] = labels_of[value]
-                except KeyError:
-                    if len(labels_of) > 4096:
-                        labels_of.clear()  # ever new custom labels: keep memory flat
-                    labels[group] = labels_of[value] = _apple_label(value)
-        phones = []
-        for group, value, types in tels:
-            if labels is not None and group:
-                label = labels.get(group)
-                if label and label not in types:
-                    types = (*types, label)
-            phones.append(new_phone(value, types))
-        yield new_contact(source, begin, fn, n, uid, tuple(phones), (), None)
+                labels[group] = _cached_label(value)
+        yield _light_contact(source, begin, fn, n, uid, tels, labels)
         gap = pos = end
         gap_line = begin + lines
     if gap == 0 or (gap < len(text) and text[gap:].strip(_ASCII_SPACE)):
         yield from _read_lines((text[gap:].encode("utf-8"),), source, fields, gap_line, last)
+    return gap_line - line + count("\n", gap)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -959,6 +950,10 @@ def _apple_label(label: str) -> str:
     # wrapped as "_$!<Mobile>!$_", custom ones are plain text
     match = _APPLE_LABEL.fullmatch(label.strip())
     return (match.group(1) if match else label).strip().lower()
+
+
+# what the light readers call: the same few labels come on every card
+_cached_label = functools.lru_cache(maxsize=4096)(_apple_label)
 
 
 def _types(line: Any, labels: dict[str, str]) -> tuple[str, ...]:
