@@ -165,8 +165,6 @@ def quick_entries(
     need_region = region is None
     detail = ', "detail": ' + _encode(_NEED_REGION)
     stripped, contact_head, is_national = _stripped, _contact_head, phones.is_national
-    code_length = _CODE_LENGTH.get
-    valid_end = '"' + valid_tail
 
     def entry(contact: Contact) -> tuple[str, str, int, int] | None:
         if contact.error is not None:
@@ -185,14 +183,7 @@ def quick_entries(
                 return None  # evidence: the full decision
             else:
                 valid = True
-                # normalize gives "+digits": _stripped's E.164 case, without its checks
-                length = code_length(e164[1:4])
-                if length is not None and len(e164) > length + 6:
-                    hidden = "*" * (len(e164) - length - 6)
-                    numbers.append('{"number": "' + e164[: length + 4] + hidden + e164[-2:]
-                                   + valid_end)
-                else:
-                    numbers.append(stripped(e164, raw, valid_tail))
+                numbers.append(stripped(e164, raw, valid_tail))
         reason = no_evidence if valid else invalid if numbers else no_number
         text = contact_head(contact) + middles[reason] + ", ".join(numbers) + "]"
         if need_region and reason is invalid:
