@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fuzz.targets import read_vcard
 from test_fastpath import FIELD_HINTS, VCARD_FILES, _make_book_module
 
-from contactguard.books import ReadOptions, vcard
-from contactguard.errors import InputError
+from contactguard.books import vcard
 from contactguard.model import Contact
 
 ROOT = Path(__file__).parent.parent
@@ -35,18 +35,11 @@ def _cold() -> Iterator[None]:
 
 
 def _by_lines(data: bytes, fields: frozenset[str] | None) -> list[Contact] | str:
-    try:
-        return list(vcard._read_lines(vcard._byte_chunks(io.BytesIO(data)), "b.vcf", fields, 1,
-                                      True))
-    except InputError as error:
-        return str(error)
+    return read_vcard(data, fields, whole=False)
 
 
 def _whole(data: bytes, fields: frozenset[str] | None) -> list[Contact] | str:
-    try:
-        return list(vcard.read(io.BytesIO(data), "b.vcf", ReadOptions(fields=fields)))
-    except InputError as error:
-        return str(error)
+    return read_vcard(data, fields, whole=True)
 
 
 def _assert_same(data: bytes, fields: frozenset[str] | None) -> None:

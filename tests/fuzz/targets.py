@@ -90,22 +90,26 @@ def check_book(data: bytes, fmt: str = "vcard3", input_format: str | None = None
             assert entry.initiated and not entry.opted_out and not entry.expired(NOW, MAX_AGE)
 
 
+def read_vcard(data: bytes, fields: frozenset[str] | None, *, whole: bool) -> list[Any] | str:
+    """The contacts ``vcard.read`` gives for ``data`` (``whole``), or its line-by-line reader,
+    or the message of the error either raises."""
+    from contactguard.books import vcard
+
+    try:
+        if whole:
+            return list(vcard.read(io.BytesIO(data), "book", ReadOptions(fields=fields)))
+        chunks = vcard._byte_chunks(io.BytesIO(data))
+        return list(vcard._read_lines(chunks, "book", fields, 1, True))
+    except ContactguardError as exc:
+        return str(exc)
+
+
 def _whole_cards_as_lines(data: bytes) -> None:
     """The vCard reader, which matches most cards whole, gives exactly what its line-by-line
     reader gives: the same contacts, lines and errors, or the same InputError (issue 5)."""
-    from contactguard.books import vcard
-
-    def read(fields: frozenset[str], whole: bool) -> list[Any] | str:
-        try:
-            if whole:
-                return list(vcard.read(io.BytesIO(data), "book", ReadOptions(fields=fields)))
-            chunks = vcard._byte_chunks(io.BytesIO(data))
-            return list(vcard._read_lines(chunks, "book", fields, 1, True))
-        except ContactguardError as exc:
-            return str(exc)
-
     for fields in (KEEP, frozenset()):
-        assert read(fields, True) == read(fields, False), "the whole-card reader differs"
+        same = read_vcard(data, fields, whole=True) == read_vcard(data, fields, whole=False)
+        assert same, "the whole-card reader differs"
 
 
 def check_evidence(data: bytes, suffix: str) -> None:
