@@ -19,6 +19,7 @@ from __future__ import annotations
 import binascii
 import codecs
 import functools
+import itertools
 import re
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
@@ -120,7 +121,8 @@ def read(
         cut = max(buffer.rfind(_CARD_START, start), buffer.rfind(_CARD_START_CRLF, start)) + 1
         if cut == 0:
             if len(buffer) > _SEGMENT_CAP:  # no card starts for megabytes: a photo, or no vCard
-                yield from _read_lines(_prepend(bytes(buffer), chunks), source, fields, line, last)
+                rest = itertools.chain((bytes(buffer),), chunks)
+                yield from _read_lines(rest, source, fields, line, last)
                 return
             searched = len(buffer)
             continue
@@ -142,11 +144,6 @@ def _line_ends(data: bytes) -> int:
     if carriage_returns == 0 or carriage_returns == data.count(b"\r\n"):
         return data.count(b"\n")
     return len(_EOL.findall(data))
-
-
-def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield first
-    yield from rest
 
 
 def _read_lines(
