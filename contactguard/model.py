@@ -71,15 +71,20 @@ class Contact:
     @property
     def display_name(self) -> str:
         """FN, or the name assembled from N when FN is missing (as phones show it)."""
-        fn = self.fn.strip()
-        if fn:
-            return fn
-        n = self.n
-        if len(n) == 5:  # the usual N (a CSV row's always): prefixes, given, additional, family
-            parts = [n[3].strip(), n[1].strip(), n[2].strip(), n[0].strip(), n[4].strip()]
-        else:
-            parts = [n[i].strip() for i in (3, 1, 2, 0, 4) if i < len(n)]
-        return " ".join([part for part in parts if part])
+        return display_name(self.fn, self.n)
+
+
+def display_name(fn: str, n: tuple[str, ...]) -> str:
+    """``Contact.display_name`` of these FN and N, for readers that have not built the Contact
+    (the parallel pipeline's quick entries)."""
+    fn = fn.strip()
+    if fn:
+        return fn
+    if len(n) == 5:  # the usual N (a CSV row's always): prefixes, given, additional, family
+        parts = [n[3].strip(), n[1].strip(), n[2].strip(), n[0].strip(), n[4].strip()]
+    else:
+        parts = [n[i].strip() for i in (3, 1, 2, 0, 4) if i < len(n)]
+    return " ".join([part for part in parts if part])
 
 
 @dataclass(frozen=True, slots=True)

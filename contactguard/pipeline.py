@@ -44,7 +44,8 @@ from .model import Contact, Decision, Reason
 from .policy import Policy
 
 if TYPE_CHECKING:
-    from .report import QuickEntry
+    from .books.vcard import Take
+    from .report import QuickEntry, QuickParts
 
 BookSource = str | Path | BinaryIO
 
@@ -292,6 +293,25 @@ class _Run:
         by_name = evidence.by_name
         return lambda contact: None if by_name(contact.display_name) is not None else entry(contact)
 
+    def quick_parts(self) -> QuickParts:
+        """``report.quick_parts`` for this run: None where ``quick`` would be None."""
+        from .report import quick_parts
+
+        evidence = self.sanitizer.evidence
+        entry = quick_parts(
+            phones.normalizer(self.region), evidence.number_index().get, self.region
+        )
+        if self.name_counts is None:
+            return entry
+        by_name = evidence.by_name
+
+        def parts(
+            source: str, line: int, name: str, numbers: Sequence[str]
+        ) -> tuple[str, str, int, int] | None:
+            return None if by_name(name) is not None else entry(source, line, name, numbers)
+
+        return parts
+
     def quick_counts(self) -> QuickEntry:
         """As ``quick_entries`` with an empty entry: only the counts (no report is written)."""
         quick, region = self.quick(), self.region
@@ -400,34 +420,46 @@ def _work(chunk: chunks.Chunk) -> _Piece | None:
     items: list[Rendered | Contact] = []
     batch: list[str] = []  # the entries since the last item
     reasons: list[str] = []  # of the quick decisions, which all remove: counted at the end
-    numbers = national = 0
+    counts = [0, 0, chunk.first_line]  # numbers, national numbers, the line reading reached
+    label = plan.label
 
-    def rendered(line: int) -> Rendered:
-        return Rendered(plan.label, line, len(batch), join_entries(batch) if entries else b"")
+    def add(got: tuple[str, str, int, int] | None, line: int) -> bool:
+        """Count a quick decision into the batch; False (and nothing done) for None."""
+        if got is None:
+            return False
+        text, code, count, invalid = got
+        batch.append(text)
+        reasons.append(code)
+        counts[0] += count
+        counts[1] += invalid
+        counts[2] = line
+        return True
 
-    line = chunk.first_line
+    take: Take | None = None
+    if entries:
+        parts = run.quick_parts()
+
+        def take(line: int, name: str, numbers: list[str]) -> bool:
+            return add(parts(label, line, name, numbers), line)
+
+    def rendered() -> Rendered:
+        return Rendered(label, counts[2], len(batch), join_entries(batch) if entries else b"")
+
     try:
-        for contact in chunks.read_chunk(plan, chunk, run.sanitizer.read_options):
-            line = contact.line
-            got = quick(contact)
-            if got is None:
+        for contact in chunks.read_chunk(plan, chunk, run.sanitizer.read_options, take):
+            if not add(quick(contact), contact.line):
                 if batch:
-                    items.append(rendered(line))
+                    items.append(rendered())
                     batch = []
                 items.append(contact)
-                continue
-            text, code, count, invalid = got
-            batch.append(text)
-            reasons.append(code)
-            numbers += count
-            national += invalid
     except ContactguardError:
         return None
     if batch:
-        items.append(rendered(line))
-    counts = Summary(contacts_in=len(reasons), contacts_removed=len(reasons), numbers_in=numbers,
-                     reasons=Counter(reasons), invalid_without_region=national)
-    return items, counts
+        items.append(rendered())
+    numbers, national, _line = counts
+    summary = Summary(contacts_in=len(reasons), contacts_removed=len(reasons), numbers_in=numbers,
+                      reasons=Counter(reasons), invalid_without_region=national)
+    return items, summary
 
 
 def _can_fork() -> bool:

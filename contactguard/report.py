@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -134,17 +134,23 @@ def _stripped(e164: str | None, raw: str, tail: str) -> str:
 
 def _contact_head(contact: Contact) -> str:
     """An entry's start: its source, line and name."""
+    return _entry_head(contact.source, contact.line, contact.display_name)
+
+
+def _entry_head(source: str, line: int, name: str) -> str:
     # '{"source": "<source>:' per book, encoded once (json escapes character by character)
     try:
-        head = _SOURCE_HEADS[contact.source]
+        head = _SOURCE_HEADS[source]
     except KeyError:
         if len(_SOURCE_HEADS) > 256:
             _SOURCE_HEADS.clear()
-        head = _SOURCE_HEADS[contact.source] = '{"source": ' + _encode(contact.source)[:-1] + ":"
-    return head + str(contact.line) + '", "name": ' + _encode(contact.display_name)
+        head = _SOURCE_HEADS[source] = '{"source": ' + _encode(source)[:-1] + ":"
+    return head + str(line) + '", "name": ' + _encode(name)
 
 
 QuickEntry = Callable[[Contact], "tuple[str, str, int, int] | None"]
+# (source, line, display name, the numbers as written) → as QuickEntry
+QuickParts = Callable[[str, int, str, "Sequence[str]"], "tuple[str, str, int, int] | None"]
 
 
 def quick_entries(
@@ -158,22 +164,40 @@ def quick_entries(
     is None. What worker processes render most of a large book with (issue 5); the parallel
     differential test holds it to the decision path.
     """
+    parts = quick_parts(normalize, lookup, region)
+
+    def entry(contact: Contact) -> tuple[str, str, int, int] | None:
+        if contact.error is not None:
+            return None
+        numbers = [phone.value for phone in contact.phones]
+        return parts(contact.source, contact.line, contact.display_name, numbers)
+
+    return entry
+
+
+def quick_parts(
+    normalize: Callable[[str], str | None],
+    lookup: Callable[[str], Any],
+    region: str | None,
+) -> QuickParts:
+    """``quick_entries`` of a parsed contact given by its parts: its source, line, display name
+    and numbers as written. The vCard reader offers whole cards this way (``vcard.read``'s
+    ``take``), so that most cards of a large book never become a Contact."""
     no_evidence, invalid, no_number = Reason.NO_EVIDENCE, Reason.INVALID_NUMBER, Reason.NO_NUMBER
     valid_tail, invalid_tail = _STRIPPED_TAIL[no_evidence], _STRIPPED_TAIL[invalid]
     middles = {reason: _CONTACT_MIDDLE[False, reason] for reason in Reason}
     codes = {reason: reason.value for reason in Reason}
     need_region = region is None
     detail = ', "detail": ' + _encode(_NEED_REGION)
-    stripped, contact_head, is_national = _stripped, _contact_head, phones.is_national
+    stripped, entry_head, is_national = _stripped, _entry_head, phones.is_national
 
-    def entry(contact: Contact) -> tuple[str, str, int, int] | None:
-        if contact.error is not None:
-            return None
+    def entry(
+        source: str, line: int, name: str, raws: Sequence[str]
+    ) -> tuple[str, str, int, int] | None:
         numbers = []
         valid = False
         national = 0
-        for phone in contact.phones:
-            raw = phone.value
+        for raw in raws:
             e164 = normalize(raw)
             if e164 is None:
                 numbers.append(stripped(None, raw, invalid_tail))
@@ -185,7 +209,7 @@ def quick_entries(
                 valid = True
                 numbers.append(stripped(e164, raw, valid_tail))
         reason = no_evidence if valid else invalid if numbers else no_number
-        text = contact_head(contact) + middles[reason] + ", ".join(numbers) + "]"
+        text = entry_head(source, line, name) + middles[reason] + ", ".join(numbers) + "]"
         if need_region and reason is invalid:
             text += detail
         return text + "}", codes[reason], len(numbers), national

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fuzz.targets import read_vcard
+from fuzz.targets import Taken, read_taking, read_vcard, same_when_taking
 from test_fastpath import FIELD_HINTS, VCARD_FILES, _make_book_module
 
 from contactguard.books import vcard
@@ -46,6 +46,7 @@ def _assert_same(data: bytes, fields: frozenset[str] | None) -> None:
     expected = _by_lines(data, fields)
     assert _whole(data, fields) == expected  # learning as it goes
     assert _whole(data, fields) == expected  # with what it learnt
+    assert same_when_taking(data, fields)  # the cards read whole offered to take
 
 
 def _whole_count(data: bytes, fields: frozenset[str] | None) -> int:
@@ -208,6 +209,26 @@ def test_apple_labels() -> None:
     contact = _whole(data, frozenset())[0]
     assert isinstance(contact, Contact)
     assert [p.types for p in contact.phones] == [("mobile",), ("pref", "büro"), ("büro",)]
+
+
+def test_take_is_offered_the_cards_read_whole() -> None:
+    """``take`` gets each whole card's line, display name (from N when FN is empty) and non-empty
+    numbers as written; a card it takes is not yielded, one it declines is, and a card read
+    line by line (here the first, whose heads are new) is never offered."""
+    cards = [
+        "BEGIN:VCARD\nVERSION:3.0\nN:Weiß;Zoë;;Dr.;\nFN:\nTEL;type=CELL:0170 1234567\nTEL:\n"
+        "END:VCARD\n",
+        "BEGIN:VCARD\nVERSION:3.0\nN:Nguyen;Hakan;;;\nFN:Hakan N.\nTEL;type=CELL: +49 171 2 \n"
+        "END:VCARD\n",
+        "BEGIN:VCARD\nVERSION:3.0\nN:Rossi;Paul;;;\nFN:\nEND:VCARD\n",
+    ]
+    data = "".join(cards * 2).encode()
+    result = read_taking(data, frozenset())
+    assert result[0] == _by_lines(data, frozenset())[0]  # line by line: learning its heads
+    assert [type(item) for item in result] == [Contact, Contact, Taken, Contact, Taken, Contact]
+    assert result[2] == Taken(14, "Paul Rossi", ())
+    assert result[4] == Taken(26, "Hakan N.", ("+49 171 2",))
+    assert same_when_taking(data, frozenset())
 
 
 @pytest.mark.parametrize("eol", [b"\n", b"\r\n"])

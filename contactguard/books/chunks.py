@@ -101,14 +101,18 @@ def plan(
     return Plan(path, label, fmt, header, chunk_bytes)
 
 
-def read_chunk(plan: Plan, chunk: Chunk, options: ReadOptions) -> Iterator[Contact]:
-    """The contacts of one piece, as reading the whole file yields them there."""
+def read_chunk(
+    plan: Plan, chunk: Chunk, options: ReadOptions, take: vcard.Take | None = None
+) -> Iterator[Contact]:
+    """The contacts of one piece, as reading the whole file yields them there (``take``: as
+    ``vcard.read`` takes it; CSV rows are all yielded)."""
     with open_source(plan.path) as raw:
         raw.seek(chunk.start)
         stream = io.BufferedReader(_Range(raw, chunk.end), 1 << 16)
         if plan.format == "vcard":
             yield from vcard.read(
-                stream, plan.label, options, first_line=chunk.first_line, last=chunk.last
+                stream, plan.label, options, first_line=chunk.first_line, last=chunk.last,
+                take=take,
             )
         else:
             assert plan.header is not None

@@ -21,12 +21,12 @@ import codecs
 import functools
 import itertools
 import re
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..errors import InputError
-from ..model import Contact, Field, Phone, new_contact, new_phone
+from ..model import Contact, Field, Phone, display_name, new_contact, new_phone
 
 if TYPE_CHECKING:
     from . import ReadOptions
@@ -77,6 +77,10 @@ _ADDRESS_ORDER = ("box", "extended", "street", "city", "region", "code", "countr
 _FOLD_AT = 75  # octets per line, without the line break (RFC 6350 §3.2, RFC 2425 §5.8.1)
 
 
+# ``read``'s take: (line, display name, numbers as written) → whether it took the card
+Take = Callable[[int, str, list[str]], bool]
+
+
 @dataclass(frozen=True, slots=True)
 class RawCard:
     """One card cut out of a file: where it starts and its repaired text (or why it is broken)."""
@@ -94,6 +98,7 @@ def read(
     *,
     first_line: int = 1,
     last: bool = True,
+    take: Take | None = None,
 ) -> Iterator[Contact]:
     """Yield the contacts of a vCard file one at a time, in file order.
 
@@ -104,6 +109,12 @@ def read(
     pipeline's chunks): ``first_line`` is the file line it starts on, and ``last`` is False when
     more of the file follows, so that a card left open at its end is reported as it would be in
     the whole file (the next card begins first) and a piece without cards is no error.
+
+    ``take(line, display name, numbers as written)`` is offered the cards read whole (most
+    cards of a large book, once its first ones are read): a card it returns True for is not
+    yielded, and no Contact is built for it. The parallel pipeline's workers render the report
+    entries of most cards so. Other cards are yielded as always: ``take`` must not rely on
+    seeing any particular card.
     """
     fields = options.fields if options is not None else None
     chunks = _byte_chunks(stream)
@@ -129,10 +140,10 @@ def read(
         segment = bytes(memoryview(buffer)[:cut])
         del buffer[:cut]
         searched = len(buffer)  # the last start was cut at: none after it
-        line += yield from _read_segment(segment, source, fields, line, False)
+        line += yield from _read_segment(segment, source, fields, line, False, take)
     data = bytes(buffer)
     if data or line == first_line:  # an empty file is the line-by-line reader's error
-        yield from _read_segment(data, source, fields, line, last)
+        yield from _read_segment(data, source, fields, line, last, take)
 
 
 _CARD_START, _CARD_START_CRLF = b"\nBEGIN:VCARD\n", b"\nBEGIN:VCARD\r\n"
@@ -708,6 +719,11 @@ def _name_parts(parts: list[str]) -> tuple[str, ...]:
     return tuple(map(str.strip, parts + [""] * (5 - len(parts))))
 
 
+def _n_name(n_value: str | None) -> str:
+    """The display name of a card without FN, from its N value as the file holds it."""
+    return display_name("", _name_parts(n_value.split(";")) if n_value is not None else ())
+
+
 def _light_contact(
     source: str, line: int, fn: str, n: tuple[str, ...], uid: str | None,
     tels: list[tuple[str, str, tuple[str, ...]]], labels: dict[str, str] | None,
@@ -797,11 +813,13 @@ def _whole_cards(fields: frozenset[str] | None) -> _WholeCards:
 
 
 def _read_segment(
-    data: bytes, source: str, fields: frozenset[str] | None, line: int, last: bool
+    data: bytes, source: str, fields: frozenset[str] | None, line: int, last: bool,
+    take: Take | None = None,
 ) -> Generator[Contact, None, int]:
     """``_read_lines`` of bytes that start at a "BEGIN:VCARD" line (or the piece's start) and
     end at a line end (or the piece's end): whole light cards by regular expression, the rest
-    line by line. Returns how many lines ``data`` ends."""
+    line by line; a whole card that ``take`` takes is not yielded. Returns how many lines
+    ``data`` ends."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -846,8 +864,8 @@ def _read_segment(
             if text[gap:pos].strip(_ASCII_SPACE):  # not just blank lines
                 gap_text = text[gap:pos].encode("utf-8")
                 yield from _read_lines((gap_text,), source, fields, gap_line, False)
-        fn, uid, tels = "", None, []
-        n: tuple[str, ...] = ()
+        fn, uid, tels, numbers = "", None, [], []
+        n_value: str | None = None  # the first N, split only when needed
         labels: dict[str, str] | None = None
         for head, value in props.findall(text, pos, end):
             kind, group, types = light[head]
@@ -855,11 +873,13 @@ def _read_segment(
                 value = value.strip()
                 if value:
                     tels.append((group, value, types))
+                    numbers.append(value)
             elif kind == _FN:
                 if not fn:
                     fn = value.strip()
             elif kind == _N:
-                n = n or _name_parts(value.split(";"))
+                if n_value is None:
+                    n_value = value
             elif kind == _UID:
                 if uid is None:
                     uid = value.strip() or None
@@ -867,7 +887,9 @@ def _read_segment(
                 if labels is None:
                     labels = {}
                 labels[group] = _cached_label(value)
-        yield _light_contact(source, begin, fn, n, uid, tels, labels)
+        if take is None or not take(begin, fn or _n_name(n_value), numbers):
+            n = _name_parts(n_value.split(";")) if n_value is not None else ()
+            yield _light_contact(source, begin, fn, n, uid, tels, labels)
         gap = pos = end
         gap_line = begin + lines
     if gap == 0 or (gap < len(text) and text[gap:].strip(_ASCII_SPACE)):

@@ -14,7 +14,7 @@ import io
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from contactguard import read_book
 from contactguard.books import ReadOptions, write_book
@@ -104,12 +104,60 @@ def read_vcard(data: bytes, fields: frozenset[str] | None, *, whole: bool) -> li
         return str(exc)
 
 
+def read_taking(data: bytes, fields: frozenset[str] | None) -> list[Any] | str:
+    """``vcard.read`` with a ``take`` that takes every other card it is offered: the contacts
+    it yields, and in the place of each card taken what take was given, as ``Taken``."""
+    from contactguard.books import vcard
+
+    out: list[Any] = []
+
+    def take(line: int, name: str, numbers: list[str]) -> bool:
+        if len(out) % 2:
+            return False
+        out.append(Taken(line, name, tuple(numbers)))
+        return True
+
+    try:
+        for contact in vcard.read(io.BytesIO(data), "book", ReadOptions(fields=fields), take=take):
+            out.append(contact)
+    except ContactguardError as exc:
+        return str(exc)
+    return out
+
+
+class Taken(NamedTuple):
+    line: int
+    name: str
+    numbers: tuple[str, ...]
+
+    @classmethod
+    def of(cls, contact: Any) -> Taken | None:
+        """What ``take`` is given for a card (None: it is never offered, having an error)."""
+        if contact.error is not None:
+            return None
+        return cls(contact.line, contact.display_name, tuple(p.value for p in contact.phones))
+
+
+def same_when_taking(data: bytes, fields: frozenset[str] | None) -> bool:
+    """``read_taking`` is the line-by-line reader's result, with a card in its place wherever
+    take took one (given its line, display name and numbers)."""
+    taking, expected = read_taking(data, fields), read_vcard(data, fields, whole=False)
+    if isinstance(taking, str) or isinstance(expected, str):
+        return taking == expected
+    return len(taking) == len(expected) and all(
+        got == (Taken.of(want) if isinstance(got, Taken) else want)
+        for got, want in zip(taking, expected, strict=True)
+    )
+
+
 def _whole_cards_as_lines(data: bytes) -> None:
     """The vCard reader, which matches most cards whole, gives exactly what its line-by-line
-    reader gives: the same contacts, lines and errors, or the same InputError (issue 5)."""
+    reader gives: the same contacts, lines and errors, or the same InputError (issue 5); and
+    what it offers ``take`` is what those contacts hold."""
     for fields in (KEEP, frozenset()):
         same = read_vcard(data, fields, whole=True) == read_vcard(data, fields, whole=False)
         assert same, "the whole-card reader differs"
+        assert same_when_taking(data, fields), "take is not given what the card holds"
 
 
 def check_evidence(data: bytes, suffix: str) -> None:
