@@ -7,6 +7,7 @@ returns something new. Reason codes are stable strings and part of the public AP
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +31,12 @@ class Reason(str, enum.Enum):
     def __str__(self) -> str:
         return self.value
 
+
+
+# What a reader may offer each contact's parts to before it builds the Contact (the parallel
+# pipeline's workers): (line, display name, numbers as written) → True when it took the
+# contact, which is then not yielded.
+Take = Callable[[int, str, list[str]], bool]
 
 @dataclass(frozen=True, slots=True)
 class Phone:

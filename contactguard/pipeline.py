@@ -40,11 +40,10 @@ from . import policy as _policy
 from .books import ReadOptions, chunks, read_book, write_book
 from .errors import ContactguardError
 from .evidence import Evidence, load_evidence
-from .model import Contact, Decision, Reason
+from .model import Contact, Decision, Reason, Take
 from .policy import Policy
 
 if TYPE_CHECKING:
-    from .books.vcard import Take
     from .report import QuickEntry, QuickParts
 
 BookSource = str | Path | BinaryIO

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from book_contract import BookReaderContract
+from fuzz.targets import Taken, read_taking, same_when_taking
+from test_fastpath import _make_book_module
 
 from contactguard.books import ReadOptions, read_book, write_book
 from contactguard.books import csv as books_csv
@@ -438,3 +440,32 @@ class TestWriting:
         out = io.BytesIO()
         write_book([BERND], out, "csv")
         assert not out.closed
+
+
+class TestTake:
+    """The parallel pipeline's workers read CSV pieces with a ``take`` (issue 5): it is
+    offered each row's line, display name and numbers, and a row it takes is not yielded."""
+
+    @pytest.mark.parametrize("path", sorted(CSV_FIXTURES.glob("*.csv")), ids=lambda p: p.name)
+    def test_fixtures(self, path: Path) -> None:
+        assert same_when_taking(path.read_bytes(), frozenset(), "csv")
+
+    @pytest.mark.parametrize("fmt", ["google", "outlook"])
+    def test_generated_books(self, fmt: str) -> None:
+        data = b"".join(_make_book_module().book_chunks(fmt, 400))
+        taking = read_taking(data, frozenset(), "csv")
+        assert sum(isinstance(item, Taken) for item in taking) == 200
+        assert same_when_taking(data, frozenset(), "csv")
+
+    def test_what_take_is_given(self) -> None:
+        data = (
+            "Name,Given Name,Family Name,Phone 1 - Type,Phone 1 - Value,Phone 2 - Type,"
+            "Phone 2 - Value\r\n"
+            ",Zoë,Weiß,* Mobile, 0170 1234567 ::: '+49 171 2,Fax,030 999\r\n"
+            ",,,,,,\r\n"
+            "Hakan,,,Work,,,\r\n"
+        ).encode()
+        taking = read_taking(data, frozenset(), "csv")
+        assert taking[0] == Taken(2, "Zoë Weiß", ("0170 1234567", "+49 171 2"))
+        assert isinstance(taking[1], Contact) and taking[1].line == 4  # declined: yielded
+        assert same_when_taking(data, frozenset(), "csv")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import InputError
-from ..model import Contact
+from ..model import Contact, Take
 from . import ReadOptions, open_source, sniff, vcard
 from . import csv as csv_book
 
@@ -102,10 +102,10 @@ def plan(
 
 
 def read_chunk(
-    plan: Plan, chunk: Chunk, options: ReadOptions, take: vcard.Take | None = None
+    plan: Plan, chunk: Chunk, options: ReadOptions, take: Take | None = None
 ) -> Iterator[Contact]:
-    """The contacts of one piece, as reading the whole file yields them there (``take``: as
-    ``vcard.read`` takes it; CSV rows are all yielded)."""
+    """The contacts of one piece, as reading the whole file yields them there, less those
+    ``take`` took (see ``vcard.read`` and ``csv.read_range``)."""
     with open_source(plan.path) as raw:
         raw.seek(chunk.start)
         stream = io.BufferedReader(_Range(raw, chunk.end), 1 << 16)
@@ -117,7 +117,7 @@ def read_chunk(
         else:
             assert plan.header is not None
             yield from csv_book.read_range(
-                stream, plan.label, options, plan.header, chunk.first_line
+                stream, plan.label, options, plan.header, chunk.first_line, take
             )
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from ..errors import InputError
-from ..model import Contact, Field, Phone, new_contact, new_phone
+from ..model import Contact, Field, Take, display_name, new_contact, new_phone
 
 if TYPE_CHECKING:
     from . import ReadOptions
@@ -168,24 +168,31 @@ def _head(stream: BinaryIO, source: str, options: ReadOptions) -> tuple[_Text, A
 
 
 def read_range(
-    stream: BinaryIO, source: str, options: ReadOptions, header: Header, first_line: int
+    stream: BinaryIO, source: str, options: ReadOptions, header: Header, first_line: int,
+    take: Take | None = None,
 ) -> Iterator[Contact]:
     """The contacts of a piece of a CSV file that starts with a whole row on ``first_line``
     (after the header) and ends with one: the parallel pipeline's chunks. A piece cut inside a
-    quoted cell raises InputError at its end, as an unterminated quote would."""
+    quoted cell raises InputError at its end, as an unterminated quote would.
+
+    ``take(line, display name, numbers as written)`` is offered each row of the header's
+    width: a row it returns True for is not yielded, and no Contact is built for it."""
     text = _Text(stream, source, header.encoding, first_line)
     reader = csv.reader(
         itertools.chain.from_iterable(text.blocks()), delimiter=header.delimiter, strict=True
     )
     plan = _Plan.from_header(header.row, options, source, header.line)
-    yield from _rows(reader, text, plan, source, first_line - 1)
+    yield from _rows(reader, text, plan, source, first_line - 1, take)
 
 
-def _rows(reader: Any, text: _Text, plan: _Plan, source: str, base: int) -> Iterator[Contact]:
+def _rows(
+    reader: Any, text: _Text, plan: _Plan, source: str, base: int, take: Take | None = None
+) -> Iterator[Contact]:
     """The data rows of ``reader`` (line ``base + reader.line_num`` is the one a row ends on)."""
     last = base + reader.line_num  # the line the previous row ended on
     columns = plan.width - 1
     make = plan.reader(source)
+    make_or_take = plan.reader(source, take) if take is not None else make
     try:
         for row in reader:
             line = last + 1
@@ -199,8 +206,8 @@ def _rows(reader: Any, text: _Text, plan: _Plan, source: str, base: int) -> Iter
                 )
             if len(row) == columns:
                 row.append("")  # the empty cell that stands for a missing column
-                contact = make(row, line)
-                if contact is not None:  # None: a row of empty cells
+                contact = make_or_take(row, line)
+                if contact is not None:  # None: a row of empty cells, or taken
                     yield contact
             elif any(row):
                 # a short row reads its missing cells as empty; cells beyond the header are
@@ -520,9 +527,12 @@ class _Plan:
             "pass --phone-column NAME (and --name-column NAME) to say which"
         )
 
-    def reader(self, source: str) -> Callable[[list[str], int], Contact | None]:
+    def reader(
+        self, source: str, take: Take | None = None
+    ) -> Callable[[list[str], int], Contact | None]:
         """The function that turns one data row into its Contact (None for a row of empty
-        cells). Rows come padded to ``width``: index ``width - 1`` is an empty cell.
+        cells, and for a row ``take`` took: see ``read_range``). Rows come padded to
+        ``width``: index ``width - 1`` is an empty cell.
 
         Everything about the header is settled here, so that a row costs a few cell look-ups
         by index and work for its non-empty phone cells only. (Measured: plain indexing beats
@@ -542,7 +552,8 @@ class _Plan:
         fields_of = self._fields if self.has_fields else None
 
         def contact(row: list[str], line: int) -> Contact | None:
-            phones: list[Phone] = []
+            numbers: list[str] = []
+            kinds: list[tuple[str, ...]] = []  # each number's types
             for i, label, types in cells:
                 value = row[i]
                 if value:
@@ -551,13 +562,12 @@ class _Plan:
                     if types is None:
                         continue  # a labelled fax or pager
                     if _MULTI in value:
-                        _add_phones(phones, value, types)
+                        _add_numbers(numbers, kinds, value, types)
                     else:
                         value = value.strip()
                         if value:
-                            phones.append(
-                                new_phone(_unquote(value) if value[0] == "'" else value, types)
-                            )
+                            numbers.append(_unquote(value) if value[0] == "'" else value)
+                            kinds.append(types)
             if one_display is not None:
                 fn = row[one_display].strip()
             elif display:
@@ -587,10 +597,17 @@ class _Plan:
                     n = ()
                 elif "'" in joined:
                     n = tuple(_unquote(part) for part in n)
-            fields = () if fields_of is None else fields_of(row)
-            if not (phones or fn or n or fields or any(row)):
+            if (
+                take is not None
+                and (numbers or fn or n or any(row))  # a row, not empty cells
+                and take(line, fn or display_name(fn, n), numbers)
+            ):
                 return None
-            return new_contact(source, line, fn, n, None, tuple(phones), fields, None)
+            fields = () if fields_of is None else fields_of(row)
+            if not (numbers or fn or n or fields or any(row)):
+                return None
+            phones = tuple(map(new_phone, numbers, kinds))
+            return new_contact(source, line, fn, n, None, phones, fields, None)
 
         return contact
 
@@ -621,11 +638,15 @@ class _Plan:
         return tuple(fields)
 
 
-def _add_phones(phones: list[Phone], value: str, types: tuple[str, ...]) -> None:
+def _add_numbers(
+    numbers: list[str], kinds: list[tuple[str, ...]], value: str, types: tuple[str, ...]
+) -> None:
+    """The values of a cell holding several (Google's " ::: "), each with ``types``."""
     for part in value.split(_MULTI) if _MULTI in value else (value,):
         part = part.strip()
         if part:
-            phones.append(new_phone(_unquote(part) if part[0] == "'" else part, types))
+            numbers.append(_unquote(part) if part[0] == "'" else part)
+            kinds.append(types)
 
 
 # ---------------------------------------------------------------------------------------------

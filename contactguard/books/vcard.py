@@ -21,12 +21,12 @@ import codecs
 import functools
 import itertools
 import re
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..errors import InputError
-from ..model import Contact, Field, Phone, display_name, new_contact, new_phone
+from ..model import Contact, Field, Phone, Take, display_name, new_contact, new_phone
 
 if TYPE_CHECKING:
     from . import ReadOptions
@@ -75,10 +75,6 @@ _WRITER_OWN = frozenset({"FN", "N", "UID", "TEL", "VERSION", "BEGIN", "END", "PR
 _NAME_ORDER = ("family", "given", "additional", "prefix", "suffix")
 _ADDRESS_ORDER = ("box", "extended", "street", "city", "region", "code", "country")
 _FOLD_AT = 75  # octets per line, without the line break (RFC 6350 §3.2, RFC 2425 §5.8.1)
-
-
-# ``read``'s take: (line, display name, numbers as written) → whether it took the card
-Take = Callable[[int, str, list[str]], bool]
 
 
 @dataclass(frozen=True, slots=True)
