@@ -168,14 +168,22 @@ class _Country:
         leading = metadata.leading_digits
         self.leading = re.compile(leading) if leading is not None else None
         self._metadata = metadata
-        self._by_length: dict[int, re.Pattern[str] | None] = {}
+        # the fast path's per-number steps, bound once: the general pattern, the national
+        # prefix, which lengths length_accepts, and per length the types' pattern (or None)
+        self.general_match = self.general.fullmatch
+        self.prefix_match = self.prefix.match if self.prefix is not None else None
+        self.accepts = frozenset(
+            length for length in range(_MAX_FAST_DIGITS + 4) if self.length_accepts(length)
+        )
+        self.types: dict[int, Callable[[str], re.Match[str] | None] | None] = {}
         # the regions sharing its country code, when this is their main region (+1, +44, +7)
         self.shared: tuple[str, ...] | None = None
 
-    def length_accepts(self, nsn: str) -> bool:
-        """parse keeps the number without its national prefix unless _test_number_length says
-        TOO_SHORT, IS_POSSIBLE_LOCAL_ONLY or INVALID_LENGTH (general description)."""
-        length, lengths = len(nsn), self.lengths
+    def length_accepts(self, length: int) -> bool:
+        """parse keeps a number of ``length`` digits without its national prefix unless
+        _test_number_length says TOO_SHORT, IS_POSSIBLE_LOCAL_ONLY or INVALID_LENGTH (general
+        description)."""
+        lengths = self.lengths
         if length in self.local_lengths:
             return False
         if lengths[0] == length:
@@ -192,15 +200,21 @@ class _Country:
         length = len(nsn)
         if self.general_lengths and length not in self.general_lengths:
             return False
-        if not general_matched and not self.general.fullmatch(nsn):
+        if not general_matched and not self.general_match(nsn):
             return False
         try:
-            types = self._by_length[length]
+            types = self.types[length]
         except KeyError:
-            types = self._by_length[length] = self._types_for(length)
-        return types is not None and types.fullmatch(nsn) is not None
+            types = self.types_for(length)
+        return types is not None and types(nsn) is not None
 
-    def _types_for(self, length: int) -> re.Pattern[str] | None:
+    def types_for(self, length: int) -> Callable[[str], re.Match[str] | None] | None:
+        """The types' pattern of numbers of ``length`` (cached in ``types``)."""
+        pattern = self._types_pattern(length)
+        found = self.types[length] = pattern.fullmatch if pattern is not None else None
+        return found
+
+    def _types_pattern(self, length: int) -> re.Pattern[str] | None:
         metadata = self._metadata
         patterns = []
         for name in _TYPES:
@@ -258,26 +272,36 @@ def _fast_for(region: str | None) -> _FastPath:
         """The national number read with ``country``'s metadata: E.164, None or unsure."""
         if len(national) < 2:
             return None  # TOO_SHORT_NSN
-        general = country.general.fullmatch
+        general = country.general_match
         general_matched = False  # the general pattern is known to match ``national``
-        if country.prefix is not None:
-            found = country.prefix.match(national)
+        prefix = country.prefix_match
+        if prefix is not None:
+            found = prefix(national)
             if found is not None:
                 stripped = national[found.end() :]
                 # kept unless the number was viable with its prefix and is not without it
                 if general(stripped) is not None:
-                    if country.length_accepts(stripped):
+                    if len(stripped) in country.accepts:
                         national, general_matched = stripped, True
-                elif general(national) is None and country.length_accepts(stripped):
+                elif general(national) is None and len(stripped) in country.accepts:
                     national = stripped
-        if not 2 <= len(national) <= high:
+        length = len(national)
+        if not 2 <= length <= high:
             return None  # TOO_SHORT_NSN or TOO_LONG
         if national[0] == "0":
             return unsure  # Italian leading zeros: left to phonenumbers
         if main.shared is not None:
             valid = _valid_shared(national, main.shared)
-        else:
-            valid = country.valid(national, general_matched)
+        elif (country.general_lengths and length not in country.general_lengths) or (
+            not general_matched and general(national) is None
+        ):
+            valid = False
+        else:  # country.valid(national, general_matched), inline
+            try:
+                types = country.types[length]
+            except KeyError:
+                types = country.types_for(length)
+            valid = types is not None and types(national) is not None
         return f"+{code}{national}" if valid else None
 
     def international(digits: str) -> str | object | None:
