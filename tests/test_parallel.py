@@ -179,6 +179,32 @@ class TestCuts:
         assert [c.last for c in cuts] == [False] * 4 + [True]
         assert cuts[-1].end is None
 
+    @pytest.mark.parametrize("eol", ["\n", "\r\n"])
+    def test_line_numbers_across_blocks(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, eol: str
+    ) -> None:
+        """Cuts in blocks far smaller than the book (several per block, blocks that end inside
+        a card): each piece's first line is the file's; a lone CR stops the cutting there and
+        the rest is one piece."""
+        monkeypatch.setattr(chunks, "_BLOCK", 200)
+        monkeypatch.setattr(chunks, "_MIN_CHUNK", 1)
+        cards = [f"BEGIN:VCARD{eol}VERSION:3.0{eol}FN:P{i}{eol}" + f"NOTE:x{eol}" * (i % 4)
+                 + f"END:VCARD{eol}" for i in range(40)]
+        cards[30] = cards[30].replace(f"FN:P30{eol}", "FN:P30\rNOTE:lone CR" + eol)
+        book = tmp_path / "book.vcf"
+        book.write_bytes("".join(cards).encode())
+        data = book.read_bytes()
+        cuts = self._cuts(book, size=64)
+        assert len(cuts) > 10
+        for cut in cuts:
+            assert data[cut.start:].startswith(b"BEGIN:VCARD")
+            assert cut.first_line == len(data[: cut.start].decode().splitlines()) + 1
+        lone = data.index(b"\r" + b"NOTE")
+        assert cuts[-1].start < lone and cuts[-1].end is None and cuts[-1].last
+        assert cuts[-2].end is not None and cuts[-2].end <= lone
+        evidence = _evidence(book)
+        assert _run(book, evidence, jobs=2, chunk_bytes=64)[:3] == _run(book, evidence, jobs=1)[:3]
+
     def test_csv_is_not_cut_inside_a_quoted_cell(self, tmp_path: Path) -> None:
         book = tmp_path / "book.csv"
         book.write_text('Name,Phone,Notes\r\nA,+4917011111,"one\r\ntwo\r\nthree"\r\n'

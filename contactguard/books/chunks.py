@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ CHUNK_BYTES = 1 << 20  # a piece: large enough that handing it to a worker costs
 _MIN_CHUNK = 1 << 16
 _BLOCK = 1 << 20  # read at a time while planning
 _BEGIN = b"\nBEGIN:VCARD"
+_LONE_CR = re.compile(rb"\r(?!\n)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,20 +166,23 @@ def _cut(
                 break
             else:
                 carry = b""
-            if block.count(b"\r") != block.count(b"\r\n"):
+            if b"\r" in block and _LONE_CR.search(block):
                 break  # a lone CR ends a line too: counting lines would take a regex; read whole
-            # cuts in this block, each about ``_size`` bytes after the previous one
+            # cuts in this block, each about ``_size`` bytes after the previous one; ``line``
+            # is the line at ``counted`` in the block
             position = max(start + _size(start, total, size) - offset, 0)
+            counted = 0
             while position < len(block):
                 found = _find_cut(block, position, fmt, quotes)
                 if found is None:
                     break
-                cut_line = line + block.count(b"\n", 0, found)
+                line += block.count(b"\n", counted, found)
+                counted = found
                 if offset + found > start:
                     yield Chunk(start, offset + found, first_line, False)
-                    start, first_line = offset + found, cut_line
+                    start, first_line = offset + found, line
                 position = max(found + 1, start + _size(start, total, size) - offset)
-            line += block.count(b"\n")
+            line += block.count(b"\n", counted)
             if fmt == "csv":
                 quotes = (quotes + block.count(b'"')) & 1  # cuts leave it even
             offset += len(block)
