@@ -822,10 +822,10 @@ def _read_segment(
         yield from _read_lines((data,), source, fields, line, last)
         return _line_ends(data)
     if "\r" in text:
-        if text.count("\r") != text.count("\r\n"):  # a lone CR ends a line too
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:  # a lone CR ends a line too
             yield from _read_lines((data,), source, fields, line, last)
             return _line_ends(data)
-        text = text.replace("\r\n", "\n")
     _kinds, _size, card, props, light = _whole_cards(fields)
     find, count, starts = text.find, text.count, text.startswith
     max_lines = _MAX_TELS + 2
