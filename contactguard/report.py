@@ -128,7 +128,7 @@ def _stripped(e164: str | None, raw: str, tail: str) -> str:
         if length is not None:
             hidden = len(e164) - length - 6
             if hidden > 0:
-                return '{"number": "' + e164[: length + 4] + "*" * hidden + e164[-2:] + '"' + tail
+                return f'{{"number": "{e164[: length + 4]}{"*" * hidden}{e164[-2:]}"{tail}'
     return '{"number": ' + _encode(phones.mask(e164 or raw)) + tail
 
 
@@ -145,7 +145,7 @@ def _entry_head(source: str, line: int, name: str) -> str:
         if len(_SOURCE_HEADS) > 256:
             _SOURCE_HEADS.clear()
         head = _SOURCE_HEADS[source] = '{"source": ' + _encode(source)[:-1] + ":"
-    return head + str(line) + '", "name": ' + _encode(name)
+    return f'{head}{line}", "name": {_encode(name)}'
 
 
 QuickEntry = Callable[[Contact], "tuple[str, str, int, int] | None"]
@@ -209,10 +209,9 @@ def quick_parts(
                 valid = True
                 numbers.append(stripped(e164, raw, valid_tail))
         reason = no_evidence if valid else invalid if numbers else no_number
-        text = entry_head(source, line, name) + middles[reason] + ", ".join(numbers) + "]"
-        if need_region and reason is invalid:
-            text += detail
-        return text + "}", codes[reason], len(numbers), national
+        more = detail if need_region and reason is invalid else ""
+        text = f"{entry_head(source, line, name)}{middles[reason]}{', '.join(numbers)}]{more}}}"
+        return text, codes[reason], len(numbers), national
 
     return entry
 
