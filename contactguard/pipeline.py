@@ -419,30 +419,32 @@ def _work(chunk: chunks.Chunk) -> _Piece | None:
     items: list[Rendered | Contact] = []
     batch: list[str] = []  # the entries since the last item
     reasons: list[str] = []  # of the quick decisions, which all remove: counted at the end
-    counts = [0, 0, chunk.first_line]  # numbers, national numbers, the line reading reached
+    numbers = national = 0
+    line = chunk.first_line  # the line reading has reached
     label = plan.label
 
-    def add(got: tuple[str, str, int, int] | None, line: int) -> bool:
+    def add(got: tuple[str, str, int, int] | None, at: int) -> bool:
         """Count a quick decision into the batch; False (and nothing done) for None."""
+        nonlocal numbers, national, line
         if got is None:
             return False
         text, code, count, invalid = got
         batch.append(text)
         reasons.append(code)
-        counts[0] += count
-        counts[1] += invalid
-        counts[2] = line
+        numbers += count
+        national += invalid
+        line = at
         return True
 
     take: Take | None = None
     if entries:
         parts = run.quick_parts()
 
-        def take(line: int, name: str, numbers: list[str]) -> bool:
-            return add(parts(label, line, name, numbers), line)
+        def take(at: int, name: str, phones: list[str]) -> bool:
+            return add(parts(label, at, name, phones), at)
 
     def rendered() -> Rendered:
-        return Rendered(label, counts[2], len(batch), join_entries(batch) if entries else b"")
+        return Rendered(label, line, len(batch), join_entries(batch) if entries else b"")
 
     try:
         for contact in chunks.read_chunk(plan, chunk, run.sanitizer.read_options, take):
@@ -455,7 +457,6 @@ def _work(chunk: chunks.Chunk) -> _Piece | None:
         return None
     if batch:
         items.append(rendered())
-    numbers, national, _line = counts
     summary = Summary(contacts_in=len(reasons), contacts_removed=len(reasons), numbers_in=numbers,
                       reasons=Counter(reasons), invalid_without_region=national)
     return items, summary
