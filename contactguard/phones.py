@@ -142,9 +142,11 @@ _UNSURE = object()
 _TEL_URI = re.compile(r"tel:\+[0-9][0-9().-]*")  # no parameters, no letters, no phone-context
 _MIN_FAST_DIGITS = 3  # fewer digits: phonenumbers' viability rules get special, ask it
 _MAX_FAST_DIGITS = 17  # phonenumbers' _MAX_LENGTH_FOR_NSN
-# the order _number_type_helper tries them in; all that matters here is whether one matches
-_TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
-          "voicemail", "fixed_line", "mobile")
+# The number types _number_type_helper tries. All that matters here is whether one matches, so
+# the one pattern they are joined into tries first what address books hold most: mobile and
+# fixed-line numbers (a mobile number matches in a third of the time it took at the end).
+_TYPES = ("mobile", "fixed_line", "premium_rate", "toll_free", "shared_cost", "voip",
+          "personal_number", "pager", "uan", "voicemail")
 
 
 class _Country:
