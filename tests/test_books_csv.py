@@ -464,8 +464,10 @@ class TestTake:
             ",Zoë,Weiß,* Mobile, 0170 1234567 ::: '+49 171 2,Fax,030 999\r\n"
             ",,,,,,\r\n"
             "Hakan,,,Work,,,\r\n"
+            "'\tBob,,,,0171 7654321,,\r\n"  # a name that was neutralised, starting with a tab
         ).encode()
         taking = read_taking(data, frozenset(), "csv")
         assert taking[0] == Taken(2, "Zoë Weiß", ("0170 1234567", "+49 171 2"))
         assert isinstance(taking[1], Contact) and taking[1].line == 4  # declined: yielded
+        assert taking[2] == Taken(5, "Bob", ("0171 7654321",))  # as Contact.display_name
         assert same_when_taking(data, frozenset(), "csv")

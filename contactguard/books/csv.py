@@ -574,8 +574,12 @@ class _Plan:
                 fn = " ".join([row[i].strip() for i in display if row[i].strip()])
             else:
                 fn = ""
+            name = fn  # the display name, when the row has one
             if fn[:1] == "'":
                 fn = _unquote(fn)
+                name = fn.strip()  # a neutralised tab or CR may lead
+            if take is not None and name and take(line, name, numbers):
+                return None
             n: tuple[str, ...] = ()
             if parts:
                 # one column per part (the usual case): a missing part reads the empty last cell
@@ -599,8 +603,9 @@ class _Plan:
                     n = tuple(_unquote(part) for part in n)
             if (
                 take is not None
-                and (numbers or fn or n or any(row))  # a row, not empty cells
-                and take(line, fn or display_name(fn, n), numbers)
+                and not name  # else offered above
+                and (numbers or n or any(row))  # a row, not empty cells
+                and take(line, display_name(fn, n), numbers)
             ):
                 return None
             fields = () if fields_of is None else fields_of(row)
