@@ -12,8 +12,7 @@ the page (whose head needs the final counts) is written at the end. Memory stays
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import functools
 import tempfile
 from html import escape
 from pathlib import Path
@@ -131,16 +130,22 @@ _SCRIPT = """
 
 
 def _csp_hash(text: str) -> str:
+    import base64
+    import hashlib
+
     digest = hashlib.sha256(text.encode("utf-8")).digest()
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
-# default-src 'none' forbids every fetch (images, fonts, frames, connections); only the two
-# inline blocks above may apply, identified by hash (CSP Level 2, §4.2 "hash-source").
-_CSP = (
-    f"default-src 'none'; style-src {_csp_hash(_STYLE)}; script-src {_csp_hash(_SCRIPT)}; "
-    "base-uri 'none'; form-action 'none'"
-)
+@functools.cache
+def _csp() -> str:
+    """default-src 'none' forbids every fetch (images, fonts, frames, connections); only the
+    two inline blocks above may apply, identified by hash (CSP Level 2, §4.2 "hash-source").
+    Computed when a page is written: hashlib is not imported for a JSON report."""
+    return (
+        f"default-src 'none'; style-src {_csp_hash(_STYLE)}; script-src {_csp_hash(_SCRIPT)}; "
+        "base-uri 'none'; form-action 'none'"
+    )
 
 _COLUMNS = ("#", "Source", "Name", "Decision", "Reason", "Numbers")
 
@@ -258,7 +263,7 @@ def page_head(head: dict[str, Any], total: int) -> str:
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f'<meta http-equiv="Content-Security-Policy" content="{_e(_CSP)}">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{_e(_csp())}">\n'
         '<meta name="referrer" content="no-referrer">\n'
         "<title>contactguard audit report</title>\n"
         f"<style>{_STYLE}</style>\n</head>\n<body>\n"
