@@ -18,7 +18,7 @@ import pytest
 from fuzz.targets import Taken, read_taking, read_vcard, same_when_taking
 from test_fastpath import FIELD_HINTS, VCARD_FILES, _make_book_module
 
-from contactguard.books import vcard
+from contactguard.books import ReadOptions, vcard
 from contactguard.model import Contact
 
 ROOT = Path(__file__).parent.parent
@@ -228,6 +228,27 @@ def test_take_is_offered_the_cards_read_whole() -> None:
     assert [type(item) for item in result] == [Contact, Contact, Taken, Contact, Taken, Contact]
     assert result[2] == Taken(14, "Paul Rossi", ())
     assert result[4] == Taken(26, "Hakan N.", ("+49 171 2",))
+    assert same_when_taking(data, frozenset())
+
+
+def test_take_gets_the_first_n_and_the_first_fn_with_a_value() -> None:
+    """As the Contact has them: the first N even when empty, the first FN that is not blank
+    (take is offered TEL, FN and N values by an expression of its own)."""
+    learn = "BEGIN:VCARD\nFN:A\nN:A;;;;\nTEL:1\nEND:VCARD\n"
+    cards = [
+        "BEGIN:VCARD\nN:\nN:Rossi;Paul;;;\nFN:\nTEL:0170 1\nTEL: \nEND:VCARD\n",
+        "BEGIN:VCARD\nFN: \nFN:Bob\nN:Rossi;Paul;;;\nTEL:0170 2\nEND:VCARD\n",
+    ]
+    data = (learn + "".join(cards)).encode()
+    taken: list[Taken] = []
+
+    def take(line: int, name: str, numbers: list[str]) -> bool:
+        taken.append(Taken(line, name, tuple(numbers)))
+        return True
+
+    yielded = list(vcard.read(io.BytesIO(data), "book", ReadOptions(fields=frozenset()), take=take))
+    assert [c.line for c in yielded] == [1]  # the first card, read line by line
+    assert taken == [Taken(6, "", ("0170 1",)), Taken(13, "Bob", ("0170 2",))]
     assert same_when_taking(data, frozenset())
 
 

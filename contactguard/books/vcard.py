@@ -773,9 +773,11 @@ _W_RULES = {
 }
 _W_PICKED = (_TEL, _FN, _N, _UID, _LABEL)  # the kinds a Contact is made of
 _NEVER = re.compile(r"(?!)")
-# ReadOptions.fields → (the head kinds learnt from, its size then, card, props, light heads)
+# ReadOptions.fields → (the head kinds learnt from, its size then, card, props, light heads,
+# the TEL, FN and N values take is offered)
 _WholeCards = tuple[
-    dict[str, "_Kind | None"], int, "re.Pattern[str]", "re.Pattern[str]", dict[str, _Kind]
+    dict[str, "_Kind | None"], int, "re.Pattern[str]", "re.Pattern[str]", dict[str, _Kind],
+    "re.Pattern[str]",
 ]
 _WHOLE: dict[frozenset[str] | None, _WholeCards] = {}
 
@@ -792,7 +794,7 @@ def _whole_cards(fields: frozenset[str] | None) -> _WholeCards:
     # a copy first (one C call): another thread's _light_card may add to ``kinds`` meanwhile
     light = {head: kind for head, kind in tuple(kinds.items()) if kind is not None}
     if built is not None and (len(light) == len(built[4]) or len(light) > _MAX_LEARNED):
-        built = _WHOLE[fields] = (kinds, len(kinds), built[2], built[3], built[4])
+        built = _WHOLE[fields] = (kinds, len(kinds), *built[2:])
         return built
     by_kind: dict[int, list[str]] = {}
     for head, (kind, _group, _types) in light.items():
@@ -804,7 +806,10 @@ def _whole_cards(fields: frozenset[str] | None) -> _WholeCards:
     card = re.compile(rf"BEGIN:VCARD\n(?:(?:{lines})\n)*+END:VCARD(?:\n|\Z)") if lines else _NEVER
     picked = "|".join(head for kind in _W_PICKED for head in by_kind.get(kind, ()))
     props = re.compile(rf"\n({picked}):([^\n]*+)") if picked else _NEVER
-    built = _WHOLE[fields] = (kinds, len(kinds), card, props, light)
+    # one group per kind: no head to look up; an N keeps its colon (an empty first N counts)
+    tel, fn, n = ("|".join(by_kind.get(kind, ())) or "(?!)" for kind in (_TEL, _FN, _N))
+    offered = re.compile(rf"\n(?:(?:{tel}):([^\n]*+)|(?:{fn}):([^\n]*+)|(?:{n})(:[^\n]*+))")
+    built = _WHOLE[fields] = (kinds, len(kinds), card, props, light, offered)
     return built
 
 
@@ -826,7 +831,7 @@ def _read_segment(
         if "\r" in text:  # a lone CR ends a line too
             yield from _read_lines((data,), source, fields, line, last)
             return _line_ends(data)
-    _kinds, _size, card, props, light = _whole_cards(fields)
+    _kinds, _size, card, props, light, offered = _whole_cards(fields)
     find, count, starts = text.find, text.count, text.startswith
     max_lines = _MAX_TELS + 2
     gap = pos = 0  # the text from ``gap`` on is not read yet; ``pos`` is where to look
@@ -852,7 +857,7 @@ def _read_segment(
             )
             gap_line += count("\n", gap, after)
             gap = pos = after
-            _kinds, _size, card, props, light = _whole_cards(fields)  # what it learnt
+            _kinds, _size, card, props, light, offered = _whole_cards(fields)  # what it learnt
             continue
         begin = gap_line
         if gap < pos:
@@ -860,30 +865,44 @@ def _read_segment(
             if text[gap:pos].strip(_ASCII_SPACE):  # not just blank lines
                 gap_text = text[gap:pos].encode("utf-8")
                 yield from _read_lines((gap_text,), source, fields, gap_line, False)
-        fn, uid, tels, numbers = "", None, [], []
+        fn = ""
         n_value: str | None = None  # the first N, split only when needed
-        labels: dict[str, str] | None = None
-        for head, value in props.findall(text, pos, end):
-            kind, group, types = light[head]
-            if kind == _TEL:
-                value = value.strip()
-                if value:
-                    tels.append((group, value, types))
-                    numbers.append(value)
-            elif kind == _FN:
-                if not fn:
-                    fn = value.strip()
-            elif kind == _N:
-                if n_value is None:
-                    n_value = value
-            elif kind == _UID:
-                if uid is None:
-                    uid = value.strip() or None
-            else:  # an X-ABLabel of a group
-                if labels is None:
-                    labels = {}
-                labels[group] = _cached_label(value)
-        if take is None or not take(begin, fn or _n_name(n_value), numbers):
+        taken = False
+        if take is not None:  # its TEL, FN and N values only: most cards go no further
+            numbers = []
+            for tel, fn_value, n_field in offered.findall(text, pos, end):
+                if tel:
+                    tel = tel.strip()
+                    if tel:
+                        numbers.append(tel)
+                elif fn_value:
+                    if not fn:
+                        fn = fn_value.strip()
+                elif n_value is None:
+                    n_value = n_field[1:]
+            taken = take(begin, fn or _n_name(n_value), numbers)
+        if not taken:
+            fn, uid, tels, n_value = "", None, [], None
+            labels: dict[str, str] | None = None
+            for head, value in props.findall(text, pos, end):
+                kind, group, types = light[head]
+                if kind == _TEL:
+                    value = value.strip()
+                    if value:
+                        tels.append((group, value, types))
+                elif kind == _FN:
+                    if not fn:
+                        fn = value.strip()
+                elif kind == _N:
+                    if n_value is None:
+                        n_value = value
+                elif kind == _UID:
+                    if uid is None:
+                        uid = value.strip() or None
+                else:  # an X-ABLabel of a group
+                    if labels is None:
+                        labels = {}
+                    labels[group] = _cached_label(value)
             n = _name_parts(n_value.split(";")) if n_value is not None else ()
             yield _light_contact(source, begin, fn, n, uid, tels, labels)
         gap = pos = end
