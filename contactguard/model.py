@@ -87,11 +87,12 @@ def display_name(fn: str, n: tuple[str, ...]) -> str:
     fn = fn.strip()
     if fn:
         return fn
+    parts: tuple[str, ...]
     if len(n) == 5:  # the usual N (a CSV row's always): prefixes, given, additional, family
-        parts = [n[3].strip(), n[1].strip(), n[2].strip(), n[0].strip(), n[4].strip()]
+        parts = (n[3].strip(), n[1].strip(), n[2].strip(), n[0].strip(), n[4].strip())
     else:
-        parts = [n[i].strip() for i in (3, 1, 2, 0, 4) if i < len(n)]
-    return " ".join([part for part in parts if part])
+        parts = tuple(n[i].strip() for i in (3, 1, 2, 0, 4) if i < len(n))
+    return " ".join(filter(None, parts))  # the parts that are not empty
 
 
 @dataclass(frozen=True, slots=True)
