@@ -176,7 +176,7 @@ from contactguard.report import ReportWriter
 from contactguard.pipeline import Sanitizer
 phones._fast_for = lambda region: (lambda text: phones._UNSURE)
 vcard._light_card = lambda *args: None
-vcard._read_segment = lambda data, source, fields, line, last: vcard._read_lines(
+vcard._read_segment = lambda data, source, fields, line, last, take=None: vcard._read_lines(
     (data,), source, fields, line, last)
 policy_module.quick_decision = lambda *args: None
 report.entry_json = lambda d: json.dumps(report.contact_entry(d), ensure_ascii=False)
