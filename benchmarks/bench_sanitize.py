@@ -176,8 +176,10 @@ from contactguard.report import ReportWriter
 from contactguard.pipeline import Sanitizer
 phones._fast_for = lambda region: (lambda text: phones._UNSURE)
 vcard._light_card = lambda *args: None
-vcard._read_segment = lambda data, source, fields, line, last, take=None: vcard._read_lines(
-    (data,), source, fields, line, last)
+def _line_by_line(data, source, fields, line, last, take=None):
+    yield from vcard._read_lines((data,), source, fields, line, last)
+    return vcard._line_ends(data)  # the lines it read, as _read_segment returns them
+vcard._read_segment = _line_by_line
 policy_module.quick_decision = lambda *args: None
 report.entry_json = lambda d: json.dumps(report.contact_entry(d), ensure_ascii=False)
 Evidence.lookup = lambda self, e: self._merged(
