@@ -238,6 +238,7 @@ def test_take_gets_the_first_n_and_the_first_fn_with_a_value() -> None:
     cards = [
         "BEGIN:VCARD\nN:\nN:Rossi;Paul;;;\nFN:\nTEL:0170 1\nTEL: \nEND:VCARD\n",
         "BEGIN:VCARD\nFN: \nFN:Bob\nN:Rossi;Paul;;;\nTEL:0170 2\nEND:VCARD\n",
+        "BEGIN:VCARD\nFN:\nTEL:\nN:Rossi;Paul;;;\nEND:VCARD\n",  # empty values before N
     ]
     data = (learn + "".join(cards)).encode()
     taken: list[Taken] = []
@@ -248,7 +249,9 @@ def test_take_gets_the_first_n_and_the_first_fn_with_a_value() -> None:
 
     yielded = list(vcard.read(io.BytesIO(data), "book", ReadOptions(fields=frozenset()), take=take))
     assert [c.line for c in yielded] == [1]  # the first card, read line by line
-    assert taken == [Taken(6, "", ("0170 1",)), Taken(13, "Bob", ("0170 2",))]
+    assert taken == [
+        Taken(6, "", ("0170 1",)), Taken(13, "Bob", ("0170 2",)), Taken(19, "Paul Rossi", ()),
+    ]
     assert same_when_taking(data, frozenset())
 
 

@@ -878,7 +878,7 @@ def _read_segment(
                 elif fn_value:
                     if not fn:
                         fn = fn_value.strip()
-                elif n_value is None:
+                elif n_field and n_value is None:  # (an empty TEL or FN leaves all three empty)
                     n_value = n_field[1:]
             taken = take(begin, fn or _n_name(n_value), numbers)
         if not taken:
