@@ -32,11 +32,11 @@ class Reason(str, enum.Enum):
         return self.value
 
 
-
 # What a reader may offer each contact's parts to before it builds the Contact (the parallel
 # pipeline's workers): (line, display name, numbers as written) → True when it took the
 # contact, which is then not yielded.
 Take = Callable[[int, str, list[str]], bool]
+
 
 @dataclass(frozen=True, slots=True)
 class Phone:

@@ -279,19 +279,6 @@ class _Run:
 
         return quick
 
-    def quick_entries(self) -> QuickEntry:
-        """``report.quick_entries`` for this run: None where ``quick`` would be None."""
-        from .report import quick_entries
-
-        evidence = self.sanitizer.evidence
-        entry = quick_entries(
-            phones.normalizer(self.region), evidence.number_index().get, self.region
-        )
-        if self.name_counts is None:
-            return entry
-        by_name = evidence.by_name
-        return lambda contact: None if by_name(contact.display_name) is not None else entry(contact)
-
     def quick_parts(self) -> QuickParts:
         """``report.quick_parts`` for this run: None where ``quick`` would be None."""
         from .report import quick_parts
@@ -312,7 +299,8 @@ class _Run:
         return parts
 
     def quick_counts(self) -> QuickEntry:
-        """As ``quick_entries`` with an empty entry: only the counts (no report is written)."""
+        """As ``report.quick_entries(self.quick_parts())`` with an empty entry: only the counts
+        (no report is written)."""
         quick, region = self.quick(), self.region
 
         def counts(contact: Contact) -> tuple[str, str, int, int] | None:
@@ -411,11 +399,10 @@ def _worker_init(run: _Run, plan: chunks.Plan, entries: bool) -> None:
 
 def _work(chunk: chunks.Chunk) -> _Piece | None:
     """In a worker: the quick decisions of one piece; None when the piece cannot be read."""
-    from .report import join_entries
+    from .report import join_entries, quick_entries
 
     assert _WORK is not None
     run, plan, entries = _WORK
-    quick = run.quick_entries() if entries else run.quick_counts()
     items: list[Rendered | Contact] = []
     batch: list[str] = []  # the entries since the last item
     reasons: list[str] = []  # of the quick decisions, which all remove: counted at the end
@@ -436,12 +423,16 @@ def _work(chunk: chunks.Chunk) -> _Piece | None:
         line = at
         return True
 
+    # the readers offer most contacts to ``take``; ``quick`` renders the ones they yield
     take: Take | None = None
     if entries:
         parts = run.quick_parts()
+        quick = quick_entries(parts)
 
         def take(at: int, name: str, phones: list[str]) -> bool:
             return add(parts(label, at, name, phones), at)
+    else:
+        quick = run.quick_counts()
 
     def rendered() -> Rendered:
         return Rendered(label, line, len(batch), join_entries(batch) if entries else b"")

@@ -153,18 +153,9 @@ QuickEntry = Callable[[Contact], "tuple[str, str, int, int] | None"]
 QuickParts = Callable[[str, int, str, "Sequence[str]"], "tuple[str, str, int, int] | None"]
 
 
-def quick_entries(
-    normalize: Callable[[str], str | None],
-    lookup: Callable[[str], Any],
-    region: str | None,
-) -> QuickEntry:
-    """``entry_json(policy.quick_decision(contact, normalize, lookup, region))`` as a function
-    of the contact, without building the decision: the entry, its reason code, how many
-    numbers, and how many of them are invalid for want of a region; None where quick_decision
-    is None. What worker processes render most of a large book with (issue 5); the parallel
-    differential test holds it to the decision path.
-    """
-    parts = quick_parts(normalize, lookup, region)
+def quick_entries(parts: QuickParts) -> QuickEntry:
+    """``parts`` (see ``quick_parts``) as a function of a parsed contact: what worker processes
+    render the contacts a reader yields with (issue 5). None for a contact with an error."""
 
     def entry(contact: Contact) -> tuple[str, str, int, int] | None:
         if contact.error is not None:
@@ -180,9 +171,13 @@ def quick_parts(
     lookup: Callable[[str], Any],
     region: str | None,
 ) -> QuickParts:
-    """``quick_entries`` of a parsed contact given by its parts: its source, line, display name
-    and numbers as written. The vCard reader offers whole cards this way (``vcard.read``'s
-    ``take``), so that most cards of a large book never become a Contact."""
+    """``entry_json(policy.quick_decision(...))`` of a parsed contact given by its parts (its
+    source, line, display name and numbers as written), without building the decision: the
+    entry, its reason code, how many numbers, and how many of them are invalid for want of a
+    region; None where quick_decision is None. What worker processes render most of a large
+    book with (issue 5): the readers offer whole cards and rows this way (``take``), so that
+    they never become a Contact. The parallel differential test holds it to the decision path.
+    """
     no_evidence, invalid, no_number = Reason.NO_EVIDENCE, Reason.INVALID_NUMBER, Reason.NO_NUMBER
     valid_tail, invalid_tail = _STRIPPED_TAIL[no_evidence], _STRIPPED_TAIL[invalid]
     middles = {reason: _CONTACT_MIDDLE[False, reason] for reason in Reason}
