@@ -165,12 +165,13 @@ def sanitize(
     policy = sanitizer.policy
     writer = writer_for(report) if report else None
     try:
-        # workers render JSON entries; --verbose and the HTML report need every Decision here
+        # workers (and one process, with --jobs 1) render JSON entries of the common decision;
+        # --verbose and the HTML report need every Decision here
         json_writer = writer if isinstance(writer, ReportWriter) else None
-        parallel = not verbose and (writer is None or json_writer is not None)
+        quick = not verbose and (writer is None or json_writer is not None)
         with Console(sys.stderr, books, quiet=quiet, verbose=verbose, style=click.style) as console:
-            for item in sanitizer.stream(books, jobs=_jobs(jobs) if parallel else 1,
-                                         entries=json_writer is not None):
+            for item in sanitizer.stream(books, jobs=_jobs(jobs) if quick else 1,
+                                         entries=quick and json_writer is not None):
                 if isinstance(item, Rendered):
                     console.decided(item.count, item.source, item.line)
                     if json_writer is not None:

@@ -19,6 +19,7 @@ input order — so merging, and every result, is what ``decisions()`` gives:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import multiprocessing
 import os
@@ -144,7 +145,8 @@ class Sanitizer:
         entries when ``entries`` (``ReportWriter.add_rendered`` takes them). Every other contact
         is decided here, in input order, and yielded as a Decision, so merging works as in
         ``decisions()``. Smaller books, standard input, ``jobs=1`` and systems without ``fork``
-        are read in this process.
+        are read in this process: with ``entries`` the same way as a worker reads a piece (the
+        common decisions as ``Rendered`` batches), else as ``decisions()`` reads them.
         """
         parallel = jobs > 1 and _can_fork()
         with _rereadable(books) as sources:
@@ -153,10 +155,12 @@ class Sanitizer:
                 plan = None
                 if parallel and isinstance(source, (str, Path)) and _size(source) >= min_bytes:
                     plan = chunks.plan(source, label, self.read_options, chunk_bytes)
-                if plan is None:
-                    yield from run.decide(self._read(label, source))
-                else:
+                if plan is not None:
                     yield from run.parallel(plan, jobs, entries)
+                elif entries:
+                    yield from run.quickly(functools.partial(self._read, label, source), label)
+                else:
+                    yield from run.decide(self._read(label, source))
         self._finish()
 
     def _start(self, sources: list[tuple[str, BookSource]]) -> _Run:
@@ -168,10 +172,10 @@ class Sanitizer:
         self.summary.contacts_kept = len(self.clean)
         self.summary.numbers_kept = sum(len(c.phones) for c in self.clean)
 
-    def _read(self, label: str, source: BookSource) -> Iterator[Contact]:
+    def _read(self, label: str, source: BookSource, take: Take | None = None) -> Iterator[Contact]:
         if isinstance(source, (str, Path)):
-            return read_book(source, self.read_options)
-        return read_book(source, self.read_options, name=label)
+            return read_book(source, self.read_options, take=take)
+        return read_book(source, self.read_options, name=label, take=take)
 
     def _count_names(self, sources: Sequence[tuple[str, BookSource]]) -> Counter[str]:
         """Display names across all books: evidence given as a name applies only if unique."""
@@ -312,6 +316,25 @@ class _Run:
 
         return counts
 
+    def quickly(
+        self, read: Callable[[Take | None], Iterable[Contact]], label: str, first_line: int = 1
+    ) -> Iterator[Decision | Rendered]:
+        """Decide what ``read`` gives here as a worker would (see ``_quick_items``), and the
+        rest in full: for the JSON report of a book read in this process."""
+        items = _quick_items(self, read, label, first_line, True, self.sanitizer.summary)
+        return self.settle(items)
+
+    def settle(self, items: Iterable[Rendered | Contact]) -> Iterator[Decision | Rendered]:
+        """What ``_quick_items`` gives, with the contacts it left decided in full, in order."""
+        summary, region, full = self.sanitizer.summary, self.region, self.full
+        for item in items:
+            if isinstance(item, Rendered):
+                yield item
+                continue
+            decision = full(item)
+            _tally(summary, decision, region)
+            yield decision
+
     def full(self, contact: Contact) -> Decision:
         sanitizer = self.sanitizer
         region = self.region
@@ -335,7 +358,7 @@ class _Run:
             initializer=_worker_init,
             initargs=(self, plan, entries),
         )
-        summary, region, full = self.sanitizer.summary, self.region, self.full
+        summary = self.sanitizer.summary
         pieces = plan.chunks()  # a generator: closed when done with, which closes the file
         failed: chunks.Chunk | None = None
         window: deque[tuple[chunks.Chunk, Future[_Piece | None]]] = deque()
@@ -365,13 +388,7 @@ class _Run:
                     unsent = send(1)
                 items, counts = piece
                 summary.add(counts)
-                for item in items:
-                    if isinstance(item, Rendered):
-                        yield item
-                        continue
-                    decision = full(item)
-                    _tally(summary, decision, region)
-                    yield decision
+                yield from self.settle(items)
             if failed is None:
                 failed = unsent  # None when every piece was read
         finally:
@@ -382,7 +399,14 @@ class _Run:
             # error in the book, a worker that died): read the rest here, which is what reading
             # the whole file does from this piece on, error included
             rest = chunks.Chunk(failed.start, None, failed.first_line, True)
-            yield from self.decide(chunks.read_chunk(plan, rest, self.sanitizer.read_options))
+            options = self.sanitizer.read_options
+            if entries:
+                yield from self.quickly(
+                    lambda take: chunks.read_chunk(plan, rest, options, take), plan.label,
+                    rest.first_line,
+                )
+            else:
+                yield from self.decide(chunks.read_chunk(plan, rest, options))
 
 
 # A piece's outcome: its items in order (Rendered runs of quick decisions, and the Contacts
@@ -399,16 +423,43 @@ def _worker_init(run: _Run, plan: chunks.Plan, entries: bool) -> None:
 
 def _work(chunk: chunks.Chunk) -> _Piece | None:
     """In a worker: the quick decisions of one piece; None when the piece cannot be read."""
-    from .report import join_entries, quick_entries
-
     assert _WORK is not None
     run, plan, entries = _WORK
-    items: list[Rendered | Contact] = []
+    options = run.sanitizer.read_options
+    summary = Summary()
+    try:
+        items = list(_quick_items(
+            run, lambda take: chunks.read_chunk(plan, chunk, options, take), plan.label,
+            chunk.first_line, entries, summary,
+        ))
+    except ContactguardError:
+        return None
+    return items, summary
+
+
+# Rendered entries per batch: one write to the report spool, and memory stays flat where a
+# whole book is read in one process
+_BATCH = 1024
+
+
+def _quick_items(
+    run: _Run,
+    read: Callable[[Take | None], Iterable[Contact]],
+    label: str,
+    first_line: int,
+    entries: bool,
+    summary: Summary,
+) -> Iterator[Rendered | Contact]:
+    """The contacts ``read(take)`` gives (a book, or a piece of one from ``first_line``) in
+    order: the quick decisions (removed, no evidence for any number) in ``Rendered`` batches,
+    with their report entries when ``entries``, counted into ``summary`` as they are yielded;
+    every other contact as it is, for the full decision."""
+    from .report import join_entries, quick_entries
+
     batch: list[str] = []  # the entries since the last item
-    reasons: list[str] = []  # of the quick decisions, which all remove: counted at the end
+    reasons: list[str] = []  # of the quick decisions, which all remove
     numbers = national = 0
-    line = chunk.first_line  # the line reading has reached
-    label = plan.label
+    line = first_line  # the line reading has reached
 
     def add(got: tuple[str, str, int, int] | None, at: int) -> bool:
         """Count a quick decision into the batch; False (and nothing done) for None."""
@@ -423,34 +474,40 @@ def _work(chunk: chunks.Chunk) -> _Piece | None:
         line = at
         return True
 
-    # the readers offer most contacts to ``take``; ``quick`` renders the ones they yield
+    def rendered() -> Rendered:
+        """The batch so far, counted into ``summary``; the batch starts afresh."""
+        nonlocal numbers, national
+        summary.add(Summary(contacts_in=len(reasons), contacts_removed=len(reasons),
+                            numbers_in=numbers, reasons=Counter(reasons),
+                            invalid_without_region=national))
+        done = Rendered(label, line, len(batch), join_entries(batch) if entries else b"")
+        batch.clear()
+        reasons.clear()
+        numbers = national = 0
+        return done
+
+    # the readers offer most contacts to ``take``; ``quick`` decides the ones they yield
     take: Take | None = None
     if entries:
         parts = run.quick_parts()
         quick = quick_entries(parts)
 
         def take(at: int, name: str, phones: list[str]) -> bool:
-            return add(parts(label, at, name, phones), at)
+            # a full batch declines: the contact comes to the loop below, which yields it
+            return len(batch) < _BATCH and add(parts(label, at, name, phones), at)
     else:
         quick = run.quick_counts()
 
-    def rendered() -> Rendered:
-        return Rendered(label, line, len(batch), join_entries(batch) if entries else b"")
-
-    try:
-        for contact in chunks.read_chunk(plan, chunk, run.sanitizer.read_options, take):
-            if not add(quick(contact), contact.line):
-                if batch:
-                    items.append(rendered())
-                    batch = []
-                items.append(contact)
-    except ContactguardError:
-        return None
+    for contact in read(take):
+        if len(batch) >= _BATCH:
+            yield rendered()
+        if add(quick(contact), contact.line):
+            continue
+        if batch:
+            yield rendered()
+        yield contact
     if batch:
-        items.append(rendered())
-    summary = Summary(contacts_in=len(reasons), contacts_removed=len(reasons), numbers_in=numbers,
-                      reasons=Counter(reasons), invalid_without_region=national)
-    return items, summary
+        yield rendered()
 
 
 def _can_fork() -> bool:

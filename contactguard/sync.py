@@ -47,7 +47,7 @@ from ._atomic import atomic_write
 from .books import ReadOptions, read_book, write_book
 from .books.vcard import derived_uid
 from .errors import SyncError
-from .model import Contact, Decision
+from .model import Contact, Decision, Take
 from .pipeline import Sanitizer, Summary, parse_max_age
 from .policy import Policy
 from .syncconfig import Endpoint, SyncConfig, _secret, load_config
@@ -754,9 +754,12 @@ class _CardSanitizer(Sanitizer):
         super().__init__(evidence, policy, options)
         self._names = names
 
-    def _read(self, label: str, source: Any) -> Iterator[Contact]:
-        contacts = super()._read(label, source)
-        return contacts if self._names is None else map(self._names.rename, contacts)
+    def _read(self, label: str, source: Any, take: Take | None = None) -> Iterator[Contact]:
+        if self._names is None:
+            return super()._read(label, source, take)
+        # every contact must be renamed: none is offered to ``take``, which would see the
+        # joined book's line
+        return map(self._names.rename, super()._read(label, source))
 
 
 def _origin(url: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 from contactguard import books
 from contactguard.books import ReadOptions, read_book, sniff, write_book
 from contactguard.errors import InputError
-from contactguard.model import Contact
+from contactguard.model import Contact, Take
 
 VCARD = b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Anna Beispiel\r\nTEL:+49 170 1234567\r\nEND:VCARD\r\n"
 CSV = b"Name,Phone\r\nAnna Beispiel,+49 170 1234567\r\n"
@@ -25,7 +25,9 @@ def fake_vcard(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     in its own module; here only the dispatch matters)."""
     seen: list[bytes] = []
 
-    def read(stream: BinaryIO, source: str, options: ReadOptions) -> Iterator[Contact]:
+    def read(
+        stream: BinaryIO, source: str, options: ReadOptions, *, take: Take | None = None
+    ) -> Iterator[Contact]:
         seen.append(stream.read())
         yield Contact(source=source, line=1, fn="from vcard")
 

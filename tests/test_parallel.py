@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from contactguard import phones
 from contactguard.books import ReadOptions, chunks, read_book
 from contactguard.cli import main
 from contactguard.errors import InputError
@@ -53,16 +54,19 @@ def _evidence(book: Path) -> Evidence:
     return evidence
 
 
-def _run(book: Path, evidence: Evidence, *, jobs: int, chunk_bytes: int = 1,
+def _run(book: Path, evidence: Evidence, *, jobs: int | None, chunk_bytes: int = 1,
          entries: bool = True, region: str | None = "DE") -> tuple[Any, ...]:
-    """(report contacts, summary, clean book) of a run, or the error it raised."""
+    """(report contacts, summary, clean book, item types) of a run, or the error it raised.
+    ``jobs=None`` is the reference: ``decisions()``, every contact decided in full and its
+    entry written from its Decision."""
     policy = Policy(region=region, now=_parse(NOW))
     sanitizer = Sanitizer(evidence, policy, ReadOptions(fields=policy.keep_fields))
     writer = ReportWriter()
     kinds = set()
     try:
-        for item in sanitizer.stream([book], jobs=jobs, entries=entries,
-                                     chunk_bytes=chunk_bytes, min_bytes=0):
+        items = sanitizer.decisions([book]) if jobs is None else sanitizer.stream(
+            [book], jobs=jobs, entries=entries, chunk_bytes=chunk_bytes, min_bytes=0)
+        for item in items:
             kinds.add(type(item))
             if isinstance(item, Rendered):
                 writer.add_rendered(item.data, item.count)
@@ -90,9 +94,10 @@ def _parse(text: str) -> Any:
 def test_every_fixture_reads_the_same_in_pieces(book: Path) -> None:
     """Pieces of one card or row each (chunk_bytes=1): the most cuts a book can have."""
     evidence = _evidence(book)
-    alone = _run(book, evidence, jobs=1)
-    pieces = _run(book, evidence, jobs=2)
-    assert pieces[:3] == alone[:3]
+    alone = _run(book, evidence, jobs=None)
+    assert _run(book, evidence, jobs=2)[:3] == alone[:3]
+    # one process, quick decisions rendered as a worker renders them
+    assert _run(book, evidence, jobs=1)[:3] == alone[:3]
 
 
 def test_samples_are_read_in_pieces_by_workers() -> None:
@@ -135,7 +140,7 @@ def test_several_books_merge_across_pieces_as_in_one_process() -> None:
 def test_without_report_entries_the_counts_are_the_same() -> None:
     book = ROOT / "samples" / "crm-export.csv"
     evidence = _evidence(book)
-    assert _run(book, evidence, jobs=2, entries=False)[1:3] == _run(book, evidence, jobs=1)[1:3]
+    assert _run(book, evidence, jobs=2, entries=False)[1:3] == _run(book, evidence, jobs=None)[1:3]
 
 
 def _generated(tmp_path: Path, fmt: str, cards: int) -> Path:
@@ -156,9 +161,36 @@ def test_generated_books(tmp_path: Path, fmt: str, region: str | None) -> None:
     without a region, national numbers are invalid and counted as such."""
     book = _generated(tmp_path, fmt, 600)
     evidence = _evidence(book)
-    alone = _run(book, evidence, jobs=1, region=region)
+    alone = _run(book, evidence, jobs=None, region=region)
     assert _run(book, evidence, jobs=2, chunk_bytes=2048, region=region)[:3] == alone[:3]
+    assert _run(book, evidence, jobs=1, region=region)[:3] == alone[:3]
     assert alone[1]["contacts_in"] == 600
+
+
+@pytest.mark.parametrize("fmt", ["vcard30", "google"])
+def test_batches_stay_small_in_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """A book read in one process comes in batches of at most _BATCH entries (memory stays
+    flat): a full batch declines the next contact offered, which is then decided from its
+    Contact; the results are those of ``decisions()``."""
+    pipeline = sys.modules["contactguard.pipeline"]
+    monkeypatch.setattr(pipeline, "_BATCH", 7)
+    book = _generated(tmp_path, fmt, 600)
+    # evidence for one contact in ten: runs of quick decisions longer than a batch
+    evidence = load_evidence([ROOT / "samples" / "ledger.csv"])
+    at = _parse("2026-01-01T10:00:00+00:00")
+    for index, contact in enumerate(read_book(book)):
+        e164 = phones.normalize(contact.phones[0].value, "DE") if contact.phones else None
+        if index % 10 == 0 and e164 is not None:
+            evidence.add(EvidenceRecord(f"test:{index}", phone=e164, first_inbound_at=at,
+                                        last_inbound_at=at))
+    policy = Policy(region="DE", now=_parse(NOW))
+    sanitizer = Sanitizer(evidence, policy, ReadOptions(fields=policy.keep_fields))
+    counts = [item.count for item in sanitizer.stream([book], jobs=1, entries=True)
+              if isinstance(item, Rendered)]
+    assert max(counts) == 7 and sum(counts) > 450
+    assert _run(book, evidence, jobs=1)[:3] == _run(book, evidence, jobs=None)[:3]
 
 
 class TestCuts:
@@ -203,7 +235,8 @@ class TestCuts:
         assert cuts[-1].start < lone and cuts[-1].end is None and cuts[-1].last
         assert cuts[-2].end is not None and cuts[-2].end <= lone
         evidence = _evidence(book)
-        assert _run(book, evidence, jobs=2, chunk_bytes=64)[:3] == _run(book, evidence, jobs=1)[:3]
+        alone = _run(book, evidence, jobs=None)
+        assert _run(book, evidence, jobs=2, chunk_bytes=64)[:3] == alone[:3]
 
     def test_csv_is_not_cut_inside_a_quoted_cell(self, tmp_path: Path) -> None:
         book = tmp_path / "book.csv"
@@ -220,7 +253,8 @@ class TestCuts:
         book = tmp_path / "book.csv"
         book.write_text("\r\n".join(rows) + "\r\n", encoding="utf-8")
         evidence = _evidence(book)
-        assert _run(book, evidence, jobs=2, chunk_bytes=64)[:3] == _run(book, evidence, jobs=1)[:3]
+        alone = _run(book, evidence, jobs=None)
+        assert _run(book, evidence, jobs=2, chunk_bytes=64)[:3] == alone[:3]
 
     @pytest.mark.parametrize(("name", "data"), [
         ("utf16.csv", "Name,Phone\r\nA,+4917011111\r\n".encode("utf-16")),
@@ -256,7 +290,7 @@ def test_a_killed_worker_costs_time_not_contacts(
     """When a worker dies, the parent reads the rest of the book itself: same results."""
     book = _generated(tmp_path, "vcard30", 600)
     evidence = _evidence(book)
-    alone = _run(book, evidence, jobs=1)
+    alone = _run(book, evidence, jobs=None)
     plan = chunks.plan(book, "b", ReadOptions(), 4096)
     assert plan is not None and any(40_000 < c.start < 50_000 for c in plan.chunks())
     monkeypatch.setattr(sys.modules["contactguard.pipeline"], "_work", _dying_work)
@@ -272,9 +306,10 @@ class TestErrors:
         book = tmp_path / "book.csv"
         book.write_text("\r\n".join(rows) + "\r\n", encoding="utf-8")
         evidence = _evidence(book)
-        alone = _run(book, evidence, jobs=1)
+        alone = _run(book, evidence, jobs=None)
         assert alone[0] == "error" and "book.csv:31:" in alone[1]
         assert _run(book, evidence, jobs=2, chunk_bytes=40) == alone
+        assert _run(book, evidence, jobs=1) == alone
 
     def test_a_header_without_numbers_is_reported_as_in_one_process(
         self, tmp_path: Path
@@ -282,9 +317,10 @@ class TestErrors:
         book = tmp_path / "book.csv"
         book.write_text("Name,City\r\n" + "".join(f"P{i},Berlin\r\n" for i in range(500)),
                         encoding="utf-8")
-        alone = _run(book, Evidence(), jobs=1)
+        alone = _run(book, Evidence(), jobs=None)
         assert alone[0] == "error" and "--phone-column" in alone[1]
         assert _run(book, Evidence(), jobs=2, chunk_bytes=256) == alone
+        assert _run(book, Evidence(), jobs=1) == alone
 
     def test_undecodable_byte_in_a_later_piece(self, tmp_path: Path) -> None:
         rows = [b"Name,Phone"] + [b"P%d,+49170123%04d" % (i, i) for i in range(6000)]
@@ -293,9 +329,10 @@ class TestErrors:
         book = tmp_path / "book.csv"
         book.write_bytes(b"\r\n".join(rows) + b"\r\n")
         evidence = Evidence()
-        alone = _run(book, evidence, jobs=1)
+        alone = _run(book, evidence, jobs=None)
         assert alone[0] == "error" and "book.csv:5001:" in alone[1]
         assert _run(book, evidence, jobs=2, chunk_bytes=4096) == alone
+        assert _run(book, evidence, jobs=1) == alone
 
 
 class TestCommandLine:
@@ -312,14 +349,15 @@ class TestCommandLine:
             for i, c in enumerate(read_book(book)) if i % 50 == 0 and c.phones
             and c.phones[0].value.startswith("+49 1")), encoding="utf-8")
         outputs = {}
-        for jobs in ("1", "2"):
+        # --verbose prints every Decision: its entries are written from them, the reference
+        for jobs, flag in (("1", "-q"), ("2", "-q"), ("1", "-v")):
             out, report = tmp_path / f"clean{jobs}.vcf", tmp_path / f"report{jobs}.json"
             result = CliRunner().invoke(main, [
                 "sanitize", str(book), "--evidence", str(ledger), "--region", "DE",
-                "-o", str(out), "--report", str(report), "--jobs", jobs, "-q"])
+                "-o", str(out), "--report", str(report), "--jobs", jobs, flag])
             assert result.exit_code == 0, result.output
             data = json.loads(report.read_text(encoding="utf-8"))
             del data["generated_at"]
-            outputs[jobs] = (out.read_bytes(), data)
-        assert outputs["1"] == outputs["2"]
-        assert outputs["1"][1]["summary"]["contacts_kept"] > 20
+            outputs[jobs + flag] = (out.read_bytes(), data)
+        assert outputs["1-q"] == outputs["2-q"] == outputs["1-v"]
+        assert outputs["1-q"][1]["summary"]["contacts_kept"] > 20

@@ -3,7 +3,8 @@
 Every format is a module with the same two functions (registered by name in ``READERS`` and
 ``WRITERS``):
 
-    read(stream: BinaryIO, source: str, options: ReadOptions) -> Iterator[Contact]
+    read(stream: BinaryIO, source: str, options: ReadOptions, *, take: Take | None)
+        -> Iterator[Contact]
     write(contacts: Iterable[Contact], stream: BinaryIO, format: str) -> None
 
 Readers take a binary file object and never seek backwards more than the sniffed head, so that
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import InputError
-from ..model import Contact
+from ..model import Contact, Take
 
 INPUT_FORMATS = ("vcard", "csv")
 OUTPUT_FORMATS = ("vcard3", "vcard4", "csv")
@@ -77,11 +78,16 @@ def read_book(
     options: ReadOptions | None = None,
     *,
     name: str | None = None,
+    take: Take | None = None,
 ) -> Iterator[Contact]:
     """Yield the contacts of one address book, one at a time.
 
     ``source`` is a path, "-" for standard input, or a binary file object (then ``name`` is what
     reports show as its source). Raises InputError for a missing, empty or unrecognised file.
+
+    ``take(line, display name, numbers as written)`` is offered the plain cards and rows before
+    a Contact is built for them: one it returns True for is not yielded (see ``vcard.read`` and
+    ``csv.read``). The pipeline renders most report entries so (issue 5).
     """
     options = options or ReadOptions()
     if isinstance(source, (str, Path)):
@@ -92,13 +98,15 @@ def read_book(
         label = name or str(getattr(source, "name", "<stream>"))
         stream, close = source, False
     try:
-        yield from _read_stream(stream, label, options)
+        yield from _read_stream(stream, label, options, take)
     finally:
         if close:
             stream.close()
 
 
-def _read_stream(stream: BinaryIO, label: str, options: ReadOptions) -> Iterator[Contact]:
+def _read_stream(
+    stream: BinaryIO, label: str, options: ReadOptions, take: Take | None
+) -> Iterator[Contact]:
     buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(_Raw(stream))
     head = buffered.peek(4096)[:4096]
     if not head.strip(b"\xef\xbb\xbf\xff\xfe\x00 \t\r\n"):
@@ -113,7 +121,7 @@ def _read_stream(stream: BinaryIO, label: str, options: ReadOptions) -> Iterator
         )
     if fmt not in INPUT_FORMATS:
         raise InputError(f"unknown input format {fmt!r}", file=label)
-    yield from READERS[fmt](buffered, label, options)
+    yield from READERS[fmt](buffered, label, options, take=take)
 
 
 class _Raw(io.RawIOBase):
@@ -144,10 +152,12 @@ from . import vcard as _vcard  # noqa: E402  (the registries below need the modu
 
 # The CSV module (~15 ms of imports and compiled patterns) is imported on first use only: a
 # vCard run never needs it (issue 5, start-up).
-def _read_csv(stream: BinaryIO, source: str, options: ReadOptions) -> Iterator[Contact]:
+def _read_csv(
+    stream: BinaryIO, source: str, options: ReadOptions, *, take: Take | None = None
+) -> Iterator[Contact]:
     from . import csv
 
-    return csv.read(stream, source, options)
+    return csv.read(stream, source, options, take)
 
 
 def _write_csv(contacts: Iterable[Contact], stream: BinaryIO, fmt: str) -> None:

@@ -126,11 +126,14 @@ _E164_LIKE = re.compile(r"\+?[0-9]+")
 # Reading
 
 
-def read(stream: BinaryIO, source: str, options: ReadOptions) -> Iterator[Contact]:
-    """Yield one Contact per non-empty data row, each with the line its row starts on."""
+def read(
+    stream: BinaryIO, source: str, options: ReadOptions, take: Take | None = None
+) -> Iterator[Contact]:
+    """Yield one Contact per non-empty data row, each with the line its row starts on, less
+    the rows ``take`` took (see ``read_range``)."""
     text, reader, plan, header = _head(stream, source, options)
     # the line the header row ends on is reader.line_num lines after the skipped ones
-    yield from _rows(reader, text, plan, source, header.line - reader.line_num)
+    yield from _rows(reader, text, plan, source, header.line - reader.line_num, take)
 
 
 class Header(NamedTuple):
