@@ -170,8 +170,11 @@ def sanitize(
         json_writer = writer if isinstance(writer, ReportWriter) else None
         quick = not verbose and (writer is None or json_writer is not None)
         with Console(sys.stderr, books, quiet=quiet, verbose=verbose, style=click.style) as console:
-            for item in sanitizer.stream(books, jobs=_jobs(jobs) if quick else 1,
-                                         entries=quick and json_writer is not None):
+            items = (
+                sanitizer.stream(books, jobs=_jobs(jobs), entries=json_writer is not None)
+                if quick else sanitizer.decisions(books)
+            )
+            for item in items:
                 if isinstance(item, Rendered):
                     console.decided(item.count, item.source, item.line)
                     if json_writer is not None:

@@ -45,7 +45,7 @@ from .model import Contact, Decision, Reason, Take
 from .policy import Policy
 
 if TYPE_CHECKING:
-    from .report import QuickEntry, QuickParts
+    from .report import QuickParts
 
 BookSource = str | Path | BinaryIO
 
@@ -126,7 +126,7 @@ class Sanitizer:
 
     def decisions(self, books: Sequence[BookSource]) -> Iterator[Decision]:
         """Yield one final Decision per input contact, in input order."""
-        return cast(Iterator[Decision], self.stream(books))  # one process: Decisions only
+        return cast(Iterator[Decision], self._stream(books, 1, None))
 
     def stream(
         self,
@@ -137,30 +137,40 @@ class Sanitizer:
         chunk_bytes: int = chunks.CHUNK_BYTES,
         min_bytes: int = PARALLEL_MIN_BYTES,
     ) -> Iterator[Decision | Rendered]:
-        """``decisions()`` spread over ``jobs`` processes, for large books.
+        """``decisions()`` for large books, spread over ``jobs`` processes.
 
-        A book file of at least ``min_bytes`` is cut into pieces of about ``chunk_bytes`` that
-        worker processes read and decide. The common decision (removed: no evidence for any
-        number) comes back already counted, as ``Rendered`` batches, with their JSON report
-        entries when ``entries`` (``ReportWriter.add_rendered`` takes them). Every other contact
-        is decided here, in input order, and yielded as a Decision, so merging works as in
-        ``decisions()``. Smaller books, standard input, ``jobs=1`` and systems without ``fork``
-        are read in this process: with ``entries`` the same way as a worker reads a piece (the
-        common decisions as ``Rendered`` batches), else as ``decisions()`` reads them.
+        The common decision (removed: no evidence for any number) comes already counted, as
+        ``Rendered`` batches, with their JSON report entries when ``entries``
+        (``ReportWriter.add_rendered`` takes them). Every other contact is decided in this
+        process, in input order, and yielded as a Decision, so merging works as in
+        ``decisions()``. A book file of at least ``min_bytes`` is cut into pieces of about
+        ``chunk_bytes`` that worker processes read; smaller books, standard input, ``jobs=1``
+        and systems without ``fork`` are read in this process, in the same way.
         """
-        parallel = jobs > 1 and _can_fork()
+        return self._stream(books, jobs, entries, chunk_bytes, min_bytes)
+
+    def _stream(
+        self,
+        books: Sequence[BookSource],
+        jobs: int,
+        entries: bool | None,  # None: no Rendered batches, every contact a Decision
+        chunk_bytes: int = chunks.CHUNK_BYTES,
+        min_bytes: int = PARALLEL_MIN_BYTES,
+    ) -> Iterator[Decision | Rendered]:
+        parallel = entries is not None and jobs > 1 and _can_fork()
         with _rereadable(books) as sources:
             run = self._start(sources)
             for label, source in sources:
                 plan = None
                 if parallel and isinstance(source, (str, Path)) and _size(source) >= min_bytes:
                     plan = chunks.plan(source, label, self.read_options, chunk_bytes)
-                if plan is not None:
-                    yield from run.parallel(plan, jobs, entries)
-                elif entries:
-                    yield from run.quickly(functools.partial(self._read, label, source), label)
-                else:
+                if entries is None:
                     yield from run.decide(self._read(label, source))
+                elif plan is None:
+                    read = functools.partial(self._read, label, source)
+                    yield from run.quickly(read, label, entries)
+                else:
+                    yield from run.parallel(plan, jobs, entries)
         self._finish()
 
     def _start(self, sources: list[tuple[str, BookSource]]) -> _Run:
@@ -283,13 +293,13 @@ class _Run:
 
         return quick
 
-    def quick_parts(self) -> QuickParts:
+    def quick_parts(self, render: bool = True) -> QuickParts:
         """``report.quick_parts`` for this run: None where ``quick`` would be None."""
         from .report import quick_parts
 
         evidence = self.sanitizer.evidence
         entry = quick_parts(
-            phones.normalizer(self.region), evidence.number_index().get, self.region
+            phones.normalizer(self.region), evidence.number_index().get, self.region, render
         )
         if self.name_counts is None:
             return entry
@@ -302,26 +312,16 @@ class _Run:
 
         return parts
 
-    def quick_counts(self) -> QuickEntry:
-        """As ``report.quick_entries(self.quick_parts())`` with an empty entry: only the counts
-        (no report is written)."""
-        quick, region = self.quick(), self.region
-
-        def counts(contact: Contact) -> tuple[str, str, int, int] | None:
-            decision = quick(contact)
-            if decision is None:
-                return None
-            national = _needs_region(decision) if region is None else 0
-            return "", _REASON_VALUES[decision.reason], len(decision.numbers), national
-
-        return counts
-
     def quickly(
-        self, read: Callable[[Take | None], Iterable[Contact]], label: str, first_line: int = 1
+        self,
+        read: Callable[[Take | None], Iterable[Contact]],
+        label: str,
+        entries: bool,
+        first_line: int = 1,
     ) -> Iterator[Decision | Rendered]:
         """Decide what ``read`` gives here as a worker would (see ``_quick_items``), and the
-        rest in full: for the JSON report of a book read in this process."""
-        items = _quick_items(self, read, label, first_line, True, self.sanitizer.summary)
+        rest in full: a book read in this process by ``stream``."""
+        items = _quick_items(self, read, label, first_line, entries, self.sanitizer.summary)
         return self.settle(items)
 
     def settle(self, items: Iterable[Rendered | Contact]) -> Iterator[Decision | Rendered]:
@@ -400,13 +400,10 @@ class _Run:
             # the whole file does from this piece on, error included
             rest = chunks.Chunk(failed.start, None, failed.first_line, True)
             options = self.sanitizer.read_options
-            if entries:
-                yield from self.quickly(
-                    lambda take: chunks.read_chunk(plan, rest, options, take), plan.label,
-                    rest.first_line,
-                )
-            else:
-                yield from self.decide(chunks.read_chunk(plan, rest, options))
+            yield from self.quickly(
+                lambda take: chunks.read_chunk(plan, rest, options, take), plan.label, entries,
+                rest.first_line,
+            )
 
 
 # A piece's outcome: its items in order (Rendered runs of quick decisions, and the Contacts
@@ -487,16 +484,12 @@ def _quick_items(
         return done
 
     # the readers offer most contacts to ``take``; ``quick`` decides the ones they yield
-    take: Take | None = None
-    if entries:
-        parts = run.quick_parts()
-        quick = quick_entries(parts)
+    parts = run.quick_parts(entries)
+    quick = quick_entries(parts)
 
-        def take(at: int, name: str, phones: list[str]) -> bool:
-            # a full batch declines: the contact comes to the loop below, which yields it
-            return len(batch) < _BATCH and add(parts(label, at, name, phones), at)
-    else:
-        quick = run.quick_counts()
+    def take(at: int, name: str, phones: list[str]) -> bool:
+        # a full batch declines: the contact comes to the loop below, which decides it
+        return len(batch) < _BATCH and add(parts(label, at, name, phones), at)
 
     for contact in read(take):
         if len(batch) >= _BATCH:

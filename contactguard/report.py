@@ -170,6 +170,7 @@ def quick_parts(
     normalize: Callable[[str], str | None],
     lookup: Callable[[str], Any],
     region: str | None,
+    render: bool = True,
 ) -> QuickParts:
     """``entry_json(policy.quick_decision(...))`` of a parsed contact given by its parts (its
     source, line, display name and numbers as written), without building the decision: the
@@ -177,6 +178,7 @@ def quick_parts(
     region; None where quick_decision is None. What worker processes render most of a large
     book with (issue 5): the readers offer whole cards and rows this way (``take``), so that
     they never become a Contact. The parallel differential test holds it to the decision path.
+    Without ``render`` the entry is "" (a run that writes no JSON report counts only).
     """
     no_evidence, invalid, no_number = Reason.NO_EVIDENCE, Reason.INVALID_NUMBER, Reason.NO_NUMBER
     valid_tail, invalid_tail = _STRIPPED_TAIL[no_evidence], _STRIPPED_TAIL[invalid]
@@ -195,15 +197,17 @@ def quick_parts(
         for raw in raws:
             e164 = normalize(raw)
             if e164 is None:
-                numbers.append(stripped(None, raw, invalid_tail))
+                numbers.append(stripped(None, raw, invalid_tail) if render else raw)
                 if need_region and is_national(raw):
                     national += 1
             elif lookup(e164) is not None:
                 return None  # evidence: the full decision
             else:
                 valid = True
-                numbers.append(stripped(e164, raw, valid_tail))
+                numbers.append(stripped(e164, raw, valid_tail) if render else raw)
         reason = no_evidence if valid else invalid if numbers else no_number
+        if not render:
+            return "", codes[reason], len(numbers), national
         more = detail if need_region and reason is invalid else ""
         text = f"{entry_head(source, line, name)}{middles[reason]}{', '.join(numbers)}]{more}}}"
         return text, codes[reason], len(numbers), national

@@ -69,7 +69,9 @@ def _run(book: Path, evidence: Evidence, *, jobs: int | None, chunk_bytes: int =
         for item in items:
             kinds.add(type(item))
             if isinstance(item, Rendered):
-                writer.add_rendered(item.data, item.count)
+                assert bool(item.data) == entries
+                if entries:
+                    writer.add_rendered(item.data, item.count)
             else:
                 writer.add(item)
     except InputError as exc:
@@ -80,7 +82,8 @@ def _run(book: Path, evidence: Evidence, *, jobs: int | None, chunk_bytes: int =
     report = json.loads(out.getvalue())
     clean = [(c.fn, c.phones, c.where) for c in sanitizer.clean]
     contacts = report["contacts"] if entries else None
-    summary = {**report["summary"], "hint_region": sanitizer.summary.invalid_without_region}
+    counts = sanitizer.summary
+    summary = {**counts.as_dict(), "hint_region": counts.invalid_without_region}
     return contacts, summary, clean, kinds
 
 
@@ -137,10 +140,17 @@ def test_several_books_merge_across_pieces_as_in_one_process() -> None:
     assert runs[0][1]["merged"] > 0
 
 
-def test_without_report_entries_the_counts_are_the_same() -> None:
-    book = ROOT / "samples" / "crm-export.csv"
+@pytest.mark.parametrize("name", ["crm-export.csv", "company-book.vcf"])
+@pytest.mark.parametrize("region", ["DE", None])
+def test_without_report_entries_the_counts_are_the_same(name: str, region: str | None) -> None:
+    """A run that writes no JSON report counts the common decisions without rendering them."""
+    book = ROOT / "samples" / name
     evidence = _evidence(book)
-    assert _run(book, evidence, jobs=2, entries=False)[1:3] == _run(book, evidence, jobs=None)[1:3]
+    alone = _run(book, evidence, jobs=None, region=region)
+    for jobs in (1, 2):
+        assert _run(book, evidence, jobs=jobs, entries=False, region=region)[1:3] == alone[1:3]
+    # without a region the national numbers are invalid, and counted for the hint
+    assert (alone[1]["hint_region"] > 0) == (region is None)
 
 
 def _generated(tmp_path: Path, fmt: str, cards: int) -> Path:
