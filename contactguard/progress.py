@@ -196,7 +196,8 @@ class Console:
             self.echo(*decision_line(decision))
 
     def decided(self, count: int, source: str, line: int) -> None:
-        """Advance the bar by ``count`` decisions made elsewhere (a worker process)."""
+        """Advance the bar by ``count`` decisions that came as a batch (``Rendered``: made by
+        a worker process, or in this one without a Decision each)."""
         self.progress.advance(count, source, line)
 
     def echo(self, text: str, tone: str | None = None) -> None:
