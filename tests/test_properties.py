@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contactguard import read_book
+from contactguard.errors import InputError
 from contactguard.evidence import Evidence
 from contactguard.model import Contact, EvidenceRecord, Field, Phone
 from contactguard.pipeline import Sanitizer
@@ -112,3 +113,56 @@ def test_clean_book_holds_only_allowed_numbers_and_fields(
             entry = ev.lookup(phone.value)
             assert entry is not None, phone
             assert entry.initiated and not entry.opted_out and not entry.expired(NOW, max_age)
+
+
+def _report(sanitizer: Sanitizer, items, policy: Policy) -> tuple[object, ...]:
+    """(report contacts, summary, clean book) of a run's items."""
+    import json
+
+    from contactguard.pipeline import Rendered
+    from contactguard.report import ReportWriter
+
+    writer = ReportWriter()
+    out = io.BytesIO()
+    try:
+        for item in items:
+            if isinstance(item, Rendered):
+                writer.add_rendered(item.data, item.count)
+            else:
+                writer.add(item)
+        writer.finish(out, sanitizer.summary, policy)
+    finally:
+        writer.close()
+    report = json.loads(out.getvalue())
+    return report["contacts"], report["summary"], sanitizer.clean
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    book=st.lists(contacts, min_size=1, max_size=12),
+    evidence=st.lists(records, max_size=12),
+    region=st.sampled_from(["DE", None]),
+    fmt=st.sampled_from(["vcard3", "csv"]),
+)
+def test_rendered_in_one_process_as_decided(book, evidence, region, fmt) -> None:
+    """``stream`` in one process (the common decisions rendered from what the reader offers)
+    writes the report and clean book that ``decisions()`` (a Decision for every contact) does."""
+    from contactguard.books import ReadOptions, write_book
+
+    ev = Evidence()
+    for record in evidence:
+        ev.add(record)
+    buffer = io.BytesIO()
+    write_book(book, buffer, fmt)
+    policy = Policy(region=region, now=NOW)
+    runs = []
+    for quick in (False, True):
+        sanitizer = Sanitizer(ev, policy, ReadOptions(fields=policy.keep_fields))
+        source = _Book(buffer.getvalue())
+        items = sanitizer.stream([source], jobs=1, entries=True) if quick else (
+            sanitizer.decisions([source]))
+        try:
+            runs.append(_report(sanitizer, items, policy))
+        except InputError as exc:  # a book the writer made unreadable (a NUL byte, no phones)
+            runs.append(("error", str(exc)))
+    assert runs[0] == runs[1]
