@@ -15,6 +15,11 @@ input order — so merging, and every result, is what ``decisions()`` gives:
     file ─► pieces ─► workers: read, quick decision, report entries ─┐
                                                                       ├─► parent, in order:
                      contacts with evidence (or in doubt) ───────────┘   full decision, merge
+
+A book ``stream`` reads in this process (``jobs=1``, a small file, standard input) goes the
+same way, without the pieces: ``_quick_items`` is what a worker does and what this process does.
+``decisions()`` alone builds a Decision for every contact: the reference the tests hold the
+rest to.
 """
 
 from __future__ import annotations
