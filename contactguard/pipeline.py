@@ -84,6 +84,15 @@ class Summary:
             self.contacts_removed += 1
         self.invalid_without_region += national
 
+    def count_removed(self, reasons: Sequence[str], numbers: int, national: int) -> None:
+        """Count contacts that were all removed (the quick decisions of a batch): their reason
+        codes, how many numbers they had, and how many were invalid for want of a region."""
+        self.contacts_in += len(reasons)
+        self.contacts_removed += len(reasons)
+        self.numbers_in += numbers
+        self.invalid_without_region += national
+        self.reasons.update(reasons)
+
     def add(self, other: Summary) -> None:
         """Add the contact counts of ``other`` (a worker's share of a book)."""
         self.contacts_in += other.contacts_in
@@ -405,10 +414,8 @@ class _Run:
             # the whole file does from this piece on, error included
             rest = chunks.Chunk(failed.start, None, failed.first_line, True)
             options = self.sanitizer.read_options
-            yield from self.quickly(
-                lambda take: chunks.read_chunk(plan, rest, options, take), plan.label, entries,
-                rest.first_line,
-            )
+            read = functools.partial(chunks.read_chunk, plan, rest, options)
+            yield from self.quickly(read, plan.label, entries, rest.first_line)
 
 
 # A piece's outcome: its items in order (Rendered runs of quick decisions, and the Contacts
@@ -430,10 +437,8 @@ def _work(chunk: chunks.Chunk) -> _Piece | None:
     options = run.sanitizer.read_options
     summary = Summary()
     try:
-        items = list(_quick_items(
-            run, lambda take: chunks.read_chunk(plan, chunk, options, take), plan.label,
-            chunk.first_line, entries, summary,
-        ))
+        read = functools.partial(chunks.read_chunk, plan, chunk, options)
+        items = list(_quick_items(run, read, plan.label, chunk.first_line, entries, summary))
     except ContactguardError:
         return None
     return items, summary
@@ -479,9 +484,7 @@ def _quick_items(
     def rendered() -> Rendered:
         """The batch so far, counted into ``summary``; the batch starts afresh."""
         nonlocal numbers, national
-        summary.add(Summary(contacts_in=len(reasons), contacts_removed=len(reasons),
-                            numbers_in=numbers, reasons=Counter(reasons),
-                            invalid_without_region=national))
+        summary.count_removed(reasons, numbers, national)
         done = Rendered(label, line, len(batch), join_entries(batch) if entries else b"")
         batch.clear()
         reasons.clear()
