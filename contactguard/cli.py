@@ -39,6 +39,12 @@ def main() -> None:
     """
 
 
+_backup_key_option = click.option(
+    "--backup-key-file", metavar="FILE",
+    help="Encrypted phone backups (.crypt15, .crypt14): a file holding the 64-digit key or the "
+         "app's key file. Else the CONTACTGUARD_BACKUP_KEY environment variable is read.")
+
+
 def _pipeline_options(command: Any) -> Any:
     """The options every command that runs the policy shares (sanitize, check)."""
     options = [
@@ -50,6 +56,7 @@ def _pipeline_options(command: Any) -> Any:
                      help="Chat exports: the sender name of the business's own messages."),
         click.option("--date-order", type=click.Choice(["DMY", "MDY", "YMD"]),
                      help="Chat exports: day/month order, when it cannot be told from the file."),
+        _backup_key_option,
         click.option("--region", "-r", metavar="CC",
                      help="Default region for national numbers, e.g. DE."),
         click.option("--keep-field", "keep_fields", multiple=True, metavar="F",
@@ -77,6 +84,7 @@ def _sanitizer(
     ledger: str | None,
     me: str | None,
     date_order: str | None,
+    backup_key_file: str | None,
     region: str | None,
     keep_fields: tuple[str, ...],
     max_age: str | None,
@@ -101,7 +109,8 @@ def _sanitizer(
     if ledger is not None and not Path(ledger).is_file():
         raise click.BadParameter(f"{ledger}: no such ledger", param_hint="--ledger")
     loaded = load_evidence([*evidence, *([ledger] if ledger else [])],
-                           ar_without_9=match_ar_without_9, me=me, date_order=date_order)
+                           ar_without_9=match_ar_without_9, me=me, date_order=date_order,
+                           backup_key_file=backup_key_file)
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
     policy = Policy(region=region, keep_fields=frozenset(keep_fields),
@@ -157,7 +166,8 @@ def sanitize(
     for target in (output, report):
         if target and target != "-":
             ledger = [pipeline["ledger"]] if pipeline["ledger"] else []
-            refuse_overwriting_inputs(target, [*books, *pipeline["evidence"], *ledger])
+            key = [pipeline["backup_key_file"]] if pipeline["backup_key_file"] else []
+            refuse_overwriting_inputs(target, [*books, *pipeline["evidence"], *ledger, *key])
     if report and output != "-" and os.path.abspath(report) == os.path.abspath(output):  # noqa: PTH100
         raise click.UsageError("-o and --report name the same file; give each its own")
     # the report and the clean book look at no other field: readers may skip them (issue 5)
@@ -234,8 +244,9 @@ def _ledger_option(f: Any) -> Any:
 @click.option("--me", metavar="NAME", help="Chat exports: the business's own sender name.")
 @click.option("--date-order", type=click.Choice(["DMY", "MDY", "YMD"]),
               help="Chat exports: day/month order when the file cannot tell.")
+@_backup_key_option
 def evidence_import(sources: tuple[str, ...], ledger: str, me: str | None,
-                    date_order: str | None) -> None:
+                    date_order: str | None, backup_key_file: str | None) -> None:
     """Merge evidence sources (files, folders, globs) into the ledger.
 
     Importing the same source twice changes nothing; an import is one transaction.
@@ -245,7 +256,8 @@ def evidence_import(sources: tuple[str, ...], ledger: str, me: str | None,
 
     warnings: list[str] = []
     with Ledger(ledger) as db:
-        context = SourceContext(warn=warnings.append, me=me, date_order=date_order)
+        context = SourceContext(warn=warnings.append, me=me, date_order=date_order,
+                                backup_key_file=backup_key_file)
         stats = db.import_records(iter_records(sources, context))
         total = len(db)
     for warning in warnings:
@@ -430,7 +442,9 @@ def _echo_json(payload: dict[str, Any], *, err: bool = False) -> None:
 @click.argument("sources", nargs=-1, required=True, metavar="SRC...")
 @click.option("--date-order", type=click.Choice(["DMY", "MDY", "YMD"]),
               help="Chat exports: day/month order when the file cannot tell.")
-def evidence_inspect(sources: tuple[str, ...], date_order: str | None) -> None:
+@_backup_key_option
+def evidence_inspect(sources: tuple[str, ...], date_order: str | None,
+                     backup_key_file: str | None) -> None:
     """Show what evidence sources yield, without a book or --me.
 
     For a chat export: platform, date order, clock, senders with message counts, who wrote the
@@ -440,7 +454,8 @@ def evidence_inspect(sources: tuple[str, ...], date_order: str | None) -> None:
     from .evidence.inspect import inspect_sources
 
     failed = []
-    for block, error in inspect_sources(sources, date_order=date_order):
+    for block, error in inspect_sources(sources, date_order=date_order,
+                                        backup_key_file=backup_key_file):
         click.echo(block)
         if error is not None:
             failed.append(error)

@@ -189,6 +189,9 @@ class SourceContext:
     warn: Callable[[str], None] = lambda message: None
     me: str | None = None  # chat exports: the business's own sender name (--me)
     date_order: str | None = None  # chat exports: "DMY" | "MDY" | "YMD" (--date-order)
+    # encrypted phone backups: a file holding the key (--backup-key-file); without one, the
+    # CONTACTGUARD_BACKUP_KEY environment variable
+    backup_key_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -243,6 +246,32 @@ def _sniff_sqlite(location: str, head: bytes) -> bool:
     return head.startswith(b"SQLite format 3\x00") and _module("store").sniff(location, head)
 
 
+def _sniff_android(location: str, head: bytes) -> bool:
+    return head.startswith(b"SQLite format 3\x00") and _module("android").sniff(location, head)
+
+
+def _sniff_ios(location: str, head: bytes) -> bool:
+    # a backup folder has no head; ChatStorage.sqlite and Manifest.db are SQLite files
+    return (head.startswith(b"SQLite format 3\x00") or not head) and _module("ios").sniff(
+        location, head
+    )
+
+
+def _read_phone(module: str, location: str, context: SourceContext) -> Iterator[EvidenceRecord]:
+    """A phone database's records, then one warning that counts what was not evidence."""
+    from .phonedb import Tally
+
+    tally = Tally()
+    if module == "android":
+        yield from _module("android").read(location, key_file=context.backup_key_file,
+                                           tally=tally)
+    else:
+        yield from _module("ios").read(location, warn=context.warn, tally=tally)
+    summary = tally.not_evidence()
+    if summary:
+        context.warn(f"{location}: not evidence: {summary}")
+
+
 def _sniff_webhooks(location: str, head: bytes) -> bool:
     return location.lower().endswith((".json", ".jsonl", ".ndjson")) and _module(
         "webhooks"
@@ -253,6 +282,21 @@ def _sniff_webhooks(location: str, head: bytes) -> bool:
 SOURCE_KINDS: tuple[SourceKind, ...] = (
     SourceKind(  # first: a URL has no head to sniff
         "https", _sniff_https, lambda location, context: _module("remote").read(location, context)
+    ),
+    SourceKind(  # by name: an encrypted backup has no recognisable head but its header
+        "android-backup",
+        lambda location, head: location.lower().endswith((".crypt14", ".crypt15")),
+        lambda location, context: _read_phone("android", location, context),
+    ),
+    SourceKind(  # before the ledger: a phone's database is never taken for a ledger
+        "android-msgstore",
+        _sniff_android,
+        lambda location, context: _read_phone("android", location, context),
+    ),
+    SourceKind(
+        "ios-chatstorage",
+        _sniff_ios,
+        lambda location, context: _read_phone("ios", location, context),
     ),
     SourceKind(
         "sqlite-ledger",
@@ -301,14 +345,14 @@ def iter_records(
     context = context or SourceContext()
     batches: dict[str, tuple[SourceKind, list[str]]] = {}
     for location, explicit in _expand(sources):
-        head = b"" if _is_url(location) else _read_head(location)
+        head = _head(location)
         kind = kind_of(location, head)
         if kind is None:
             if explicit:
                 raise EvidenceError(
                     "not a known evidence source (expected a CSV or JSONL ledger with a "
-                    "phone column, a SQLite ledger, a WhatsApp chat export or a Cloud API "
-                    "webhook archive)",
+                    "phone column, a SQLite ledger, a WhatsApp chat export, a Cloud API "
+                    "webhook archive, or the phone's WhatsApp database or backup)",
                     file=location,
                 )
             context.warn(f"{location}: skipped, not a known evidence source")
@@ -328,16 +372,24 @@ def load_evidence(
     ar_without_9: bool = False,
     me: str | None = None,
     date_order: str | None = None,
+    backup_key_file: str | None = None,
 ) -> Evidence:
     """Read and merge every source (files, folders, globs) into one Evidence.
 
     ``ar_without_9`` makes Argentine ``+549…`` and ``+54…`` the same identity in ``lookup``
     (``--match-ar-without-9``); ``me`` and ``date_order`` are for chat exports (``--me``,
-    ``--date-order``). Raises EvidenceError naming the file (and line) of anything that cannot
+    ``--date-order``); ``backup_key_file`` holds the key of encrypted phone backups
+    (``--backup-key-file``; else the ``CONTACTGUARD_BACKUP_KEY`` environment variable is read).
+    Raises EvidenceError naming the file (and line) of anything that cannot
     be read, including a missing path.
     """
     evidence = Evidence(ar_without_9=ar_without_9)
-    context = SourceContext(warn=evidence.warnings.append, me=me, date_order=date_order)
+    context = SourceContext(
+        warn=evidence.warnings.append,
+        me=me,
+        date_order=date_order,
+        backup_key_file=backup_key_file,
+    )
     evidence.update(iter_records(sources, context))
     return evidence
 
@@ -352,7 +404,9 @@ def _expand(sources: Iterable[str | Path] | str | Path) -> Iterator[tuple[str, b
             yield text, True
             continue
         path = Path(text)
-        if path.is_dir():
+        if path.is_dir() and _is_phone_backup(path):
+            yield text, True  # an iPhone backup is one source, not thousands of files
+        elif path.is_dir():
             yield from ((str(p), False) for p in _folder_files(path))
         elif path.exists():
             yield text, True
@@ -362,7 +416,9 @@ def _expand(sources: Iterable[str | Path] | str | Path) -> Iterator[tuple[str, b
                 raise EvidenceError("no file matches this pattern", file=text)
             for match in matches:
                 found = Path(match)
-                if found.is_dir():
+                if found.is_dir() and _is_phone_backup(found):
+                    yield match, False
+                elif found.is_dir():
                     yield from ((str(p), False) for p in _folder_files(found))
                 else:
                     yield match, False
@@ -370,14 +426,33 @@ def _expand(sources: Iterable[str | Path] | str | Path) -> Iterator[tuple[str, b
             raise EvidenceError("no such file or folder", file=text)
 
 
-def _folder_files(folder: Path) -> list[Path]:
-    """Every non-hidden file below ``folder``, sorted by path (stable across runs)."""
-    return sorted(
-        path
-        for path in folder.rglob("*")
-        if path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-    )
+def _is_phone_backup(folder: Path) -> bool:
+    """An iPhone (Finder/iTunes) backup folder: read as one source through its manifest."""
+    return (folder / "Manifest.db").is_file() or (folder / "Manifest.plist").is_file()
+
+
+def _folder_files(folder: Path) -> Iterator[Path]:
+    """Every non-hidden file below ``folder``, sorted by path (stable across runs); an iPhone
+    backup folder below it is yielded as itself."""
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue
+        if path.is_dir():
+            if path.is_symlink():  # as rglob: a linked folder is not walked (no loops)
+                continue
+            if _is_phone_backup(path):
+                yield path
+            else:
+                yield from _folder_files(path)
+        elif path.is_file():
+            yield path
+
+
+def _head(location: str) -> bytes:
+    """The first bytes a sniffer sees: none for a URL or a folder."""
+    if _is_url(location) or Path(location).is_dir():
+        return b""
+    return _read_head(location)
 
 
 def _read_head(location: str) -> bytes:

@@ -102,6 +102,7 @@ class Ledger:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA foreign_keys = ON")
             self._db.execute("PRAGMA secure_delete = ON")
+            _refuse_foreign(self._db, str(path))
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise EvidenceError(
@@ -295,6 +296,18 @@ class Ledger:
         self._db.executemany(
             "INSERT OR IGNORE INTO said_by (kind, key, source) VALUES (?, ?, ?)",
             [(kind, key, s) for s in entry.sources],
+        )
+
+
+def _refuse_foreign(db: sqlite3.Connection, where: str) -> None:
+    """Never adopt another program's SQLite file (a phone's WhatsApp database, say) as the
+    ledger: creating our tables in it would change an input."""
+    names = {str(n) for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if names and "identity" not in names:
+        raise EvidenceError(
+            "a SQLite database that is not a contactguard ledger; it is left untouched (pass a "
+            "new file name to --ledger, and a phone's WhatsApp database to --evidence)",
+            file=where,
         )
 
 

@@ -1,0 +1,148 @@
+"""What the phone's own WhatsApp databases have in common: opening them safely, and the tally.
+
+The Android (``android``) and iOS (``ios``) readers ask SQLite for one row per chat (aggregates
+over all its messages, never a Python loop over messages), then turn each 1:1 chat into one
+``EvidenceRecord``. Everything that is not evidence is counted in a ``Tally`` that the reader
+reports through ``warn`` and that ``evidence inspect`` shows.
+
+The database is opened read-only (``mode=ro``): contactguard never writes to it, and never
+adopts it as its own ledger.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..errors import EvidenceError
+from ..model import EvidenceRecord
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+# Chat kinds, in the order a summary names them.
+ONE_TO_ONE = "1:1 chats"
+VIA_LID = "1:1 chats with a LID mapped to a number"
+LID_ONLY = "1:1 chats with a LID and no number (not matched)"
+GROUP = "group chats"
+STATUS = "status updates"
+BROADCAST = "broadcast lists"
+CHANNEL = "channels"
+OTHER = "chats of unknown kind"
+NOT_EVIDENCE = (GROUP, STATUS, BROADCAST, CHANNEL, OTHER)
+
+
+@dataclass
+class Tally:
+    """What one database held, evidence and not."""
+
+    chats: Counter[str] = field(default_factory=Counter)
+    customer_messages: int = 0  # 1:1, from the customer, of a kind the reader recognises
+    business_messages: int = 0  # 1:1, from the business (any kind but a system notice)
+    business_calls: int = 0  # calls the business placed
+    system_messages: int = 0  # in 1:1 chats, written by WhatsApp
+    unrecognised: int = 0  # in 1:1 chats, from the customer, of a kind the reader does not know
+    skipped_messages: int = 0  # in chats that are not evidence (groups, status, broadcasts, …)
+    undated: int = 0  # messages without a plausible time
+    identities: int = 0  # records yielded
+    notes: list[str] = field(default_factory=list)
+
+    def not_evidence(self) -> str:
+        """What was not evidence, in one short phrase ("" when everything was)."""
+        parts = [
+            f"{self.chats[kind]} {kind}" for kind in (LID_ONLY, *NOT_EVIDENCE) if self.chats[kind]
+        ]
+        for count, what in (
+            (self.system_messages, "system messages"),
+            (self.unrecognised, "customer messages of unrecognised kinds"),
+            (self.undated, "undated messages"),
+        ):
+            if count:
+                parts.append(f"{count} {what}")
+        return "; ".join(parts + self.notes)
+
+    def lines(self) -> list[str]:
+        """The tally as short lines for a summary."""
+        chats = ", ".join(
+            f"{self.chats[kind]} {kind}"
+            for kind in (ONE_TO_ONE, VIA_LID, LID_ONLY, *NOT_EVIDENCE)
+            if self.chats[kind]
+        )
+        lines = [
+            f"chats: {chats or 'none'}",
+            f"messages used: {self.customer_messages} from customers, {self.business_messages}"
+            f" from the business, {self.business_calls} calls placed by the business",
+            f"not evidence: {self.system_messages} system messages, {self.unrecognised} "
+            f"customer messages of unrecognised kinds, {self.skipped_messages} messages in "
+            f"groups, status updates, broadcast lists and channels, {self.undated} undated",
+        ]
+        return lines + self.notes
+
+
+def open_readonly(location: str) -> sqlite3.Connection:
+    """``location`` opened read-only; an EvidenceError if it is not a SQLite database."""
+    path = Path(location)
+    try:
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        db = sqlite3.connect(uri, uri=True)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise EvidenceError(f"not a readable SQLite database ({exc})", file=location) from exc
+    return db
+
+
+def tables(db: sqlite3.Connection) -> dict[str, set[str]]:
+    """Table (and view) name → its column names, lower-cased."""
+    names = [
+        row[0]
+        for row in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
+    ]
+    found: dict[str, set[str]] = {}
+    for name in names:
+        quoted = '"' + str(name).replace('"', '""') + '"'
+        found[str(name).lower()] = {
+            str(row[1]).lower() for row in db.execute(f"PRAGMA table_info({quoted})")
+        }
+    return found
+
+
+def head_tables(location: str, head: bytes) -> dict[str, set[str]] | None:
+    """The tables of a SQLite file (for sniffers), or None when it is not one or unreadable."""
+    if not head.startswith(SQLITE_MAGIC):
+        return None
+    try:
+        db = open_readonly(location)
+    except EvidenceError:
+        return None
+    try:
+        return tables(db)
+    except sqlite3.DatabaseError:
+        return None
+    finally:
+        db.close()
+
+
+def when_ms(value: object) -> datetime | None:
+    """Unix milliseconds (Android) as an aware UTC datetime, or None."""
+    if not isinstance(value, (int, float)) or value <= 0:
+        return None
+    return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
+
+
+def record(
+    location: str,
+    number: str,
+    first_in: datetime | None,
+    first_out: datetime | None,
+    last_in: datetime | None,
+) -> EvidenceRecord:
+    """One identity's evidence from a phone database (the file is the source)."""
+    return EvidenceRecord(
+        source=location,
+        phone=number,
+        first_inbound_at=first_in,
+        first_outbound_at=first_out,
+        last_inbound_at=last_in,
+    )
