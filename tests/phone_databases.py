@@ -105,7 +105,8 @@ class Msgstore:
     def jid(self, user: str, server: str = "s.whatsapp.net") -> int:
         """A jid row: a phone (``…@s.whatsapp.net``), ``lid``, ``g.us``, ``broadcast``, …"""
         cursor = self.db.execute(
-            "INSERT INTO jid (user, server, agent, device, type, raw_string) VALUES (?, ?, 0, 0, ?, ?)",
+            "INSERT INTO jid (user, server, agent, device, type, raw_string)"
+            " VALUES (?, ?, 0, 0, ?, ?)",
             (user, server, {"g.us": 1, "lid": 17}.get(server, 0), f"{user}@{server}"),
         )
         return int(cursor.lastrowid or 0)
@@ -237,7 +238,7 @@ def finder_backup(folder: Path, chatstorage: Path | None, *, domain: str,
                "flags INTEGER, file BLOB)")
     db.execute("CREATE TABLE Properties (key TEXT PRIMARY KEY, value BLOB)")
     if chatstorage is not None:
-        file_id = hashlib.sha1(f"{domain}-ChatStorage.sqlite".encode()).hexdigest()  # noqa: S324
+        file_id = hashlib.sha1(f"{domain}-ChatStorage.sqlite".encode()).hexdigest()
         db.execute("INSERT INTO Files VALUES (?, ?, 'ChatStorage.sqlite', 1, NULL)",
                    (file_id, domain))
         target = folder / file_id[:2] / file_id
@@ -288,7 +289,7 @@ def encrypt_backup(database: bytes, aes_key: bytes, *, kind: str = "crypt15",
     sealed = AESGCM(aes_key).encrypt(iv, zlib.compress(database, 1), None)  # data + tag
     body = prefix + sealed
     if checksum:
-        body += hashlib.md5(body).digest()  # noqa: S324 - the format's checksum
+        body += hashlib.md5(body).digest()
     return body
 
 

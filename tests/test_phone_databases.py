@@ -243,9 +243,9 @@ class TestNotWhatsApp:
            columns=st.lists(st.sampled_from(["_id", "user", "server", "from_me", "timestamp",
                                              "key_remote_jid", "Z_PK", "body"]),
                             min_size=1, max_size=3, unique=True))
-    def test_sqlite_with_other_tables_is_a_clear_error(self, tmp_path_factory: pytest.TempPathFactory,
-                                                       names: list[str],
-                                                       columns: list[str]) -> None:
+    def test_sqlite_with_other_tables_is_a_clear_error(
+        self, tmp_path_factory: pytest.TempPathFactory, names: list[str], columns: list[str]
+    ) -> None:
         """SQLite files whose tables only look like WhatsApp's: a clear EvidenceError, untouched."""
         path = tmp_path_factory.mktemp("db") / "x.db"
         db = sqlite3.connect(path)
@@ -398,7 +398,7 @@ class TestCrypt15:
         """A backup cut short is reported as such."""
         path = crypt15(tmp_path)
         path.write_bytes(path.read_bytes()[:-1000])
-        with pytest.raises(EvidenceError, match="cut short|damaged"):
+        with pytest.raises(EvidenceError, match=r"cut short|damaged"):
             load_evidence(path, backup_key_file=str(key_file(tmp_path)))
 
     def test_not_a_backup(self, tmp_path: Path) -> None:
@@ -458,8 +458,9 @@ class TestCrypt15:
     @settings(max_examples=40, deadline=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(data=st.data())
-    def test_any_cut_or_flipped_byte_is_a_clear_error(self, tmp_path_factory: pytest.TempPathFactory,
-                                                      data: st.DataObject) -> None:
+    def test_any_cut_or_flipped_byte_is_a_clear_error(
+        self, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+    ) -> None:
         """A backup cut anywhere, or with any byte changed, is an EvidenceError, never read."""
         folder = tmp_path_factory.mktemp("cut")
         path = crypt15(folder)
@@ -486,7 +487,7 @@ class TestCrypt15:
                                       key: bytes) -> None:
         """Every key but the backup's own is refused with the wrong-key error."""
         folder = tmp_path_factory.mktemp("key")
-        with pytest.raises(EvidenceError, match="not the key of this backup|damaged"):
+        with pytest.raises(EvidenceError, match=r"not the key of this backup|damaged"):
             load_evidence(crypt15(folder), backup_key_file=str(key_file(folder, key.hex())))
 
     @settings(max_examples=40, deadline=None,
