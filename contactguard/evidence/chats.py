@@ -44,7 +44,7 @@ import io
 import re
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -440,7 +440,16 @@ class _Parser:
         )
 
     def _order(self) -> str:
-        """The day/month order of the file: forced, or the one its dates allow."""
+        """The day/month order of the file: detected from its dates first; ``--date-order``
+        only where the dates cannot tell (and never against a date that does not fit it)."""
+        detected = self._detect()
+        if detected is not None:
+            if self.forced is not None and self.forced != detected:
+                self.notes.add(
+                    f"the dates show day/month order {detected}; --date-order {self.forced} "
+                    "not used for this file"
+                )
+            return detected
         if self.forced is not None:
             misfit = self.misfit.get(self.forced)
             if misfit is not None:
@@ -450,6 +459,14 @@ class _Parser:
                     line=misfit,
                 )
             return self.forced
+        raise EvidenceError(
+            "cannot tell day/month order (no day above 12 in any date); "
+            "pass --date-order DMY|MDY|YMD (or FILE=ORDER for this file)",
+            file=self.source,
+        )
+
+    def _detect(self) -> str | None:
+        """The order the dates themselves prove, or None when they fit several."""
         if not self.short_lines:
             return "YMD"
         fitting = [order for order in ("DMY", "MDY") if order not in self.misfit]
@@ -459,7 +476,7 @@ class _Parser:
             return fitting[0]
         if not fitting:
             raise EvidenceError(
-                "the dates fit no single day/month order; pass --date-order DMY|MDY|YMD",
+                "the dates fit no single day/month order; this file mixes layouts",
                 file=self.source,
             )
         if not self.day_month_differ:
@@ -467,21 +484,16 @@ class _Parser:
         if self.dotted_lines == self.short_lines and "DMY" in fitting:
             # Dotted short dates are day-first in every locale WhatsApp exports them in
             # (German, Russian, Turkish, Polish, Nordic...); US month-first dates use slashes.
-            self.notes.add("day/month order DMY taken from the dotted dates; pass --date-order "
-                           "to override")
+            self.notes.add("day/month order DMY taken from the dotted dates")
             return "DMY"
         chronological = [order for order in fitting if self.backwards[order] == 0]
         if len(chronological) == 1:
             self.notes.add(
                 f"day/month order {chronological[0]} taken from the order of the messages "
-                "(no day above 12); pass --date-order to override"
+                "(no day above 12)"
             )
             return chronological[0]
-        raise EvidenceError(
-            "cannot tell day/month order (no day above 12 in any date); "
-            "pass --date-order DMY|MDY|YMD",
-            file=self.source,
-        )
+        return None
 
 
 _DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -534,7 +546,8 @@ def _text(binary: IO[bytes]) -> io.TextIOWrapper:
 def read_chat(path: Path, *, date_order: str | None = None) -> ChatSummary:
     """Summarise one chat export (``.txt`` or ``.zip``), streaming it.
 
-    ``date_order`` ("DMY", "MDY" or "YMD") overrides detection (``--date-order``). Raises
+    ``date_order`` ("DMY", "MDY" or "YMD") is used when the dates cannot tell (detection comes
+    first; ``--date-order``). Raises
     EvidenceError naming the file when it is not a chat export, when its day/month order cannot
     be told, or when a zip is unsafe (entry over 2 GB, or compressed more than 100:1).
     """
@@ -690,7 +703,7 @@ def read_exports(
     paths: Sequence[str],
     *,
     me: str | None = None,
-    date_order: str | None = None,
+    date_order: str | Mapping[str, str] | None = None,
     warn: Callable[[str], None] = lambda message: None,
 ) -> Iterator[EvidenceRecord]:
     """The evidence of several exports read together (the business side is found across them).
@@ -699,7 +712,7 @@ def read_exports(
     the business is the one sender common to every one-to-one export; if there is none, an
     EvidenceError says to pass ``--me``.
     """
-    summaries = [read_chat(Path(p), date_order=date_order) for p in paths]
+    summaries = [read_chat(Path(p), date_order=order_for(date_order, p)) for p in paths]
     usable = []
     for summary in summaries:
         if summary.is_group:
@@ -722,6 +735,29 @@ def read_exports(
     confirmed = any(_has_sender(s, business) for s in usable)
     for summary in usable:
         yield from records(summary, business, me_elsewhere=confirmed)
+
+
+def order_for(date_order: str | Mapping[str, str] | None, path: str) -> str | None:
+    """The ``--date-order`` that applies to ``path``: one order for every file, or FILE=ORDER
+    entries (the file as given, its name, or a folder or glob it came from), "" the default."""
+    if date_order is None or isinstance(date_order, str):
+        return date_order
+    given = Path(path)
+    for name, order in date_order.items():
+        if name and (name in (path, given.name) or _within(given, name)):
+            return order
+    return date_order.get("")
+
+
+def _within(path: Path, name: str) -> bool:
+    import fnmatch
+
+    if fnmatch.fnmatch(str(path), name):
+        return True
+    try:
+        return Path(name).is_dir() and path.resolve().is_relative_to(Path(name).resolve())
+    except OSError:
+        return False
 
 
 def _has_sender(summary: ChatSummary, me: str) -> bool:

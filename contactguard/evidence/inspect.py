@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -12,7 +12,7 @@ from . import Evidence, SourceContext, _expand, _is_url, _read_head, chats, kind
 
 
 def inspect_sources(
-    sources: Iterable[str | Path], *, date_order: str | None = None
+    sources: Iterable[str | Path], *, date_order: str | Mapping[str, str] | None = None
 ) -> Iterator[tuple[str, ContactguardError | None]]:
     """(text block, error or None) per source; a source that cannot be read does not stop the
     others, its block says why."""
@@ -23,7 +23,9 @@ def inspect_sources(
             if kind is None:
                 raise EvidenceError("not a known evidence source", file=location)
             if kind.name == "whatsapp-chat":
-                yield _chat_block(chats.read_chat(Path(location), date_order=date_order)), None
+                yield _chat_block(chats.read_chat(
+                    Path(location), date_order=chats.order_for(date_order, location)
+                )), None
             else:
                 yield _records_block(location, kind.name), None
         except ContactguardError as exc:
