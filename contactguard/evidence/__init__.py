@@ -302,7 +302,9 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
     SourceKind(
         "webhook-archive",
         _sniff_webhooks,
-        lambda location, context: _module("webhooks").records(location, warn=context.warn),
+        lambda location, context: _module("webhooks").records(
+            location, warn=context.warn, not_understood=context.not_understood
+        ),
     ),
     SourceKind("jsonl-ledger", ledger.sniff_jsonl, _file_reader(ledger.read_jsonl)),
     SourceKind("csv-ledger", ledger.sniff_csv, _file_reader(ledger.read_csv)),
