@@ -319,7 +319,11 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
 
 def _read_chats(locations: list[str], context: SourceContext) -> Iterator[EvidenceRecord]:
     yield from _module("chats").read_exports(
-        locations, me=context.me, date_order=context.date_order, warn=context.warn
+        locations,
+        me=context.me,
+        date_order=context.date_order,
+        warn=context.warn,
+        not_understood=context.not_understood,
     )
 
 

@@ -54,6 +54,15 @@ def _chat_block(s: chats.ChatSummary) -> str:
         ),
         f"  first message by: {s.first_sender or '-'}",
     ]
+    if s.calls:
+        lines.append("  calls by: " + ", ".join(sorted(s.calls)))
+    if s.not_understood:
+        lines.append(f"  not understood (not evidence): {s.not_understood} system line(s) in "
+                     "an unknown wording")
+    if s.unidentified:
+        lines.append(f"  not evidence: {s.unidentified}")
+    for name, longer in s.ambiguous.items():
+        lines.append(f"  sender {name!r} may be named {sorted(longer)[-1]!r}: not certain")
     if s.capped:
         lines.append("  at WhatsApp's export size cap: the first message shown proves nothing")
     lines.extend(f"  problem: {p}" for p in s.problems)
@@ -67,7 +76,8 @@ def _records_block(location: str, kind: str) -> str:
 
     reader = next(k for k in SOURCE_KINDS if k.name == kind)
     count = 0
-    for record in reader.records(location, SourceContext(warn=warnings.append)):
+    context = SourceContext(warn=warnings.append, not_understood=evidence.note_not_understood)
+    for record in reader.records(location, context):
         evidence.add(record)
         count += 1
     entries: list[EvidenceEntry] = [e for _, e in evidence]
@@ -84,5 +94,9 @@ def _records_block(location: str, kind: str) -> str:
         f"opted out: {sum(e.opted_out for e in entries)}",
         f"  dates: {_when(min(firsts, default=None))} to {_when(max(lasts, default=None))}",
     ]
+    lines.extend(
+        f"  not understood (not evidence): {count} × {what}"
+        for what, count in sorted(evidence.not_understood.items())
+    )
     lines.extend(f"  problem: {w}" for w in warnings)
     return "\n".join(lines)
