@@ -48,8 +48,9 @@ def _pipeline_options(command: Any) -> Any:
         click.option("--ledger", metavar="DB", help="Also use this SQLite evidence ledger."),
         click.option("--me", metavar="NAME",
                      help="Chat exports: the sender name of the business's own messages."),
-        click.option("--date-order", type=click.Choice(["DMY", "MDY", "YMD"]),
-                     help="Chat exports: day/month order, when it cannot be told from the file."),
+        click.option("--date-order", "date_order", multiple=True, metavar="ORDER|FILE=ORDER",
+                     help="Chat exports: day/month order (DMY, MDY, YMD) for files whose dates "
+                          "cannot tell; FILE=ORDER for one file (repeatable). Detection first."),
         click.option("--region", "-r", metavar="CC",
                      help="Default region for national numbers, e.g. DE."),
         click.option("--keep-field", "keep_fields", multiple=True, metavar="F",
@@ -76,7 +77,7 @@ def _sanitizer(
     evidence: tuple[str, ...],
     ledger: str | None,
     me: str | None,
-    date_order: str | None,
+    date_order: tuple[str, ...],
     region: str | None,
     keep_fields: tuple[str, ...],
     max_age: str | None,
@@ -101,7 +102,8 @@ def _sanitizer(
     if ledger is not None and not Path(ledger).is_file():
         raise click.BadParameter(f"{ledger}: no such ledger", param_hint="--ledger")
     loaded = load_evidence([*evidence, *([ledger] if ledger else [])],
-                           ar_without_9=match_ar_without_9, me=me, date_order=date_order)
+                           ar_without_9=match_ar_without_9, me=me,
+                           date_order=_date_orders(date_order))
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
     policy = Policy(region=region, keep_fields=frozenset(keep_fields),
@@ -489,9 +491,10 @@ def _echo_json(payload: dict[str, Any], *, err: bool = False) -> None:
 
 @evidence.command("inspect")
 @click.argument("sources", nargs=-1, required=True, metavar="SRC...")
-@click.option("--date-order", type=click.Choice(["DMY", "MDY", "YMD"]),
-              help="Chat exports: day/month order when the file cannot tell.")
-def evidence_inspect(sources: tuple[str, ...], date_order: str | None) -> None:
+@click.option("--date-order", "date_order", multiple=True, metavar="ORDER|FILE=ORDER",
+              help="Chat exports: day/month order for files whose dates cannot tell; "
+                   "FILE=ORDER for one file (repeatable). Detection first.")
+def evidence_inspect(sources: tuple[str, ...], date_order: tuple[str, ...]) -> None:
     """Show what evidence sources yield, without a book or --me.
 
     For a chat export: platform, date order, clock, senders with message counts, who wrote the
@@ -501,7 +504,7 @@ def evidence_inspect(sources: tuple[str, ...], date_order: str | None) -> None:
     from .evidence.inspect import inspect_sources
 
     failed = []
-    for block, error in inspect_sources(sources, date_order=date_order):
+    for block, error in inspect_sources(sources, date_order=_date_orders(date_order)):
         click.echo(block)
         if error is not None:
             failed.append(error)
