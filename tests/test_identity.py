@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contactguard.evidence import Evidence, load_evidence
-from contactguard.evidence.identity import Key, key_from_text, resolve, Statement
+from contactguard.evidence.identity import Key, Statement, key_from_text, resolve
 from contactguard.model import EvidenceEntry, EvidenceRecord
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
