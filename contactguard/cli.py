@@ -54,8 +54,9 @@ def _pipeline_options(command: Any) -> Any:
         click.option("--ledger", metavar="DB", help="Also use this SQLite evidence ledger."),
         click.option("--me", metavar="NAME",
                      help="Chat exports: the sender name of the business's own messages."),
-        click.option("--date-order", type=click.Choice(["DMY", "MDY", "YMD"]),
-                     help="Chat exports: day/month order, when it cannot be told from the file."),
+        click.option("--date-order", "date_order", multiple=True, metavar="ORDER|FILE=ORDER",
+                     help="Chat exports: day/month order (DMY, MDY, YMD) for files whose dates "
+                          "cannot tell; FILE=ORDER for one file (repeatable). Detection first."),
         _backup_key_option,
         click.option("--region", "-r", metavar="CC",
                      help="Default region for national numbers, e.g. DE."),
@@ -83,7 +84,7 @@ def _sanitizer(
     evidence: tuple[str, ...],
     ledger: str | None,
     me: str | None,
-    date_order: str | None,
+    date_order: tuple[str, ...],
     backup_key_file: str | None,
     region: str | None,
     keep_fields: tuple[str, ...],
@@ -109,8 +110,8 @@ def _sanitizer(
     if ledger is not None and not Path(ledger).is_file():
         raise click.BadParameter(f"{ledger}: no such ledger", param_hint="--ledger")
     loaded = load_evidence([*evidence, *([ledger] if ledger else [])],
-                           ar_without_9=match_ar_without_9, me=me, date_order=date_order,
-                           backup_key_file=backup_key_file)
+                           ar_without_9=match_ar_without_9, me=me,
+                           date_order=_date_orders(date_order), backup_key_file=backup_key_file)
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
     policy = Policy(region=region, keep_fields=frozenset(keep_fields),
@@ -242,11 +243,12 @@ def _ledger_option(f: Any) -> Any:
 @click.argument("sources", nargs=-1, required=True, metavar="SRC...")
 @_ledger_option
 @click.option("--me", metavar="NAME", help="Chat exports: the business's own sender name.")
-@click.option("--date-order", type=click.Choice(["DMY", "MDY", "YMD"]),
-              help="Chat exports: day/month order when the file cannot tell.")
+@click.option("--date-order", "date_order", multiple=True, metavar="ORDER|FILE=ORDER",
+              help="Chat exports: day/month order (DMY, MDY or YMD) for files whose dates "
+                   "cannot tell; FILE=ORDER for one file. Detection comes first.")
 @_backup_key_option
 def evidence_import(sources: tuple[str, ...], ledger: str, me: str | None,
-                    date_order: str | None, backup_key_file: str | None) -> None:
+                    date_order: tuple[str, ...], backup_key_file: str | None) -> None:
     """Merge evidence sources (files, folders, globs) into the ledger.
 
     Importing the same source twice changes nothing; an import is one transaction.
@@ -255,13 +257,21 @@ def evidence_import(sources: tuple[str, ...], ledger: str, me: str | None,
     from .evidence.store import Ledger
 
     warnings: list[str] = []
+    unknown: dict[str, int] = {}
+
+    def not_understood(what: str, count: int) -> None:
+        unknown[what] = unknown.get(what, 0) + count
+
     with Ledger(ledger) as db:
-        context = SourceContext(warn=warnings.append, me=me, date_order=date_order,
+        context = SourceContext(warn=warnings.append, not_understood=not_understood, me=me,
+                                date_order=_date_orders(date_order),
                                 backup_key_file=backup_key_file)
         stats = db.import_records(iter_records(sources, context))
         total = len(db)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
+    for what, count in sorted(unknown.items()):
+        click.echo(f"not understood (not evidence): {count} × {what}", err=True)
     click.echo(
         f"imported {stats.records} records: {stats.added} identities added, "
         f"{stats.changed} changed; the ledger holds {total}",
@@ -269,20 +279,59 @@ def evidence_import(sources: tuple[str, ...], ledger: str, me: str | None,
     )
 
 
+def _date_orders(values: tuple[str, ...]) -> str | dict[str, str] | None:
+    """--date-order: one ORDER for every file that cannot tell, and/or FILE=ORDER per file
+    (folders of exports from several phones mix orders). Returned as the SourceContext takes
+    it: a dict with "" for the default, a plain order, or None."""
+    from .evidence.chats import DATE_ORDERS
+
+    orders: dict[str, str] = {}
+    for value in values:
+        name, _, order = value.rpartition("=")
+        if order.upper() not in DATE_ORDERS:
+            raise click.BadParameter(
+                f"{value!r}: expected DMY, MDY or YMD, or FILE=ORDER", param_hint="--date-order"
+            )
+        orders[name] = order.upper()
+    if not orders:
+        return None
+    if list(orders) == [""]:
+        return orders[""]
+    return orders
+
+
 @evidence.command("show")
-@_ledger_option
-@click.option("--number", "-n", metavar="N", help="Show only this number (and its variants).")
+@click.option("--ledger", "ledger", required=True, metavar="DB",
+              help="The SQLite evidence ledger.")
+@click.option("--number", "-n", metavar="KEY",
+              help="Show only this person: a number in any spelling (and its variants), a user "
+                   "id, a username or a name.")
+@click.option("--unmasked", is_flag=True, help="Show numbers and ids in full.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def evidence_show(ledger: str, number: str | None, as_json: bool) -> None:
-    """List what the ledger holds and which source said so."""
+def evidence_show(ledger: str, number: str | None, unmasked: bool, as_json: bool) -> None:
+    """List the identities the ledger holds, their keys and which source said so."""
     import json
 
     from .evidence.store import Ledger
+    from .phones import mask
 
-    with Ledger(ledger, create=False) as db:
+    with Ledger(ledger, readonly=True) as db:
         items = list(db.entries(number))
+
+    def shown_key(kind: str, value: str) -> str:
+        if unmasked:
+            return value
+        from .evidence.identity import Key
+
+        return Key("bsuid" if kind == "user_id" else kind, value).masked()
+
+    def keys(item: Any) -> list[str]:
+        return [f"{k.kind}:{k.value if unmasked else k.masked()}" for k in item.keys]
+
     if as_json:
-        rows = [{"kind": i.kind, "key": i.key, "user_id": i.user_id, "initiated": i.entry.initiated,
+        rows = [{"kind": i.kind, "key": shown_key(i.kind, i.key),
+                 "user_id": (i.user_id if unmasked else mask(i.user_id)) if i.user_id else None,
+                 "keys": keys(i), "initiated": i.entry.initiated,
                  "opted_out": i.entry.opted_out, **{
                      t: (getattr(i.entry, t).isoformat() if getattr(i.entry, t) else None)
                      for t in ("first_inbound_at", "first_outbound_at", "last_inbound_at",
@@ -299,8 +348,10 @@ def evidence_show(ledger: str, number: str | None, as_json: bool) -> None:
         times = "  ".join(f"{label} {value:%Y-%m-%d %H:%M}" for label, value in (
             ("in", e.first_inbound_at), ("out", e.first_outbound_at),
             ("last", e.last_inbound_at), ("opt-out", e.opted_out_at)) if value)
-        user = f"  user id {i.user_id}" if i.user_id else ""
-        click.echo(f"{i.key}  [{i.kind}]{user}  {state}  {times}")
+        others = [k for k in keys(i) if k.split(":", 1)[1] != shown_key(i.kind, i.key)]
+        also = f"  also {', '.join(others)}" if others else ""
+        number_note = "" if i.kind == "phone" or i.kind == "name" else "  (no number: unmatched)"
+        click.echo(f"{shown_key(i.kind, i.key)}  [{i.kind}]{also}{number_note}  {state}  {times}")
         for source in e.sources:
             click.echo(f"    {source}")
 
@@ -318,15 +369,26 @@ def evidence_opt_out(number: str, ledger: str) -> None:
 
 
 @evidence.command("forget")
-@click.argument("number")
-@_ledger_option
-def evidence_forget(number: str, ledger: str) -> None:
-    """Delete every trace of NUMBER from the ledger (erasure request)."""
+@click.argument("key", metavar="KEY")
+@click.option("--ledger", "ledger", required=True, metavar="DB",
+              help="The SQLite evidence ledger.")
+@click.option("--wait", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              metavar="SECONDS", help="How long to wait for other programs using the ledger.")
+def evidence_forget(key: str, ledger: str, wait: float) -> None:
+    """Erase a person from the ledger (erasure request): KEY is a number in any spelling, a
+    user id, a username or a chat export's display name. The whole identity goes, with every
+    key and source; exit 1 if the ledger stays busy or the erasure cannot be verified."""
     from .evidence.store import Ledger
 
     with Ledger(ledger, create=False) as db:
-        deleted = db.forget(number)
-    click.echo(f"{number}: {deleted} identities deleted", err=True)
+        result = db.forget(key, wait=wait)
+    if result.identities:
+        click.echo(f"{key}: {result.identities} identities deleted ({result.statements} "
+                   f"statements, {len(result.keys)} keys); no trace left in the ledger file",
+                   err=True)
+    else:
+        click.echo(f"{key}: the ledger holds no evidence for this person; no trace left in the "
+                   "ledger file", err=True)
 
 
 @main.command()
@@ -440,10 +502,11 @@ def _echo_json(payload: dict[str, Any], *, err: bool = False) -> None:
 
 @evidence.command("inspect")
 @click.argument("sources", nargs=-1, required=True, metavar="SRC...")
-@click.option("--date-order", type=click.Choice(["DMY", "MDY", "YMD"]),
-              help="Chat exports: day/month order when the file cannot tell.")
+@click.option("--date-order", "date_order", multiple=True, metavar="ORDER|FILE=ORDER",
+              help="Chat exports: day/month order for files whose dates cannot tell; "
+                   "FILE=ORDER for one file (repeatable). Detection first.")
 @_backup_key_option
-def evidence_inspect(sources: tuple[str, ...], date_order: str | None,
+def evidence_inspect(sources: tuple[str, ...], date_order: tuple[str, ...],
                      backup_key_file: str | None) -> None:
     """Show what evidence sources yield, without a book or --me.
 
@@ -454,7 +517,7 @@ def evidence_inspect(sources: tuple[str, ...], date_order: str | None,
     from .evidence.inspect import inspect_sources
 
     failed = []
-    for block, error in inspect_sources(sources, date_order=date_order,
+    for block, error in inspect_sources(sources, date_order=_date_orders(date_order),
                                         backup_key_file=backup_key_file):
         click.echo(block)
         if error is not None:

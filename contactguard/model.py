@@ -106,12 +106,16 @@ class Number:
 
 @dataclass(frozen=True, slots=True)
 class EvidenceRecord:
-    """One statement of one evidence source about one WhatsApp identity.
+    """One statement of one evidence source about one person.
 
-    The identity is a phone number (+E.164 or a WhatsApp ``wa_id``, digits only), or a display
-    name (a chat export of a saved contact shows the name, not the number) that is resolved
-    against the book at sanitize time. ``user_id`` is a business-scoped id (``CC.digits``) kept as
-    a secondary identifier; on its own it cannot match a book number.
+    The person is named by every key the source saw together (``evidence.identity`` links keys
+    seen together into one identity): ``phone`` (+E.164 or a WhatsApp ``wa_id``, digits only),
+    ``user_id`` (a business-scoped user ID, BSUID, ``CC.digits``) and its ``parent_user_id``,
+    ``username``, ``lid`` (a WhatsApp LID ``digits@lid``) and ``name`` (the display name a chat
+    export shows for a saved contact; the book matches it by exact display name). At least one
+    key is needed. ``number_left_at`` says the person behind ``phone`` moved to another number
+    at that time (``user_changed_number``): inbound evidence of ``phone`` up to then belongs to
+    someone who no longer holds the number, so it is not counted for it.
     """
 
     source: str  # "ledger.csv:3", "chats/WhatsApp Chat with Anna.txt"
@@ -122,6 +126,10 @@ class EvidenceRecord:
     first_outbound_at: datetime | None = None
     last_inbound_at: datetime | None = None
     opted_out_at: datetime | None = None
+    parent_user_id: str | None = None
+    username: str | None = None
+    lid: str | None = None
+    number_left_at: datetime | None = None
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -149,6 +157,7 @@ class EvidenceEntry:
     last_inbound_at: datetime | None = None
     opted_out_at: datetime | None = None
     sources: tuple[str, ...] = ()
+    number_left_at: datetime | None = None  # see EvidenceRecord.number_left_at
 
     @classmethod
     def from_record(cls, record: EvidenceRecord) -> EvidenceEntry:
@@ -159,6 +168,7 @@ class EvidenceEntry:
             last_inbound_at=_latest(record.last_inbound_at, record.first_inbound_at),
             opted_out_at=record.opted_out_at,
             sources=(record.source,),
+            number_left_at=record.number_left_at,
         )
 
     def merge(self, other: EvidenceEntry) -> EvidenceEntry:
@@ -170,6 +180,17 @@ class EvidenceEntry:
             last_inbound_at=_latest(self.last_inbound_at, other.last_inbound_at),
             opted_out_at=_latest(self.opted_out_at, other.opted_out_at),
             sources=sources,
+            number_left_at=_latest(self.number_left_at, other.number_left_at),
+        )
+
+    def without_inbound(self) -> EvidenceEntry:
+        """This entry with its inbound times removed (evidence that may not count as the
+        person writing, only as the business acting or the person opting out)."""
+        return EvidenceEntry(
+            first_outbound_at=self.first_outbound_at,
+            opted_out_at=self.opted_out_at,
+            sources=self.sources,
+            number_left_at=self.number_left_at,
         )
 
     @property

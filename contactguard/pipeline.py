@@ -46,6 +46,7 @@ from . import policy as _policy
 from .books import ReadOptions, chunks, read_book, write_book
 from .errors import ContactguardError
 from .evidence import Evidence, load_evidence
+from .evidence.identity import Identity
 from .model import Contact, Decision, Reason, Take
 from .policy import Policy
 
@@ -73,6 +74,9 @@ class Summary:
     inputs: list[str] = field(default_factory=list)
     evidence_identities: int = 0
     evidence_unmatchable: int = 0
+    # identities no book contact matched (masked, for the report), counted after the run
+    evidence_unmatched: list[dict[str, Any]] = field(default_factory=list)
+    evidence_not_understood: dict[str, int] = field(default_factory=dict)
 
     def count(self, reason: str, numbers: int, kept: bool, national: int) -> None:
         """Count one contact's final decision: its reason code, how many numbers it had, and
@@ -113,6 +117,8 @@ class Summary:
             "evidence": {
                 "identities": self.evidence_identities,
                 "without_phone_number": self.evidence_unmatchable,
+                "unmatched": len(self.evidence_unmatched),
+                "not_understood": sum(self.evidence_not_understood.values()),
             },
         }
 
@@ -132,9 +138,10 @@ class Sanitizer:
         self.read_options = read_options or ReadOptions()
         self.clean: list[Contact] = []
         self.summary = Summary(
-            # numbers and display names (chat exports of saved contacts) are both identities
-            evidence_identities=len(evidence) + len(evidence.names),
+            # numbers, display names (chat exports of saved contacts) and user ids: identities
+            evidence_identities=len(evidence.identities()),
             evidence_unmatchable=evidence.unmatchable,
+            evidence_not_understood=dict(evidence.not_understood),
         )
         self._owner: dict[str, int] = {}  # E.164 → index in self.clean
 
@@ -195,6 +202,9 @@ class Sanitizer:
     def _finish(self) -> None:
         self.summary.contacts_kept = len(self.clean)
         self.summary.numbers_kept = sum(len(c.phones) for c in self.clean)
+        self.summary.evidence_unmatched = [
+            unmatched_entry(identity) for identity in self.evidence.unmatched()
+        ]
 
     def _read(self, label: str, source: BookSource, take: Take | None = None) -> Iterator[Contact]:
         if isinstance(source, (str, Path)):
@@ -239,6 +249,26 @@ class Sanitizer:
             merged_into=self.clean[target].where,
             detail=f"same number as the contact at {self.clean[target].where}; merged into it",
         )
+
+
+def unmatched_entry(identity: Identity) -> dict[str, Any]:
+    """The report entry of an identity no book contact matched: its keys masked, what the
+    evidence says, and how many sources said it (source names may hold the number)."""
+    entry = identity.entry
+    if entry.opted_out:
+        state = "opted out"
+    elif entry.initiated:
+        state = "wrote first"
+    elif entry.first_outbound_at is not None:
+        state = "business wrote first"
+    else:
+        state = "no message from the person"
+    return {
+        "keys": identity.masked_keys(),
+        "has_number": identity.number is not None,
+        "state": state,
+        "sources": len(entry.sources),
+    }
 
 
 # Reason → its code: an Enum's .value is a Python-level property, read once per contact here

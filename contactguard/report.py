@@ -61,6 +61,8 @@ def _header(summary: Any, policy: Policy) -> dict[str, Any]:
             "match_ar_without_9": policy.match_ar_without_9,
         },
         "summary": summary.as_dict(),
+        # evidence that did no work: identities no book contact matched, keys masked
+        "unmatched_evidence": list(getattr(summary, "evidence_unmatched", ())),
     }
 
 
@@ -304,9 +306,22 @@ def summary_text(summary: Any, *, dry_run: bool = False) -> str:
             f"  hint: {s.invalid_without_region} national numbers could not be read without a "
             "region: pass --region (e.g. --region DE)"
         )
-    if s.evidence_unmatchable:
+    unmatched = len(getattr(s, "evidence_unmatched", ()))
+    if unmatched:
         lines.append(
-            f"  note: {s.evidence_unmatchable} evidence records carry no phone number "
-            "(only a business-scoped user id) and cannot match a book number"
+            f"  note: {unmatched} evidence identities matched no contact"
+            + (f", {s.evidence_unmatchable} of them without a phone number (only a user id, "
+               "username or LID), which no book number can match"
+               if s.evidence_unmatchable else "")
+            + "; the report lists them (masked)"
         )
+    elif s.evidence_unmatchable:
+        lines.append(
+            f"  note: {s.evidence_unmatchable} evidence identities carry no phone number "
+            "(only a user id, username or LID) and cannot match a book number"
+        )
+    not_understood = getattr(s, "evidence_not_understood", {})
+    if not_understood:
+        parts = ", ".join(f"{count} × {what}" for what, count in sorted(not_understood.items()))
+        lines.append(f"  not understood (not evidence): {parts}")
     return "\n".join(lines)

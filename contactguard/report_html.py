@@ -236,7 +236,11 @@ def _inputs_html(head: dict[str, Any]) -> str:
         ("Address books", f'<ul class="plain">{books}</ul>'),
         ("Evidence", f"{evidence['identities']:,} WhatsApp identities"
          + (f" ({evidence['without_phone_number']:,} without a phone number)"
-            if evidence["without_phone_number"] else "")),
+            if evidence["without_phone_number"] else "")
+         + (f"; {evidence.get('unmatched', 0):,} matched no contact"
+            if evidence.get("unmatched") else "")
+         + (f"; {evidence.get('not_understood', 0):,} items not understood (not evidence)"
+            if evidence.get("not_understood") else "")),
         ("Region", _e(policy["region"] or "none (national numbers cannot be read)")),
         ("Fields kept", _e(", ".join(policy["fields"]))),
         ("Maximum age", _e(f"{max_age:g} days" if max_age is not None else "none")),
@@ -245,6 +249,26 @@ def _inputs_html(head: dict[str, Any]) -> str:
     return '<dl class="inputs">' + "".join(
         f"<dt>{_e(label)}</dt><dd>{value}</dd>" for label, value in rows
     ) + "</dl>"
+
+
+def _unmatched_html(items: list[dict[str, Any]]) -> str:
+    """Evidence that did no work: identities no contact matched (keys masked)."""
+    if not items:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(', '.join(item['keys']))}</td>"
+        f"<td>{'yes' if item['has_number'] else 'no'}</td><td>{_e(item['state'])}</td>"
+        f"<td>{int(item['sources']):,}</td></tr>"
+        for item in items
+    )
+    return (
+        '<section id="unmatched"><h2>Evidence that matched no contact</h2>'
+        "<p>These identities are in the evidence but no contact of the book has their number "
+        "(or, for a chat export of a saved contact, their exact name). Identities without a "
+        "number can never match.</p><table><thead><tr><th>Keys (masked)</th><th>Number</th>"
+        f"<th>Evidence says</th><th>Sources</th></tr></thead><tbody>{rows}</tbody></table>"
+        "</section>\n"
+    )
 
 
 def _counts_html(summary: dict[str, Any]) -> str:
@@ -274,6 +298,7 @@ def page_head(head: dict[str, Any], total: int) -> str:
         f'<section id="inputs"><h2>Inputs</h2>{_inputs_html(head)}</section>\n'
         f'<section id="counts"><h2>Counts</h2>{_counts_html(summary)}</section>\n'
         f'<section id="reasons"><h2>Reasons</h2>{chart_svg(summary["reasons"])}</section>\n'
+        f"{_unmatched_html(head.get('unmatched_evidence', []))}"
         '<section id="contacts"><h2>Contacts</h2>\n<div class="controls">'
         '<label>Search <input id="search" type="search" autocomplete="off" '
         'placeholder="name, number, reason, file"></label>'

@@ -273,12 +273,13 @@ class TestDateOrder:
         actual = (summary.date_order, summary.first_at, summary.last_at)
         assert actual == ("DMY", at(2024, 2, 1, 10, 0), at(2024, 6, 5, 12, 0))
 
-    def test_override_that_does_not_fit(self) -> None:
-        """--date-order MDY on a file with 31/01 is an error naming the line."""
+    def test_detection_comes_before_the_option(self) -> None:
+        """--date-order MDY on a file with 31/01 is not used: the dates prove DMY, and a note
+        says the option was not used for this file."""
         path = CHATS / "android-en-gb.txt"
-        with pytest.raises(EvidenceError) as info:
-            read_chat(path, date_order="MDY")
-        assert (info.value.file, info.value.line) == (str(path), 1)
+        summary = read_chat(path, date_order="MDY")
+        assert summary.date_order == "DMY"
+        assert any("--date-order MDY not used" in p for p in summary.problems)
 
     def test_message_order_decides(self, tmp_path: Path) -> None:
         """With no day above 12, the one order whose dates never go back is taken, with a note."""

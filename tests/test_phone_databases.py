@@ -46,7 +46,7 @@ def digest(path: Path) -> str:
 
 
 def by_number(records: list) -> dict:  # type: ignore[type-arg]
-    return {r.phone.removeprefix("+"): r for r in records}
+    return {(r.phone or r.lid).removeprefix("+"): r for r in records}
 
 
 def sample_msgstore(path: Path) -> Path:
@@ -108,21 +108,35 @@ class TestAndroidCurrentSchema:
         assert evidence.lookup("+" + BERT).first_outbound_at == at(10)  # type: ignore[union-attr]
 
     def test_lid_chat_resolves_through_jid_map(self, tmp_path: Path) -> None:
-        """A chat kept under a LID is the person of the phone jid that jid_map names."""
-        evidence = load_evidence(sample_msgstore(tmp_path / "msgstore.db"))
+        """A chat kept under a LID is the person of the phone jid that jid_map names: one record
+        carries both keys."""
+        records = by_number(list(read_android(str(sample_msgstore(tmp_path / "m.db")))))
+        assert records[DORA].lid == "123456789012345@lid"
+        evidence = load_evidence(tmp_path / "m.db")
         dora = evidence.lookup("+" + DORA)
         assert dora is not None and dora.initiated
+
+    def test_unmapped_lid_is_an_identity_without_a_number(self, tmp_path: Path) -> None:
+        """A LID chat with no jid_map entry is kept as a LID, matched to no number."""
+        records = by_number(list(read_android(str(sample_msgstore(tmp_path / "m.db")))))
+        stranger = records["987654321098765@lid"]
+        assert stranger.phone is None and stranger.first_inbound_at == at(41)
+        evidence = load_evidence(tmp_path / "m.db")
+        assert evidence.unmatchable == 1
+        assert all(i.number is not None or "987654321098765@lid" in {k.value for k in i.keys}
+                   for i in evidence.identities())
 
     def test_unmapped_lid_groups_and_status_are_counted_not_evidence(self, tmp_path: Path) -> None:
         """Groups, status updates and a LID with no number yield nothing and are counted."""
         tally = Tally()
         records = list(read_android(str(sample_msgstore(tmp_path / "m.db")), tally=tally))
-        assert sorted(r.phone for r in records) == sorted(
+        assert sorted(r.phone for r in records if r.phone) == sorted(
             "+" + n for n in (ANNA, BERT, CARL, DORA, EMIL))
+        assert [r.lid for r in records if not r.phone] == ["987654321098765@lid"]
         assert tally.chats["group chats"] == 1
         assert tally.chats["status updates"] == 1
         assert tally.chats["broadcast lists"] == 1
-        assert tally.chats["1:1 chats with a LID and no number (not matched)"] == 1
+        assert tally.chats["1:1 chats with a LID and no number (identities without a number)"] == 1
         assert tally.chats["1:1 chats with a LID mapped to a number"] == 1
         assert tally.business_calls == 1
 
@@ -132,11 +146,13 @@ class TestAndroidCurrentSchema:
         emil = evidence.lookup("+" + EMIL)
         assert emil is not None and emil.first_outbound_at == at(2) and not emil.initiated
 
-    def test_warning_counts_what_was_not_evidence(self, tmp_path: Path) -> None:
-        """Loading warns once, counting groups, status, LIDs without number."""
+    def test_not_evidence_is_counted_as_not_understood(self, tmp_path: Path) -> None:
+        """Groups, status updates and broadcast lists are counted as not understood."""
         evidence = load_evidence(sample_msgstore(tmp_path / "msgstore.db"))
-        (warning,) = evidence.warnings
-        assert "1 group chats" in warning and "LID and no number" in warning
+        assert evidence.not_understood["phone database: group chats"] == 1
+        assert evidence.not_understood["phone database: status updates"] == 1
+        assert evidence.not_understood["phone database: broadcast lists"] == 1
+        assert evidence.warnings == []
 
     def test_system_notice_is_neither_side(self, tmp_path: Path) -> None:
         """WhatsApp's notice at the top of a chat is not the business writing first."""
@@ -221,9 +237,9 @@ class TestNotWhatsApp:
         db.commit()
         db.close()
         before = digest(path)
-        with pytest.raises(EvidenceError, match="not a contactguard ledger"):
+        with pytest.raises(EvidenceError, match="not a contactguard"):
             load_evidence(path)
-        with pytest.raises(EvidenceError, match="not a contactguard ledger"):
+        with pytest.raises(EvidenceError, match="not a contactguard"):
             Ledger(path)
         assert digest(path) == before
 
@@ -232,7 +248,7 @@ class TestNotWhatsApp:
         path = sample_msgstore(tmp_path / "msgstore.db")
         before = digest(path)
         result = runner.invoke(main, ["evidence", "import", str(path), "--ledger", str(path)])
-        assert result.exit_code == 1 and "not a contactguard ledger" in result.output
+        assert result.exit_code == 1 and "not a contactguard" in result.output
         assert digest(path) == before
 
     @settings(max_examples=30, deadline=None,
@@ -287,7 +303,8 @@ class TestIOS:
             at(1), at(2), at(9))
         assert evidence.lookup("+" + BERT).initiated is False  # type: ignore[union-attr]
         assert len(evidence) == 2
-        assert "1 group chats" in evidence.warnings[0]
+        assert evidence.not_understood["phone database: group chats"] == 1
+        assert evidence.unmatchable == 1  # the LID session
 
     def test_finder_backup_business_domain(self, tmp_path: Path) -> None:
         """A Finder backup folder is read through Manifest.db: the Business app's database."""
@@ -604,11 +621,13 @@ class TestCommands:
         ledger = tmp_path / "ledger.sqlite"
         result = runner.invoke(main, ["evidence", "import", str(path), "--ledger", str(ledger)])
         assert result.exit_code == 0, result.output
-        assert "5 identities added" in result.output
+        assert "6 identities added" in result.output  # 5 numbers and a LID without one
+        assert "1 × phone database: group chats" in result.output
         result = runner.invoke(main, ["evidence", "inspect", str(path)])
         assert result.exit_code == 0, result.output
         assert "Android WhatsApp backup" in result.output
-        assert "1 group chats" in result.output and "identities: 5" in result.output
+        assert "1 group chats" in result.output
+        assert "identities: 6 (1 without a number)" in result.output
 
     def test_output_onto_the_key_file_is_refused(self, tmp_path: Path,
                                                  runner: CliRunner) -> None:

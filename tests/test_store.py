@@ -153,7 +153,7 @@ class TestErasure:
             )
             db.import_records([rec("+491709999999", first_inbound_at=T1)])
             assert b"491701234567" in path.read_bytes()
-            assert db.forget("+49 170 1234567") == 1
+            assert db.forget("+49 170 1234567").identities == 1
             assert [i.key for i in db.entries()] == ["+491709999999"]
         data = path.read_bytes()
         assert b"491701234567" not in data
@@ -163,7 +163,7 @@ class TestErasure:
         """Forgetting a Mexican number also removes its WhatsApp 521 form."""
         with Ledger(tmp_path / "l.sqlite") as db:
             db.import_records([rec("5215541637145", first_inbound_at=T1)])
-            assert db.forget("+525541637145") == 1
+            assert db.forget("+525541637145").identities == 1
             assert len(db) == 0
 
     def test_opt_out_then_sanitize_removes(self, tmp_path: Path, runner: CliRunner) -> None:
@@ -200,7 +200,9 @@ class TestCommands:
         assert first.exit_code == 0 and "1 identities added" in first.stderr
         assert "0 identities added, 0 changed" in again.stderr
         shown = runner.invoke(
-            main, ["evidence", "show", "--ledger", str(ledger), "--number", "+49 170 1234567"]
+            main,
+            ["evidence", "show", "--ledger", str(ledger), "--number", "+49 170 1234567",
+             "--unmasked"],
         )
         assert shown.exit_code == 0
         assert (

@@ -100,11 +100,18 @@ class TestInbound:
             )
         ]
 
-    def test_unknown_types_ignored(self) -> None:
-        """Unknown message types still count; unknown fields, welcome requests and groups do not."""
-        assert [(r.phone, r.first_inbound_at) for r in read("unknown-types.json")] == [
-            ("491701112233", at(50))
-        ]
+    def test_unknown_types_are_not_evidence_but_counted(self) -> None:
+        """An unknown message type, a welcome request and a group message are no evidence; the
+        unknown type is counted as not understood."""
+        unknown: list[tuple[str, int]] = []
+        records = list(
+            webhooks.records(
+                FIXTURES / "unknown-types.json",
+                not_understood=lambda what, n: unknown.append((what, n)),
+            )
+        )
+        assert records == []
+        assert unknown == [("webhook message type 'hologram'", 1)]
 
 
 class TestOutbound:
@@ -127,19 +134,16 @@ class TestOutbound:
         assert records == [
             EvidenceRecord(source=f"{source}:1", phone="5215512345678", first_outbound_at=T),
             EvidenceRecord(source=f"{source}:2", phone="5215512345678", first_outbound_at=at(5)),
-            EvidenceRecord(
-                source=f"{source}:3",
-                phone="5215512345678",
-                first_inbound_at=at(900),
-                last_inbound_at=at(900),
-            ),
+            # a quick-reply button answers the template: it proves the business wrote, and is
+            # no evidence of the customer writing first
+            EvidenceRecord(source=f"{source}:3", phone="5215512345678", first_outbound_at=at(900)),
         ]
         merged = EvidenceEntry.from_record(records[0])
         for record in records[1:]:
             merged = merged.merge(EvidenceEntry.from_record(record))
         assert (merged.first_outbound_at, merged.first_inbound_at, merged.initiated) == (
             T,
-            at(900),
+            None,
             False,
         )
 
@@ -163,9 +167,15 @@ class TestOutbound:
 
 class TestSystemAndPreferences:
     def test_user_changed_number(self) -> None:
-        """A number change records nothing for either number and warns that evidence stays."""
+        """A number change records only that the old number was left (its earlier inbound
+        evidence no longer counts for it), nothing for the new one, and warns."""
         warnings: list[str] = []
-        assert read("user-changed-number.json", warnings) == []
+        assert read("user-changed-number.json", warnings) == [
+            EvidenceRecord(
+                source=src("user-changed-number.json"), phone="+491706667788",
+                number_left_at=at(30),
+            )
+        ]
         assert warnings == [
             f"{src('user-changed-number.json')}: +49170*****88 changed number to +49170*****99; "
             "evidence for the old number is not carried over"

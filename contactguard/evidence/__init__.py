@@ -23,7 +23,8 @@ loading the same source twice changes nothing.
 from __future__ import annotations
 
 import glob
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord
 from ..phones import evidence_key, variants
 from . import ledger
+from .identity import Identity, Key, record_keys, resolve, statements_of
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -51,135 +53,168 @@ _GLOB_CHARS = frozenset("*?[")
 
 
 class Evidence:
-    """The merged evidence of all sources, keyed by WhatsApp identity."""
+    """The merged evidence of all sources, one identity per person (``evidence.identity``)."""
 
     def __init__(self, *, ar_without_9: bool = False) -> None:
         self.ar_without_9 = ar_without_9
         self.warnings: list[str] = []  # things a user should hear about but that are not errors
-        self._numbers: dict[str, EvidenceEntry] = {}
-        self._names: dict[str, EvidenceEntry] = {}
-        self._user_ids: dict[str, EvidenceEntry] = {}
-        self._index: dict[str, EvidenceEntry] | None = None  # variant → merged entry, see lookup
+        # what the readers met and did not understand (not evidence): description → count
+        self.not_understood: Counter[str] = Counter()
+        self._table: dict[tuple[Key, ...], EvidenceEntry] = {}  # key set → merged statement
+        self._resolved: _Resolved | None = None  # built on first use after the last ``add``
+        self._hits: set[str] = set()  # index keys and names a book contact looked up
 
     def add(self, record: EvidenceRecord) -> None:
-        """Merge one record: under its number, else its name, else its user id."""
+        """Merge one record under its set of keys (EvidenceError: a phone that is no number,
+        or no key at all)."""
+        keys = record_keys(record)
         entry = EvidenceEntry.from_record(record)
-        if record.phone is not None and record.phone.strip():
-            key = evidence_key(record.phone)
-            if key is None:
-                raise EvidenceError(
-                    f"phone {record.phone!r} is not a +E.164 number or a WhatsApp wa_id",
-                    file=record.source,
-                )
-            _merge_into(self._numbers, key, entry)
-            self._index = None
-        elif record.name is not None and record.name.strip():
-            _merge_into(self._names, record.name.strip(), entry)
-        elif record.user_id is not None and record.user_id.strip():
-            _merge_into(self._user_ids, record.user_id.strip(), entry)
-        else:
-            raise EvidenceError("a record with no phone, name or user id", file=record.source)
+        previous = self._table.get(keys)
+        self._table[keys] = entry if previous is None else previous.merge(entry)
+        self._resolved = None
 
     def update(self, records: Iterable[EvidenceRecord]) -> None:
         """Merge many records (see ``add``)."""
         for record in records:
             self.add(record)
 
+    def note_not_understood(self, what: str, count: int = 1) -> None:
+        """Count something a reader met but did not recognise as evidence (never trusted)."""
+        self.not_understood[what] += count
+
+    # -- resolution ------------------------------------------------------------------------
+
+    def _resolve(self) -> _Resolved:
+        resolved = self._resolved
+        if resolved is None:
+            identities = resolve(statements_of(self._table), ar_without_9=self.ar_without_9)
+            resolved = self._resolved = _Resolved(identities, self.ar_without_9)
+        return resolved
+
+    def identities(self) -> list[Identity]:
+        """Every identity, ordered by its smallest key."""
+        return self._resolve().identities
+
     def lookup(self, e164: str) -> EvidenceEntry | None:
         """The merged evidence for a book number over all its WhatsApp variants, or None."""
-        index = self._index
-        if index is None:  # built on first use after the last ``add``
-            index = self._index = self._build_index()
+        index = self._resolve().index
         # book numbers arrive as E.164 already; only other spellings need the (cached) parse
         if e164[:1] != "+" or not e164[1:].isdigit():
             e164 = evidence_key(e164) or e164
-        return index.get(e164)
+        entry = index.get(e164)
+        if entry is not None:
+            self._hits.add(e164)
+        return entry
 
     def number_index(self) -> dict[str, EvidenceEntry]:
         """What ``lookup`` reads: for a number already in "+digits" form (every E.164 that
         ``phones.normalize`` gives), ``lookup(e164)`` is ``number_index().get(e164)``; valid
-        until the next ``add``."""
-        index = self._index
-        if index is None:
-            index = self._index = self._build_index()
-        return index
-
-    def _build_index(self) -> dict[str, EvidenceEntry]:
-        """Every variant of every number key → its merged entry, so that ``lookup`` of a book
-        number is one dict look-up (books are large, evidence is small). ``variants`` is
-        symmetric (each identity has at most one partner, and the partner's partner is itself),
-        so a number none of whose variants is a key is no variant of any key: not in the index."""
-        index: dict[str, EvidenceEntry] = {}
-        for key in self._numbers:
-            for variant in variants(key, ar_without_9=self.ar_without_9):
-                if variant not in index:
-                    merged = self._merged(variant)
-                    if merged is not None:
-                        index[variant] = merged
-        return index
-
-    def _merged(self, key: str) -> EvidenceEntry | None:
-        found = [
-            self._numbers[variant]
-            for variant in sorted(variants(key, ar_without_9=self.ar_without_9))
-            if variant in self._numbers
-        ]
-        if not found:
-            return None
-        merged = found[0]
-        for entry in found[1:]:
-            merged = merged.merge(entry)
-        return merged
+        until the next ``add``. (A look-up through this dict is not counted as a match; the
+        fast paths use it only to find contacts WITHOUT evidence.)"""
+        return self._resolve().index
 
     def by_name(self, name: str) -> EvidenceEntry | None:
         """The evidence recorded under a display name (a saved contact's chat), or None."""
-        return self._names.get(name.strip())
+        key = " ".join(name.split())
+        entry = self._resolve().names.get(key)
+        if entry is not None:
+            self._hits.add("name:" + key)
+        return entry
 
     def by_user_id(self, user_id: str) -> EvidenceEntry | None:
-        """The evidence recorded under a business-scoped user id alone, or None."""
-        return self._user_ids.get(user_id.strip())
+        """The evidence of the identity a business-scoped user id belongs to, or None."""
+        identity = self._resolve().by_key.get(Key("bsuid", user_id.strip()))
+        return None if identity is None else identity.entry
 
     @property
     def names(self) -> frozenset[str]:
-        """The display names that evidence is recorded under."""
-        return frozenset(self._names)
+        """The display names that evidence is recorded under (name-only identities)."""
+        return frozenset(self._resolve().names)
 
     @property
     def user_ids(self) -> frozenset[str]:
-        """The user ids that evidence is recorded under without any number."""
-        return frozenset(self._user_ids)
+        """The user ids of identities without any number."""
+        return frozenset(
+            k.value for i in self._resolve().numberless for k in i.keys if k.kind == "bsuid"
+        )
 
     @property
     def unmatchable(self) -> int:
-        """How many identities have only a user id, so no book number can ever match them."""
-        return len(self._user_ids)
+        """How many identities have neither a number nor (alone) a display name: no book
+        contact can ever match them."""
+        return len(self._resolve().numberless)
 
     def name_items(self) -> Iterator[tuple[str, EvidenceEntry]]:
-        """(name, entry) for the evidence recorded under display names, in insertion order."""
-        return iter(self._names.items())
+        """(name, entry) for the evidence recorded under display names alone."""
+        return iter(self._resolve().names.items())
 
     def user_id_items(self) -> Iterator[tuple[str, EvidenceEntry]]:
-        """(user id, entry) for the evidence recorded under user ids alone."""
-        return iter(self._user_ids.items())
+        """(user id, entry) for identities without a number, one per user id."""
+        for identity in self._resolve().numberless:
+            for key in identity.keys:
+                if key.kind == "bsuid":
+                    yield key.value, identity.entry
+
+    def unmatched(self) -> list[Identity]:
+        """Identities no book contact looked up so far (by number or exact display name),
+        identities without a number included: the evidence that did no work."""
+        hits = self._hits
+        out = []
+        for identity in self._resolve().identities:
+            if identity.name is not None:
+                if "name:" + identity.name in hits:
+                    continue
+            elif identity.number is not None and any(
+                v in hits
+                for n in identity.numbers
+                for v in variants(n, ar_without_9=self.ar_without_9)
+            ):
+                continue
+            out.append(identity)
+        return out
 
     def __iter__(self) -> Iterator[tuple[str, EvidenceEntry]]:
-        """(number key "+digits", entry) for every number, in the order first seen."""
-        return iter(self._numbers.items())
+        """(number key "+digits", entry) for every number spelling seen, in key order; the
+        entry is that of the number's identity."""
+        index = self._resolve().index
+        for identity in self._resolve().identities:
+            for number in identity.numbers:
+                yield number, index[number]
 
     def __len__(self) -> int:
-        """The number of distinct numbers (names and user ids not counted)."""
-        return len(self._numbers)
+        """The number of distinct number spellings (names and user ids not counted)."""
+        return sum(len(i.numbers) for i in self._resolve().identities)
 
     def __repr__(self) -> str:
+        resolved = self._resolve()
         return (
-            f"<Evidence numbers={len(self._numbers)} names={len(self._names)} "
-            f"unmatchable={len(self._user_ids)}>"
+            f"<Evidence identities={len(resolved.identities)} names={len(resolved.names)} "
+            f"unmatchable={len(resolved.numberless)}>"
         )
 
 
-def _merge_into(table: dict[str, EvidenceEntry], key: str, entry: EvidenceEntry) -> None:
-    previous = table.get(key)
-    table[key] = entry if previous is None else previous.merge(entry)
+class _Resolved:
+    """The identities of an Evidence and the indexes the look-ups read."""
+
+    def __init__(self, identities: list[Identity], ar_without_9: bool) -> None:
+        self.identities = identities
+        # every variant of every number → its identity's entry: a book number's look-up is one
+        # dict get (books are large, evidence is small)
+        self.index: dict[str, EvidenceEntry] = {}
+        self.names: dict[str, EvidenceEntry] = {}
+        self.numberless: list[Identity] = []
+        self.by_key: dict[Key, Identity] = {}
+        for identity in identities:
+            for key in identity.keys:
+                self.by_key.setdefault(key, identity)
+            if identity.number is not None:
+                for number in identity.numbers:
+                    for variant in variants(number, ar_without_9=ar_without_9):
+                        self.index.setdefault(variant, identity.entry)
+            elif identity.name is not None:
+                self.names[identity.name] = identity.entry
+            else:
+                self.numberless.append(identity)
 
 
 @dataclass(frozen=True)
@@ -187,8 +222,13 @@ class SourceContext:
     """What a source reader may need besides its location; issue-specific options go here."""
 
     warn: Callable[[str], None] = lambda message: None
+    # (what, how many): something a reader met and did not recognise as evidence; counted in
+    # ``Evidence.not_understood``, ``evidence inspect`` and the summary, never trusted
+    not_understood: Callable[[str, int], None] = lambda what, count: None
     me: str | None = None  # chat exports: the business's own sender name (--me)
-    date_order: str | None = None  # chat exports: "DMY" | "MDY" | "YMD" (--date-order)
+    # chat exports (--date-order): "DMY" | "MDY" | "YMD" for files whose dates cannot tell, or
+    # {FILE: ORDER} per file ("" the default)
+    date_order: str | Mapping[str, str] | None = None
     # encrypted phone backups: a file holding the key (--backup-key-file); without one, the
     # CONTACTGUARD_BACKUP_KEY environment variable
     backup_key_file: str | None = None
@@ -258,18 +298,20 @@ def _sniff_ios(location: str, head: bytes) -> bool:
 
 
 def _read_phone(module: str, location: str, context: SourceContext) -> Iterator[EvidenceRecord]:
-    """A phone database's records, then one warning that counts what was not evidence."""
+    """A phone database's records; what was not evidence is counted as not understood."""
     from .phonedb import Tally
 
     tally = Tally()
     if module == "android":
-        yield from _module("android").read(location, key_file=context.backup_key_file,
-                                           tally=tally)
+        yield from _module("android").read(
+            location, key_file=context.backup_key_file, tally=tally
+        )
     else:
         yield from _module("ios").read(location, warn=context.warn, tally=tally)
-    summary = tally.not_evidence()
-    if summary:
-        context.warn(f"{location}: not evidence: {summary}")
+    for what, count in tally.not_understood():
+        context.not_understood(what, count)
+    for note in tally.notes:
+        context.warn(f"{location}: {note}")
 
 
 def _sniff_webhooks(location: str, head: bytes) -> bool:
@@ -306,7 +348,9 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
     SourceKind(
         "webhook-archive",
         _sniff_webhooks,
-        lambda location, context: _module("webhooks").records(location, warn=context.warn),
+        lambda location, context: _module("webhooks").records(
+            location, warn=context.warn, not_understood=context.not_understood
+        ),
     ),
     SourceKind("jsonl-ledger", ledger.sniff_jsonl, _file_reader(ledger.read_jsonl)),
     SourceKind("csv-ledger", ledger.sniff_csv, _file_reader(ledger.read_csv)),
@@ -321,7 +365,11 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
 
 def _read_chats(locations: list[str], context: SourceContext) -> Iterator[EvidenceRecord]:
     yield from _module("chats").read_exports(
-        locations, me=context.me, date_order=context.date_order, warn=context.warn
+        locations,
+        me=context.me,
+        date_order=context.date_order,
+        warn=context.warn,
+        not_understood=context.not_understood,
     )
 
 
@@ -371,7 +419,7 @@ def load_evidence(
     *,
     ar_without_9: bool = False,
     me: str | None = None,
-    date_order: str | None = None,
+    date_order: str | Mapping[str, str] | None = None,
     backup_key_file: str | None = None,
 ) -> Evidence:
     """Read and merge every source (files, folders, globs) into one Evidence.
@@ -386,6 +434,7 @@ def load_evidence(
     evidence = Evidence(ar_without_9=ar_without_9)
     context = SourceContext(
         warn=evidence.warnings.append,
+        not_understood=evidence.note_not_understood,
         me=me,
         date_order=date_order,
         backup_key_file=backup_key_file,

@@ -167,9 +167,9 @@ def read_database(path: str, location: str, tally: Tally) -> Iterator[EvidenceRe
                 file=location,
             )
         people = _current(db, tally) if schema == "current" else _old(db, tally)
-        for number, seen in people.items():
+        for (number, lid), seen in people.items():
             tally.identities += 1
-            yield record(location, number, when_ms(seen.first_in), when_ms(seen.first_out),
+            yield record(location, number, lid, when_ms(seen.first_in), when_ms(seen.first_out),
                          when_ms(seen.last_in))
     except sqlite3.DatabaseError as exc:
         raise EvidenceError(f"the message database cannot be read ({exc})", file=location) from exc
@@ -214,6 +214,12 @@ def _count_messages(tally: Tally, kind: str, row: tuple[Any, ...]) -> None:
 # -- current schema ---------------------------------------------------------------------------
 
 
+def _lid(user: object) -> str | None:
+    """A LID jid's user part as the identity key ``digits@lid`` (the device part dropped)."""
+    digits = str(user or "").split(":", 1)[0]
+    return f"{digits}@lid" if digits.isdigit() and 5 <= len(digits) <= 20 else None
+
+
 def _jid_kind(user: object, server: object) -> str:
     server = str(server or "").lower()
     if server in ("s.whatsapp.net", "c.us"):
@@ -229,7 +235,11 @@ def _jid_kind(user: object, server: object) -> str:
     return OTHER
 
 
-def _current(db: sqlite3.Connection, tally: Tally) -> dict[str, _Seen]:
+# A person as a chat names them: (number, LID); either may be None, not both.
+_Person = tuple[str | None, str | None]
+
+
+def _current(db: sqlite3.Connection, tally: Tally) -> dict[_Person, _Seen]:
     found = tables(db)
     has_map = {"lid_row_id", "jid_row_id"} <= found.get("jid_map", set())
     mapped_join = (
@@ -239,36 +249,43 @@ def _current(db: sqlite3.Connection, tally: Tally) -> dict[str, _Seen]:
         else ""
     )
     mapped_cols = "p.user, p.server" if has_map else "NULL, NULL"
-    # every jid → (its kind, the phone number it stands for, if any)
-    identity: dict[int, tuple[str, str | None]] = {}
+    # every jid → (its kind, the person it names: number and LID, or None)
+    identity: dict[int, tuple[str, _Person | None]] = {}
     for jid_id, user, server, p_user, p_server in db.execute(
         f"SELECT j._id, j.user, j.server, {mapped_cols} FROM jid AS j {mapped_join}"
     ):
         kind = _jid_kind(user, server)
-        number: str | None = None
+        person: _Person | None = None
         if kind == ONE_TO_ONE:
             number = evidence_key(str(user or ""))
-        elif kind == LID_ONLY and _jid_kind(p_user, p_server) == ONE_TO_ONE:
-            number = evidence_key(str(p_user or ""))
-            if number is not None:
+            person = None if number is None else (number, None)
+        elif kind == LID_ONLY:
+            lid = _lid(user)
+            mapped = (
+                evidence_key(str(p_user or ""))
+                if _jid_kind(p_user, p_server) == ONE_TO_ONE
+                else None
+            )
+            person = None if lid is None else (mapped, lid)
+            if person is not None and mapped is not None:
                 kind = VIA_LID
-        if kind in (ONE_TO_ONE, VIA_LID) and number is None:
-            kind = OTHER  # a 1:1 jid whose user part is not a number
-        identity[int(jid_id)] = (kind, number)
+        if person is None and kind in (ONE_TO_ONE, LID_ONLY):
+            kind = OTHER  # a 1:1 jid whose user part is not a number or a LID
+        identity[int(jid_id)] = (kind, person)
     chat_jid = {int(c): int(j) for c, j in db.execute("SELECT _id, jid_row_id FROM chat")
                 if c is not None and j is not None}
 
-    people: dict[str, _Seen] = {}
+    people: dict[_Person, _Seen] = {}
     broadcast_chats: list[int] = []
     for row in fold(db.execute(_CURRENT_CHATS)):
         jid_id = chat_jid.get(int(row[0])) if row[0] is not None else None
-        kind, number = identity.get(jid_id, (OTHER, None)) if jid_id is not None else (OTHER, None)
+        kind, person = identity.get(jid_id, (OTHER, None)) if jid_id is not None else (OTHER, None)
         tally.chats[kind] += 1
         if kind == BROADCAST:
             broadcast_chats.append(int(row[0]))
         _count_messages(tally, kind, row)
-        if number is not None and (row[1] is not None or row[3] is not None):
-            people.setdefault(number, _Seen()).add(row[1], row[2], row[3])
+        if person is not None and (row[1] is not None or row[3] is not None):
+            people.setdefault(person, _Seen()).add(row[1], row[2], row[3])
 
     if {"jid_row_id", "from_me", "timestamp"} <= found.get("call_log", set()):
         group_call = (
@@ -280,10 +297,10 @@ def _current(db: sqlite3.Connection, tally: Tally) -> dict[str, _Seen]:
             "SELECT jid_row_id, min(timestamp), count(*) FROM call_log "
             f"WHERE from_me = 1 AND timestamp >= {EARLIEST_MS} {group_call} GROUP BY jid_row_id"
         ):
-            kind, number = identity.get(int(jid_id), (OTHER, None))
-            if number is not None:
+            _kind, person = identity.get(int(jid_id), (OTHER, None))
+            if person is not None:
                 tally.business_calls += int(count)
-                people.setdefault(number, _Seen()).add(None, None, first)
+                people.setdefault(person, _Seen()).add(None, None, first)
 
     if broadcast_chats:
         _broadcasts(db, found, broadcast_chats, identity, people, tally)
@@ -294,8 +311,8 @@ def _broadcasts(
     db: sqlite3.Connection,
     found: dict[str, set[str]],
     chats: list[int],
-    identity: dict[int, tuple[str, str | None]],
-    people: dict[str, _Seen],
+    identity: dict[int, tuple[str, _Person | None]],
+    people: dict[_Person, _Seen],
     tally: Tally,
 ) -> None:
     """A message the business sent to a broadcast list reached each recipient: outbound."""
@@ -317,16 +334,16 @@ def _broadcasts(
              GROUP BY r.receipt_user_jid_row_id
         """
         for jid_id, first in db.execute(query, batch):
-            _kind, number = identity.get(int(jid_id), (OTHER, None))
-            if number is not None:
-                people.setdefault(number, _Seen()).add(None, None, first)
+            _kind, person = identity.get(int(jid_id), (OTHER, None))
+            if person is not None:
+                people.setdefault(person, _Seen()).add(None, None, first)
 
 
 # -- old schema --------------------------------------------------------------------------------
 
 
-def _old(db: sqlite3.Connection, tally: Tally) -> dict[str, _Seen]:
-    people: dict[str, _Seen] = {}
+def _old(db: sqlite3.Connection, tally: Tally) -> dict[_Person, _Seen]:
+    people: dict[_Person, _Seen] = {}
     for row in fold(db.execute(_OLD_CHATS)):
         jid = str(row[0] or "")
         user, _, server = jid.partition("@")
@@ -337,7 +354,7 @@ def _old(db: sqlite3.Connection, tally: Tally) -> dict[str, _Seen]:
         tally.chats[kind] += 1
         _count_messages(tally, kind, row)
         if number is not None and (row[1] is not None or row[3] is not None):
-            people.setdefault(number, _Seen()).add(row[1], row[2], row[3])
+            people.setdefault((number, None), _Seen()).add(row[1], row[2], row[3])
     if tally.chats[BROADCAST]:
         tally.notes.append(
             "broadcast lists in the old schema: their recipients are not read, so their "

@@ -44,8 +44,8 @@ import io
 import re
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import IO, NamedTuple
@@ -98,59 +98,141 @@ _STAMP = rf"{_DATE},?{_SP}+(?:à{_SP}+)?{_TIME}{_AMPM}"
 _ANDROID = re.compile(rf"{_M}{_STAMP}{_SP}*[-–]{_SP}+(?P<rest>.*)")
 _IOS = re.compile(rf"{_M}\[{_M}{_STAMP}{_M}\]{_SP}*(?P<rest>.*)")
 
-# The end-to-end encryption notice, in the languages this module supports. Anchored at the start
-# of the text: a customer asking "are messages end-to-end encrypted?" is still a message.
-_E2E = re.compile(
+# LANGUAGES: the wordings below cover English, German, Spanish, French, Portuguese, Italian,
+# Dutch, Polish, Turkish, Russian, Indonesian, Hindi and Czech. Structure decides first (a line
+# without "Name: " is a system line; on iOS a body that starts with U+200E is one), wording
+# second: the tables only recognise placeholders a sender left (so they still count), calls
+# (a business call before the customer's first message is the business reaching out), group
+# events (a group is not evidence) and known notices; and they tell a file's language.
+LANGUAGES = (
+    "English", "German", "Spanish", "French", "Portuguese", "Italian", "Dutch", "Polish",
+    "Turkish", "Russian", "Indonesian", "Hindi", "Czech",
+)
+
+
+
+def _rx(pattern: str) -> re.Pattern[str]:
+    """A case-insensitive pattern in which Devanagari letters with a nukta match both of
+    their Unicode spellings (precomposed, as exports write them, and decomposed)."""
+    for composed, decomposed in (("\u095c", "\u0921\u093c"), ("\u095d", "\u0922\u093c")):
+        pattern = pattern.replace(decomposed, f"(?:{decomposed}|{composed})")
+    return re.compile(pattern, re.IGNORECASE)
+
+
+# The end-to-end encryption notice and the business notices. Anchored at the start of the
+# text: a customer asking "are messages end-to-end encrypted?" is still a message.
+_E2E = _rx(
     r"(?:messages (?:and calls are end-to-end|(?:you send )?to this (?:group|chat))"
     r"|nachrichten (?:und anrufe sind ende-zu-ende|, die du)"
     r"|los mensajes (?:y las llamadas están cifrados|que envías|de este)"
     r"|les messages (?:et les appels sont chiffrés|envoyés)"
-    r"|as mensagens (?:e as chamadas|enviadas|que você envia)"
+    r"|as mensagens (?:e as chamadas|e chamadas|enviadas|que você envia)"
     r"|i messaggi (?:e le chiamate|inviati)|le chiamate e i messaggi"
+    r"|berichten en (?:oproepen|gesprekken) zijn end-to-end"
+    r"|wiadomości i połączenia są"
+    r"|mesajlar ve aramalar uçtan uca"
+    r"|сообщения и звонки защищены"
+    r"|pesan dan panggilan terenkripsi"
+    r"|मैसेजेस और कॉल्स|मैसेज और कॉल"
+    r"|zprávy a hovory jsou"
     r"|this business (?:uses|is now using) a secure service"
     r"|this chat is with (?:a|the official) business account)",
-    re.IGNORECASE,
 )
 # Group events. "[^:]*" before the verb: the line has no "Name:" in front of the event, so a
 # message "Bob: I added milk" is never taken for one.
-_GROUP_EVENT = re.compile(
+_GROUP_EVENT = _rx(
     r"[^:]*?(?:\bcreated (?:the |this )?group\b|\badded\b|\bwere added\b|\bremoved\b|\bleft$"
     r"|\bjoined using\b|\bchanged (?:the subject|the group|this group)|\bthis group\b"
-    r"|\bGruppe\b|hinzugefügt|entfernt\.?$|beigetreten"
+    r"|\bGruppe|hinzugefügt|entfernt\.?$|beigetreten"
     r"|\bel grupo\b|\baño?adió\b|\bañadiste\b|\bte añadió\b|\beste grupo\b"
     r"|\ble groupe\b|\ba ajouté\b|\bavez ajouté\b|\bce groupe\b"
     r"|\bo grupo\b|\badicionou\b|\beste grupo\b"
-    r"|\bil gruppo\b|\bha aggiunto\b|\bhai aggiunto\b|\bquesto gruppo\b)",
-    re.IGNORECASE,
+    r"|\bil gruppo\b|\bha aggiunto\b|\bhai aggiunto\b|\bquesto gruppo\b"
+    r"|\bgroep\b|toegevoegd|\bverwijderd\b|heeft de groep verlaten"
+    r"|\bgrup[ęy]\b|\bdodał|\busunął|\bopuścił|\bdołączył"
+    r"|\bgrubu?\b|\bekledi\b|\bçıkardı\b|\bayrıldı\b|\bkatıldı\b"
+    r"|\bгрупп|\bдобавил|\bудалил|\bвышел|\bвышла|\bприсоединил"
+    r"|\bgrup\b|\bmenambahkan\b|\bmengeluarkan\b|\bbergabung\b|\bkeluar\b"
+    r"|ग्रुप|जोड़ा|हटाया"
+    r"|\bskupin)",
 )
-# Other system events that can carry a colon or, on iOS, a name in front.
-_OTHER_EVENT = re.compile(
+# Other system events of one-to-one chats (blocks, security codes, number changes, timers,
+# contact and business-account notices).
+_OTHER_EVENT = _rx(
     r"[^:]*?(?:\bchanged (?:their|the) phone number\b|\bsecurity code\b|\bblocked this contact\b"
-    r"|\bmissed (?:voice|video|group) call\b|\bdisappearing messages\b"
-    r"|Sicherheitscode|Verpasster (?:Sprach|Video)anruf|llamada (?:de voz |de video )?perdida"
-    r"|appel (?:vocal|vidéo) manqué|chamada de (?:voz|vídeo) perdida"
-    r"|chiamata (?:vocale|video) persa)",
-    re.IGNORECASE,
+    r"|\bunblocked this contact\b|\bdisappearing messages\b|\bis a contact\b"
+    r"|\bbusiness account\b|\bthis business\b|\bstandard account\b|\bmissed (?:voice|video) call"
+    r"|Sicherheitscode|Sicherheitsnummer|blockiert|Blockierung|Telefonnummer geändert"
+    r"|selbstlöschende|Unternehmenskonto|Geschäftskonto|Verpasster (?:Sprach|Video)anruf"
+    r"|código de seguridad|bloqueaste|desbloqueaste|cuenta (?:de empresa|comercial)"
+    r"|mensajes temporales|llamada (?:de voz |de video )?perdida"
+    r"|code de sécurité|avez bloqué|avez débloqué|compte (?:professionnel|business)"
+    r"|messages éphémères|appel (?:vocal|vidéo) manqué"
+    r"|código de segurança|bloqueou|desbloqueou|conta comercial|mensagens temporárias"
+    r"|chamada de (?:voz|vídeo) perdida"
+    r"|codice di sicurezza|hai bloccato|hai sbloccato|account business|messaggi effimeri"
+    r"|chiamata (?:vocale|video) persa"
+    r"|beveiligingscode|geblokkeerd|gedeblokkeerd|zakelijk account|zelf-wissende"
+    r"|kod zabezpieczeń|zablokował|odblokował|konto firmowe|znikające wiadomości"
+    r"|güvenlik kodu|engelledi|engelini kaldırdı|işletme hesab|süreli mesaj"
+    r"|код безопасности|заблокировал|разблокировал|бизнес-аккаунт|исчезающие сообщения"
+    r"|kode keamanan|memblokir|membuka blokir|akun bisnis|pesan sementara"
+    r"|सुरक्षा कोड|ब्लॉक|बिज़नेस अकाउंट|गायब होने वाले मैसेज"
+    r"|bezpečnostní kód|zablokoval|firemní účet)",
 )
-_MEDIA_OMITTED = re.compile(
+# Calls, as iOS writes them (marked) under the caller's name: a call is not a written message,
+# but a business call before the customer's first message is the business reaching out.
+_CALL = _rx(
+    r"(?:voice call|video call|sprachanruf|videoanruf|llamada de voz|videollamada"
+    r"|appel vocal|appel vidéo|chamada de (?:voz|vídeo)|ligação de (?:voz|vídeo)"
+    r"|chiamata vocale|videochiamata|spraakoproep|video-?oproep|videogesprek"
+    r"|połączenie (?:głosowe|wideo)|rozmowa wideo|sesli arama|görüntülü arama"
+    r"|аудиозвонок|видеозвонок|голосовой звонок|panggilan (?:suara|video)"
+    r"|वॉइस कॉल|वीडियो कॉल|hlasový hovor|videohovor)",
+)
+# What a sender leaves behind for media, documents and contact cards when exporting without
+# media: the sender did send something, so it counts for who wrote first.
+_MEDIA_OMITTED = _rx(
     r"<(?:media omitted|medien ausgeschlossen|multimedia omitido|mídia oculta|médias omis"
-    r"|media omessi)>"
-    r"|(?:image|video|audio|sticker|gif|document|contact card) omitted"
-    r"|(?:bild|video|audio|sticker|gif|dokument) weggelassen"
-    r"|(?:imagen|video|audio|sticker|gif|documento) omitid[oa]"
-    r"|(?:image|vidéo|audio|autocollant|gif|document) absente?"
-    r"|(?:imagem|vídeo|áudio|figurinha|gif|documento) ocultad[oa]"
-    r"|(?:immagine|video|audio|sticker|gif|documento) omess[oa]",
-    re.IGNORECASE,
+    r"|media omessi|media weggelaten|pominięto multimedia|medya dahil edilmedi"
+    r"|без медиафайлов|media tidak disertakan|मीडिया छोड़ दिया गया|média vynechány"
+    r"|arquivo de mídia oculto)>"
+    r"|.{0,200}?(?:\bomitted|weggelassen|omitid[oa]|\babsente?\b|manquante?|retirée?|\bomise?\b"
+    r"|ocultad?[oa]|não revelad[oa]|omess[oa]|esclus[oa]|weggelaten|pominięt[oyae]"
+    r"|dahil edilmedi|отсутствует|опущен|не добавлен[ао]?|tidak disertakan|छोड़ा गया"
+    r"|छोड़ दिया गया|हटाई गई|हटाई गयी|हटाया गया|non inclus[oa]"
+    r"|vynechán[oaýy]?)",
 )
-_ATTACHED = re.compile(
-    r"<(?:attached|anhang|adjunto|pièce jointe|anexado|allegato)\s*:.*>"
+_DELETED = _rx(
+    r"(?:this message was deleted|you deleted this message|diese nachricht wurde gelöscht"
+    r"|du hast diese nachricht gelöscht|se eliminó este mensaje|eliminaste este mensaje"
+    r"|ce message a été supprimé|vous avez supprimé ce message|mensagem apagada"
+    r"|apagou esta mensagem|essa mensagem foi apagada|questo messaggio è stato eliminato"
+    r"|hai eliminato questo messaggio|dit bericht is verwijderd|je hebt dit bericht verwijderd"
+    r"|ta wiadomość została usunięta|usunięto tę wiadomość|bu mesaj silindi"
+    r"|данное сообщение удалено|вы удалили данное сообщение|сообщение удалено"
+    r"|pesan ini telah dihapus|anda menghapus pesan ini|यह मैसेज डिलीट कर दिया गया"
+    r"|आपने यह मैसेज डिलीट किया|यह मैसेज डिलीट कर दिया गया है|tato zpráva byla smazána"
+    r"|smazali jste tuto zprávu|pesan ini dihapus|esta mensagem foi apagada"
+    r"|waiting for this message)\.?",
+)
+# A shared location (any language): "Location: https://maps.google.com/?q=…".
+_LOCATION = re.compile(r"[^:]{1,40}: https?://\S+")
+_ATTACHED = _rx(
+    r"<(?:attached|anhang|adjunto|pièce jointe|anexado|allegato|bijlage|załącznik|ek"
+    r"|вложение|lampiran|संलग्न|příloha)\s*:.*>"
     r"|.*\((?:file attached|datei angehängt|archivo adjunto|fichier joint|arquivo anexado"
-    r"|file allegato)\)",
-    re.IGNORECASE,
+    r"|file allegato|bestand bijgevoegd|załączony plik|dosya ekli|файл прикреплен"
+    r"|file terlampir|फ़ाइल संलग्न|soubor byl přiložen|файл добавлен)\)",
 )
 _QUOTES = frozenset('"“”„«»')
-_PHONE_SENDER = re.compile(r"\+[\d \u00a0\u202f().-]+")
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
+_PHONE_RUN = rf"\+[\d \u00a0\u202f().{_DASHES}-]{{6,}}\d"
+# A sender shown as a number (any dash or space WhatsApp uses), or as "~ Name" with a number
+# before or after it (a profile name shown beside an unsaved number).
+_PHONE_SENDER = re.compile(
+    rf"(?:~\s*(?P<n1>[^~+]+?)\s*)?(?P<num>{_PHONE_RUN})(?:\s*~\s*(?P<n2>[^~]+))?"
+)
 _CHAT_ENTRY = re.compile(r"(?:_chat\.txt|.*whatsapp.*\.txt)", re.IGNORECASE)
 
 
@@ -180,6 +262,15 @@ class ChatSummary:
     is_group: bool
     capped: bool  # at WhatsApp's export cap: the oldest messages may be missing
     problems: tuple[str, ...]
+    # sender → time of their first call, when it came before the other party's first message
+    # would matter (see ``records``): kept as (position in the file, time)
+    calls: dict[str, tuple[int, datetime]] = field(default_factory=dict)
+    # sender → the longer names all their lines allow ("Anna" when every line reads
+    # "Anna: Work: …"): such a sender cannot be named for sure
+    ambiguous: dict[str, frozenset[str]] = field(default_factory=dict)
+    first_entries: dict[str, int] = field(default_factory=dict, compare=False)  # 1st msg pos
+    not_understood: int = 0  # system lines in a wording no language table knows
+    unidentified: str | None = None  # why the file's language or layout is not known
 
 
 class _Raw(NamedTuple):
@@ -195,14 +286,18 @@ class _Raw(NamedTuple):
 
 
 class _Tally:
-    """A sender's running count and the raw timestamps of their first and last message."""
+    """A sender's running count and the raw timestamps of their first and last message, the
+    position of the first, and the longer names the sender's lines all allow (a saved name
+    with ": " in it cannot be told from the message text)."""
 
-    __slots__ = ("count", "first", "last")
+    __slots__ = ("count", "first", "first_entry", "last", "longer")
 
-    def __init__(self, raw: _Raw) -> None:
+    def __init__(self, raw: _Raw, entry: int, longer: frozenset[str]) -> None:
         self.count = 1
         self.first = raw
+        self.first_entry = entry
         self.last = raw
+        self.longer = longer
 
 
 class _Notes:
@@ -246,6 +341,11 @@ class _Parser:
         self.group_event = False
         self.preamble = 0
         self.senders: dict[str, _Tally] = {}
+        self.calls: dict[str, tuple[int, _Raw]] = {}  # sender → (position, time) of 1st call
+        self.recognised = 0  # lines whose wording a language table knows
+        self.system_lines = 0
+        self.unknown_system = 0  # system lines in a wording no table knows
+        self.unknown_before_first = 0  # ... of them before the first message
         self.first: tuple[str, _Raw] | None = None
         self.last: _Raw | None = None
         # day/month order evidence: per order, first line whose date does not fit it
@@ -293,9 +393,9 @@ class _Parser:
         self.entries += 1
         if self.platform is None:
             self.platform = platform
-        sender = self._classify(match["rest"])
-        if sender is not None:
-            self._message(sender, raw)
+        found = self._classify(match["rest"], raw, number)
+        if found is not None:
+            self._message(found[0], raw, found[1])
 
     def _stamp(self, match: re.Match[str], number: int) -> _Raw | None:
         hour, minute = int(match["h"]), int(match["mi"])
@@ -345,11 +445,30 @@ class _Parser:
             self.previous[order] = day
         return raw
 
-    def _classify(self, rest: str) -> str | None:
-        """The sender of a real message, or None for a system line (noting group events)."""
+    def _system(self, clean: str, number: int) -> None:
+        """Count a system line; one in a wording no table knows is noted, never evidence."""
+        self.system_lines += 1
+        if _GROUP_EVENT.match(clean):
+            self.group_event = True
+            self.recognised += 1
+        elif _E2E.match(clean) or _OTHER_EVENT.match(clean) or _CALL.search(clean):
+            self.recognised += 1
+        else:
+            self.unknown_system += 1
+            if self.first is None:
+                self.unknown_before_first += 1
+            self.notes.add("a system line in a wording this reader does not know: not evidence",
+                           number)
+
+    def _classify(
+        self, rest: str, raw: _Raw, number: int
+    ) -> tuple[str, frozenset[str]] | None:
+        """The sender of a real message (and the longer names its line allows), or None for a
+        system line or a call. Structure first: no "Name: " → system; on iOS a body that starts
+        with U+200E is a system line unless it is a placeholder of something the sender sent."""
         clean = _MARKS.sub("", rest).strip()
         if _E2E.match(clean):
-            self.group_event = self.group_event or _GROUP_EVENT.match(clean) is not None
+            self._system(clean, number)
             return None
         colon = rest.find(":")
         name = _clean_name(rest[:colon]) if colon > 0 else ""
@@ -359,35 +478,46 @@ class _Parser:
             # 'Anna changed the subject from "Q: A" to …': a colon inside a quoted group name
             or (_QUOTES & set(name) and (_GROUP_EVENT.match(clean) or _OTHER_EVENT.match(clean)))
         ):
-            self.group_event = self.group_event or _GROUP_EVENT.match(clean) is not None
+            self._system(clean, number)
             return None  # no "Name:" in front: a system line
         body_raw = rest[colon + 1 :]
         body = _MARKS.sub("", body_raw).strip()
         if _E2E.match(body):
             # iOS writes the chat's name in front of the notice
-            self.group_event = self.group_event or _GROUP_EVENT.match(body) is not None
+            self._system(body, number)
             return None
-        # iOS marks system texts after the chat's name with U+200E; its media placeholders too
-        marked = body_raw.lstrip(" ")[:1] in ("\u200e", "\u200f")
-        if _MEDIA_OMITTED.fullmatch(body):
+        # iOS marks system texts after the chat's name with U+200E; its placeholders too
+        # (on Android a system line has no "Name: " at all, so a marked body is a message)
+        marked = self.platform == "ios" and body_raw.lstrip(" ")[:1] in ("\u200e", "\u200f")
+        short = len(body) <= 300
+        if short and _MEDIA_OMITTED.fullmatch(body):
             self.media_omitted += 1
+            self.recognised += 1
         elif _ATTACHED.fullmatch(body):
             self.attachments += 1
-        elif marked and _GROUP_EVENT.match(body):
-            self.group_event = True
-            return None
-        elif marked and _OTHER_EVENT.match(body):
-            return None
-        return name
+            self.recognised += 1
+        elif marked:
+            if short and (_DELETED.fullmatch(body) or _LOCATION.fullmatch(body)):
+                self.recognised += 1
+            elif short and _CALL.search(body) and not _GROUP_EVENT.match(body):
+                self.recognised += 1
+                self.calls.setdefault(name, (self.entries, raw))
+                return None  # a call is not a written message
+            else:
+                self._system(body, number)
+                return None
+        return name, _longer_names(rest, colon)
 
-    def _message(self, sender: str, raw: _Raw) -> None:
+    def _message(self, sender: str, raw: _Raw, longer: frozenset[str]) -> None:
         self.messages += 1
         tally = self.senders.get(sender)
         if tally is None:
-            self.senders[sender] = _Tally(raw)
+            self.senders[sender] = _Tally(raw, self.entries, longer)
         else:
             tally.count += 1
             tally.last = raw
+            if tally.longer:
+                tally.longer &= longer
         if self.first is None:
             self.first = (sender, raw)
         self.last = raw
@@ -423,6 +553,17 @@ class _Parser:
             )
         if not senders:
             notes.add("no message from any sender")
+        unidentified = None
+        if self.unknown_system and not self.recognised:
+            unidentified = (
+                f"{self.unknown_system} system line(s) and none in a language this reader "
+                f"knows ({', '.join(LANGUAGES)}): the export cannot be read safely"
+            )
+        elif self.unknown_before_first:
+            unidentified = (
+                f"{self.unknown_before_first} system line(s) before the first message in a "
+                "wording this reader does not know (it may be a group's creation)"
+            )
         return ChatSummary(
             source=self.source,
             platform=self.platform,
@@ -437,10 +578,26 @@ class _Parser:
             is_group=is_group,
             capped=capped,
             problems=notes.result(),
+            calls={name: (pos, _moment(raw, order)) for name, (pos, raw) in self.calls.items()},
+            ambiguous={
+                name: tally.longer for name, tally in self.senders.items() if tally.longer
+            },
+            first_entries={name: tally.first_entry for name, tally in self.senders.items()},
+            not_understood=self.unknown_system,
+            unidentified=unidentified,
         )
 
     def _order(self) -> str:
-        """The day/month order of the file: forced, or the one its dates allow."""
+        """The day/month order of the file: detected from its dates first; ``--date-order``
+        only where the dates cannot tell (and never against a date that does not fit it)."""
+        detected = self._detect()
+        if detected is not None:
+            if self.forced is not None and self.forced != detected:
+                self.notes.add(
+                    f"the dates show day/month order {detected}; --date-order {self.forced} "
+                    "not used for this file"
+                )
+            return detected
         if self.forced is not None:
             misfit = self.misfit.get(self.forced)
             if misfit is not None:
@@ -450,6 +607,14 @@ class _Parser:
                     line=misfit,
                 )
             return self.forced
+        raise EvidenceError(
+            "cannot tell day/month order (no day above 12 in any date); "
+            "pass --date-order DMY|MDY|YMD (or FILE=ORDER for this file)",
+            file=self.source,
+        )
+
+    def _detect(self) -> str | None:
+        """The order the dates themselves prove, or None when they fit several."""
         if not self.short_lines:
             return "YMD"
         fitting = [order for order in ("DMY", "MDY") if order not in self.misfit]
@@ -459,7 +624,7 @@ class _Parser:
             return fitting[0]
         if not fitting:
             raise EvidenceError(
-                "the dates fit no single day/month order; pass --date-order DMY|MDY|YMD",
+                "the dates fit no single day/month order; this file mixes layouts",
                 file=self.source,
             )
         if not self.day_month_differ:
@@ -467,21 +632,16 @@ class _Parser:
         if self.dotted_lines == self.short_lines and "DMY" in fitting:
             # Dotted short dates are day-first in every locale WhatsApp exports them in
             # (German, Russian, Turkish, Polish, Nordic...); US month-first dates use slashes.
-            self.notes.add("day/month order DMY taken from the dotted dates; pass --date-order "
-                           "to override")
+            self.notes.add("day/month order DMY taken from the dotted dates")
             return "DMY"
         chronological = [order for order in fitting if self.backwards[order] == 0]
         if len(chronological) == 1:
             self.notes.add(
                 f"day/month order {chronological[0]} taken from the order of the messages "
-                "(no day above 12); pass --date-order to override"
+                "(no day above 12)"
             )
             return chronological[0]
-        raise EvidenceError(
-            "cannot tell day/month order (no day above 12 in any date); "
-            "pass --date-order DMY|MDY|YMD",
-            file=self.source,
-        )
+        return None
 
 
 _DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -511,6 +671,21 @@ def _moment(raw: _Raw, order: str) -> datetime:
     return datetime(*found, raw.hour, raw.minute, raw.second, tzinfo=timezone.utc)
 
 
+def _longer_names(rest: str, colon: int) -> frozenset[str]:
+    """The names a line's sender could have if its name went on past the first ": " (a saved
+    contact "Anna: Work" writes "Anna: Work: hi"), up to the length a name may have."""
+    found: list[str] = []
+    start = colon + 1
+    while True:
+        nxt = rest.find(": ", start)
+        if nxt < 0 or nxt > _MAX_NAME:
+            return frozenset(found)
+        name = _clean_name(rest[:nxt])
+        if name:
+            found.append(name)
+        start = nxt + 1
+
+
 def _clean_name(text: str) -> str:
     return " ".join(_MARKS.sub("", text).split())
 
@@ -534,7 +709,8 @@ def _text(binary: IO[bytes]) -> io.TextIOWrapper:
 def read_chat(path: Path, *, date_order: str | None = None) -> ChatSummary:
     """Summarise one chat export (``.txt`` or ``.zip``), streaming it.
 
-    ``date_order`` ("DMY", "MDY" or "YMD") overrides detection (``--date-order``). Raises
+    ``date_order`` ("DMY", "MDY" or "YMD") is used when the dates cannot tell (detection comes
+    first; ``--date-order``). Raises
     EvidenceError naming the file when it is not a chat export, when its day/month order cannot
     be told, or when a zip is unsafe (entry over 2 GB, or compressed more than 100:1).
     """
@@ -647,20 +823,35 @@ def detect_me(summaries: Sequence[ChatSummary]) -> str | None:
     return next(iter(common))
 
 
+def sender_keys(sender: str) -> tuple[str | None, str | None]:
+    """(number key, name) of a sender as an export shows it: "+49 170 1234567" (any dash or
+    space) is a number; "~ Anna +49 170…" or "+49 170… ~ Anna" a number with a profile name;
+    anything else a display name."""
+    match = _PHONE_SENDER.fullmatch(sender)
+    if match is not None:
+        digits = re.sub(r"\D", "", match["num"])
+        key = evidence_key("+" + digits)
+        if key is not None:
+            label = (match["n1"] or match["n2"] or "").strip() or None
+            return key, label
+    return None, sender
+
+
 def records(
     summary: ChatSummary, me: str, *, me_elsewhere: bool = False
 ) -> Iterator[EvidenceRecord]:
-    """The evidence of a one-to-one export about the other party (nothing for groups or caps).
+    """The evidence of a one-to-one export about the other party (nothing for groups, caps,
+    exports whose language or layout is not known, or a party whose name is not certain).
 
     The other party's first message is ``first_inbound_at`` and their last ``last_inbound_at``.
-    If ``me`` wrote the first real message, ``first_outbound_at`` is set too, never later than
-    their first (out-of-order timestamps must not turn a business-first chat around); if they
-    wrote first it stays unset, because both messages may carry the same minute. Raises
-    EvidenceError when ``me`` is not a sender of this chat — unless ``me_elsewhere`` says the
-    business name was confirmed in another export and this chat has a single sender: a customer
-    who wrote and got no answer (yet) did write first.
+    If ``me`` wrote the first real message, or called before the other party's first message,
+    ``first_outbound_at`` is set too, never later than their first (out-of-order timestamps must
+    not turn a business-first chat around); if they wrote first it stays unset, because both
+    messages may carry the same minute. Raises EvidenceError when ``me`` is not a sender of this
+    chat — unless ``me_elsewhere`` says the business name was confirmed in another export and
+    this chat has a single sender: a customer who wrote and got no answer (yet) did write first.
     """
-    if summary.is_group or summary.capped:
+    if summary.is_group or summary.capped or summary.unidentified:
         return
     if me_elsewhere and len(summary.senders) == 1 and not _has_sender(summary, me):
         mine = None
@@ -671,27 +862,53 @@ def records(
         if not others:
             return  # only I wrote: nothing is known of the other party's number or name
         other = others[0]
+    if other in summary.ambiguous:
+        return  # "Anna" or "Anna: Work"? a name that may go on past ": " is not certain
     theirs = summary.senders[other]
+    their_position = summary.first_entries.get(other, 0)
     first_outbound = None
     if mine is not None and summary.first_sender != other:
         first_outbound = min(summary.senders[mine].first_at, theirs.first_at)
-    phone = evidence_key(other) if _PHONE_SENDER.fullmatch(other) else None
+    call = _business_call(summary, mine or me)
+    if call is not None and call[0] < their_position:
+        # the business called before the customer's first message: it reached out first
+        first_outbound = min(call[1], theirs.first_at, first_outbound or call[1])
+    phone, label = sender_keys(other)
     yield EvidenceRecord(
         source=summary.source,
         phone=phone,
-        name=None if phone else other,
+        name=label,
         first_inbound_at=theirs.first_at,
         first_outbound_at=first_outbound,
         last_inbound_at=theirs.last_at,
     )
 
 
+def _business_call(summary: ChatSummary, me: str) -> tuple[int, datetime] | None:
+    wanted = _clean_name(me).casefold()
+    for name, call in summary.calls.items():
+        if name.casefold() == wanted or _same_number(name, me):
+            return call
+    return None
+
+
+def _same_number(a: str, b: str) -> bool:
+    """Whether two senders are the same number in any WhatsApp spelling."""
+    from ..phones import variants
+
+    key_a, key_b = sender_keys(a)[0], sender_keys(b)[0]
+    if key_a is None or key_b is None:
+        return False
+    return bool(variants(key_a, ar_without_9=True) & variants(key_b, ar_without_9=True))
+
+
 def read_exports(
     paths: Sequence[str],
     *,
     me: str | None = None,
-    date_order: str | None = None,
+    date_order: str | Mapping[str, str] | None = None,
     warn: Callable[[str], None] = lambda message: None,
+    not_understood: Callable[[str, int], None] = lambda what, count: None,
 ) -> Iterator[EvidenceRecord]:
     """The evidence of several exports read together (the business side is found across them).
 
@@ -699,7 +916,7 @@ def read_exports(
     the business is the one sender common to every one-to-one export; if there is none, an
     EvidenceError says to pass ``--me``.
     """
-    summaries = [read_chat(Path(p), date_order=date_order) for p in paths]
+    summaries = [read_chat(Path(p), date_order=order_for(date_order, p)) for p in paths]
     usable = []
     for summary in summaries:
         if summary.is_group:
@@ -708,8 +925,13 @@ def read_exports(
         elif summary.capped:
             warn(f"{summary.source}: skipped: at WhatsApp's export size cap ({summary.messages} "
                  "messages) the oldest messages are cut, so the first one shown proves nothing")
+        elif summary.unidentified:
+            warn(f"{summary.source}: skipped, not evidence: {summary.unidentified}")
         elif summary.senders:
             usable.append(summary)
+        if summary.not_understood:
+            not_understood("chat export system line in an unknown wording",
+                           summary.not_understood)
     if not usable:
         return
     business = me or detect_me(usable)
@@ -721,21 +943,69 @@ def read_exports(
         )
     confirmed = any(_has_sender(s, business) for s in usable)
     for summary in usable:
+        mine = _find_me(summary, business) if _has_sender(summary, business) else None
+        for name, longer in summary.ambiguous.items():
+            if name != mine:
+                warn(
+                    f"{summary.source}: skipped, not evidence: the sender shown as {name!r} "
+                    f"may be named {sorted(longer)[-1]!r} (a name with ': ' cannot be told "
+                    "from the message)"
+                )
         yield from records(summary, business, me_elsewhere=confirmed)
+
+
+def order_for(date_order: str | Mapping[str, str] | None, path: str) -> str | None:
+    """The ``--date-order`` that applies to ``path``: one order for every file, or FILE=ORDER
+    entries (the file as given, its name, or a folder or glob it came from), "" the default."""
+    if date_order is None or isinstance(date_order, str):
+        return date_order
+    given = Path(path)
+    for name, order in date_order.items():
+        if name and (name in (path, given.name) or _within(given, name)):
+            return order
+    return date_order.get("")
+
+
+def _within(path: Path, name: str) -> bool:
+    import fnmatch
+
+    if fnmatch.fnmatch(str(path), name):
+        return True
+    try:
+        return Path(name).is_dir() and path.resolve().is_relative_to(Path(name).resolve())
+    except OSError:
+        return False
 
 
 def _has_sender(summary: ChatSummary, me: str) -> bool:
     wanted = _clean_name(me).casefold()
-    return any(name.casefold() == wanted for name in summary.senders)
+    return any(
+        name.casefold() == wanted
+        or wanted in (n.casefold() for n in summary.ambiguous.get(name, ()))
+        or _same_number(name, me)
+        for name in summary.senders
+    )
 
 
 def _find_me(summary: ChatSummary, me: str) -> str:
+    """The sender that is the business: its name exactly, or case-folded, or a name that went
+    on past ": " (a business called "Shop: Berlin"), or its number in any WhatsApp spelling."""
     wanted = _clean_name(me)
     if wanted in summary.senders:
         return wanted
     folded = [name for name in summary.senders if name.casefold() == wanted.casefold()]
     if len(folded) == 1:
         return folded[0]
+    longer = [
+        name
+        for name in summary.senders
+        if wanted.casefold() in (n.casefold() for n in summary.ambiguous.get(name, ()))
+    ]
+    if len(longer) == 1:
+        return longer[0]
+    numbers = [name for name in summary.senders if _same_number(name, me)]
+    if len(numbers) == 1:
+        return numbers[0]
     shown = ", ".join(repr(name) for name in summary.senders) or "none"
     raise EvidenceError(
         f"{me!r} is not a sender of this chat (senders: {shown}); pass --me with the name "

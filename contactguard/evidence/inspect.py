@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -20,7 +20,7 @@ _PHONE_KINDS = {
 def inspect_sources(
     sources: Iterable[str | Path],
     *,
-    date_order: str | None = None,
+    date_order: str | Mapping[str, str] | None = None,
     backup_key_file: str | None = None,
 ) -> Iterator[tuple[str, ContactguardError | None]]:
     """(text block, error or None) per source; a source that cannot be read does not stop the
@@ -31,7 +31,9 @@ def inspect_sources(
             if kind is None:
                 raise EvidenceError("not a known evidence source", file=location)
             if kind.name == "whatsapp-chat":
-                yield _chat_block(chats.read_chat(Path(location), date_order=date_order)), None
+                yield _chat_block(chats.read_chat(
+                    Path(location), date_order=chats.order_for(date_order, location)
+                )), None
             elif kind.name in _PHONE_KINDS:
                 yield _phone_block(location, kind.name, backup_key_file), None
             else:
@@ -62,6 +64,15 @@ def _chat_block(s: chats.ChatSummary) -> str:
         ),
         f"  first message by: {s.first_sender or '-'}",
     ]
+    if s.calls:
+        lines.append("  calls by: " + ", ".join(sorted(s.calls)))
+    if s.not_understood:
+        lines.append(f"  not understood (not evidence): {s.not_understood} system line(s) in "
+                     "an unknown wording")
+    if s.unidentified:
+        lines.append(f"  not evidence: {s.unidentified}")
+    for name, longer in s.ambiguous.items():
+        lines.append(f"  sender {name!r} may be named {sorted(longer)[-1]!r}: not certain")
     if s.capped:
         lines.append("  at WhatsApp's export size cap: the first message shown proves nothing")
     lines.extend(f"  problem: {p}" for p in s.problems)
@@ -74,18 +85,19 @@ def _phone_block(location: str, kind: str, backup_key_file: str | None) -> str:
 
     tally = Tally()
     warnings: list[str] = []
+    evidence = Evidence()
     if kind == "ios-chatstorage":
-        records = list(ios.read(location, warn=warnings.append, tally=tally))
+        evidence.update(ios.read(location, warn=warnings.append, tally=tally))
     else:
-        records = list(android.read(location, key_file=backup_key_file, tally=tally))
-    entries = [EvidenceEntry.from_record(r) for r in records]
+        evidence.update(android.read(location, key_file=backup_key_file, tally=tally))
+    entries = [identity.entry for identity in evidence.identities()]
     firsts = [t for e in entries for t in (e.first_inbound_at, e.first_outbound_at) if t]
     lasts = [t for e in entries for t in (e.last_inbound_at, e.first_outbound_at) if t]
     lines = [
         location,
         f"  kind: {_PHONE_KINDS[kind]}",
-        f"  identities: {len(entries)}, wrote first: {sum(e.initiated for e in entries)}, "
-        "business wrote first: "
+        f"  identities: {len(entries)} ({evidence.unmatchable} without a number), wrote first: "
+        f"{sum(e.initiated for e in entries)}, business wrote first: "
         f"{sum((not e.initiated) and e.first_outbound_at is not None for e in entries)}",
         f"  dates: {_when(min(firsts, default=None))} to {_when(max(lasts, default=None))}",
     ]
@@ -101,7 +113,8 @@ def _records_block(location: str, kind: str) -> str:
 
     reader = next(k for k in SOURCE_KINDS if k.name == kind)
     count = 0
-    for record in reader.records(location, SourceContext(warn=warnings.append)):
+    context = SourceContext(warn=warnings.append, not_understood=evidence.note_not_understood)
+    for record in reader.records(location, context):
         evidence.add(record)
         count += 1
     entries: list[EvidenceEntry] = [e for _, e in evidence]
@@ -118,5 +131,9 @@ def _records_block(location: str, kind: str) -> str:
         f"opted out: {sum(e.opted_out for e in entries)}",
         f"  dates: {_when(min(firsts, default=None))} to {_when(max(lasts, default=None))}",
     ]
+    lines.extend(
+        f"  not understood (not evidence): {count} × {what}"
+        for what, count in sorted(evidence.not_understood.items())
+    )
     lines.extend(f"  problem: {w}" for w in warnings)
     return "\n".join(lines)

@@ -234,12 +234,16 @@ def _read_database(path: str, location: str, tally: Tally) -> Iterator[EvidenceR
         query = _SESSIONS
         if "zgroupeventtype" not in found["zwamessage"]:
             query = query.replace("coalesce(m.ZGROUPEVENTTYPE, 0) > 0", "0")
-        people: dict[str, tuple[float | None, float | None, float | None]] = {}
+        people: dict[
+            tuple[str | None, str | None], tuple[float | None, float | None, float | None]
+        ] = {}
         for row in fold(db.execute(query)):
             jid, session_type = sessions.get(int(row[0] or 0), ("", None))
             kind = _kind(jid, session_type)
-            number = evidence_key(jid.partition("@")[0]) if kind == ONE_TO_ONE else None
-            if kind == ONE_TO_ONE and number is None:
+            user = jid.partition("@")[0]
+            number = evidence_key(user) if kind == ONE_TO_ONE else None
+            lid = f"{user}@lid" if kind == LID_ONLY and user.isdigit() else None
+            if (kind == ONE_TO_ONE and number is None) or (kind == LID_ONLY and lid is None):
                 kind = OTHER
             tally.chats[kind] += 1
             total, inbound, outbound, notices, unknown, undated = (
@@ -253,14 +257,15 @@ def _read_database(path: str, location: str, tally: Tally) -> Iterator[EvidenceR
                 tally.unrecognised += unknown
             else:
                 tally.skipped_messages += total
-            if number is None or (row[1] is None and row[3] is None):
+            if (number is None and lid is None) or (row[1] is None and row[3] is None):
                 continue
-            old = people.get(number)
-            people[number] = (row[1], row[2], row[3]) if old is None else (
+            old = people.get((number, lid))
+            people[(number, lid)] = (row[1], row[2], row[3]) if old is None else (
                 _lower(old[0], row[1]), _upper(old[1], row[2]), _lower(old[2], row[3]))
-        for number, (first_in, last_in, first_out) in people.items():
+        for (number, lid), (first_in, last_in, first_out) in people.items():
             tally.identities += 1
-            yield record(location, number, _when(first_in), _when(first_out), _when(last_in))
+            yield record(location, number, lid, _when(first_in), _when(first_out),
+                         _when(last_in))
     except sqlite3.DatabaseError as exc:
         raise EvidenceError(f"the message database cannot be read ({exc})", file=location) from exc
     finally:

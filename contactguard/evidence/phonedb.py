@@ -27,7 +27,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 # Chat kinds, in the order a summary names them.
 ONE_TO_ONE = "1:1 chats"
 VIA_LID = "1:1 chats with a LID mapped to a number"
-LID_ONLY = "1:1 chats with a LID and no number (not matched)"
+LID_ONLY = "1:1 chats with a LID and no number (identities without a number)"
 GROUP = "group chats"
 STATUS = "status updates"
 BROADCAST = "broadcast lists"
@@ -51,19 +51,18 @@ class Tally:
     identities: int = 0  # records yielded
     notes: list[str] = field(default_factory=list)
 
-    def not_evidence(self) -> str:
-        """What was not evidence, in one short phrase ("" when everything was)."""
-        parts = [
-            f"{self.chats[kind]} {kind}" for kind in (LID_ONLY, *NOT_EVIDENCE) if self.chats[kind]
+    def not_understood(self) -> list[tuple[str, int]]:
+        """(what, how many) of everything met that is not evidence, for
+        ``SourceContext.not_understood``."""
+        found = [(f"phone database: {kind}", self.chats[kind]) for kind in NOT_EVIDENCE]
+        found += [
+            ("phone database: WhatsApp's notices in 1:1 chats", self.system_messages),
+            ("phone database: customer messages of unrecognised kinds", self.unrecognised),
+            ("phone database: messages in groups, status updates, broadcast lists, channels",
+             self.skipped_messages),
+            ("phone database: undated messages", self.undated),
         ]
-        for count, what in (
-            (self.system_messages, "system messages"),
-            (self.unrecognised, "customer messages of unrecognised kinds"),
-            (self.undated, "undated messages"),
-        ):
-            if count:
-                parts.append(f"{count} {what}")
-        return "; ".join(parts + self.notes)
+        return [(what, count) for what, count in found if count]
 
     def lines(self) -> list[str]:
         """The tally as short lines for a summary."""
@@ -166,15 +165,18 @@ def when_ms(value: object) -> datetime | None:
 
 def record(
     location: str,
-    number: str,
+    number: str | None,
+    lid: str | None,
     first_in: datetime | None,
     first_out: datetime | None,
     last_in: datetime | None,
 ) -> EvidenceRecord:
-    """One identity's evidence from a phone database (the file is the source)."""
+    """One person's evidence from a phone database (the file is the source), named by the
+    chat's number, its LID, or both (a LID chat that ``jid_map`` links to a number)."""
     return EvidenceRecord(
         source=location,
         phone=number,
+        lid=lid,
         first_inbound_at=first_in,
         first_outbound_at=first_out,
         last_inbound_at=last_in,

@@ -11,12 +11,19 @@ A webhook logger stores the payloads Meta POSTs to the business's endpoint. Acce
 A payload is ``{"object": "whatsapp_business_account", "entry": [{"changes": [{"value": …}]}]}``.
 What each part of ``value`` says (and what it does NOT say):
 
-- ``messages[]``: the customer wrote, at ``timestamp`` (unix seconds) → inbound for ``from``.
-  Not inbound: ``context.from`` (the business's number: the message being replied to), a
-  ``from`` equal to the business's own ``metadata.display_phone_number`` / ``phone_number_id``,
-  ``system`` messages (WhatsApp wrote them, not the customer; see below), ``request_welcome``
-  (the customer opened the chat but wrote nothing), and messages in groups (``group_id``; group
-  chats are not evidence, DESIGN.md).
+- ``messages[]``: evidence is counted by allow-list. Inbound for ``from`` at ``timestamp``
+  (unix seconds) only for the types a customer can send unprompted: ``text``, ``image``,
+  ``video``, ``audio``, ``document``, ``sticker``, ``location``, ``contacts``, ``order`` (a
+  click-to-WhatsApp ``referral`` rides on one of them). A reply kind (``button``,
+  ``interactive``, ``reaction``) or a message whose ``context`` quotes a message (``id``) that
+  its sender did not write, or asks about a product (``referred_product``), can only answer
+  something the business sent: it is recorded as *outbound* at its time (the business wrote
+  before it), never inbound. Any other type (``unsupported``, new ones): not evidence, counted
+  as not understood. Never inbound either: a ``from`` equal to the business's own number in any
+  WhatsApp spelling (``metadata.display_phone_number``, Brazil with/without the ninth digit,
+  Mexico with/without the 1) or ``phone_number_id``, ``system`` messages (see below),
+  ``request_welcome`` (the customer opened the chat but wrote nothing), and messages in groups
+  (``group_id``; group chats are not evidence).
 - ``statuses[]``: sent/delivered/read/failed/… exist only for messages the business sent, so
   each one is outbound for ``recipient_id`` — a ``failed`` one too: the business tried to write.
   In a group, the outbound evidence is for the participant (``recipient_participant_id``).
@@ -29,15 +36,18 @@ What each part of ``value`` says (and what it does NOT say):
   customer. A ``USER_INITIATED`` call records nothing: the evidence DESIGN.md asks for is that
   the person *wrote* first, and a call is not a written message (fail closed).
 - ``system`` message ``user_changed_number`` (``from`` old number, ``system.wa_id`` /
-  ``new_wa_id`` new one): records nothing for either number, since WhatsApp wrote it, and
-  evidence of the old number is not carried over to the new one (a number can be recycled;
-  only the person's own messages from the new number count). A warning names both (masked).
-- ``contacts[]`` map a ``wa_id`` to its business-scoped ``user_id`` (``CC.digits``), kept on the
-  record as a secondary identifier (also ``from_user_id``, ``recipient_user_id``,
-  ``to_user_id``). A message with only a user id yields a record with ``phone=None``.
+  ``new_wa_id`` new one): a record for the old number with ``number_left_at`` (its inbound
+  evidence until then was the previous holder's and no longer counts for it), nothing for the
+  new number (a number can be recycled; only the person's own messages from the new number
+  count). A warning names both (masked).
+- ``contacts[]`` tie a ``wa_id`` to its business-scoped ``user_id`` (``CC.digits``), its
+  ``parent_user_id`` and ``username``; they are put on the records of that ``wa_id``, and a
+  status or message naming only the user id gets the number, so the identity links (also
+  ``from_user_id``, ``recipient_user_id``, ``to_user_id``). A message with only a user id
+  yields a record with ``phone=None``.
 
 Numbers that are not numbers (``<WHATSAPP_USER_PHONE_NUMBER>`` in SDK examples) are skipped and
-counted in one warning per file. Unknown fields, message types and change fields are ignored;
+counted in one warning per file. Unknown fields and change fields are ignored;
 what cannot be read at all is an EvidenceError naming the file (and the line, for JSONL).
 Every record's source is ``"file:line"`` (JSONL), ``"file"`` or ``"file#name"`` (JSON).
 """
@@ -55,7 +65,7 @@ from typing import IO, Any, cast
 
 from ..errors import EvidenceError
 from ..model import EvidenceRecord
-from ..phones import evidence_key, mask
+from ..phones import evidence_key, mask, variants
 from .ledger import bounded_lines
 
 __all__ = [
@@ -80,6 +90,13 @@ _JSON_SUFFIXES = (".json", *_JSONL_SUFFIXES)
 _HEAD_WEBHOOK = re.compile(r'"object"\s*:\s*"whatsapp_business_account"|"entry"\s*:\s*\[')
 _USER_ID = re.compile(r"[A-Z]{2}(?:\.[A-Za-z0-9]+)+")  # "US.13491208655302741918"
 _NOT_WRITTEN_BY_CUSTOMER = frozenset({"system", "request_welcome"})
+# What a customer can send unprompted: the allow-list. Anything else is not evidence.
+_UNPROMPTED_TYPES = frozenset(
+    {"text", "image", "video", "audio", "document", "sticker", "location", "contacts", "order"}
+)
+# What can only answer a business message: a quick-reply button, an interactive reply (button,
+# list, flow), a reaction. They prove that the business wrote before them.
+_REPLY_TYPES = frozenset({"button", "interactive", "reaction"})
 _OPT_OUT = "stop"
 _BUSINESS_INITIATED = "BUSINESS_INITIATED"
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -91,6 +108,11 @@ _NOT_BRACKET_OR_QUOTE = bytes(b for b in range(256) if b not in b'"[]{}')
 _STRING = re.compile(rb'"[^"]*(?:"|\Z)')  # unterminated: to the end, so no byte is seen twice
 
 Warn = Callable[[str], None]
+Unknown = Callable[[str, int], None]
+
+
+def _ignore(what: str, count: int) -> None:
+    """The default ``not_understood``: nobody asked to hear about it."""
 
 
 def sniff(path: Path | str, head: bytes) -> bool:
@@ -101,7 +123,9 @@ def sniff(path: Path | str, head: bytes) -> bool:
     return text.startswith(("{", "[")) and bool(_HEAD_WEBHOOK.search(text))
 
 
-def records(path: Path | str, *, warn: Warn | None = None) -> Iterator[EvidenceRecord]:
+def records(
+    path: Path | str, *, warn: Warn | None = None, not_understood: Unknown = _ignore
+) -> Iterator[EvidenceRecord]:
     """The records of a webhook archive file; ``warn`` hears about skipped events."""
     source = str(path)
     try:
@@ -110,13 +134,14 @@ def records(path: Path | str, *, warn: Warn | None = None) -> Iterator[EvidenceR
         raise EvidenceError(f"cannot open: {exc.strerror}", file=source) from exc
     with stream:
         if source.lower().endswith(_JSONL_SUFFIXES):
-            yield from read_jsonl(stream, source, warn=warn)
+            yield from read_jsonl(stream, source, warn=warn, not_understood=not_understood)
         else:
-            yield from read_json(stream, source, warn=warn)
+            yield from read_json(stream, source, warn=warn, not_understood=not_understood)
 
 
 def read_jsonl(
-    stream: IO[bytes], source: str, *, warn: Warn | None = None
+    stream: IO[bytes], source: str, *, warn: Warn | None = None,
+    not_understood: Unknown = _ignore,
 ) -> Iterator[EvidenceRecord]:
     """The records of a JSONL archive (one payload per line), read line by line."""
     counter = _Counter()
@@ -135,12 +160,13 @@ def read_jsonl(
                 line=lineno,
             )
         if _is_payload(value):
-            yield from _payload(value, f"{source}:{lineno}", counter, warn)
+            yield from _payload(value, f"{source}:{lineno}", counter, warn, not_understood)
     counter.report(source, warn)
 
 
 def read_json(
-    stream: IO[bytes], source: str, *, warn: Warn | None = None
+    stream: IO[bytes], source: str, *, warn: Warn | None = None,
+    not_understood: Unknown = _ignore,
 ) -> Iterator[EvidenceRecord]:
     """The records of a ``.json`` file: a payload, a list of them, or named payloads."""
     data = stream.read(MAX_DOCUMENT_BYTES + 1)
@@ -156,12 +182,14 @@ def read_json(
     except EvidenceError as exc:
         # A logger may write one payload per line into a file called .json.
         if isinstance(exc.__cause__, json.JSONDecodeError) and exc.__cause__.msg == "Extra data":
-            yield from read_jsonl(io.BytesIO(data), source, warn=warn)
+            yield from read_jsonl(
+                io.BytesIO(data), source, warn=warn, not_understood=not_understood
+            )
             return
         raise
     counter = _Counter()
     for where, payload in _payloads(value, source):
-        yield from _payload(payload, where, counter, warn)
+        yield from _payload(payload, where, counter, warn, not_understood)
     counter.report(source, warn)
 
 
@@ -264,7 +292,8 @@ def _kind(value: object) -> str:
 
 @dataclass
 class _Counter:
-    """Events skipped because they name no usable number or user id, or no valid time."""
+    """Events skipped because they name no usable number or user id, or no valid time, and
+    messages that are not evidence because their type is not known (counted, never trusted)."""
 
     no_identity: int = 0
     no_time: int = 0
@@ -283,9 +312,24 @@ class _Counter:
 
 @dataclass(frozen=True)
 class _Business:
-    """The business's own identifiers from ``value.metadata``, as digits."""
+    """The business's own identifiers from ``value.metadata``: its number in every WhatsApp
+    spelling (``phones.variants``: Brazil's ninth digit, Mexico's 1, Argentina's 9) and its
+    phone number id, as digits."""
 
     ids: frozenset[str]
+
+    @classmethod
+    def of(cls, metadata: Mapping[str, Any]) -> _Business:
+        ids = set()
+        for field_name in ("display_phone_number", "phone_number_id"):
+            digits = _digits(_text(metadata.get(field_name)))
+            if not digits:
+                continue
+            ids.add(digits)
+            key = evidence_key(digits)
+            if key is not None:
+                ids.update(v[1:] for v in variants(key, ar_without_9=True))
+        return cls(frozenset(ids))
 
     def owns(self, number: str) -> bool:
         digits = _digits(number)
@@ -293,43 +337,76 @@ class _Business:
 
 
 def _payload(
-    payload: Mapping[str, Any], source: str, counter: _Counter, warn: Warn | None
+    payload: Mapping[str, Any], source: str, counter: _Counter, warn: Warn | None,
+    unknown: Unknown,
 ) -> Iterator[EvidenceRecord]:
     for entry in _dicts(payload.get("entry")):
         for change in _dicts(entry.get("changes")):
             value = change.get("value")
             if isinstance(value, dict):
-                yield from _value(value, source, counter, warn)
+                yield from _value(value, source, counter, warn, unknown)
+
+
+def _replies_to_business(message: Mapping[str, Any], business: _Business) -> bool:
+    """Whether a message can only exist as an answer to something the business sent: a reply
+    kind (quick-reply button, interactive reply, reaction), or a ``context`` that quotes a
+    message (``id``) not written by the sender, or asks about a product the business showed."""
+    kind = _text(message.get("type"))
+    if kind in _REPLY_TYPES:
+        return True
+    context = message.get("context")
+    if not isinstance(context, dict):
+        return False
+    if isinstance(context.get("referred_product"), dict):
+        return True
+    if not _text(context.get("id")):
+        return False  # only "forwarded" / "frequently_forwarded": no earlier message implied
+    quoted = _text(context.get("from"))
+    sender = _text(message.get("from"))
+    # quoting one's own earlier message proves nothing about the business; a quote of the
+    # business (or of an author the payload does not name) does
+    return not (quoted and sender and _digits(quoted) == _digits(sender)
+                and not business.owns(quoted))
 
 
 def _value(
-    value: Mapping[str, Any], source: str, counter: _Counter, warn: Warn | None
+    value: Mapping[str, Any], source: str, counter: _Counter, warn: Warn | None, unknown: Unknown
 ) -> Iterator[EvidenceRecord]:
     metadata = value.get("metadata")
-    metadata = metadata if isinstance(metadata, dict) else {}
-    business = _Business(
-        frozenset(
-            d
-            for d in (
-                _digits(_text(metadata.get("display_phone_number"))),
-                _digits(_text(metadata.get("phone_number_id"))),
-            )
-            if d
-        )
-    )
-    user_ids = {
-        _text(contact.get("wa_id")): _text(contact.get("user_id"))
-        for contact in _dicts(value.get("contacts"))
-        if _text(contact.get("wa_id"))
-    }
+    business = _Business.of(metadata if isinstance(metadata, dict) else {})
+    # contacts[] tie a wa_id to its business-scoped user id, parent id and username
+    by_wa_id: dict[str, dict[str, str]] = {}
+    by_user_id: dict[str, str] = {}
+    for contact in _dicts(value.get("contacts")):
+        profile = contact.get("profile")
+        profile = profile if isinstance(profile, dict) else {}
+        ids = {
+            "wa_id": _text(contact.get("wa_id")),
+            "user_id": _text(contact.get("user_id")),
+            "parent_user_id": _text(contact.get("parent_user_id")),
+            "username": _text(contact.get("username")) or _text(profile.get("username")),
+        }
+        if ids["wa_id"]:
+            by_wa_id[ids["wa_id"]] = ids
+        if ids["user_id"] and ids["wa_id"]:
+            by_user_id[ids["user_id"]] = ids["wa_id"]
 
-    def record(phone: str, user_id: str, moment: object, **times: bool) -> Iterator[EvidenceRecord]:
+    def record(
+        phone: str, user_id: str, moment: object, *, parent: str = "", username: str = "",
+        **times: bool,
+    ) -> Iterator[EvidenceRecord]:
         """One record when the event names someone and has a time; else it is counted."""
         if phone and business.owns(phone):
             return  # the business's own number: nobody to record
+        if not phone and user_id in by_user_id:
+            phone = by_user_id[user_id]  # contacts[] of this payload name the number
+        known = by_wa_id.get(phone, {})
         key_phone = phone if phone and evidence_key(phone) is not None else None
-        uid = user_id or user_ids.get(phone, "")
+        uid = user_id or known.get("user_id", "")
         uid = uid if _USER_ID.fullmatch(uid) else ""
+        parent = parent or known.get("parent_user_id", "")
+        parent = parent if _USER_ID.fullmatch(parent) else ""
+        username = username or known.get("username", "")
         if key_phone is None and not uid:
             counter.no_identity += 1
             return
@@ -341,6 +418,8 @@ def _value(
             source=source,
             phone=key_phone,
             user_id=uid or None,
+            parent_user_id=parent or None,
+            username=username or None,
             first_inbound_at=at if times.get("inbound") else None,
             last_inbound_at=at if times.get("inbound") else None,
             first_outbound_at=at if times.get("outbound") else None,
@@ -351,14 +430,22 @@ def _value(
         sender = _text(message.get("from"))
         kind = _text(message.get("type"))
         if kind == "system":
-            _warn_number_change(message, source, warn)
+            yield from _number_change(message, source, warn, business)
         if kind in _NOT_WRITTEN_BY_CUSTOMER or "group_id" in message:
             continue
-        # A "from" that is the business's own number is skipped by record(); context.from
-        # is deliberately not read: it names the author of the quoted (business) message.
-        yield from record(
-            sender, _text(message.get("from_user_id")), message.get("timestamp"), inbound=True
-        )
+        sender_uid = _text(message.get("from_user_id"))
+        parent = _text(message.get("from_parent_user_id"))
+        if _replies_to_business(message, business):
+            # an answer proves that the business wrote before it: outbound, not inbound
+            yield from record(sender, sender_uid, message.get("timestamp"), parent=parent,
+                              outbound=True)
+            continue
+        if kind not in _UNPROMPTED_TYPES:
+            unknown(f"webhook message type {kind or '(none)'!r}", 1)
+            continue
+        # A "from" that is the business's own number is skipped by record().
+        yield from record(sender, sender_uid, message.get("timestamp"), parent=parent,
+                          inbound=True)
 
     for status in _dicts(value.get("statuses")):
         if _text(status.get("recipient_type")) == "group":
@@ -367,7 +454,8 @@ def _value(
         else:
             phone = _text(status.get("recipient_id"))
             uid = _text(status.get("recipient_user_id"))
-        yield from record(phone, uid, status.get("timestamp"), outbound=True)
+        yield from record(phone, uid, status.get("timestamp"),
+                          parent=_text(status.get("recipient_parent_user_id")), outbound=True)
 
     for echo in _dicts(value.get("message_echoes")):
         to, sender = _text(echo.get("to")), _text(echo.get("from"))
@@ -397,6 +485,22 @@ def _value(
         yield from record(
             customer, _text(call.get("to_user_id")), call.get("timestamp"), outbound=True
         )
+
+
+def _number_change(
+    message: Mapping[str, Any], source: str, warn: Warn | None, business: _Business
+) -> Iterator[EvidenceRecord]:
+    """``user_changed_number``: the old number's inbound evidence up to now was its previous
+    holder's (``number_left_at``); nothing moves to the new number."""
+    system = message.get("system")
+    if not isinstance(system, dict) or _text(system.get("type")) != "user_changed_number":
+        return
+    old = _text(message.get("from"))
+    at = _timestamp(message.get("timestamp"))
+    old_key = evidence_key(old) if old else None
+    if old_key is not None and at is not None and not business.owns(old):
+        yield EvidenceRecord(source=source, phone=old_key, number_left_at=at)
+    _warn_number_change(message, source, warn)
 
 
 def _warn_number_change(message: Mapping[str, Any], source: str, warn: Warn | None) -> None:
