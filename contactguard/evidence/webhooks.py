@@ -30,6 +30,18 @@ What each part of ``value`` says (and what it does NOT say):
 - ``message_echoes[]`` (field ``smb_message_echoes``): the business's own messages sent from the
   WhatsApp Business app → outbound for the customer (``to``; if a producer wrote the business
   number into ``to``, the other side), never inbound.
+- ``history[]`` (field ``history``, Coexistence: the WhatsApp Business app's past 1:1 chats,
+  sent once after onboarding in phases and chunks): ``threads[].messages[]``, each thread named
+  by the customer's ``id``. A message ``from`` the business's own number is outbound for the
+  thread's customer (any type: the business wrote). A message ``from`` the thread's customer is
+  judged as a live message is: inbound only for the allow-listed types, outbound for a reply
+  kind or a quote of the business, else not understood. A message whose ``from`` is neither is
+  not understood. ``errors[]`` instead of threads (the business declined to share its history)
+  is a warning: that history is not evidence of anything.
+- ``state_sync[]`` (field ``smb_app_state_sync``): the app's contact list (``contact`` with
+  ``phone_number`` and names; ``action`` add/edit/remove). A contact list says nothing about who
+  wrote first: not evidence here; ``contactguard check --app-contacts`` audits it
+  (``evidence.appcontacts``).
 - ``user_preferences[]`` with value ``stop`` → ``opted_out_at``. ``resume`` and ``signup`` are
   not messages and record nothing: a resume does not lift an opt-out, a newer message does.
 - ``calls[]``: a ``BUSINESS_INITIATED`` call is the business reaching out → outbound for the
@@ -465,6 +477,15 @@ def _value(
             customer, uid = to, _text(echo.get("to_user_id"))
         yield from record(customer, uid, echo.get("timestamp"), outbound=True)
 
+    for chunk in _dicts(value.get("history")):
+        if any(True for _ in _dicts(chunk.get("errors"))) and warn is not None:
+            warn(f"{source}: the business declined to share its chat history (history "
+                 "webhook with errors): no evidence from it")
+        for thread in _dicts(chunk.get("threads")):
+            customer = _text(thread.get("id"))
+            for message in _dicts(thread.get("messages")):
+                yield from _history_message(message, customer, business, record, unknown)
+
     for preference in _dicts(value.get("user_preferences")):
         if _text(preference.get("value")).lower() != _OPT_OUT:
             continue  # resume / signup: not a message, and not a lifted opt-out either
@@ -485,6 +506,32 @@ def _value(
         yield from record(
             customer, _text(call.get("to_user_id")), call.get("timestamp"), outbound=True
         )
+
+
+def _history_message(
+    message: Mapping[str, Any],
+    customer: str,
+    business: _Business,
+    record: Callable[..., Iterator[EvidenceRecord]],
+    unknown: Unknown,
+) -> Iterator[EvidenceRecord]:
+    """One past message of a Coexistence ``history`` thread with ``customer``."""
+    sender = _text(message.get("from"))
+    kind = _text(message.get("type"))
+    moment = message.get("timestamp")
+    if kind in _NOT_WRITTEN_BY_CUSTOMER:
+        unknown("webhook history: system message", 1)
+    elif sender and business.owns(sender):
+        yield from record(customer, "", moment, outbound=True)  # the business wrote
+    elif sender and customer and _digits(sender) == _digits(customer):
+        if _replies_to_business(message, business):
+            yield from record(customer, "", moment, outbound=True)
+        elif kind in _UNPROMPTED_TYPES:
+            yield from record(customer, "", moment, inbound=True)
+        else:
+            unknown(f"webhook history: message type {kind or '(none)'!r}", 1)
+    else:
+        unknown("webhook history: message from neither the business nor the thread's customer", 1)
 
 
 def _number_change(
