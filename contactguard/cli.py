@@ -6,8 +6,10 @@ Heavy modules (vobject, phonenumbers, httpx) are imported inside the commands so
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -441,8 +443,12 @@ def invite(number: str, text: str | None, region: str | None, qr: str | None) ->
 
 
 @main.command()
-@click.argument("books", nargs=-1, required=True, metavar="BOOK...")
+@click.argument("books", nargs=-1, metavar="BOOK...")
 @_pipeline_options
+@click.option("--app-contacts", "app_contacts", multiple=True, metavar="SRC",
+              help="Also audit the contacts the WhatsApp Business app holds on the phone: "
+                   "smb_app_state_sync webhooks, wa.db (.crypt15), ContactsV2.sqlite or an "
+                   "iPhone backup folder (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Findings and summary as JSON on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary and no progress bar.")
 @click.pass_context
@@ -450,6 +456,7 @@ def check(
     ctx: click.Context,
     /,
     books: tuple[str, ...],
+    app_contacts: tuple[str, ...],
     as_json: bool,
     quiet: bool,
     **pipeline: Any,
@@ -462,11 +469,15 @@ def check(
     from .check import finding
     from .progress import Console, color_wanted
 
+    if not books and not app_contacts:
+        raise click.UsageError("nothing to check: pass a BOOK, or --app-contacts SRC")
     sanitizer = _sanitizer(**pipeline)
     policy = sanitizer.policy
     findings = []
     with Console(sys.stderr, books, quiet=quiet or as_json) as console:
-        for decision in sanitizer.decisions(books):
+        decisions = sanitizer.decisions(books) if books else iter(())
+        for decision in itertools.chain(decisions, _app_decisions(sanitizer, app_contacts,
+                                                                  pipeline["backup_key_file"])):
             console.decision(decision)
             found = finding(decision, policy)
             if found is not None:
@@ -492,6 +503,17 @@ def check(
             click.echo(verdict, err=True)
     if findings:
         ctx.exit(3)
+
+
+def _app_decisions(sanitizer: Any, sources: tuple[str, ...],
+                   key_file: str | None) -> Iterator[Any]:
+    """The decisions for the contacts the phone's WhatsApp app holds (``--app-contacts``)."""
+    from .evidence.appcontacts import read_app_contacts
+
+    for source in sources:
+        contacts = read_app_contacts(source, key_file=key_file,
+                                     warn=lambda text: click.echo(f"warning: {text}", err=True))
+        yield from sanitizer.decide_contacts(source, contacts)
 
 
 def _echo_json(payload: dict[str, Any], *, err: bool = False) -> None:

@@ -149,6 +149,19 @@ class Sanitizer:
         """Yield one final Decision per input contact, in input order."""
         return cast(Iterator[Decision], self._stream(books, 1, None))
 
+    def decide_contacts(self, label: str, contacts: Iterable[Contact]) -> Iterator[Decision]:
+        """``decisions()`` for contacts that come from elsewhere than a book file (the contact
+        list a phone's WhatsApp app holds: ``check --app-contacts``), in their order."""
+        held = list(contacts)
+        self.summary.inputs = [*self.summary.inputs, label]
+        names = (
+            Counter(c.display_name for c in held if c.error is None and c.display_name)
+            if self.evidence.names
+            else None
+        )
+        yield from _Run(self, names).decide(held)
+        self._finish()
+
     def stream(
         self,
         books: Sequence[BookSource],

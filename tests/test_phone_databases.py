@@ -338,7 +338,7 @@ class TestIOS:
     def test_backup_without_whatsapp(self, tmp_path: Path) -> None:
         """A backup with no WhatsApp database says so."""
         backup = finder_backup(tmp_path / "backup", None, domain=BUSINESS_DOMAIN)
-        with pytest.raises(EvidenceError, match="no WhatsApp chats"):
+        with pytest.raises(EvidenceError, match="no WhatsApp ChatStorage"):
             load_evidence(backup)
 
 

@@ -130,8 +130,14 @@ def read(
         yield from _read_database(location, location, tally)
 
 
-def find_in_backup(folder: Path, *, warn: Callable[[str], None] | None = None) -> Path:
-    """The path of WhatsApp's ``ChatStorage.sqlite`` inside an unencrypted backup folder."""
+def find_in_backup(
+    folder: Path,
+    *,
+    warn: Callable[[str], None] | None = None,
+    relative_path: str = "ChatStorage.sqlite",
+) -> Path:
+    """The path of WhatsApp's ``ChatStorage.sqlite`` (or another of its files, such as
+    ``ContactsV2.sqlite``) inside an unencrypted backup folder."""
     where = str(folder)
     plist = folder / "Manifest.plist"
     if plist.is_file():
@@ -152,9 +158,8 @@ def find_in_backup(folder: Path, *, warn: Callable[[str], None] | None = None) -
     db = open_readonly(str(manifest_db))
     try:
         rows = db.execute(
-            "SELECT domain, fileID FROM Files WHERE relativePath = 'ChatStorage.sqlite' "
-            "AND domain IN (?, ?)",
-            (BUSINESS_DOMAIN, PERSONAL_DOMAIN),
+            "SELECT domain, fileID FROM Files WHERE relativePath = ? AND domain IN (?, ?)",
+            (relative_path, BUSINESS_DOMAIN, PERSONAL_DOMAIN),
         ).fetchall()
     except sqlite3.DatabaseError as exc:
         raise EvidenceError(
@@ -176,12 +181,12 @@ def find_in_backup(folder: Path, *, warn: Callable[[str], None] | None = None) -
                  "Business's; they were read as evidence")
         file_id = by_domain[PERSONAL_DOMAIN]
     else:
-        raise EvidenceError("this iPhone backup holds no WhatsApp chats (ChatStorage.sqlite)",
+        raise EvidenceError(f"this iPhone backup holds no WhatsApp {relative_path}",
                             file=where)
     stored = folder / file_id[:2] / file_id
     if not stored.is_file():
         raise EvidenceError(
-            f"Manifest.db names WhatsApp's ChatStorage.sqlite as {file_id[:2]}/{file_id}, "
+            f"Manifest.db names WhatsApp's {relative_path} as {file_id[:2]}/{file_id}, "
             "but that file is missing (an incomplete copy of the backup?)",
             file=where,
         )

@@ -603,3 +603,32 @@ def _timestamp(value: object) -> datetime | None:
         return datetime.fromtimestamp(value, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def payloads(path: Path | str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(source "file:line" / "file" / "file#name", payload) for every payload of an archive,
+    within the same limits as ``records`` (for readers of other parts of a payload than
+    evidence: the app's contact list of ``smb_app_state_sync``)."""
+    source = str(path)
+    try:
+        stream = Path(path).open("rb")  # noqa: SIM115 - closed when the generator ends
+    except OSError as exc:
+        raise EvidenceError(f"cannot open: {exc.strerror}", file=source) from exc
+    with stream:
+        data = stream.read(MAX_DOCUMENT_BYTES + 1)
+        if not source.lower().endswith(_JSONL_SUFFIXES) and len(data) <= MAX_DOCUMENT_BYTES:
+            try:
+                yield from _payloads(_parse(data.removeprefix(_UTF8_BOM), source, None), source)
+                return
+            except EvidenceError as exc:
+                cause = exc.__cause__
+                if not (isinstance(cause, json.JSONDecodeError) and cause.msg == "Extra data"):
+                    raise
+        stream.seek(0)
+        lines = bounded_lines(stream, source, MAX_DOCUMENT_BYTES, "a webhook payload")
+        for lineno, line in enumerate(lines, 1):
+            raw = cast(bytes, line).removeprefix(_UTF8_BOM) if lineno == 1 else cast(bytes, line)
+            if raw.strip():
+                value = _parse(raw, source, lineno)
+                if _is_payload(value):
+                    yield f"{source}:{lineno}", value
