@@ -853,7 +853,11 @@ def records(
     """
     if summary.is_group or summary.capped or summary.unidentified:
         return
-    if me_elsewhere and len(summary.senders) == 1 and not _has_sender(summary, me):
+    if (
+        (me_elsewhere or _business_call(summary, me) is not None)
+        and len(summary.senders) == 1
+        and not _has_sender(summary, me)
+    ):
         mine = None
         other = next(iter(summary.senders))
     else:
