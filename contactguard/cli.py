@@ -269,14 +269,14 @@ def evidence_import(sources: tuple[str, ...], ledger: str, me: str | None,
                                 date_order=_date_orders(date_order),
                                 backup_key_file=backup_key_file)
         stats = db.import_records(iter_records(sources, context))
-        total = len(db)
+        total = db.statement_count()  # not len(db): resolving a million statements takes long
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     for what, count in sorted(unknown.items()):
         click.echo(f"not understood (not evidence): {count} × {what}", err=True)
     click.echo(
         f"imported {stats.records} records: {stats.added} identities added, "
-        f"{stats.changed} changed; the ledger holds {total}",
+        f"{stats.changed} changed; the ledger holds {total} statements",
         err=True,
     )
 

@@ -99,16 +99,12 @@ CHILD = textwrap.dedent("""
     from datetime import datetime, timezone
     from contactguard.evidence.store import Ledger
     from contactguard.model import EvidenceRecord
-    original = Ledger._put
-    calls = 0
+    original = Ledger._write
     def paused(self, *args):
-        global calls
-        original(self, *args)
-        calls += 1
-        if calls == 100:
-            print("inside", flush=True)
-            time.sleep(120)
-    Ledger._put = paused
+        original(self, *args)  # every row written, the transaction not yet committed
+        print("inside", flush=True)
+        time.sleep(120)
+    Ledger._write = paused
     t = datetime(2026, 1, 1, tzinfo=timezone.utc)
     records = [EvidenceRecord("big.csv:%d" % i, phone="+4915%09d" % i, first_inbound_at=t)
                for i in range(1000)]

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 from urllib.parse import quote
 
 from ..errors import EvidenceError
@@ -309,22 +310,90 @@ class Ledger:
         added = changed = 0
         try:
             self._db.execute("BEGIN IMMEDIATE")
+            encoded = {keys: _encode_keys(keys) for keys in merged}
+            existing = self._existing(list(encoded.values()))
+            fresh: list[tuple[tuple[Key, ...], EvidenceEntry]] = []
+            updated: list[tuple[int, tuple[Key, ...], EvidenceEntry]] = []
             for keys, entry in merged.items():
-                old = self._get(keys)
-                if old is None:
+                found = existing.get(encoded[keys])
+                if found is None:
                     added += 1
-                    self._put(keys, entry)
+                    fresh.append((keys, entry))
                     continue
+                sid, old = found
                 new = old.merge(entry)
                 if _times(new) != _times(old) or set(new.sources) != set(old.sources):
                     changed += 1
-                    self._put(keys, new)
+                    updated.append((sid, keys, new))
+            self._write(fresh, updated, encoded)
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
         return ImportStats(count, added, changed)
+
+    def statement_count(self) -> int:
+        """How many statements (key sets) the ledger holds: one indexed count, no resolving."""
+        return int(self._db.execute("SELECT count(*) FROM statement").fetchone()[0])
+
+    def _existing(self, encoded: list[str]) -> dict[str, tuple[int, EvidenceEntry]]:
+        """The stored statements among ``encoded`` key sets, looked up in batches through the
+        unique index on ``keys`` (an import costs in proportion to what it brings)."""
+        found: dict[str, tuple[int, EvidenceEntry]] = {}
+        rows: dict[int, tuple[str, list[str | None]]] = {}
+        for batch in _batches(encoded):
+            marks = ",".join("?" * len(batch))
+            for sid, keys, *times in self._db.execute(
+                f"SELECT id, keys, {', '.join(_ALL_TIMES)} FROM statement "  # noqa: S608
+                f"WHERE keys IN ({marks})",
+                batch,
+            ):
+                rows[int(sid)] = (str(keys), times)
+        sources: dict[int, list[str]] = {sid: [] for sid in rows}
+        for batch in _batches(list(rows)):
+            marks = ",".join("?" * len(batch))
+            for sid, source in self._db.execute(
+                f"SELECT statement, source FROM said_by WHERE statement IN ({marks}) "  # noqa: S608
+                "ORDER BY statement, source",
+                batch,
+            ):
+                sources[int(sid)].append(str(source))
+        for sid, (keys, times) in rows.items():
+            first_in, first_out, last_in, opted, left = (_dt(v) for v in times)
+            found[keys] = (sid, EvidenceEntry(first_in, first_out, last_in, opted,
+                                              tuple(sources[sid]), left))
+        return found
+
+    def _write(
+        self,
+        fresh: list[tuple[tuple[Key, ...], EvidenceEntry]],
+        updated: list[tuple[int, tuple[Key, ...], EvidenceEntry]],
+        encoded: dict[tuple[Key, ...], str],
+    ) -> None:
+        """New statements and changed ones, written with one ``executemany`` per table."""
+        columns = ", ".join(_ALL_TIMES)
+        self._db.executemany(
+            f"INSERT INTO statement (keys, {columns}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
+            [(encoded[keys], *(_ts(getattr(e, t)) for t in _ALL_TIMES)) for keys, e in fresh],
+        )
+        self._db.executemany(
+            "UPDATE statement SET first_inbound_at = ?, first_outbound_at = ?,"
+            " last_inbound_at = ?, opted_out_at = ?, number_left_at = ? WHERE id = ?",
+            [(*(_ts(getattr(e, t)) for t in _ALL_TIMES), sid) for sid, _keys, e in updated],
+        )
+        ids = {keys: sid for keys, (sid, _entry) in self._existing(
+            [encoded[keys] for keys, _entry in fresh]).items()}
+        written = [(ids[encoded[keys]], keys, e) for keys, e in fresh]
+        written += updated
+        self._db.executemany(
+            "INSERT OR IGNORE INTO statement_key (kind, value, statement) VALUES (?, ?, ?)",
+            [(k.kind, k.value, sid) for sid, keys, _e in written for k in keys],
+        )
+        self._db.executemany(
+            "INSERT OR IGNORE INTO said_by (statement, source) VALUES (?, ?)",
+            [(sid, source) for sid, _keys, e in written for source in e.sources],
+        )
 
     def opt_out(self, number: str, at: datetime | None = None, source: str = "opt-out") -> str:
         """Record that the person behind ``number`` asked not to be contacted; returns its key."""
@@ -582,6 +651,12 @@ class Ledger:
             "INSERT OR IGNORE INTO said_by (statement, source) VALUES (?, ?)",
             [(sid, s) for s in entry.sources],
         )
+
+
+def _batches(items: list[str] | list[int], size: int = 500) -> Iterator[list[Any]]:
+    """``items`` in slices that stay within SQLite's limit of bound parameters."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
 
 
 def _looks_like_v1(db: sqlite3.Connection) -> bool:
