@@ -142,14 +142,11 @@ def clock() -> float:
     return time.process_time() if CPU else time.perf_counter()
 
 
-def group_by(path: Path, indexed: bool = False, mmap: bool = False) -> float:
+def group_by(path: Path, indexed: bool = False) -> float:
     """The bare GROUP BY, by default in its fastest form (a scan sorted into groups, as the
-    reader does; ``indexed``: the plan SQLite picks by itself, walking the chat index;
-    ``mmap``: reading the file through a memory map, as the reader does)."""
+    reader does; ``indexed``: the plan SQLite picks by itself, walking the chat index)."""
     start = clock()
     db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    if mmap:
-        db.execute("PRAGMA mmap_size = 1073741824")
     rows = db.execute(
         "SELECT chat_row_id, min(timestamp), max(timestamp), count(*) FROM message "
         + ("" if indexed else "NOT INDEXED ") + "GROUP BY chat_row_id"
@@ -211,14 +208,11 @@ def main() -> None:
         crypt_peak = max(crypt_peak, rss)
     base = min(bare)
     walked = group_by(path, indexed=True)
-    mapped = min(group_by(path, mmap=True) for _ in range(args.runs))
     print(f"msgstore.db: {args.messages:,} messages in {CHATS:,} chats, "
           f"{path.stat().st_size / 1e6:.0f} MB; best of {args.runs}, "
           f"{'CPU' if CPU else 'wall'} seconds")
     print(f"  bare SQL GROUP BY (baseline)        {base:6.2f} s")
     print(f"  (the same, walking the chat index   {walked:6.2f} s: SQLite's own plan)")
-    print(f"  (the same, memory-mapped            {mapped:6.2f} s: as the reader reads; "
-          f"import {min(ours) / mapped:4.2f} x of it)")
     print(f"  android.read in this process        {min(alone):6.2f} s  "
           f"{min(alone) / base:4.2f} x")
     print(f"  evidence import (subprocess)        {min(ours):6.2f} s  {min(ours) / base:4.2f} x  "
