@@ -308,3 +308,29 @@ class TestForgetWaits:
     def test_busy_error_type(self, tmp_path: Path) -> None:
         """LedgerBusy is an EvidenceError naming the ledger (exit 1 with one line)."""
         assert issubclass(LedgerBusy, EvidenceError)
+
+
+class TestForgetWithBook:
+    def test_book_finds_the_saved_name(self, tmp_path: Path, runner: CliRunner) -> None:
+        """`forget NUMBER --book` also forgets the chat export kept under the display name that
+        the book's contact with that number carries; without --book a note says names exist."""
+        path = tmp_path / "l.sqlite"
+        with Ledger(path) as db:
+            db.import_records([
+                EvidenceRecord("chats/WhatsApp Chat with Berta Beispiel.txt",
+                               name="Berta Beispiel", first_inbound_at=T1),
+                EvidenceRecord("x.csv:2", phone="+491709999999", first_inbound_at=T1),
+            ])
+        book = tmp_path / "b.vcf"
+        book.write_bytes(b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Berta Beispiel\r\n"
+                         b"TEL:0170 1234567\r\nEND:VCARD\r\n")
+        bare = runner.invoke(main, ["evidence", "forget", "+491701234567", "--ledger",
+                                    str(path)])
+        assert bare.exit_code == 0 and "known only by a chat export's display name" in bare.stderr
+        result = runner.invoke(main, ["evidence", "forget", "+49 170 1234567", "--ledger",
+                                      str(path), "--book", str(book), "--region", "DE"])
+        assert result.exit_code == 0, result.output
+        assert "1 identities deleted" in result.stderr
+        assert b"Berta" not in path.read_bytes()
+        with Ledger(path, readonly=True) as db:
+            assert [e.key for e in db.entries()] == ["+491709999999"]
