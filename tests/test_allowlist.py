@@ -137,6 +137,17 @@ class TestAndroidAndLanguages:
         assert found == []
         assert warnings and str(path) in warnings[0] and "language" in warnings[0]
 
+    def test_no_line_tells_the_language(self, tmp_path: Path) -> None:
+        """An export with no notice or placeholder in a known wording is read by its structure
+        only, and a warning says so (never silently)."""
+        path = write(tmp_path, "chat.txt",
+                     "01.03.26, 10:00 - Anna Beispiel: Hei\n"
+                     "01.03.26, 10:05 - Musterladen: Hei Anna\n")
+        found, warnings = chat_records(path)
+        assert initiated(found)
+        assert warnings == [f"{path}: no line tells the export's language (no encryption "
+                            "notice, no known placeholder): read by its structure only"]
+
     def test_unknown_system_line_is_counted(self, tmp_path: Path, runner: CliRunner) -> None:
         """An unknown system line after the first message is counted as not understood, and
         `evidence inspect` says so."""

@@ -287,6 +287,7 @@ class ChatSummary:
     ambiguous: dict[str, frozenset[str]] = field(default_factory=dict)
     first_entries: dict[str, int] = field(default_factory=dict, compare=False)  # 1st msg pos
     not_understood: int = 0  # system lines in a wording no language table knows
+    language_known: bool = True  # some line's wording told the language (else structure only)
     unidentified: str | None = None  # why the file's language or layout is not known
 
 
@@ -601,6 +602,7 @@ class _Parser:
             },
             first_entries={name: tally.first_entry for name, tally in self.senders.items()},
             not_understood=self.unknown_system,
+            language_known=self.recognised > 0,
             unidentified=unidentified,
         )
 
@@ -956,6 +958,9 @@ def read_exports(
             warn(f"{summary.source}: skipped, not evidence: {summary.unidentified}")
         elif summary.senders:
             usable.append(summary)
+            if not summary.language_known:
+                warn(f"{summary.source}: no line tells the export's language (no encryption "
+                     "notice, no known placeholder): read by its structure only")
         if summary.not_understood:
             not_understood("chat export system line in an unknown wording",
                            summary.not_understood)
