@@ -262,8 +262,8 @@ def evidence_import(sources: tuple[str, ...], ledger: str, me: str | None,
     for what, count in sorted(unknown.items()):
         click.echo(f"not understood (not evidence): {count} × {what}", err=True)
     click.echo(
-        f"imported {stats.records} records: {stats.added} identities added, "
-        f"{stats.changed} changed; the ledger holds {total}",
+        f"imported {stats.records} records: {stats.added} new and {stats.changed} changed "
+        f"entries; the ledger holds {total} identities",
         err=True,
     )
 
