@@ -246,6 +246,22 @@ def read_hooks(tmp_path: Path, payloads: list[dict[str, object]]) -> Evidence:
     return load_evidence([path])
 
 
+class TestWebhookLinks:
+    def test_contacts_link_even_when_the_message_is_not_evidence(self, tmp_path: Path) -> None:
+        """contacts[] tie a user id to a number even in a payload whose message is of an
+        unknown type, so a status naming only the user id counts for that number."""
+        evidence = read_hooks(tmp_path, [
+            hook({"statuses": [{"id": "wamid.s", "status": "read", "timestamp": "1772355600",
+                                "recipient_user_id": "DE.4242"}]}),
+            hook({"contacts": [{"wa_id": "491701234567", "user_id": "DE.4242"}],
+                  "messages": [message("491701234567", 30, "hologram")]}),
+            hook({"messages": [message("491701234567", 60, "text", text={"body": "Hallo"})]}),
+        ])
+        entry = evidence.lookup("+491701234567")
+        assert entry is not None and not entry.initiated
+        assert entry.first_outbound_at is not None
+
+
 class TestWebhookReplies:
     @pytest.mark.parametrize(("kind", "body"), [
         ("button", {"button": {"payload": "ja", "text": "Ja"}}),
