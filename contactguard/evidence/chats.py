@@ -488,7 +488,11 @@ class _Parser:
         if _E2E.match(clean):
             self._system(clean, number)
             return None
-        colon = rest.find(":")
+        # WhatsApp writes "Name: text": a colon with a space (or the line's end) after it; a
+        # colon inside a time or a URL ("at 12:30") is no sender
+        colon = rest.find(": ")
+        if colon < 0 and rest.rstrip().endswith(":"):
+            colon = len(rest.rstrip()) - 1
         name = _clean_name(rest[:colon]) if colon > 0 else ""
         if (
             not name
