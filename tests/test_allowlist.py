@@ -142,8 +142,8 @@ class TestAndroidAndLanguages:
         business's message stays the first one."""
         path = write(tmp_path, "chat.txt",
                      f"01.03.26, 09:00 - {E2E_DE}\n"
-                     "01.03.26, 09:59 - Termin verschoben auf 10:30 (automatisch)\n"
                      "01.03.26, 10:00 - Musterladen: Ihr Termin ist um 10:30\n"
+                     "01.03.26, 10:01 - Termin verschoben auf 10:30 (automatisch)\n"
                      "01.03.26, 10:05 - Anna Beispiel: Danke\n")
         (record,), _ = chat_records(path)
         assert record.name == "Anna Beispiel" and not initiated([record])
