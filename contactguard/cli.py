@@ -275,8 +275,8 @@ def evidence_import(sources: tuple[str, ...], ledger: str, me: str | None,
     for what, count in sorted(unknown.items()):
         click.echo(f"not understood (not evidence): {count} × {what}", err=True)
     click.echo(
-        f"imported {stats.records} records: {stats.added} identities added, "
-        f"{stats.changed} changed; the ledger holds {total} statements",
+        f"imported {stats.records} records: {stats.added} new and {stats.changed} changed "
+        f"entries; the ledger holds {total} entries",
         err=True,
     )
 
@@ -376,21 +376,57 @@ def evidence_opt_out(number: str, ledger: str) -> None:
               help="The SQLite evidence ledger.")
 @click.option("--wait", type=click.FloatRange(min=0), default=10.0, show_default=True,
               metavar="SECONDS", help="How long to wait for other programs using the ledger.")
-def evidence_forget(key: str, ledger: str, wait: float) -> None:
+@click.option("--book", "books", multiple=True, metavar="BOOK",
+              help="An address book: the display names of its contacts with this number are "
+                   "forgotten too (chat exports of saved contacts are kept under the name).")
+@click.option("--region", "-r", metavar="CC", help="With --book: region for national numbers.")
+def evidence_forget(key: str, ledger: str, wait: float, books: tuple[str, ...],
+                    region: str | None) -> None:
     """Erase a person from the ledger (erasure request): KEY is a number in any spelling, a
     user id, a username or a chat export's display name. The whole identity goes, with every
     key and source; exit 1 if the ledger stays busy or the erasure cannot be verified."""
     from .evidence.store import Ledger
 
+    names = _names_in_books(key, books, region) if books else []
     with Ledger(ledger, create=False) as db:
-        result = db.forget(key, wait=wait)
-    if result.identities:
-        click.echo(f"{key}: {result.identities} identities deleted ({result.statements} "
-                   f"statements, {len(result.keys)} keys); no trace left in the ledger file",
-                   err=True)
-    else:
-        click.echo(f"{key}: the ledger holds no evidence for this person; no trace left in the "
+        results = [db.forget(item, wait=wait) for item in [key, *names]]
+        name_only = sum(1 for e in db.entries() if e.kind == "name")
+    identities = sum(r.identities for r in results)
+    shown = key if not names else f"{key} (and {len(names)} display name(s) from the book)"
+    if identities:
+        click.echo(f"{shown}: {identities} identities deleted "
+                   f"({sum(r.statements for r in results)} statements); no trace left in the "
                    "ledger file", err=True)
+    else:
+        click.echo(f"{shown}: the ledger holds no evidence for this person; no trace left in the "
+                   "ledger file", err=True)
+    if name_only and not books:
+        click.echo(f"note: the ledger also holds {name_only} people known only by a chat "
+                   "export's display name; if this person's chat was exported under a saved "
+                   "name, forget that name too, or pass --book to find it", err=True)
+
+
+def _names_in_books(key: str, books: tuple[str, ...], region: str | None) -> list[str]:
+    """The display names of the contacts in ``books`` that have the number ``key`` names."""
+    from .books import read_book
+    from .evidence.identity import key_from_text, number_class
+    from .policy import normalize_numbers
+
+    wanted = [k for k in key_from_text(key) if k.kind == "phone"]
+    if not wanted:
+        return []
+    target = number_class(wanted[0].value, ar_without_9=True)
+    names: list[str] = []
+    for book in books:
+        for contact in read_book(book):
+            if contact.error is not None or not contact.display_name:
+                continue
+            for number in normalize_numbers(contact, region):
+                if number.e164 and number_class(number.e164, ar_without_9=True) == target:
+                    if contact.display_name not in names:
+                        names.append(contact.display_name)
+                    break
+    return names
 
 
 @main.command()

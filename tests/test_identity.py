@@ -133,6 +133,20 @@ class TestLinking:
         assert entry is not None and entry.initiated
 
 
+class TestLedgerColumns:
+    def test_csv_rows_link_by_lid_and_username(self, tmp_path: Path) -> None:
+        """A CSV ledger's username and LID columns link a number-less row to a number."""
+        ledger = tmp_path / "crm.csv"
+        ledger.write_text("phone,first_inbound_at,first_outbound_at,username,lid\n"
+                          ",,2026-03-01,@anna,123456789@lid\n"
+                          "+491701234567,2026-03-02,,,123456789@lid\n")
+        found = load_evidence([ledger])
+        entry = found.lookup("+491701234567")
+        assert entry is not None and not entry.initiated
+        (identity,) = found.identities()
+        assert {k.kind for k in identity.keys} == {"phone", "username", "lid"}
+
+
 class TestUnmatched:
     def test_unmatched_lists_what_no_contact_looked_up(self) -> None:
         """Identities never found by lookup or by_name, and number-less ones, are unmatched."""

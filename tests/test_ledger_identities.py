@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from contactguard.cli import main
 from contactguard.errors import EvidenceError
@@ -308,3 +310,110 @@ class TestForgetWaits:
     def test_busy_error_type(self, tmp_path: Path) -> None:
         """LedgerBusy is an EvidenceError naming the ledger (exit 1 with one line)."""
         assert issubclass(LedgerBusy, EvidenceError)
+
+
+class TestForgetWithBook:
+    def test_book_finds_the_saved_name(self, tmp_path: Path, runner: CliRunner) -> None:
+        """`forget NUMBER --book` also forgets the chat export kept under the display name that
+        the book's contact with that number carries; without --book a note says names exist."""
+        path = tmp_path / "l.sqlite"
+        with Ledger(path) as db:
+            db.import_records([
+                EvidenceRecord("chats/WhatsApp Chat with Berta Beispiel.txt",
+                               name="Berta Beispiel", first_inbound_at=T1),
+                EvidenceRecord("x.csv:2", phone="+491709999999", first_inbound_at=T1),
+            ])
+        book = tmp_path / "b.vcf"
+        book.write_bytes(b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Berta Beispiel\r\n"
+                         b"TEL:0170 1234567\r\nEND:VCARD\r\n")
+        bare = runner.invoke(main, ["evidence", "forget", "+491701234567", "--ledger",
+                                    str(path)])
+        assert bare.exit_code == 0 and "known only by a chat export's display name" in bare.stderr
+        result = runner.invoke(main, ["evidence", "forget", "+49 170 1234567", "--ledger",
+                                      str(path), "--book", str(book), "--region", "DE"])
+        assert result.exit_code == 0, result.output
+        assert "1 identities deleted" in result.stderr
+        assert b"Berta" not in path.read_bytes()
+        with Ledger(path, readonly=True) as db:
+            assert [e.key for e in db.entries()] == ["+491709999999"]
+
+
+PEOPLE = [
+    {"phone": "+491701111111", "user_id": "DE.111111", "username": "anna_b"},
+    {"phone": "+5215541637145", "user_id": "MX.222222", "username": "carlos_m"},
+    {"phone": "+491703333333", "user_id": "DE.333333", "username": "dora_k"},
+]
+
+
+def spellings(person: dict[str, str]) -> list[str]:
+    number = person["phone"]
+    national = number[3:]
+    out = [number, number[1:], f"{number[:3]} {national[:3]} {national[3:]}",
+           "00" + number[1:], person["user_id"], "@" + person["username"].upper()]
+    if number.startswith("+521"):
+        out.append("+52" + number[4:])  # the other WhatsApp spelling of a Mexican mobile
+    return out
+
+
+@st.composite
+def ledger_case(draw: st.DrawFn) -> tuple[list[EvidenceRecord], int, str]:
+    records = []
+    for i in range(draw(st.integers(1, 8))):
+        person = draw(st.sampled_from(PEOPLE))
+        keys = draw(st.sampled_from([("phone",), ("user_id",), ("phone", "user_id"),
+                                     ("user_id", "username"), ("phone", "username")]))
+        records.append(EvidenceRecord(f"src-{i}-{person['username']}.jsonl:1",
+                                      first_inbound_at=T1,
+                                      **{k: person[k] for k in keys}))
+    # every person's keys are linked once, as contacts[] would
+    for person in PEOPLE:
+        records.append(EvidenceRecord("link", phone=person["phone"], user_id=person["user_id"],
+                                      username=person["username"]))
+    target = draw(st.integers(0, len(PEOPLE) - 1))
+    return records, target, draw(st.sampled_from(spellings(PEOPLE[target])))
+
+
+class TestForgetProperty:
+    @settings(max_examples=25, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(ledger_case())
+    def test_any_spelling_forgets_every_trace(
+        self, tmp_path_factory: pytest.TempPathFactory,
+        case: tuple[list[EvidenceRecord], int, str],
+    ) -> None:
+        """Generated ledgers: forgetting a person by any key in any spelling leaves none of
+        their keys or sources in the files, and every other person as they were."""
+        records, target, key = case
+        folder = tmp_path_factory.mktemp("forget")
+        path = folder / "l.sqlite"
+        with Ledger(path) as db:
+            db.import_records(records)
+            before = {e.key for e in db.entries()}
+            db.forget(key)
+            after = {e.key for e in db.entries()}
+        person = PEOPLE[target]
+        gone = {k for k in before if k in (person["phone"], "+525541637145")}
+        assert after == before - gone
+        data = b"".join(p.read_bytes() for p in folder.iterdir())
+        for needle in (person["phone"][1:], person["user_id"], person["username"]):
+            assert needle.encode() not in data
+        for other in PEOPLE:
+            if other is not person:
+                assert other["user_id"].encode() in data
+
+
+class TestForgetTellsTheTruth:
+    def test_bytes_left_elsewhere_make_forget_fail(self, tmp_path: Path, runner: CliRunner) -> None:
+        """When another person's source still holds the forgotten number's digits, forget
+        exits 1 saying the erasure could not be verified, instead of claiming success."""
+        path = tmp_path / "l.sqlite"
+        with Ledger(path) as db:
+            db.import_records([
+                EvidenceRecord("a.csv:2", phone="+491701234567", first_inbound_at=T1),
+                EvidenceRecord("notes-about-491701234567.csv:3", phone="+491709999999",
+                               first_inbound_at=T1),
+            ])
+        result = runner.invoke(main, ["evidence", "forget", "+491701234567", "--ledger",
+                                      str(path)])
+        assert result.exit_code == 1
+        assert "could not be verified" in result.stderr and "Traceback" not in result.output

@@ -621,7 +621,7 @@ class TestCommands:
         ledger = tmp_path / "ledger.sqlite"
         result = runner.invoke(main, ["evidence", "import", str(path), "--ledger", str(ledger)])
         assert result.exit_code == 0, result.output
-        assert "6 identities added" in result.output  # 5 numbers and a LID without one
+        assert "6 new and 0 changed entries" in result.output  # 5 numbers and a LID
         assert "1 × phone database: group chats" in result.output
         result = runner.invoke(main, ["evidence", "inspect", str(path)])
         assert result.exit_code == 0, result.output

@@ -281,5 +281,8 @@ class TestArchives:
         payload["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = "yesterday"
         warnings: list[str] = []
         stream = io.BytesIO(json.dumps(payload).encode())
-        assert list(webhooks.read_json(stream, "t.json", warn=warnings.append)) == []
+        found = list(webhooks.read_json(stream, "t.json", warn=warnings.append))
+        # only contacts[]'s link of number and user id remains: no time, no evidence
+        assert [(r.first_inbound_at, r.first_outbound_at, r.user_id is not None) for r in found] \
+            == [(None, None, True)]
         assert warnings == ["t.json: skipped 1 event(s) without a valid unix timestamp"]

@@ -6,15 +6,15 @@ says yes reads the source; adding a kind (chat exports, webhook archives, a SQLi
 https:// source) means adding one entry.
 
 ``load_evidence`` accepts files, folders (every non-hidden file below, sorted) and glob
-patterns, and merges everything into one ``Evidence``:
+patterns, and merges everything into one ``Evidence``, one identity per person
+(``evidence.identity``: keys seen together link, numbers never link to each other):
 
-- records with a phone number are merged under its ``phones.evidence_key``; ``lookup`` of a book
-  number consults all its WhatsApp ``variants`` (Mexico 521/52, Brazil's ninth digit, and
-  Argentina 549/54 when opted in);
-- records with only a display name are kept under the name, for the pipeline to resolve against
-  the book;
-- records with only a business-scoped ``user_id`` cannot match a book number: they are kept and
-  counted in ``unmatchable``.
+- ``lookup`` of a book number consults all its WhatsApp ``variants`` (Mexico 521/52, Brazil's
+  ninth digit, and Argentina 549/54 when opted in) and returns its identity's evidence;
+- identities known only by a chat export's display name are matched by ``by_name``;
+- identities without a number cannot match a book number: counted in ``unmatchable`` and,
+  with those no contact looked up, listed by ``unmatched``;
+- what a reader met and did not recognise is counted in ``not_understood``.
 
 Merging takes the earliest first-times and the latest last-times (``EvidenceEntry.merge``), so
 loading the same source twice changes nothing.

@@ -203,6 +203,23 @@ _MEDIA_OMITTED = _rx(
     r"|छोड़ दिया गया|हटाई गई|हटाई गयी|हटाया गया|non inclus[oa]"
     r"|vynechán[oaýy]?)",
 )
+# The last words that can end a media placeholder: a cheap test before the pattern, which is
+# tried only on the few messages that end so (every message of a chat passes here).
+_OMITTED_ENDS = (
+    "omitted", "weggelassen", "omitid", "absent", "manquant", "retiré", "omis", "ocult",
+    "revelad", "omess", "esclus", "weggelaten", "pominięt", "edilmedi", "отсутствует", "опущен",
+    "добавлен", "disertakan", "गया", "गई", "गयी", "vynechán", "inclus",
+)
+
+
+def _omitted(body: str) -> bool:
+    """Whether a message body is a placeholder of media the sender sent."""
+    if body[:1] == "<":
+        return _MEDIA_OMITTED.fullmatch(body) is not None
+    last = body[body.rfind(" ") + 1 :].lower()
+    return last.startswith(_OMITTED_ENDS) and _MEDIA_OMITTED.fullmatch(body) is not None
+
+
 _DELETED = _rx(
     r"(?:this message was deleted|you deleted this message|diese nachricht wurde gelöscht"
     r"|du hast diese nachricht gelöscht|se eliminó este mensaje|eliminaste este mensaje"
@@ -270,6 +287,7 @@ class ChatSummary:
     ambiguous: dict[str, frozenset[str]] = field(default_factory=dict)
     first_entries: dict[str, int] = field(default_factory=dict, compare=False)  # 1st msg pos
     not_understood: int = 0  # system lines in a wording no language table knows
+    language_known: bool = True  # some line's wording told the language (else structure only)
     unidentified: str | None = None  # why the file's language or layout is not known
 
 
@@ -470,7 +488,11 @@ class _Parser:
         if _E2E.match(clean):
             self._system(clean, number)
             return None
-        colon = rest.find(":")
+        # WhatsApp writes "Name: text": a colon with a space (or the line's end) after it; a
+        # colon inside a time or a URL ("at 12:30") is no sender
+        colon = rest.find(": ")
+        if colon < 0 and rest.rstrip().endswith(":"):
+            colon = len(rest.rstrip()) - 1
         name = _clean_name(rest[:colon]) if colon > 0 else ""
         if (
             not name
@@ -490,7 +512,7 @@ class _Parser:
         # (on Android a system line has no "Name: " at all, so a marked body is a message)
         marked = self.platform == "ios" and body_raw.lstrip(" ")[:1] in ("\u200e", "\u200f")
         short = len(body) <= 300
-        if short and _MEDIA_OMITTED.fullmatch(body):
+        if short and _omitted(body):
             self.media_omitted += 1
             self.recognised += 1
         elif _ATTACHED.fullmatch(body):
@@ -584,6 +606,7 @@ class _Parser:
             },
             first_entries={name: tally.first_entry for name, tally in self.senders.items()},
             not_understood=self.unknown_system,
+            language_known=self.recognised > 0,
             unidentified=unidentified,
         )
 
@@ -671,11 +694,17 @@ def _moment(raw: _Raw, order: str) -> datetime:
     return datetime(*found, raw.hour, raw.minute, raw.second, tzinfo=timezone.utc)
 
 
+_NO_NAMES: frozenset[str] = frozenset()
+
+
 def _longer_names(rest: str, colon: int) -> frozenset[str]:
     """The names a line's sender could have if its name went on past the first ": " (a saved
     contact "Anna: Work" writes "Anna: Work: hi"), up to the length a name may have."""
-    found: list[str] = []
     start = colon + 1
+    nxt = rest.find(": ", start)
+    if nxt < 0 or nxt > _MAX_NAME:  # nearly every line: no second ": " near the start
+        return _NO_NAMES
+    found: list[str] = []
     while True:
         nxt = rest.find(": ", start)
         if nxt < 0 or nxt > _MAX_NAME:
@@ -933,6 +962,9 @@ def read_exports(
             warn(f"{summary.source}: skipped, not evidence: {summary.unidentified}")
         elif summary.senders:
             usable.append(summary)
+            if not summary.language_known:
+                warn(f"{summary.source}: no line tells the export's language (no encryption "
+                     "notice, no known placeholder): read by its structure only")
         if summary.not_understood:
             not_understood("chat export system line in an unknown wording",
                            summary.not_understood)

@@ -250,98 +250,132 @@ def number_class(number: str, *, ar_without_9: bool = False) -> str:
 
 def resolve(statements: Iterable[Statement], *, ar_without_9: bool = False) -> list[Identity]:
     """Link statements into identities (module docstring). Deterministic: the identities come
-    out ordered by their smallest key."""
+    out ordered by their smallest key. Statements that name one number and nothing else (most
+    of any ledger) take a short path."""
     statements = list(statements)
-    groups = _UnionFind()
-    for statement in statements:
-        strong = [k for k in statement.keys if k.kind in STRONG_KINDS]
-        for key in strong:
-            groups.find(key)
-        for other in strong[1:]:
-            groups.union(strong[0], other)
-    # numbers seen with each strong group
-    group_numbers: dict[Key, set[str]] = {}
-    for statement in statements:
-        numbers = {
-            number_class(k.value, ar_without_9=ar_without_9)
-            for k in statement.keys
-            if k.kind == "phone"
-        }
-        for key in statement.keys:
-            if key.kind in STRONG_KINDS:
-                group_numbers.setdefault(groups.find(key), set()).update(numbers)
+    classes: dict[str, str] = {}
 
+    def number_of(value: str) -> str:
+        found = classes.get(value)
+        if found is None:
+            found = classes[value] = min(variants(value, ar_without_9=ar_without_9))
+        return found
+
+    groups = _UnionFind()
     by_number: dict[str, list[Statement]] = {}
-    by_group: dict[Key, list[Statement]] = {}
+    linked: list[tuple[Statement, list[str], list[Key]]] = []  # statements with strong keys
     by_name: dict[str, list[Statement]] = {}
+    for statement in statements:
+        keys = statement.keys
+        if len(keys) == 1 and keys[0][0] == "phone":  # the common case
+            by_number.setdefault(number_of(keys[0][1]), []).append(statement)
+            continue
+        phones = [number_of(k[1]) for k in keys if k[0] == "phone"]
+        strong = [k for k in keys if k[0] in STRONG_KINDS]
+        if len(set(phones)) > 1:
+            raise EvidenceError(
+                "a record with two different phone numbers", file=statement.entry.sources[0]
+            )
+        if strong:
+            for key in strong:
+                groups.find(key)
+            for other in strong[1:]:
+                groups.union(strong[0], other)
+            linked.append((statement, phones, strong))
+        elif phones:
+            by_number.setdefault(phones[0], []).append(statement)
+        else:
+            by_name.setdefault(next(k[1] for k in keys if k[0] == "name"), []).append(statement)
+
+    # the numbers each group of strong keys was seen with
+    group_numbers: dict[Key, set[str]] = {}
+    for _, phones, strong in linked:
+        group_numbers.setdefault(groups.find(strong[0]), set()).update(phones)
+    by_group: dict[Key, list[Statement]] = {}
     shared_out: dict[str, list[Statement]] = {}  # number → shared statements (no inbound)
     shared_keys: dict[str, set[Key]] = {}
-    for statement in statements:
-        phones = [k for k in statement.keys if k.kind == "phone"]
-        strong = [k for k in statement.keys if k.kind in STRONG_KINDS]
+    for statement, phones, strong in linked:
         if phones:
-            # a record names one person: one number (its variants are one class)
-            number = number_class(phones[0].value, ar_without_9=ar_without_9)
-            by_number.setdefault(number, []).append(statement)
-            if len({number_class(p.value, ar_without_9=ar_without_9) for p in phones}) > 1:
-                raise EvidenceError(
-                    "a record with two different phone numbers", file=statement.entry.sources[0]
-                )
-        elif strong:
-            root = groups.find(strong[0])
-            numbers = group_numbers.get(root, set())
-            if len(numbers) == 1:
-                by_number.setdefault(next(iter(numbers)), []).append(statement)
-            elif not numbers:
-                by_group.setdefault(root, []).append(statement)
-            else:
-                for number in numbers:
-                    shared_out.setdefault(number, []).append(statement)
-                    shared_keys.setdefault(number, set()).update(strong)
+            by_number.setdefault(phones[0], []).append(statement)
+            continue
+        root = groups.find(strong[0])
+        numbers = group_numbers.get(root, set())
+        if len(numbers) == 1:
+            by_number.setdefault(next(iter(numbers)), []).append(statement)
+        elif not numbers:
+            by_group.setdefault(root, []).append(statement)
         else:
-            names = [k for k in statement.keys if k.kind == "name"]
-            by_name.setdefault(names[0].value, []).append(statement)
+            for number in numbers:
+                shared_out.setdefault(number, []).append(statement)
+                shared_keys.setdefault(number, set()).update(strong)
 
     identities: list[Identity] = []
     for number, members in by_number.items():
-        shared = shared_out.get(number, [])
-        left = None
-        for statement in members:
-            if any(k.kind == "phone" for k in statement.keys):
-                moment = statement.entry.number_left_at
-                if moment is not None and (left is None or moment > left):
-                    left = moment
-        entry: EvidenceEntry | None = None
-        for statement in members:
-            part = statement.entry
-            if left is not None and part.first_inbound_at is not None and (
-                part.first_inbound_at <= left
-            ):
-                part = part.without_inbound()
-            entry = part if entry is None else entry.merge(part)
-        for statement in shared:
-            part = statement.entry.without_inbound()
-            entry = part if entry is None else entry.merge(part)
-        assert entry is not None
-        keys = {k for s in members for k in s.keys} | shared_keys.get(number, set())
-        identities.append(
-            Identity(
-                keys=tuple(sorted(keys)),
-                entry=entry,
-                number=number,
-                numbers=tuple(sorted({k.value for k in keys if k.kind == "phone"})),
-                shared=tuple(sorted(shared_keys.get(number, set()))),
-                statements=members + shared,
+        shared = shared_out.get(number)
+        if len(members) == 1 and shared is None and members[0].entry.number_left_at is None:
+            only = members[0]
+            identities.append(
+                Identity(
+                    keys=only.keys,
+                    entry=only.entry,
+                    number=number,
+                    numbers=tuple(k[1] for k in only.keys if k[0] == "phone"),
+                    statements=members,
+                )
             )
-        )
+            continue
+        identities.append(_number_identity(number, members, shared or [], shared_keys))
     for members in by_group.values():
         identities.append(_plain(members))
     for name, members in by_name.items():
         identity = _plain(members)
         identity.name = name
         identities.append(identity)
-    identities.sort(key=lambda i: i.keys[0])
+    identities.sort(key=_first_key)
     return identities
+
+
+def _first_key(identity: Identity) -> Key:
+    return identity.keys[0]
+
+
+def _number_identity(
+    number: str,
+    members: list[Statement],
+    shared: list[Statement],
+    shared_keys: Mapping[str, set[Key]],
+) -> Identity:
+    """The identity of one number: its statements, less the inbound evidence a number change
+    took from it, plus the business acts and opt-outs of user ids it shares with others."""
+    left = None
+    for statement in members:
+        moment = statement.entry.number_left_at
+        if moment is not None and (left is None or moment > left) and any(
+            k[0] == "phone" for k in statement.keys
+        ):
+            left = moment
+    entry: EvidenceEntry | None = None
+    for statement in members:
+        part = statement.entry
+        if left is not None and part.first_inbound_at is not None and (
+            part.first_inbound_at <= left
+        ):
+            part = part.without_inbound()
+        entry = part if entry is None else entry.merge(part)
+    for statement in shared:
+        part = statement.entry.without_inbound()
+        entry = part if entry is None else entry.merge(part)
+    assert entry is not None
+    extra = shared_keys.get(number, set())
+    keys = {k for s in members for k in s.keys} | extra
+    return Identity(
+        keys=tuple(sorted(keys)),
+        entry=entry,
+        number=number,
+        numbers=tuple(sorted({k.value for k in keys if k.kind == "phone"})),
+        shared=tuple(sorted(extra)),
+        statements=members + shared,
+    )
 
 
 def _plain(members: list[Statement]) -> Identity:

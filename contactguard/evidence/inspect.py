@@ -64,6 +64,8 @@ def _chat_block(s: chats.ChatSummary) -> str:
         ),
         f"  first message by: {s.first_sender or '-'}",
     ]
+    if not s.language_known:
+        lines.append("  language: not told by any line (read by structure only)")
     if s.calls:
         lines.append("  calls by: " + ", ".join(sorted(s.calls)))
     if s.not_understood:
@@ -117,15 +119,15 @@ def _records_block(location: str, kind: str) -> str:
     for record in reader.records(location, context):
         evidence.add(record)
         count += 1
-    entries: list[EvidenceEntry] = [e for _, e in evidence]
-    entries += [e for _, e in evidence.name_items()]
+    identities = evidence.identities()
+    entries: list[EvidenceEntry] = [i.entry for i in identities]
     firsts = [t for e in entries for t in (e.first_inbound_at, e.first_outbound_at) if t]
     lasts = [t for e in entries for t in (e.last_inbound_at, e.first_inbound_at) if t]
     lines = [
         location,
         f"  kind: {kind}",
         f"  records: {count}, identities: {len(entries)} "
-        f"(+{evidence.unmatchable} business-scoped user ids without a number)",
+        f"({evidence.unmatchable} without a number: only a user id, username or LID)",
         f"  wrote first: {sum(e.initiated for e in entries)}, business wrote first: "
         f"{sum((not e.initiated) and e.first_outbound_at is not None for e in entries)}, "
         f"opted out: {sum(e.opted_out for e in entries)}",

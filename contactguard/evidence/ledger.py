@@ -19,8 +19,9 @@ Columns:
 - ``first_inbound_at`` (CSV header: required), ``first_outbound_at``, ``last_inbound_at``,
   ``opted_out_at``: ISO 8601 dates or date-times (see ``contactguard.timeparse``: a date means
   midnight UTC, a date-time without offset is UTC). An empty cell or ``null`` is unset.
-- ``name``, ``user_id`` (optional): a row whose phone is empty may carry the display name of a
-  saved contact's chat or a business-scoped user id instead (the shapes the SQLite ledger keeps).
+- ``name``, ``user_id``, ``parent_user_id``, ``username``, ``lid`` (optional): the other keys
+  of the same person (see ``evidence.identity``); a row whose phone is empty may carry any of
+  them instead. Keys on one row are one person.
 
 A row that cannot be read is an EvidenceError naming file and line: the ledger is evidence for a
 compliance decision, so a bad row is never skipped silently.
@@ -56,7 +57,10 @@ __all__ = [
 
 REQUIRED_COLUMNS = ("phone", "first_inbound_at")
 TIME_COLUMNS = ("first_inbound_at", "first_outbound_at", "last_inbound_at", "opted_out_at")
-OPTIONAL_COLUMNS = ("first_outbound_at", "last_inbound_at", "opted_out_at", "name", "user_id")
+OPTIONAL_COLUMNS = (
+    "first_outbound_at", "last_inbound_at", "opted_out_at", "name", "user_id", "parent_user_id",
+    "username", "lid",
+)
 _KNOWN_COLUMNS = frozenset(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
 _DELIMITERS = (",", ";", "\t")
 _BOM = "\ufeff"
@@ -191,7 +195,11 @@ def _record(values: Mapping[str, object], source: str, line: int) -> EvidenceRec
             )
     name = _text(values.get("name"), "name", fail)
     user_id = _text(values.get("user_id"), "user_id", fail)
-    if not (phone or name or user_id):
+    others = {
+        column: _text(values.get(column), column, fail) or None
+        for column in ("parent_user_id", "username", "lid")
+    }
+    if not (phone or name or user_id or any(others.values())):
         raise fail("no phone number (the phone value is empty or missing)")
     times = {}
     for column in TIME_COLUMNS:
@@ -206,6 +214,9 @@ def _record(values: Mapping[str, object], source: str, line: int) -> EvidenceRec
         phone=phone,
         name=name or None,
         user_id=user_id or None,
+        parent_user_id=others["parent_user_id"],
+        username=others["username"],
+        lid=others["lid"],
         first_inbound_at=times.get("first_inbound_at"),
         first_outbound_at=times.get("first_outbound_at"),
         last_inbound_at=times.get("last_inbound_at"),

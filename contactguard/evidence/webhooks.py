@@ -403,6 +403,8 @@ def _value(
         if ids["user_id"] and ids["wa_id"]:
             by_user_id[ids["user_id"]] = ids["wa_id"]
 
+    linked: set[str] = set()  # numbers whose record carried their user id
+
     def record(
         phone: str, user_id: str, moment: object, *, parent: str = "", username: str = "",
         **times: bool,
@@ -426,6 +428,8 @@ def _value(
         if at is None:
             counter.no_time += 1
             return
+        if key_phone is not None and uid:
+            linked.add(key_phone)
         yield EvidenceRecord(
             source=source,
             phone=key_phone,
@@ -506,6 +510,18 @@ def _value(
         yield from record(
             customer, _text(call.get("to_user_id")), call.get("timestamp"), outbound=True
         )
+
+    # contacts[] link keys even when no event of this payload carried them (an unknown type):
+    # one record without times, so a status naming only the user id elsewhere finds the number
+    for wa_id, ids in by_wa_id.items():
+        uid = ids["user_id"] if _USER_ID.fullmatch(ids["user_id"]) else ""
+        if uid and wa_id not in linked and evidence_key(wa_id) is not None and not (
+            business.owns(wa_id)
+        ):
+            parent = ids["parent_user_id"] if _USER_ID.fullmatch(ids["parent_user_id"]) else ""
+            yield EvidenceRecord(source=source, phone=wa_id, user_id=uid,
+                                 parent_user_id=parent or None,
+                                 username=ids["username"] or None)
 
 
 def _history_message(
