@@ -190,6 +190,22 @@ class TestAndroidCurrentSchema:
         (record,) = read_android(str(db.close()), tally=tally)
         assert record.first_inbound_at is None and tally.undated == 1
 
+    def test_chat_ids_beyond_the_packed_key_are_chats_of_unknown_kind(self,
+                                                                    tmp_path: Path) -> None:
+        """A chat id so large that chat * 8 leaves SQLite's integers, or one that is text, is
+        counted as a chat of unknown kind, not a crash and not evidence."""
+        db = Msgstore(tmp_path / "msgstore.db")
+        chat = db.chat(db.jid(ANNA))
+        db.message(chat, False, at(0))
+        row = db.message(chat, False, at(1))
+        db.db.execute("UPDATE message SET chat_row_id = ? WHERE _id = ?", (2**62, row))
+        db.db.execute("INSERT INTO message (chat_row_id, from_me, key_id, timestamp, "
+                      "message_type) VALUES ('x', 0, 'x', ?, 0)", (int(at(2).timestamp() * 1000),))
+        tally = Tally()
+        (record,) = read_android(str(db.close()), tally=tally)
+        assert record.first_inbound_at == at(0) and record.last_inbound_at == at(0)
+        assert tally.chats["chats of unknown kind"] >= 1
+
     def test_database_is_opened_read_only(self, tmp_path: Path) -> None:
         """Reading leaves the database byte for byte as it was, and no file beside it."""
         path = sample_msgstore(tmp_path / "msgstore.db")

@@ -62,6 +62,7 @@ from .phonedb import (
     open_readonly,
     record,
     tables,
+    unpack,
     when_ms,
 )
 
@@ -81,20 +82,21 @@ _IN = ", ".join(map(str, CUSTOMER_TYPES))
 _OUTBOUND = f"m.from_me = 1 AND m.message_type IS NOT {SYSTEM_TYPE}"
 _DATED = f"m.timestamp >= {EARLIEST_MS}"
 
-# One row per chat and class of message (phonedb.fold makes it one row per chat), in one pass
-# over the table. NOT INDEXED: walking the (chat_row_id, sort_id) index visits the rows in random
-# order, one page read per message; a sequential scan sorted into groups is several times faster
-# (and memory-bounded: SQLite's sorter spills to a temporary file).
+# One row per chat and class of message, packed into one integer key (phonedb.unpack, then
+# phonedb.fold makes it one row per chat), in one pass over the table. NOT INDEXED: walking the
+# (chat_row_id, sort_id) index visits the rows in random order, one page read per message; a
+# sequential scan sorted into groups is several times faster (and memory-bounded: SQLite's
+# sorter spills to a temporary file).
 _CURRENT_CHATS = f"""
-SELECT m.chat_row_id,
-       CASE WHEN m.timestamp IS NULL OR m.timestamp < {EARLIEST_MS} THEN {UNDATED}
-            WHEN m.message_type IS {SYSTEM_TYPE} THEN {NOTICE}
-            WHEN m.from_me = 1 THEN {BUSINESS}
-            WHEN m.from_me = 0 AND m.message_type IN ({_IN}) THEN {CUSTOMER}
-            ELSE {UNRECOGNISED} END,
+SELECT m.chat_row_id * 8
+       + CASE WHEN m.timestamp IS NULL OR m.timestamp < {EARLIEST_MS} THEN {UNDATED}
+              WHEN m.message_type IS {SYSTEM_TYPE} THEN {NOTICE}
+              WHEN m.from_me = 1 THEN {BUSINESS}
+              WHEN m.from_me = 0 AND m.message_type IN ({_IN}) THEN {CUSTOMER}
+              ELSE {UNRECOGNISED} END,
        min(m.timestamp), max(m.timestamp), count(*)
   FROM message AS m NOT INDEXED
- GROUP BY 1, 2
+ GROUP BY 1
 """
 _OLD_CHATS = f"""
 SELECT key_remote_jid,
@@ -277,7 +279,7 @@ def _current(db: sqlite3.Connection, tally: Tally) -> dict[_Person, _Seen]:
 
     people: dict[_Person, _Seen] = {}
     broadcast_chats: list[int] = []
-    for row in fold(db.execute(_CURRENT_CHATS)):
+    for row in fold(unpack(db.execute(_CURRENT_CHATS))):
         jid_id = chat_jid.get(int(row[0])) if row[0] is not None else None
         kind, person = identity.get(jid_id, (OTHER, None)) if jid_id is not None else (OTHER, None)
         tally.chats[kind] += 1

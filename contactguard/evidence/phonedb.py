@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -111,6 +111,18 @@ def fold(rows: Iterable[tuple[Any, ...]]) -> list[ChatRow]:
         else:
             row[8] = count
     return [tuple(row) for row in chats.values()]
+
+
+def unpack(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """Rows of a ``GROUP BY chat * 8 + class`` (one integer key: SQLite's sorter compares it
+    faster than two columns, a sixth of the reader's time) as (chat, class, …) rows for
+    ``fold``. A key that is no integer (a chat id beyond 2**60 turns it into a float, a NULL
+    chat id into NULL) is a chat of unknown kind."""
+    for packed, *rest in rows:
+        if isinstance(packed, int):
+            yield (packed >> 3, packed & 7, *rest)
+        else:
+            yield (None, UNRECOGNISED, *rest)
 
 
 def open_readonly(location: str) -> sqlite3.Connection:
