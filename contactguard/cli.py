@@ -96,9 +96,11 @@ def _sanitizer(
     phone_columns: tuple[str, ...],
     name_columns: tuple[str, ...],
     only_kept_fields: bool = False,
+    books: tuple[str, ...] = (),
 ) -> Any:
     """Load the evidence (warnings to stderr) and build the Sanitizer that the shared pipeline
-    options (``_pipeline_options``) describe."""
+    options (``_pipeline_options``) describe. With ``books`` (files, not standard input) a
+    contactguard ledger is queried for the books' numbers and names instead of read whole."""
     if not evidence and not ledger:
         raise click.UsageError(
             "no evidence given: pass --evidence SRC or --ledger DB (an empty ledger is fine); "
@@ -111,7 +113,9 @@ def _sanitizer(
 
     if ledger is not None and not Path(ledger).is_file():
         raise click.BadParameter(f"{ledger}: no such ledger", param_hint="--ledger")
-    loaded = load_evidence([*evidence, *([ledger] if ledger else [])],
+    targeted = ledger is not None and bool(books) and "-" not in books and _is_ledger(ledger)
+    whole = [ledger] if ledger is not None and not targeted else []
+    loaded = load_evidence([*evidence, *whole],
                            ar_without_9=match_ar_without_9, me=me,
                            date_order=_date_orders(date_order), backup_key_file=backup_key_file)
     for warning in loaded.warnings:
@@ -120,7 +124,41 @@ def _sanitizer(
                     max_age=parse_max_age(max_age), match_ar_without_9=match_ar_without_9)
     options = ReadOptions(input_format, tuple(phone_columns), tuple(name_columns),
                           fields=policy.keep_fields if only_kept_fields else None)
+    if targeted and ledger is not None:
+        from .evidence.store import Ledger
+
+        numbers, names = _book_keys(books, ReadOptions(input_format, tuple(phone_columns),
+                                                       tuple(name_columns)), region)
+        with Ledger(ledger, readonly=True) as db:
+            loaded.update(db.records_for(numbers, names))
     return Sanitizer(loaded, policy, options)
+
+
+def _is_ledger(location: str) -> bool:
+    """A contactguard ledger (not a phone's database, which --ledger reads as evidence)."""
+    from .evidence import _head, kind_of
+
+    kind = kind_of(location, _head(location))
+    return kind is not None and kind.name == "sqlite-ledger"
+
+
+def _book_keys(books: tuple[str, ...], options: Any,
+               region: str | None) -> tuple[set[str], set[str]]:
+    """The E.164 numbers and display names of the books: what a ledger is asked about."""
+    from .books import read_book
+    from .phones import normalize
+
+    numbers: set[str] = set()
+    names: set[str] = set()
+    for book in books:
+        for contact in read_book(book, options):
+            if contact.display_name:
+                names.add(contact.display_name)
+            for phone in contact.phones:
+                e164 = normalize(phone.value, region)
+                if e164 is not None:
+                    numbers.add(e164)
+    return numbers, names
 
 
 @main.command()
@@ -174,7 +212,7 @@ def sanitize(
     if report and output != "-" and os.path.abspath(report) == os.path.abspath(output):  # noqa: PTH100
         raise click.UsageError("-o and --report name the same file; give each its own")
     # the report and the clean book look at no other field: readers may skip them (issue 5)
-    sanitizer = _sanitizer(**pipeline, only_kept_fields=True)
+    sanitizer = _sanitizer(**pipeline, only_kept_fields=True, books=books)
     policy = sanitizer.policy
     writer = writer_for(report) if report else None
     try:
@@ -507,7 +545,8 @@ def check(
 
     if not books and not app_contacts:
         raise click.UsageError("nothing to check: pass a BOOK, or --app-contacts SRC")
-    sanitizer = _sanitizer(**pipeline)
+    # the app's contacts are not known before they are read: a ledger is then read whole
+    sanitizer = _sanitizer(**pipeline, books=() if app_contacts else books)
     policy = sanitizer.policy
     findings = []
     with Console(sys.stderr, books, quiet=quiet or as_json) as console:
