@@ -21,12 +21,15 @@ YMD. When every date fits both DMY and MDY, the order under which the dates neve
 is taken if there is exactly one; otherwise the file is an EvidenceError that says to pass
 ``--date-order``. Nothing is guessed.
 
-What counts as a message: a line ``Name: text`` from a sender, including the placeholders a
-sender leaves behind (``<Media omitted>``, ``image omitted``, ``<attached: …>``, "This message
-was deleted"): that sender did send something, so it counts for who wrote first. System lines
-never count: lines without a sender (``X created group``, ``You deleted this message``), the
-end-to-end encryption notice (iOS puts the chat's name in front of it), and, on iOS, texts marked
-with U+200E after a name that are group events or missed calls.
+What counts as a message (fail closed: an allow-list, structure first, wording second): a line
+``Name: text`` (colon and space) from a sender. On Android a line without ``Name: `` is a system
+line. On iOS a text that starts with U+200E is a system line (iOS writes its notices under the
+chat's name so) unless it is a placeholder of something the sender sent (media, document or
+contact card omitted, ``<attached: …>``, a location, a deleted message): those count. Calls
+(iOS, marked) are no messages, but a business call before the customer's first message is the
+business reaching out. System lines in a wording no language table knows are counted
+(``not_understood``); a file whose system lines are all unknown, or that has an unknown one
+before its first message, is ``unidentified`` and yields no evidence. See ``LANGUAGES``.
 
 Timestamps: the export holds local wall-clock times without a zone. They are returned as aware
 datetimes in UTC *with the local time taken as UTC* (23:59 local → 23:59Z). Within one chat
