@@ -54,7 +54,7 @@ def _chat_block(s: chats.ChatSummary) -> str:
         ),
         f"  first message by: {s.first_sender or '-'}",
     ]
-    if not s.language_known:
+    if not s.language_known and not s.unidentified:
         lines.append("  language: not told by any line (read by structure only)")
     if s.calls:
         lines.append("  calls by: " + ", ".join(sorted(s.calls)))
