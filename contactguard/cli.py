@@ -317,6 +317,15 @@ def evidence_show(ledger: str, number: str | None, unmasked: bool, as_json: bool
     def keys(item: Any) -> list[str]:
         return [f"{k.kind}:{k.value if unmasked else k.masked()}" for k in item.keys]
 
+    def source(text: str) -> str:
+        """A source as shown: numbers inside it (a chat export named after a number) masked."""
+        if unmasked:
+            return text
+        import re
+
+        return re.sub(r"\+?\d[\d \u00a0\u202f().\-\u2011]{5,}\d",
+                      lambda m: mask("+" + re.sub(r"\D", "", m[0])), text)
+
     if as_json:
         rows = [{"kind": i.kind, "key": shown_key(i.kind, i.key),
                  "user_id": (i.user_id if unmasked else mask(i.user_id)) if i.user_id else None,
@@ -324,7 +333,8 @@ def evidence_show(ledger: str, number: str | None, unmasked: bool, as_json: bool
                  "opted_out": i.entry.opted_out, **{
                      t: (getattr(i.entry, t).isoformat() if getattr(i.entry, t) else None)
                      for t in ("first_inbound_at", "first_outbound_at", "last_inbound_at",
-                               "opted_out_at")}, "sources": list(i.entry.sources)} for i in items]
+                               "opted_out_at")},
+                 "sources": [source(x) for x in i.entry.sources]} for i in items]
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     if not items:
@@ -341,8 +351,8 @@ def evidence_show(ledger: str, number: str | None, unmasked: bool, as_json: bool
         also = f"  also {', '.join(others)}" if others else ""
         number_note = "" if i.kind == "phone" or i.kind == "name" else "  (no number: unmatched)"
         click.echo(f"{shown_key(i.kind, i.key)}  [{i.kind}]{also}{number_note}  {state}  {times}")
-        for source in e.sources:
-            click.echo(f"    {source}")
+        for text in e.sources:
+            click.echo(f"    {source(text)}")
 
 
 @evidence.command("opt-out")

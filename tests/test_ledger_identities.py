@@ -172,6 +172,19 @@ class TestForeignFiles:
             db._db.execute("DELETE FROM statement")
 
 
+class TestShowMasksSources:
+    def test_numbers_in_source_names_are_masked(self, tmp_path: Path, runner: CliRunner) -> None:
+        """A chat export named after a number shows the number masked unless --unmasked."""
+        path = tmp_path / "l.sqlite"
+        with Ledger(path) as db:
+            db.import_records([EvidenceRecord("WhatsApp Chat with +49 170 1234567.txt",
+                                              phone="+491701234567", first_inbound_at=T1)])
+        shown = runner.invoke(main, ["evidence", "show", "--ledger", str(path)])
+        assert "1234567" not in shown.stdout and "+49170*****67" in shown.stdout
+        plain = runner.invoke(main, ["evidence", "show", "--ledger", str(path), "--unmasked"])
+        assert "+49 170 1234567" in plain.stdout
+
+
 class TestForgetAnyKey:
     def ledger(self, path: Path) -> None:
         with Ledger(path) as db:
@@ -218,6 +231,7 @@ class TestForgetAnyKey:
         assert masked.exit_code == 0
         assert "+49170*****67" in masked.stdout and "491701234567" not in masked.stdout
         assert "bsuid:" in masked.stdout and "username:" in masked.stdout
+        assert "hooks.jsonl:2" in masked.stdout
         plain = runner.invoke(main, ["evidence", "show", "--ledger", str(path), "-n",
                                      "DE.998877", "--unmasked"])
         assert "+491701234567" in plain.stdout and "DE.998877" in plain.stdout
