@@ -43,9 +43,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from ._atomic import atomic_write
+from ._atomic import atomic_write, private_folder, write_new_durably
 from .books import ReadOptions, read_book, write_book
 from .books.vcard import derived_uid
+from .cardtext import card_hash
 from .errors import SyncError
 from .model import Contact, Decision, Take
 from .pipeline import Sanitizer, Summary, parse_max_age
@@ -68,7 +69,14 @@ __all__ = [
     "run_sync",
 ]
 
-STATE_VERSION = 1
+# 2: read_hash covers every property of the card (cardtext.card_hash); a state of
+# version 1 is dropped, and cards that hold what we want are adopted again
+STATE_VERSION = 2
+
+
+class QuarantineFailed(SyncError):
+    """A card could not be saved to the quarantine, so it was neither deleted nor overwritten."""
+
 # what the vCard reader counts as a line end (books/vcard.py): CRLF, LF, CR CR LF, a lone CR
 _EOL = re.compile(r"\r*\n|\r(?![\r\n])")
 
@@ -140,7 +148,7 @@ class TargetCard:
     uid: str | None
     ours: bool  # it holds exactly what we wrote
     source_hash: str | None = None  # when ours: the clean contact it was written from
-    read_hash: str | None = None  # canonical hash of the card as read back / fetched
+    read_hash: str | None = None  # cardtext.card_hash of the card as written / fetched
     data: str | None = None  # the vCard text, when fetched
 
 
@@ -197,6 +205,7 @@ class SyncOutcome:
     quarantine_files: list[str] = field(default_factory=list)
     requests: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
+    failed: list[str] = field(default_factory=list)  # quarantines that failed: card left alone
 
     def counts(self) -> dict[str, int]:
         return {
@@ -480,7 +489,9 @@ class SyncJob:
             for card in self.target.multiget(fetch):
                 contact = _parse(card.data or "", card.href)
                 ok = contact is not None and contact.error is None and contact.uid
-                read_hash = canonical_hash(contact) if ok and contact is not None else None
+                # every property counts (PHOTO, X-*, grouped items): a card that differs in
+                # anything from what we wrote is foreign, and quarantined before it changes
+                read_hash = card_hash(card.data or "") if ok else None
                 entry = self._state.get(card.href)
                 ours = (
                     entry is not None and read_hash is not None and entry["read_hash"] == read_hash
@@ -539,8 +550,7 @@ class SyncJob:
                 unchanged += 1
                 continue
             if not found.ours:
-                written = _parse(_serialize(want.contact), "written")
-                if written is not None and found.read_hash == canonical_hash(written):
+                if found.read_hash == card_hash(_serialize(want.contact)):
                     # the same content, written by an earlier run (state lost) or by anyone
                     adopted[found.href] = replace(found, source_hash=want.source_hash)
                     unchanged += 1
@@ -605,6 +615,9 @@ class SyncJob:
 
         try:
             self._apply_one(action, outcome, state)
+        except QuarantineFailed as exc:
+            with self._record:
+                outcome.failed.append(str(exc))  # the card stays; the run will exit 1
         except PreconditionFailed:
             with self._record:
                 state.pop(action.href, None)  # fetch it next run and decide again
@@ -634,13 +647,12 @@ class SyncJob:
         assert action.desired is not None
         data = _serialize(action.desired.contact)
         etag = self.target.put(action.href, data, action.etag if action.kind == "update" else None)
-        written = _parse(data, "written")
         with self._record:
             state[action.href] = {
                 "uid": action.uid,
                 "etag": etag,  # None when the server does not say: fetched and compared next run
                 "source_hash": action.desired.source_hash,
-                "read_hash": canonical_hash(written) if written is not None else None,
+                "read_hash": card_hash(data),
             }
             if action.kind == "create":
                 outcome.created += 1
@@ -648,36 +660,36 @@ class SyncJob:
                 outcome.updated += 1
 
     def _quarantine(self, action: Action) -> Path:
-        """Save a card we did not write, fsynced, before it is deleted or overwritten."""
+        """Save a card we did not write before it is deleted or overwritten: every byte written,
+        file and folder fsynced, the length checked. Raises QuarantineFailed otherwise (and
+        leaves no partial file): the card then stays on the phone."""
         folder = self.config.quarantine
+        name = action.uid or action.href.rstrip("/").rsplit("/", 1)[-1]
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            private_folder(folder)
         except OSError as exc:
-            raise SyncError(
-                f"cannot create the quarantine folder ({exc.strerror})", file=str(folder)
+            raise QuarantineFailed(
+                f"cannot create the quarantine folder ({exc.strerror}); <{name}> was left on "
+                "the phone",
+                file=str(folder),
             ) from exc
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        name = action.uid or action.href.rstrip("/").rsplit("/", 1)[-1]
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80] or "card"
         data = (action.quarantine or "").encode("utf-8")
         for counter in range(1000):
             path = folder / f"{stamp}-{safe}{'' if counter == 0 else f'-{counter}'}.vcf"
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                write_new_durably(path, data)
             except FileExistsError:
                 continue
             except OSError as exc:
-                raise SyncError(
-                    f"cannot write to the quarantine ({exc.strerror})", file=str(folder)
+                raise QuarantineFailed(
+                    f"cannot save <{name}> to the quarantine ({exc.strerror or exc}); it was "
+                    "left on the phone",
+                    file=str(folder),
                 ) from exc
-            try:
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            _fsync_folder(folder)
             return path
-        raise SyncError("too many quarantined cards with the same name", file=str(folder))
+        raise QuarantineFailed("too many quarantined cards with the same name", file=str(folder))
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -768,14 +780,6 @@ def _origin(url: str) -> str:
 
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _is_url(text: str) -> bool:
