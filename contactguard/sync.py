@@ -48,6 +48,8 @@ from .books import ReadOptions, read_book, write_book
 from .books.vcard import derived_uid
 from .cardtext import card_hash
 from .errors import SyncError
+from .guards import GuardRefused, nested_collections, no_evidence, too_many_deletions
+from .journal import Entry
 from .model import Contact, Decision, Take
 from .pipeline import Sanitizer, Summary, parse_max_age
 from .policy import Policy
@@ -76,6 +78,8 @@ STATE_VERSION = 2
 
 class QuarantineFailed(SyncError):
     """A card could not be saved to the quarantine, so it was neither deleted nor overwritten."""
+
+    outcome: SyncOutcome | None = None  # set on the error run_sync raises after the run
 
 # what the vCard reader counts as a line end (books/vcard.py): CRLF, LF, CR CR LF, a lone CR
 _EOL = re.compile(r"\r*\n|\r(?![\r\n])")
@@ -182,9 +186,20 @@ class Plan:
     summary: Summary
     policy: Policy
     notes: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)  # guards that stop the run unless forced
+    target_cards: int = 0  # cards on the target when it was listed
+    _by_uid: dict[str, Decision] | None = field(default=None, repr=False)
 
     def count(self, kind: str) -> int:
         return sum(1 for a in self.actions if a.kind == kind)
+
+    def by_uid(self) -> dict[str, Decision]:
+        """The removal decision of each source contact by UID (why its card leaves the phone)."""
+        if self._by_uid is None:
+            self._by_uid = {
+                d.contact.uid: d for d in self.decisions if d.contact.uid and not d.kept
+            }
+        return self._by_uid
 
     def text(self) -> str:
         lines = [a.describe() for a in self.actions] or ["nothing to do"]
@@ -206,6 +221,8 @@ class SyncOutcome:
     requests: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
     failed: list[str] = field(default_factory=list)  # quarantines that failed: card left alone
+    journal: list[Entry] = field(default_factory=list)  # one entry per change (and per failure)
+    warnings: list[str] = field(default_factory=list)  # said on every run, --quiet or not
 
     def counts(self) -> dict[str, int]:
         return {
@@ -266,6 +283,10 @@ class SyncJob:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def __enter__(self) -> SyncJob:
+        from .outputs import check_outputs
+
+        # before the lock file is opened: it, the state or the report may name an input
+        check_outputs(self.config.outputs(), self.config.inputs())
         self._acquire_lock()
         try:
             from .carddav import CardDAVClient
@@ -304,7 +325,8 @@ class SyncJob:
         path = self.config.lock
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            stream = path.open("a+", encoding="utf-8")
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            stream = os.fdopen(fd, "a+", encoding="utf-8")
         except OSError as exc:
             raise SyncError(f"cannot open the lock file ({exc.strerror})", file=str(path)) from exc
         try:
@@ -334,7 +356,6 @@ class SyncJob:
             retries=self.config.retries,
             backoff=self.config.backoff,
             max_retry_after=self.config.max_retry_after,
-            verify=endpoint.verify,
             ca_bundle=None if endpoint.ca_bundle is None else str(endpoint.ca_bundle),
             transport=self._transport,
             sleep=self._sleep,
@@ -365,7 +386,33 @@ class SyncJob:
         plan = self._diff(desired, known)
         plan.decisions, plan.summary, plan.policy = decisions, sanitizer.summary, policy
         plan.notes = notes + plan.notes
+        plan.target_cards = len(listing)
+        plan.refusals = self._refusals(plan, evidence)
         return plan
+
+    def _refusals(self, plan: Plan, evidence: Evidence) -> list[str]:
+        """What the guards (guards.py) say against this plan."""
+        found = []
+        urls = []
+        if self.config.source.url is not None and self.config.target.url is not None:
+            urls.append((self.config.source.url, self.config.target.url))
+        source, target = self.source, self.target
+        if source is not None and target is not None and source.collection and target.collection:
+            urls.append((source.collection, target.collection))  # as discovered
+        for a, b in urls:
+            nested = nested_collections(a, b)
+            if nested is not None:
+                found.append(nested)
+                break
+        empty = no_evidence(len(evidence) + len(evidence.names))
+        if empty is not None:
+            found.append(empty)
+        many = too_many_deletions(
+            plan.count("delete"), plan.target_cards, self.config.max_delete_share
+        )
+        if many is not None:
+            found.append(many)
+        return found
 
     def _read_options(self, policy: Policy) -> ReadOptions:
         """How to read the source: CardDAV serves vCards; the reader may skip unwanted fields."""
@@ -549,12 +596,11 @@ class SyncJob:
             if found.ours and found.source_hash == want.source_hash:
                 unchanged += 1
                 continue
-            if not found.ours:
-                if found.read_hash == card_hash(_serialize(want.contact)):
-                    # the same content, written by an earlier run (state lost) or by anyone
-                    adopted[found.href] = replace(found, source_hash=want.source_hash)
-                    unchanged += 1
-                    continue
+            if not found.ours and found.read_hash == card_hash(_serialize(want.contact)):
+                # the same content, written by an earlier run (state lost) or by anyone
+                adopted[found.href] = replace(found, source_hash=want.source_hash)
+                unchanged += 1
+                continue
             actions.append(
                 Action(
                     "update",
@@ -605,9 +651,19 @@ class SyncJob:
                 finally:
                     pool.shutdown(wait=True, cancel_futures=True)
         finally:
-            self._save_state(state)
+            try:
+                self._save_state(state)
+            finally:
+                self._write_journal(outcome)
         outcome.skipped.sort(key=lambda s: s["href"])
         return outcome
+
+    def _write_journal(self, outcome: SyncOutcome) -> None:
+        from .journal import append
+
+        if self.config.journal is not None and outcome.journal:
+            outcome.journal.sort(key=lambda e: (e.action, e.uid))
+            append(self.config.journal, outcome.journal, max_bytes=self.config.journal_max_bytes)
 
     def _apply_guarded(self, action: Action, outcome: SyncOutcome, state: dict[str, Any]) -> None:
         """Apply one action; a 412 skips it and the next run decides again."""
@@ -618,6 +674,9 @@ class SyncJob:
         except QuarantineFailed as exc:
             with self._record:
                 outcome.failed.append(str(exc))  # the card stays; the run will exit 1
+                outcome.journal.append(
+                    self._entry(action, outcome.plan, "kept", f"not {action.kind}d: {exc}")
+                )
         except PreconditionFailed:
             with self._record:
                 state.pop(action.href, None)  # fetch it next run and decide again
@@ -633,6 +692,7 @@ class SyncJob:
 
     def _apply_one(self, action: Action, outcome: SyncOutcome, state: dict[str, Any]) -> None:
         assert self.target is not None
+        saved = None
         if action.quarantine is not None:
             saved = self._quarantine(action)
             with self._record:
@@ -643,6 +703,7 @@ class SyncJob:
             with self._record:
                 state.pop(action.href, None)
                 outcome.deleted += 1
+                outcome.journal.append(self._entry(action, outcome.plan, saved=saved))
             return
         assert action.desired is not None
         data = _serialize(action.desired.contact)
@@ -658,6 +719,45 @@ class SyncJob:
                 outcome.created += 1
             else:
                 outcome.updated += 1
+            outcome.journal.append(self._entry(action, outcome.plan, saved=saved))
+
+    def _entry(
+        self,
+        action: Action,
+        plan: Plan,
+        kind: str | None = None,
+        reason: str | None = None,
+        saved: Path | None = None,
+    ) -> Entry:
+        """The journal entry of one action: masked numbers, and why it was taken."""
+        from .phones import mask, normalize
+
+        decision = plan.by_uid().get(action.uid or "")
+        numbers: list[str] = []
+        why = action.why
+        if action.desired is not None:
+            raws = [p.value for p in action.desired.contact.phones]
+            why = why or ("changed on the source" if action.kind == "update" else "wrote first")
+        elif action.quarantine is not None:
+            card = _parse(action.quarantine, "quarantined")
+            raws = [p.value for p in card.phones] if card is not None else []
+        elif decision is not None:
+            raws = [n.e164 or n.raw for n in decision.numbers]
+            why = str(decision.reason)
+        else:
+            raws = []
+            why = why if why != "not allowed on the phone" else "left the source"
+        for raw in raws:
+            numbers.append(mask(normalize(raw, self.config.region) or raw))
+        return Entry(
+            time=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            target=self.config.target.describe(),
+            action=kind or action.kind,
+            uid=action.uid or action.href,
+            numbers=tuple(numbers),
+            reason=reason or why or "",
+            quarantine=None if saved is None else str(saved),
+        )
 
     def _quarantine(self, action: Action) -> Path:
         """Save a card we did not write before it is deleted or overwritten: every byte written,
@@ -793,21 +893,40 @@ def run_sync(
     config: SyncConfig | str | Path,
     *,
     dry_run: bool = False,
+    force: bool = False,
     transport: Any = None,
     sleep: Callable[[float], None] = time.sleep,
     now: datetime | None = None,
 ) -> SyncOutcome:
-    """One sync run: lock, plan, (unless ``dry_run``) apply, write the report."""
+    """One sync run: lock, plan, guard, (unless ``dry_run``) apply, write the report.
+
+    Raises GuardRefused (nothing changed) when a guard of ``guards.py`` stops the plan and
+    neither ``force`` nor the config's ``force`` says to go on; QuarantineFailed after the run
+    when a card could not be quarantined (it was left on the phone).
+    """
     if not isinstance(config, SyncConfig):
         config = load_config(config)
     started = time.perf_counter()
     with SyncJob(config, transport=transport, sleep=sleep, now=now, dry_run=dry_run) as job:
         plan = job.plan()
+        if plan.refusals and not (force or config.force):
+            raise GuardRefused(
+                "; ".join(plan.refusals)
+                + ". Nothing was changed; check the config, or pass --force (force = true) "
+                "to go ahead on purpose",
+                plan=plan.text(),
+            )
         outcome = SyncOutcome(plan, dry_run=True) if dry_run else job.apply(plan)
         outcome.requests = job.requests()
     outcome.seconds = time.perf_counter() - started
+    outcome.warnings = [*config.warnings, *(f"forced past: {r}" for r in plan.refusals)]
     if not dry_run and config.report is not None:
         write_sync_report(config.report, outcome, config)
+    if outcome.failed:
+        more = f" (and {len(outcome.failed) - 1} more)" if len(outcome.failed) > 1 else ""
+        failure = QuarantineFailed(outcome.failed[0] + more)
+        failure.outcome = outcome
+        raise failure
     return outcome
 
 
@@ -836,8 +955,25 @@ def write_sync_report(path: Path, outcome: SyncOutcome, config: SyncConfig) -> N
         "skipped": outcome.skipped,
         "quarantine_files": outcome.quarantine_files,
         "notes": plan.notes,
+        "warnings": outcome.warnings,
+        "failed": outcome.failed,
         "requests": outcome.requests,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as stream:
+    _rotate_reports(path, config.report_keep)
+    with atomic_write(path) as stream:  # created 0600: it names people
         stream.write(json.dumps(report, ensure_ascii=False, indent=2).encode("utf-8"))
+
+
+def report_files(path: Path, keep: int) -> list[Path]:
+    """The report of the last run and those before it: ``report.json``, ``report.1.json``, ..."""
+    return [path] + [path.with_name(f"{path.stem}.{n}{path.suffix}") for n in range(1, keep)]
+
+
+def _rotate_reports(path: Path, keep: int) -> None:
+    """Keep the reports of the last ``keep`` runs: each one moves down a number, the oldest
+    goes."""
+    files = report_files(path, keep)
+    for older, newer in zip(reversed(files[1:]), reversed(files[:-1]), strict=True):
+        with contextlib.suppress(FileNotFoundError):
+            newer.replace(older)
