@@ -362,10 +362,10 @@ def sync(config: str, dry_run: bool, quiet: bool, force: bool, history: bool) ->
     from .report import summary_text
     from .sync import load_config, run_sync
 
+    loaded = load_config(config)
     if history:
         from .journal import history as journal_history
 
-        loaded = load_config(config)
         assert loaded.journal is not None
         lines = 0
         for line in journal_history(loaded.journal):
@@ -374,8 +374,10 @@ def sync(config: str, dry_run: bool, quiet: bool, force: bool, history: bool) ->
         if not lines:
             click.echo(f"no run has changed anything yet ({loaded.journal})", err=True)
         return
+    for warning in loaded.warnings:  # every run, --quiet or not: someone should fix it
+        click.echo(f"warning: {warning}", err=True)
     try:
-        outcome = run_sync(config, dry_run=dry_run, force=force)
+        outcome = run_sync(loaded, dry_run=dry_run, force=force)
     except GuardRefused as exc:
         click.echo(exc.plan, err=True)  # what the run would have done: nothing was
         raise

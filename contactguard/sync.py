@@ -63,6 +63,8 @@ __all__ = [
     "Action",
     "Endpoint",
     "Plan",
+    "QuarantineFailed",
+    "RunIncomplete",
     "SyncConfig",
     "SyncJob",
     "SyncOutcome",
@@ -79,7 +81,14 @@ STATE_VERSION = 2
 class QuarantineFailed(SyncError):
     """A card could not be saved to the quarantine, so it was neither deleted nor overwritten."""
 
-    outcome: SyncOutcome | None = None  # set on the error run_sync raises after the run
+
+class RunIncomplete(SyncError):
+    """The run went on, but a card could not be quarantined (and was left alone) or the journal
+    could not be written; ``outcome`` says what was done."""
+
+    def __init__(self, message: str, *, outcome: SyncOutcome) -> None:
+        super().__init__(message)
+        self.outcome = outcome
 
 # what the vCard reader counts as a line end (books/vcard.py): CRLF, LF, CR CR LF, a lone CR
 _EOL = re.compile(r"\r*\n|\r(?![\r\n])")
@@ -222,7 +231,7 @@ class SyncOutcome:
     seconds: float = 0.0
     failed: list[str] = field(default_factory=list)  # quarantines that failed: card left alone
     journal: list[Entry] = field(default_factory=list)  # one entry per change (and per failure)
-    warnings: list[str] = field(default_factory=list)  # said on every run, --quiet or not
+    warnings: list[str] = field(default_factory=list)  # guards forced past: said, --quiet or not
 
     def counts(self) -> dict[str, int]:
         return {
@@ -663,7 +672,12 @@ class SyncJob:
 
         if self.config.journal is not None and outcome.journal:
             outcome.journal.sort(key=lambda e: (e.action, e.uid))
-            append(self.config.journal, outcome.journal, max_bytes=self.config.journal_max_bytes)
+            try:
+                append(
+                    self.config.journal, outcome.journal, max_bytes=self.config.journal_max_bytes
+                )
+            except SyncError as exc:  # the changes are made: say so, and exit 1 after the run
+                outcome.failed.append(str(exc))
 
     def _apply_guarded(self, action: Action, outcome: SyncOutcome, state: dict[str, Any]) -> None:
         """Apply one action; a 412 skips it and the next run decides again."""
@@ -919,14 +933,12 @@ def run_sync(
         outcome = SyncOutcome(plan, dry_run=True) if dry_run else job.apply(plan)
         outcome.requests = job.requests()
     outcome.seconds = time.perf_counter() - started
-    outcome.warnings = [*config.warnings, *(f"forced past: {r}" for r in plan.refusals)]
+    outcome.warnings = [f"forced past: {r}" for r in plan.refusals]
     if not dry_run and config.report is not None:
         write_sync_report(config.report, outcome, config)
     if outcome.failed:
-        more = f" (and {len(outcome.failed) - 1} more)" if len(outcome.failed) > 1 else ""
-        failure = QuarantineFailed(outcome.failed[0] + more)
-        failure.outcome = outcome
-        raise failure
+        more = f" (and {len(outcome.failed) - 1} more problems)" if len(outcome.failed) > 1 else ""
+        raise RunIncomplete(outcome.failed[0] + more, outcome=outcome)
     return outcome
 
 
