@@ -8,9 +8,9 @@ works on the card text itself, line by line (RFC 6350 §3.2, §3.3):
 - lines are unfolded; property and parameter names, groups and parameter values are compared
   without case; parameters in any order, ``TYPE=a,b`` the same as ``TYPE=a;TYPE=b`` and a bare
   vCard 2.1 ``CELL`` the same as ``TYPE=cell``;
-- values are compared after unescaping (``\\,`` is ``,``), component by component, with trailing
-  empty components dropped (``N:Weber;Carla`` is ``N:Weber;Carla;;;``); base64 data without its
-  line breaks;
+- values are compared after unescaping (``\\,`` is ``,``), component by component (split at
+  ``;``), with trailing empty components dropped (``N:Weber;Carla`` is ``N:Weber;Carla;;;``);
+  base64 data without its line breaks;
 - properties are compared as a multiset (order does not matter), except ``PRODID``, ``REV`` and
   ``VERSION``: metadata that servers rewrite on every store.
 
@@ -87,9 +87,11 @@ def _params(items: list[str]) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in params.items()}
 
 
-def _components(value: str) -> list[list[str]]:
-    """A value split at unescaped ``;`` and ``,``, unescaped, trailing empty parts dropped."""
-    parts: list[list[str]] = [[]]
+def _components(value: str) -> list[str]:
+    """A value split at unescaped ``;``, unescaped, trailing empty components dropped.
+
+    ``\\,`` and ``,`` are the same character: servers differ in which commas they escape."""
+    parts: list[str] = []
     current: list[str] = []
     escaped = False
     for ch in value:
@@ -99,18 +101,13 @@ def _components(value: str) -> list[list[str]]:
         elif ch == "\\":
             escaped = True
         elif ch == ";":
-            parts[-1].append("".join(current))
-            parts.append([])
-            current = []
-        elif ch == ",":
-            parts[-1].append("".join(current))
+            parts.append("".join(current).strip())
             current = []
         else:
             current.append(ch)
     if escaped:
         current.append("\\")
-    parts[-1].append("".join(current))
-    cleaned = [[v.strip() for v in part] for part in parts]
-    while len(cleaned) > 1 and cleaned[-1] == [""]:
-        cleaned.pop()
-    return cleaned
+    parts.append("".join(current).strip())
+    while len(parts) > 1 and not parts[-1]:
+        parts.pop()
+    return parts

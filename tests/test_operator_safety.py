@@ -131,7 +131,9 @@ class TestDurableQuarantine:
 PHONE_EDITS = {
     "photo": "PHOTO;ENCODING=b;TYPE=JPEG:/9j/4AAQSkZJRgABAQAAAQABAAD/2wBD\r\n",
     "android-custom": "X-ANDROID-CUSTOM:vnd.android.cursor.item/nickname;Anni;1;;;;;;;;;;;;;\r\n",
-    "apple-related-names": "item1.X-ABRELATEDNAMES:Max Schmidt\r\nitem1.X-ABLabel:_$!<Spouse>!$_\r\n",
+    "apple-related-names": (
+        "item1.X-ABRELATEDNAMES:Max Schmidt\r\nitem1.X-ABLabel:_$!<Spouse>!$_\r\n"
+    ),
     "unknown-property": "BIRTHPLACE:Hamburg\r\n",
     "x-property-only": "X-PHONETIC-FIRST-NAME:Anna\r\n",
 }
@@ -155,9 +157,7 @@ class TestEveryPropertyCounts:
         assert first in saved.read_text()
 
     @pytest.mark.parametrize("added", list(PHONE_EDITS.values()), ids=list(PHONE_EDITS))
-    def test_with_the_state_lost_such_a_card_is_not_adopted(
-        self, setup: Setup, added: str
-    ) -> None:
+    def test_with_the_state_lost_such_a_card_is_not_adopted(self, setup: Setup, added: str) -> None:
         """Without the state file a card holding more than we would write is foreign, not ours."""
         setup.run()
         load_config(setup.config).state.unlink()
@@ -172,14 +172,15 @@ class TestEveryPropertyCounts:
 def many_leaks(setup: Setup, count: int) -> None:
     for i in range(count):
         setup.server.put_card(
-            "phone1", setup.target_book, f"old{i}", card(f"old-{i}", "Olaf Alt", f"+4917100000{i:02d}")
+            "phone1",
+            setup.target_book,
+            f"old{i}",
+            card(f"old-{i}", "Olaf Alt", f"+4917100000{i:02d}"),
         )
 
 
 class TestGuards:
-    def test_an_empty_evidence_folder_stops_the_run(
-        self, setup: Setup, runner: CliRunner
-    ) -> None:
+    def test_an_empty_evidence_folder_stops_the_run(self, setup: Setup, runner: CliRunner) -> None:
         """Evidence that yields no identity (an unmounted share) refuses the run; --force goes."""
         setup.run()
         (setup.tmp / "share").mkdir()
@@ -233,7 +234,9 @@ class TestGuards:
     ) -> None:
         """The company book as the target (trailing slash or not) is refused; nothing changes."""
         url = setup.source_url.rstrip("/") + slash
-        source = f'url = "{setup.source_url}"\nusername = "it"\npassword_env = "CG_SOURCE_PASSWORD"\n'
+        source = (
+            f'url = "{setup.source_url}"\nusername = "it"\npassword_env = "CG_SOURCE_PASSWORD"\n'
+        )
         setup.config.write_text(
             'region = "DE"\nquarantine = "quarantine/"\n'
             f"[source]\n{source}"
@@ -303,7 +306,8 @@ class TestTransport:
     def test_a_missing_ca_bundle_is_one_line(self, setup: Setup, runner: CliRunner) -> None:
         """A ca_bundle that does not exist is a one-line error naming the file."""
         text = setup.config.read_text().replace(
-            'password_file = "phone1.pw"\n', 'password_file = "phone1.pw"\nca_bundle = "no-ca.pem"\n'
+            'password_file = "phone1.pw"\n',
+            'password_file = "phone1.pw"\nca_bundle = "no-ca.pem"\n',
         )
         setup.config.write_text(text)
         result = sync(runner, setup)
@@ -311,9 +315,7 @@ class TestTransport:
         assert "ca_bundle" in result.output and "no-ca.pem" in result.output
         assert len(result.output.strip().splitlines()) == 1
 
-    def test_a_ca_bundle_that_is_not_pem_is_one_line(
-        self, setup: Setup, runner: CliRunner
-    ) -> None:
+    def test_a_ca_bundle_that_is_not_pem_is_one_line(self, setup: Setup, runner: CliRunner) -> None:
         """A ca_bundle holding no certificate is a one-line error, not a traceback."""
         (setup.tmp / "ca.pem").write_text("not a certificate\n")
         text = setup.config.read_text().replace(
@@ -327,9 +329,7 @@ class TestTransport:
 
 
 class TestQuietJournalHistory:
-    def test_quiet_prints_nothing_when_all_went_well(
-        self, setup: Setup, runner: CliRunner
-    ) -> None:
+    def test_quiet_prints_nothing_when_all_went_well(self, setup: Setup, runner: CliRunner) -> None:
         """sync --quiet on a good run prints nothing at all (cron mails nothing)."""
         result = sync(runner, setup, "--quiet")
         assert result.exit_code == 0
