@@ -14,11 +14,13 @@ from .errors import InputError
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
+def atomic_write(path: str | Path, *, public: bool = False) -> Iterator[BinaryIO]:
     """Yield a binary file; on success it replaces ``path`` in one rename, else it vanishes.
 
     The temporary file lives in the target's folder so that ``os.replace`` is atomic (same file
     system); it is fsynced before the rename so that a power loss cannot expose an empty file.
+    It is 0600, since outputs hold personal data; ``public`` gives it the usual mode (0666 less
+    the umask) for files meant to be shared, such as a QR code.
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path()
@@ -27,6 +29,10 @@ def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
     except OSError as exc:
         raise InputError(f"cannot write here ({exc.strerror})", file=str(target)) from exc
     try:
+        if public:
+            umask = os.umask(0o022)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as stream:
             yield stream
             stream.flush()

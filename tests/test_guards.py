@@ -557,3 +557,38 @@ class TestJournal:
             "reason",
             "quarantine",
         }
+
+
+# --------------------------------------------------------------------------- file modes
+
+
+class TestFileModes:
+    def test_a_clean_book_and_report_are_private(self, runner: CliRunner, tmp_path: Path) -> None:
+        """sanitize writes the clean book and the report 0600: they hold personal data."""
+        (tmp_path / "b.vcf").write_text(BOOK)
+        (tmp_path / "l.csv").write_text(LEDGER)
+        result = runner.invoke(main, ["sanitize", str(tmp_path / "b.vcf"), "-e",
+                                      str(tmp_path / "l.csv"), "-o", str(tmp_path / "out.vcf"),
+                                      "--report", str(tmp_path / "r.json"), "-q"])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        for name in ("out.vcf", "r.json"):
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
+
+    def test_a_qr_code_is_a_normal_file(self, runner: CliRunner, tmp_path: Path) -> None:
+        """A QR image is meant to be published: its mode is 0666 less the umask, not 0600."""
+        old = os.umask(0o022)
+        try:
+            result = runner.invoke(
+                main, ["invite", "+491701234567", "--qr", str(tmp_path / "invite.svg")]
+            )
+        finally:
+            os.umask(old)
+        assert result.exit_code == 0, result.output
+        assert stat.S_IMODE((tmp_path / "invite.svg").stat().st_mode) == 0o644
+
+    def test_a_journal_folder_is_created_private(self, tmp_path: Path) -> None:
+        """A journal in a new folder gets a 0700 folder and a 0600 file."""
+        path = tmp_path / "new" / "sync.journal"
+        append(path, [entry(1)], max_bytes=1 << 20)
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -383,3 +383,14 @@ class TestQuietJournalHistory:
         assert older["sync"]["counts"]["deleted"] == 1
         assert json.loads(report.read_text())["sync"]["counts"]["deleted"] == 0
         assert stat.S_IMODE(report.stat().st_mode) == 0o600
+
+
+class TestFileModes:
+    def test_state_report_lock_and_cache_are_private(self, setup: Setup) -> None:
+        """Everything a run writes that names people (or its lock) is created 0600."""
+        setup.run()
+        config = load_config(setup.config)
+        for path in (config.state, config.report, config.lock, config.source_cache,
+                     config.journal):  # fmt: skip
+            assert path is not None
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
