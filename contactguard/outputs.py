@@ -70,6 +70,13 @@ def check_outputs(outputs: Iterable[tuple[str, str | Path]], inputs: Iterable[st
                 "written: write it somewhere else"
             )
         resolved = str(_resolve(path))
+        if path.is_dir():  # a folder we write into (the quarantine) must hold no input
+            inside = next((r for r in read.values() if _resolve(r).is_relative_to(resolved)), None)
+            if inside is not None:
+                raise ConfigError(
+                    f"{what} {output} holds an input of this run ({inside}); give it a "
+                    "folder of its own"
+                )
         if resolved in seen:
             raise ConfigError(f"{what} and {seen[resolved]} name the same file {output}")
         seen[resolved] = what

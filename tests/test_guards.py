@@ -366,6 +366,13 @@ class TestOutputsNeverNameInputs:
         with pytest.raises(ConfigError, match="is an input file"):
             check_outputs([("-o", target)], [root / "ev"])
 
+    def test_a_quarantine_folder_holding_evidence_is_refused(self, tmp_path: Path) -> None:
+        """Quarantined cards must not land among the evidence files the run reads."""
+        (tmp_path / "ev").mkdir()
+        (tmp_path / "ev" / "ledger.csv").write_text(LEDGER)
+        with pytest.raises(ConfigError, match="holds an input of this run"):
+            check_outputs([("quarantine", tmp_path / "ev")], [tmp_path / "ev" / "ledger.csv"])
+
     def test_two_outputs_on_one_file_are_refused(self, tmp_path: Path) -> None:
         """report and state naming one file would overwrite each other: refused."""
         with pytest.raises(ConfigError, match="name the same file"):
@@ -436,6 +443,15 @@ class TestPlainHttp:
             main, ["sync", "-c", str(tmp_path / "sync.toml"), "-q"], env={"PW": "x"}
         )
         assert result.output.startswith("warning: [target] url http://dav.invalid/p/")
+
+    def test_an_evidence_token_over_plain_http_is_refused(self, tmp_path: Path) -> None:
+        """A bearer token for an http:// evidence source elsewhere is refused like a password."""
+        text = config_text("https://dav.example.com/p/").replace(
+            'sources = ["l.csv"]', 'sources = ["http://crm.example.com/in.csv"]\ntoken_env = "T"'
+        )
+        (tmp_path / "sync.toml").write_text(text)
+        with pytest.raises(ConfigError, match=r"\[evidence\] source http://crm.example.com"):
+            load_config(tmp_path / "sync.toml")
 
     def test_no_credentials_over_http_needs_no_switch(self, tmp_path: Path) -> None:
         """A URL without any login sends no secret, so plain HTTP is allowed."""
