@@ -659,6 +659,7 @@ class SyncJob:
                         future.result()
                 finally:
                     pool.shutdown(wait=True, cancel_futures=True)
+            self._read_back(writes, state)
         finally:
             try:
                 self._save_state(state)
@@ -666,6 +667,36 @@ class SyncJob:
                 self._write_journal(outcome)
         outcome.skipped.sort(key=lambda s: s["href"])
         return outcome
+
+    def _read_back(self, writes: list[Action], state: dict[str, Any]) -> None:
+        """Fetch the cards whose PUT answered without an ETag, and remember them as stored.
+
+        Such a server may have rewritten the card (RFC 6352 §6.3.2.3: added a REV, an X-
+        property of its own), which the whole-card comparison would otherwise take for an edit
+        on the phone on every run. The stored version is adopted only when it still says what
+        we wrote (the same contact); anything else is compared again next run.
+        """
+        assert self.target is not None
+        hrefs = [a.href for a in writes if a.href in state and state[a.href]["etag"] is None]
+        if not hrefs:
+            return
+        try:
+            stored = list(self.target.multiget(hrefs))
+        except SyncError:
+            return  # the next run fetches and compares them
+        by_href = {a.href: a for a in writes}
+        for card in stored:
+            entry = state.get(card.href)
+            action = by_href.get(card.href)
+            if entry is None or action is None or action.desired is None or not card.etag:
+                continue
+            contact = _parse(card.data or "", card.href)
+            written = _parse(_serialize(action.desired.contact), "written")
+            if contact is None or written is None or contact.uid != entry["uid"]:
+                continue
+            if canonical_hash(contact) == canonical_hash(written):
+                entry["etag"] = card.etag
+                entry["read_hash"] = card_hash(card.data or "")
 
     def _write_journal(self, outcome: SyncOutcome) -> None:
         from .journal import append

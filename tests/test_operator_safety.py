@@ -394,3 +394,39 @@ class TestFileModes:
                      config.journal):  # fmt: skip
             assert path is not None
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+class TestServersThatRewriteCards:
+    def run_on_rewriting_server(self, setup: Setup, stamp: str) -> None:
+        """One run where PUT answers without an ETag and the server stores the card with
+        ``stamp`` added."""
+        from contactguard.carddav import CardDAVClient
+
+        real = CardDAVClient.put
+
+        def put(client: CardDAVClient, href: str, data: bytes, etag: str | None) -> None:
+            real(client, href, data, etag)
+            name = href.rsplit("/", 1)[1].removesuffix(".vcf")
+            stored = data.decode().replace("END:VCARD", stamp + "\r\nEND:VCARD")
+            setup.server.put_card("phone1", setup.target_book, name, stored)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(CardDAVClient, "put", put)
+            setup.run()
+
+    def test_a_server_stamp_is_read_back_once_and_not_taken_for_a_phone_edit(
+        self, setup: Setup
+    ) -> None:
+        """A server that adds its own X- property is read back after the PUT: no loop."""
+        self.run_on_rewriting_server(setup, "X-SERVER-STAMP:42")
+        again = setup.run()
+        assert again.counts()["quarantined"] == 0
+        assert again.counts()["unchanged"] == 2
+        assert again.requests["target"] == {"REPORT": 1}
+
+    def test_a_stored_card_that_says_something_else_is_not_adopted(self, setup: Setup) -> None:
+        """A card stored with another content than we wrote is compared (and saved) next run."""
+        self.run_on_rewriting_server(setup, "EMAIL:someone@example.com")
+        again = setup.run()
+        assert again.counts()["quarantined"] == 2
+        assert again.counts()["updated"] == 2
