@@ -11,14 +11,22 @@
   its UID, ETag and two hashes: of the clean contact it came from, and of the card as read back.
   A card whose ETag is still the one we got is known without fetching it, so a no-op run sends one
   listing request per collection plus the source fetch. Any other card is fetched and compared
-  canonically (parsed, not byte for byte: servers rewrite cards).
+  on every property (``cardtext.card_hash``: PHOTO, X-, grouped items count; order, folding and
+  case do not). A PUT answered without an ETag is read back once, so that a server's own
+  rewrite of the card is not taken for an edit on the phone.
 - **The source is fetched once**: a local cache (``sourcecache.py``; SQLite, 0600, next to the
   state file, ``source_cache = false`` turns it off) keeps every source card's ETag and text. A run
   lists the source and fetches only new or changed cards; a first run (empty cache) fetches the
   whole book in one ``addressbook-query``. Every card still goes through the Sanitizer on every
   run: only the download is cached, never a decision.
 - **Nothing is lost**: a card we did not write (added on the phone, or edited there) is saved to
-  the quarantine folder and fsynced before it is deleted or overwritten.
+  the quarantine folder — every byte, file and folder fsynced, length checked — before it is
+  deleted or overwritten; when that fails the card is left alone and the run exits 1.
+- **Guards** (``guards.py``): a plan with no evidence behind it, one that deletes more than
+  ``max_delete_share`` of the phone, or one whose source and target are nested collections is
+  refused unless forced. Outputs are checked against every input first (``outputs.py``).
+- **History**: each change is one line of the run journal (``journal.py``); the report of each
+  of the last ``report_keep`` runs is kept.
 - **Concurrency**: an ``fcntl.flock`` lock file keeps overlapping runs apart; a 412 (the card
   changed under us) skips that card, and the next run converges.
 - **The source is never written**: its client is read-only.
