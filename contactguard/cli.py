@@ -413,6 +413,10 @@ def invite(number: str, text: str | None, region: str | None, qr: str | None) ->
 
     if qr is not None and Path(qr).suffix.lower() not in QR_KINDS:
         raise click.BadParameter(f"{qr}: name the file .svg or .png", param_hint="--qr")
+    if qr is not None:
+        from .outputs import check_outputs
+
+        check_outputs([("--qr", qr)], [])  # a FIFO or device would be replaced by the rename
     link = invite_link(number, text, region=region)
     if qr is not None:
         write_qr(link, qr)

@@ -35,7 +35,7 @@ from contactguard.guards import (
 )
 from contactguard.journal import KEEP, Entry, append, read_entries
 from contactguard.outputs import check_outputs
-from contactguard.syncconfig import load_config
+from contactguard.syncconfig import Endpoint, _secret, load_config
 
 LEDGER = "phone,first_inbound_at\n+4915123456701,2026-01-05\n"
 BOOK = "BEGIN:VCARD\r\nFN:Anna\r\nTEL:+4915123456701\r\nEND:VCARD\r\n"
@@ -608,3 +608,33 @@ class TestFileModes:
         append(path, [entry(1)], max_bytes=1 << 20)
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+class TestSecretFiles:
+    @given(mode=st.integers(0o400, 0o777))
+    @settings(
+        max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    def test_a_secret_file_is_read_only_when_no_one_else_may_access_it(
+        self, tmp_path: Path, mode: int
+    ) -> None:
+        """Any group or other permission bit refuses the file, as ssh does; 0400-0700 are read."""
+        secret = tmp_path / "pw"
+        secret.write_text("s3cret\n")
+        secret.chmod(mode)
+        endpoint = Endpoint(password_file=secret)
+        if mode & 0o077:
+            with pytest.raises(ConfigError, match="may be read by other users") as caught:
+                _secret(endpoint, "password", "target")
+            assert "s3cret" not in str(caught.value)
+        else:
+            assert _secret(endpoint, "password", "target") == "s3cret"
+
+    def test_a_qr_code_onto_a_fifo_is_refused(self, runner: CliRunner, tmp_path: Path) -> None:
+        """invite --qr naming a FIFO is refused: the FIFO stays."""
+        fifo = tmp_path / "qr.svg"
+        os.mkfifo(fifo)
+        result = runner.invoke(main, ["invite", "+491701234567", "--qr", str(fifo)])
+        assert result.exit_code == 1
+        assert "not a regular file" in result.output
+        assert stat.S_ISFIFO(fifo.stat().st_mode)
