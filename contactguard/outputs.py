@@ -41,7 +41,8 @@ def expand_inputs(sources: Iterable[str | Path]) -> Iterator[Path]:
 
 
 def _below(folder: Path) -> Iterator[Path]:
-    for root, _dirs, files in os.walk(folder, followlinks=True):
+    # as the evidence reader walks a folder: links to folders are not followed (no loops)
+    for root, _dirs, files in os.walk(folder):
         for name in files:
             yield Path(root, name)
 
