@@ -39,6 +39,29 @@ def main() -> None:
     """
 
 
+def _region(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--region: a region phonenumbers knows (an unknown one makes every national number
+    invalid, and so removes everyone)."""
+    from .guards import check_region
+
+    try:
+        return check_region(value)
+    except ContactguardError as exc:
+        raise click.BadParameter(exc.message.removeprefix("--region: ")) from exc
+
+
+def _keep_fields(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...]:
+    """--keep-field: vCard property names the clean book can carry."""
+    from .guards import check_keep_fields
+
+    try:
+        return tuple(sorted(check_keep_fields(value)))
+    except ContactguardError as exc:
+        raise click.BadParameter(exc.message.removeprefix("--keep-field: ")) from exc
+
+
 def _pipeline_options(command: Any) -> Any:
     """The options every command that runs the policy shares (sanitize, check)."""
     options = [
@@ -51,9 +74,10 @@ def _pipeline_options(command: Any) -> Any:
         click.option("--date-order", "date_order", multiple=True, metavar="ORDER|FILE=ORDER",
                      help="Chat exports: day/month order (DMY, MDY, YMD) for files whose dates "
                           "cannot tell; FILE=ORDER for one file (repeatable). Detection first."),
-        click.option("--region", "-r", metavar="CC",
+        click.option("--region", "-r", metavar="CC", callback=_region,
                      help="Default region for national numbers, e.g. DE."),
         click.option("--keep-field", "keep_fields", multiple=True, metavar="F",
+                     callback=_keep_fields,
                      help="Keep this field besides FN, N, TEL, UID (repeatable): ORG, EMAIL, ..."),
         click.option("--max-age", metavar="AGE",
                      help="Remove people whose last inbound message is older, e.g. 365d."),
@@ -149,19 +173,19 @@ def sanitize(
 
     Example: contactguard sanitize export.vcf --evidence ledger.csv --region DE -o clean.vcf
     """
-    from ._atomic import atomic_write, refuse_overwriting_inputs
+    from ._atomic import atomic_write
     from .books import write_book
+    from .outputs import check_outputs
     from .pipeline import Rendered
     from .progress import Console
     from .report import ReportWriter, summary_text
     from .report_html import writer_for
 
-    for target in (output, report):
-        if target and target != "-":
-            ledger = [pipeline["ledger"]] if pipeline["ledger"] else []
-            refuse_overwriting_inputs(target, [*books, *pipeline["evidence"], *ledger])
-    if report and output != "-" and os.path.abspath(report) == os.path.abspath(output):  # noqa: PTH100
-        raise click.UsageError("-o and --report name the same file; give each its own")
+    ledger = [pipeline["ledger"]] if pipeline["ledger"] else []
+    # outputs never name an input, even one reached through a folder, a glob or a link
+    outputs = [] if dry_run else [("-o", output)]
+    check_outputs([*outputs, *([("--report", report)] if report else [])],
+                  [*books, *pipeline["evidence"], *ledger])
     # the report and the clean book look at no other field: readers may skip them (issue 5)
     sanitizer = _sanitizer(**pipeline, only_kept_fields=True)
     policy = sanitizer.policy
@@ -431,18 +455,47 @@ def _names_in_books(key: str, books: tuple[str, ...], region: str | None) -> lis
               type=click.Path(dir_okay=False),
               help="The sync config (TOML): source, target, evidence, policy, quarantine.")
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing anywhere.")
-@click.option("--quiet", "-q", is_flag=True, help="Only the one-line summary on standard error.")
-def sync(config: str, dry_run: bool, quiet: bool) -> None:
+@click.option("--quiet", "-q", is_flag=True,
+              help="Print nothing when all went well (for cron); warnings and errors still.")
+@click.option("--force", is_flag=True,
+              help="Go ahead although a guard would stop the run (no evidence at all, more "
+                   "than max_delete_share of the phone's cards deleted, nested collections).")
+@click.option("--history", is_flag=True,
+              help="Show the run journal: every change past runs made; change nothing.")
+def sync(config: str, dry_run: bool, quiet: bool, force: bool, history: bool) -> None:
     """Make a phone's CardDAV address book hold exactly the allowed contacts.
 
     Example: contactguard sync --config sync.toml --dry-run
     """
+    from .guards import GuardRefused
     from .report import summary_text
-    from .sync import run_sync
+    from .sync import load_config, run_sync
 
-    outcome = run_sync(config, dry_run=dry_run)
+    loaded = load_config(config)
+    if history:
+        from .journal import history as journal_history
+
+        assert loaded.journal is not None
+        lines = 0
+        for line in journal_history(loaded.journal):
+            click.echo(line)
+            lines += 1
+        if not lines:
+            click.echo(f"no run has changed anything yet ({loaded.journal})", err=True)
+        return
+    for warning in loaded.warnings:  # every run, --quiet or not: someone should fix it
+        click.echo(f"warning: {warning}", err=True)
+    try:
+        outcome = run_sync(loaded, dry_run=dry_run, force=force)
+    except GuardRefused as exc:
+        click.echo(exc.plan, err=True)  # what the run would have done: nothing was
+        raise
+    for warning in outcome.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if dry_run:
         click.echo(outcome.plan.text(), err=True)
+    if quiet and not dry_run:
+        return  # all went well: a cron job mails nothing
     if not quiet:
         click.echo(summary_text(outcome.plan.summary), err=True)
         for skipped in outcome.skipped:
@@ -456,7 +509,8 @@ def sync(config: str, dry_run: bool, quiet: bool) -> None:
 @main.command()
 @click.argument("number")
 @click.option("--text", "-t", metavar="TEXT", help='Prefilled message, e.g. "Hallo!".')
-@click.option("--region", "-r", metavar="CC", help="Default region for a national NUMBER, e.g. DE.")
+@click.option("--region", "-r", metavar="CC", callback=_region,
+              help="Default region for a national NUMBER, e.g. DE.")
 @click.option("--qr", metavar="FILE", type=click.Path(dir_okay=False),
               help="Also write the link as a QR code: invite.svg or invite.png.")
 def invite(number: str, text: str | None, region: str | None, qr: str | None) -> None:
@@ -468,6 +522,10 @@ def invite(number: str, text: str | None, region: str | None, qr: str | None) ->
 
     if qr is not None and Path(qr).suffix.lower() not in QR_KINDS:
         raise click.BadParameter(f"{qr}: name the file .svg or .png", param_hint="--qr")
+    if qr is not None:
+        from .outputs import check_outputs
+
+        check_outputs([("--qr", qr)], [])  # a FIFO or device would be replaced by the rename
     link = invite_link(number, text, region=region)
     if qr is not None:
         write_qr(link, qr)
