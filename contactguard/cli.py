@@ -269,7 +269,10 @@ def evidence_import(sources: tuple[str, ...], ledger: str, me: str | None,
     """
     from .evidence import SourceContext, iter_records
     from .evidence.store import Ledger
+    from .outputs import check_outputs
 
+    # The ledger is written: it must not be one of the files this import reads.
+    check_outputs([("--ledger", ledger)], sources)
     warnings: list[str] = []
     unknown: dict[str, int] = {}
 

@@ -638,3 +638,21 @@ class TestSecretFiles:
         assert result.exit_code == 1
         assert "not a regular file" in result.output
         assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+class TestEvidenceImportLedger:
+    def test_a_ledger_inside_an_imported_folder_is_refused(
+        self, runner: CliRunner, tmp_path: Path
+    ) -> None:
+        """evidence import refuses a --ledger that is one of the files it reads (via a folder)."""
+        folder = tmp_path / "ev"
+        folder.mkdir()
+        (folder / "ledger.csv").write_text("phone,first_inbound_at\n+4917012345678,2024-01-02\n")
+        ledger = folder / "ledger.sqlite"
+        assert runner.invoke(main, ["evidence", "import", str(folder / "ledger.csv"),
+                                    "--ledger", str(ledger)]).exit_code == 0
+        before = ledger.read_bytes()
+        result = runner.invoke(main, ["evidence", "import", str(folder), "--ledger", str(ledger)])
+        assert result.exit_code == 1, result.output
+        assert "--ledger" in result.output and "is an input file" in result.output
+        assert ledger.read_bytes() == before
