@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from ._text import terminal_lines, terminal_safe
 from .errors import ContactguardError
 
 
@@ -23,7 +24,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except ContactguardError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(terminal_safe(str(exc))) from exc
         except KeyboardInterrupt:
             click.echo("contactguard: interrupted", err=True)
             raise SystemExit(130) from None
@@ -103,7 +104,7 @@ def _sanitizer(
     loaded = load_evidence([*evidence, *([ledger] if ledger else [])],
                            ar_without_9=match_ar_without_9, me=me, date_order=date_order)
     for warning in loaded.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(terminal_safe(f"warning: {warning}"), err=True)
     policy = Policy(region=region, keep_fields=frozenset(keep_fields),
                     max_age=parse_max_age(max_age), match_ar_without_9=match_ar_without_9)
     options = ReadOptions(input_format, tuple(phone_columns), tuple(name_columns),
@@ -249,7 +250,7 @@ def evidence_import(sources: tuple[str, ...], ledger: str, me: str | None,
         stats = db.import_records(iter_records(sources, context))
         total = len(db)
     for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(terminal_safe(f"warning: {warning}"), err=True)
     click.echo(
         f"imported {stats.records} records: {stats.added} identities added, "
         f"{stats.changed} changed; the ledger holds {total}",
@@ -288,9 +289,9 @@ def evidence_show(ledger: str, number: str | None, as_json: bool) -> None:
             ("in", e.first_inbound_at), ("out", e.first_outbound_at),
             ("last", e.last_inbound_at), ("opt-out", e.opted_out_at)) if value)
         user = f"  user id {i.user_id}" if i.user_id else ""
-        click.echo(f"{i.key}  [{i.kind}]{user}  {state}  {times}")
+        click.echo(terminal_safe(f"{i.key}  [{i.kind}]{user}  {state}  {times}"))
         for source in e.sources:
-            click.echo(f"    {source}")
+            click.echo(f"    {terminal_safe(source)}")
 
 
 @evidence.command("opt-out")
@@ -333,7 +334,7 @@ def sync(config: str, dry_run: bool, quiet: bool) -> None:
 
     outcome = run_sync(config, dry_run=dry_run)
     if dry_run:
-        click.echo(outcome.plan.text(), err=True)
+        click.echo(terminal_lines(outcome.plan.text()), err=True)
     if not quiet:
         click.echo(summary_text(outcome.plan.summary), err=True)
         for skipped in outcome.skipped:
@@ -403,8 +404,6 @@ def check(
                     "offending": len(findings), "findings": [f.as_dict() for f in findings],
                     "summary": summary.as_dict()})
     else:
-        from .progress import terminal_safe
-
         color = color_wanted(sys.stdout)
         for found in findings:
             entry = found.as_dict()
@@ -441,7 +440,7 @@ def evidence_inspect(sources: tuple[str, ...], date_order: str | None) -> None:
 
     failed = []
     for block, error in inspect_sources(sources, date_order=date_order):
-        click.echo(block)
+        click.echo(terminal_lines(block))
         if error is not None:
             failed.append(error)
     if len(failed) == 1:

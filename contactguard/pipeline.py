@@ -43,6 +43,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from . import phones
 from . import policy as _policy
+from ._text import shown_path
 from .books import ReadOptions, chunks, read_book, write_book
 from .errors import ContactguardError
 from .evidence import Evidence, load_evidence
@@ -534,8 +535,8 @@ def _needs_region(decision: Decision) -> int:
 
 def _label(source: BookSource) -> str:
     if isinstance(source, (str, Path)):
-        return str(source)
-    return str(getattr(source, "name", "<stream>"))
+        return shown_path(source)
+    return shown_path(getattr(source, "name", "<stream>"))
 
 
 class _rereadable:
