@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from ._text import terminal_lines, terminal_safe
+from ._text import shown_path, terminal_lines, terminal_safe
 from .errors import ContactguardError
 
 
@@ -24,7 +24,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except ContactguardError as exc:
-            raise click.ClickException(terminal_safe(str(exc))) from exc
+            raise click.ClickException(terminal_safe(shown_path(str(exc)))) from exc
         except KeyboardInterrupt:
             click.echo("contactguard: interrupted", err=True)
             raise SystemExit(130) from None

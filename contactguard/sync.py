@@ -694,7 +694,10 @@ class SyncJob:
         if data.get("target") != self.config.target.describe():
             return {}
         cards = data.get("cards")
-        return cards if isinstance(cards, dict) else {}
+        if not isinstance(cards, dict):
+            return {}
+        # an entry of another shape is as good as none: that card is fetched and compared
+        return {href: entry for href, entry in cards.items() if _state_entry(entry)}
 
     def _save_state(self, cards: dict[str, Any]) -> None:
         data = {"version": STATE_VERSION, "target": self.config.target.describe(), "cards": cards}
@@ -837,3 +840,15 @@ def write_sync_report(path: Path, outcome: SyncOutcome, config: SyncConfig) -> N
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as stream:
         stream.write(json.dumps(report, ensure_ascii=False, indent=2).encode("utf-8"))
+
+
+_STATE_KEYS = frozenset({"uid", "etag", "source_hash", "read_hash"})
+
+
+def _state_entry(entry: object) -> bool:
+    """Whether a state-file entry has the shape this version writes (text or null values)."""
+    return (
+        isinstance(entry, dict)
+        and entry.keys() == _STATE_KEYS
+        and all(value is None or isinstance(value, str) for value in entry.values())
+    )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._files import named_file
 from .errors import ConfigError
 from .pipeline import parse_max_age
 
@@ -306,17 +307,13 @@ def _secret(endpoint: Endpoint, kind: str, section: str) -> str | None:
     env: str | None = getattr(endpoint, f"{kind}_env")
     file: Path | None = getattr(endpoint, f"{kind}_file")
     if env is not None:
-        value = os.environ.get(env)
+        value = (os.environ.get(env) or "").strip("\r\n")  # an EnvironmentFile with CRLF ends
         if not value:
             raise ConfigError(f"[{section}] {kind}_env: the environment variable {env} is not set")
         return value
     if file is not None:
-        try:
+        with named_file(file, f"[{section}] {kind}_file", ConfigError):
             value = file.read_text(encoding="utf-8").strip("\r\n")
-        except OSError as exc:
-            raise ConfigError(
-                f"[{section}] {kind}_file: cannot read {file} ({exc.strerror})"
-            ) from exc
         if not value:
             raise ConfigError(f"[{section}] {kind}_file: {file} is empty")
         return value
