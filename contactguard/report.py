@@ -8,9 +8,10 @@ sources that justified them.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -20,6 +21,28 @@ from .model import Contact, Decision, Reason
 from .policy import _NEED_REGION, Policy
 
 REPORT_VERSION = 1
+
+
+# A phone number inside a name: 6 or more digits, maybe a leading + or (, and spaces, dots,
+# dashes, slashes or parentheses between them. A contact saved under its number shows it as
+# its name; a removed person's number is masked there as in the number list.
+_NUMBER_IN_NAME = re.compile(r"[+(]?\d(?:[\s().\-/]{0,3}\d){5,}")
+
+
+def masked_name(name: str, kept: Collection[str] = ()) -> str:
+    """``name`` with each phone number in it masked as reports mask numbers, except one of the
+    ``kept`` numbers (E.164), which reports show in full anyway."""
+    if not _NUMBER_IN_NAME.search(name):
+        return name
+
+    def mask(found: re.Match[str]) -> str:
+        text = found.group()
+        digits = "".join(c for c in text if c.isdigit())
+        if any(number[1:] == digits or number.endswith(digits[-9:]) for number in kept):
+            return text
+        return phones.mask("+" + digits if text.startswith("+") else text)
+
+    return _NUMBER_IN_NAME.sub(mask, name)
 
 
 def contact_entry(decision: Decision, *, mask: bool = True) -> dict[str, Any]:
@@ -35,9 +58,12 @@ def contact_entry(decision: Decision, *, mask: bool = True) -> dict[str, Any]:
         if n.sources:
             entry["evidence"] = list(n.sources)
         numbers.append(entry)
+    name = decision.contact.display_name
+    if mask and name:
+        name = masked_name(name, {n.e164 for n in decision.numbers if n.kept and n.e164})
     item: dict[str, Any] = {
         "source": decision.contact.where,
-        "name": decision.contact.display_name,
+        "name": name,
         "decision": "kept" if decision.kept else "removed",
         "reason": decision.reason.value,
         "numbers": numbers,
@@ -145,7 +171,7 @@ def _entry_head(source: str, line: int, name: str) -> str:
         if len(_SOURCE_HEADS) > 256:
             _SOURCE_HEADS.clear()
         head = _SOURCE_HEADS[source] = '{"source": ' + _encode(source)[:-1] + ":"
-    return f'{head}{line}", "name": {_encode(name)}'
+    return f'{head}{line}", "name": {_encode(masked_name(name))}'
 
 
 QuickEntry = Callable[[Contact], "tuple[str, str, int, int] | None"]

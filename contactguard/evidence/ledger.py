@@ -137,6 +137,12 @@ def _csv(lines: Iterator[str], source: str, offset: int) -> Iterator[EvidenceRec
             file=source,
             line=header_lineno,
         )
+    twice = sorted({name for name in names if name in _KNOWN_COLUMNS and names.count(name) > 1})
+    if twice:  # which of the two holds the truth cannot be told: refuse rather than pick one
+        raise EvidenceError(
+            f"the header names the column {', '.join(twice)} twice", file=source,
+            line=header_lineno,
+        )
     index = {name: names.index(name) for name in _KNOWN_COLUMNS if name in names}
     reader = csv.reader(lines, delimiter=delimiter)
     consumed = header_lineno  # physical lines read so far, header included
