@@ -5,6 +5,9 @@ used as names — each class with made-up fixtures and a hypothesis generator fo
 from __future__ import annotations
 
 import io
+import json
+import os
+import re
 import resource
 import struct
 import subprocess
@@ -12,15 +15,21 @@ import sys
 import textwrap
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contactguard import _zip
+from contactguard import _zip, sanitize
+from contactguard._files import named_file
+from contactguard._text import csv_cell, terminal_lines, terminal_safe
 from contactguard.books import ReadOptions, chunks, read_book
-from contactguard.errors import ContactguardError, EvidenceError
-from contactguard.evidence import chats, load_evidence
+from contactguard.cli import main
+from contactguard.errors import ContactguardError, EvidenceError, InputError
+from contactguard.evidence import SourceContext, chats, iter_records, ledger, load_evidence
+from contactguard.report import masked_name
 
 TESTS = Path(__file__).parent
 PROPERTY = settings(max_examples=60, deadline=None, derandomize=True,
@@ -282,3 +291,296 @@ def test_generated_central_directories_end_in_a_result_or_one_clear_line(
 def test_contactguard_errors_stay_contactguard_errors() -> None:
     """The zip opener's error is not a ContactguardError: chat reading translates it."""
     assert not issubclass(_zip.ZipLimitError, ContactguardError)
+
+
+# --- one translator of file errors -------------------------------------------------------------
+
+LEDGER = "phone,first_inbound_at,first_outbound_at\n+4917012345678,2026-01-10,\n"
+BOOK = ("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Anna Schmidt\r\nTEL:+4917012345678\r\nEND:VCARD\r\n"
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:+49 171 2345678\r\nTEL:+4917123456 78\r\nEND:VCARD\r\n")
+
+
+def one_line_error(result: Any) -> str:
+    """The error line of a failed CLI run: exit 1, one line, no traceback."""
+    assert result.exit_code == 1, (result.exit_code, result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    return str(lines[0])
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "ledger.csv").write_text(LEDGER)
+    (tmp_path / "book.vcf").write_text(BOOK)
+    return tmp_path
+
+
+@pytest.mark.parametrize("flag", ["-o", "--report"])
+def test_an_output_naming_a_folder_is_one_line(runner: CliRunner, files: Path, flag: str) -> None:
+    """-o or --report naming a folder is a one-line error naming it, not a traceback."""
+    (files / "out").mkdir()
+    result = runner.invoke(main, ["sanitize", str(files / "book.vcf"), "-e",
+                                  str(files / "ledger.csv"), flag, str(files / "out"), "-q"])
+    line = one_line_error(result)
+    assert str(files / "out") in line and "folder" in line
+    assert list((files / "out").iterdir()) == []
+
+
+def test_named_file_keeps_the_cause_and_one_line(tmp_path: Path) -> None:
+    """The translator names the file and its role in one line and keeps the original error."""
+    path = tmp_path / "secret.txt"
+    path.write_bytes(b"caf\xe9\n")
+    with pytest.raises(InputError) as caught, named_file(path, "the password file"):
+        path.read_text(encoding="utf-8")
+    assert str(caught.value) == (f"{path}: the password file is not UTF-8 text "
+                                 "(byte 0xe9 at offset 3)")
+    assert isinstance(caught.value.__cause__, UnicodeDecodeError)
+
+
+# --- names that are not UTF-8 ------------------------------------------------------------------
+
+byte_names = st.binary(min_size=1, max_size=12).filter(
+    lambda b: b"/" not in b and b"\x00" not in b and b not in (b".", b"..")
+)
+
+
+@pytest.mark.parametrize("report", ["r.json", "r.html"])
+def test_a_book_name_that_is_not_utf8_reaches_the_report_escaped(
+    runner: CliRunner, files: Path, report: str
+) -> None:
+    """A book file named with a byte that is not UTF-8 is read, and the JSON and HTML
+    reports show that byte as \\xff instead of failing to encode it."""
+    name = os.fsdecode(b"book\xff.vcf")
+    (files / name).write_text(BOOK)
+    result = runner.invoke(main, ["sanitize", str(files / name), "-e", str(files / "ledger.csv"),
+                                  "--report", str(files / report), "--dry-run", "-q"])
+    assert result.exit_code == 0, result.output
+    text = (files / report).read_text(encoding="utf-8")
+    assert "book\\\\xff.vcf" in text or "book\\xff.vcf" in text
+
+
+@PROPERTY
+@given(name=byte_names)
+def test_generated_byte_file_names_never_break_reading_or_the_report(
+    tmp_path_factory: pytest.TempPathFactory, name: bytes
+) -> None:
+    """Any byte file name for a book and a chat export: sanitize and the JSON report of it
+    succeed, and every name in the report encodes as UTF-8."""
+    folder = tmp_path_factory.mktemp("names")
+    book = folder / os.fsdecode(name + b".vcf")
+    book.write_text(BOOK)
+    chat = folder / os.fsdecode(b"chat" + name + b".txt")
+    chat.write_text(CHAT)
+    result = sanitize([book], [chat], me="Shop", region="DE")
+    text = json.dumps(result.report, ensure_ascii=False)
+    text.encode("utf-8")
+    assert not re.search("[\ud800-\udfff]", text)
+    assert all(ord(c) >= 0x20 for c in terminal_safe(str(book)))
+
+
+def test_lone_surrogates_in_evidence_are_imported_escaped(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """A JSONL ledger with "\\ud800" in a name and a chat export whose file name is not UTF-8
+    import into the SQLite ledger, the odd characters written as escapes."""
+    (tmp_path / "l.jsonl").write_text(
+        '{"phone": "+4917012345678", "first_inbound_at": "2026-01-01", "name": "A\\ud800"}\n')
+    chat = tmp_path / os.fsdecode(b"WhatsApp Chat with \xff.txt")
+    chat.write_text(CHAT)
+    db = tmp_path / "e.db"
+    result = runner.invoke(main, ["evidence", "import", str(tmp_path / "l.jsonl"), str(chat),
+                                  "--ledger", str(db), "--me", "Shop"])
+    assert result.exit_code == 0, result.output
+    shown = runner.invoke(main, ["evidence", "show", "--ledger", str(db)])
+    assert "with \\xff.txt" in shown.output
+
+
+# --- FIFOs and two spellings of one file -------------------------------------------------------
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_matched_by_an_evidence_glob_is_skipped(tmp_path: Path) -> None:
+    """A FIFO among the files a glob matches is not opened (it would block forever)."""
+    (tmp_path / "a.csv").write_text(LEDGER)
+    os.mkfifo(tmp_path / "b.csv")
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from contactguard.evidence import load_evidence; "
+         "print(len(load_evidence([sys.argv[1]])))", str(tmp_path / "*.csv")],
+        capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == "1", done.stderr
+
+
+def test_a_chat_reached_by_two_spellings_is_read_once(tmp_path: Path) -> None:
+    """The same export named directly and through "sub/.." counts as one export: its
+    messages are read once (the one-to-one rule sees one chat)."""
+    (tmp_path / "sub").mkdir()
+    chat = tmp_path / "WhatsApp Chat with Anna.txt"
+    chat.write_text(CHAT)
+    records = list(iter_records([chat, tmp_path / "sub" / ".." / chat.name],
+                                SourceContext(me="Shop")))
+    assert len(records) == 1
+
+
+# --- terminal and CSV sanitisers ---------------------------------------------------------------
+
+HOSTILE = ["\x1b]0;pwned\x07", "\x1b[2J", "\x9b31m", "\u202eevil", "a\u2028b", "\x00", "\x08",
+           "\u2066x\u2069", "\ud800"]
+
+
+@given(text=st.text(st.characters(codec=None), max_size=30)
+       | st.lists(st.sampled_from(HOSTILE) | st.text(max_size=3), max_size=6).map("".join))
+@settings(max_examples=300, deadline=None, derandomize=True)
+def test_terminal_safe_leaves_no_control_or_layout_character(text: str) -> None:
+    """After terminal_safe nothing that moves the cursor, reverses text or breaks a line is
+    left, and the text still encodes as UTF-8."""
+    safe = terminal_safe(text)
+    assert not re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+                         "\u200e\u200f\u061c\ud800-\udfff]", safe)
+    safe.encode("utf-8")
+    assert len(safe) == len(text)
+    lines = terminal_lines(text)
+    assert lines.count("\n") == text.count("\n")
+
+
+@given(text=st.lists(st.sampled_from(HOSTILE) | st.text(max_size=3), max_size=6).map("".join))
+@settings(max_examples=200, deadline=None, derandomize=True)
+def test_csv_cells_carry_no_terminal_control(text: str) -> None:
+    """A CSV cell keeps tab, CR and LF and loses every other control character."""
+    cell = csv_cell(text)
+    assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\ud800-\udfff]", cell)
+    assert cell.count("\n") == text.count("\n") and cell.count("\t") == text.count("\t")
+
+
+def test_csv_output_cells_have_no_esc_bel_nul_or_c1(runner: CliRunner, tmp_path: Path) -> None:
+    """A kept contact's name and note with ESC, BEL, NUL and C1 controls come out of the CSV
+    writer without them (the rest of the text stays)."""
+    (tmp_path / "ledger.csv").write_text(LEDGER)
+    book = tmp_path / "b.vcf"
+    book.write_text("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:An\x1b[31mna\x07\x9b\r\n"
+                    "NOTE:x\x1b]0;t\x07y\r\nTEL:+4917012345678\r\nEND:VCARD\r\n")
+    out = tmp_path / "out.csv"
+    result = runner.invoke(main, ["sanitize", str(book), "-e", str(tmp_path / "ledger.csv"),
+                                  "-o", str(out), "-f", "csv", "--keep-field", "NOTE", "-q"])
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    assert not re.search("[\x00\x07\x1b\x80-\x9f]", text)
+    assert "An[31mna" in text and "x]0;ty" in text
+
+
+def test_verbose_replaces_bidi_overrides_and_line_separators(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """--verbose shows a name with U+202E and U+2028 with both replaced: one line per contact,
+    no text reversed."""
+    (tmp_path / "ledger.csv").write_text(LEDGER)
+    book = tmp_path / "b.csv"
+    book.write_text("Name,Phone\nAnna\u202eevil\u2028fake line,+4917012345678\n")
+    result = runner.invoke(main, ["sanitize", str(book), "-e", str(tmp_path / "ledger.csv"),
+                                  "--dry-run", "-v", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "\u202e" not in result.output and "\u2028" not in result.output
+    assert "Anna\ufffdevil\ufffdfake line" in result.output
+
+
+def test_evidence_inspect_and_show_print_no_terminal_sequences(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """A sender name and a file name with an OSC title and a screen clear reach neither
+    evidence inspect nor evidence show as escape sequences."""
+    hostile = "Ann\x1b]0;pwned\x07a\x1b[2J"
+    chat = tmp_path / "WhatsApp Chat with Anna.txt"
+    chat.write_text(f"12/31/20, 23:59 - {hostile}: hi\n12/31/20, 23:59 - Shop: hello\n")
+    inspected = runner.invoke(main, ["evidence", "inspect", str(chat)])
+    assert inspected.exit_code == 0, inspected.output
+    assert "Ann" in inspected.output
+    assert "\x1b" not in inspected.output and "\x07" not in inspected.output
+    db = tmp_path / "e.db"
+    runner.invoke(main, ["evidence", "import", str(chat), "--ledger", str(db), "--me", "Shop"])
+    shown = runner.invoke(main, ["evidence", "show", "--ledger", str(db)])
+    assert shown.exit_code == 0 and "Ann" in shown.output
+    assert "\x1b" not in shown.output and "\x07" not in shown.output
+
+
+def test_error_messages_reach_the_terminal_sanitised(runner: CliRunner, tmp_path: Path) -> None:
+    """An error naming a file whose name holds an escape sequence prints it replaced."""
+    missing = tmp_path / "a\x1b]0;x\x07.vcf"
+    result = runner.invoke(main, ["sanitize", str(missing), "-e", str(tmp_path)])
+    assert result.exit_code != 0 and "\x1b" not in result.output
+
+
+# --- numbers used as names ---------------------------------------------------------------------
+
+NUMBER_NAMES = ["+49 171 2345678", "+4917123456 78", "0171/2345678", "(0171) 234-5678",
+                "Call 0171 2345678 back"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "html", "verbose", "check"])
+def test_a_removed_contact_named_by_its_number_is_masked_everywhere(
+    runner: CliRunner, files: Path, fmt: str
+) -> None:
+    """A removed contact whose FN is its phone number shows the number masked in the JSON and
+    HTML report, --verbose and check, as its number list does."""
+    base = ["-e", str(files / "ledger.csv"), "--region", "DE"]
+    if fmt == "check":
+        result = runner.invoke(main, ["check", str(files / "book.vcf"), *base, "--json"])
+        text = result.output
+    elif fmt == "verbose":
+        result = runner.invoke(main, ["sanitize", str(files / "book.vcf"), *base, "--dry-run",
+                                      "-v"])
+        text = result.output
+    else:
+        report = files / f"r.{fmt}"
+        result = runner.invoke(main, ["sanitize", str(files / "book.vcf"), *base, "--dry-run",
+                                      "-q", "--report", str(report)])
+        assert result.exit_code == 0, result.output
+        text = report.read_text(encoding="utf-8")
+    digits = re.sub(r"\D", "", text)
+    assert "2345678" not in digits.replace("4917012345678", "")
+    assert "+49171*****78" in text  # the name, masked as its number is
+    assert fmt == "check" or "Anna Schmidt" in text
+
+
+@given(name=st.sampled_from(NUMBER_NAMES) | st.from_regex(
+    r"\A[+(]?[1-9][0-9]{2}[ ./\-)]{0,2}[0-9]{3,4}[ ./\-]?[0-9]{3,5}\Z"))
+@settings(max_examples=150, deadline=None, derandomize=True)
+def test_masked_names_keep_no_run_of_the_number(name: str) -> None:
+    """Whatever the spelling of a number used as a name, its masked form shows at most the
+    country code, three digits after it and the last two."""
+    masked = masked_name(name)
+    digits = re.sub(r"\D", "", name)
+    shown = re.sub(r"\D", "", masked)
+    assert len(shown) <= min(len(digits), 8)
+    assert masked_name(name, {"+" + digits}) == name
+
+
+# --- ledger header -----------------------------------------------------------------------------
+
+@given(column=st.sampled_from(["phone", "first_inbound_at", "first_outbound_at",
+                               "last_inbound_at", "opted_out_at", "name", "user_id"]),
+       case=st.sampled_from([str.lower, str.upper, str.title]),
+       delimiter=st.sampled_from([",", ";", "\t"]))
+@settings(max_examples=40, deadline=None, derandomize=True)
+def test_a_ledger_header_naming_a_column_twice_is_refused(
+    column: str, case: Any, delimiter: str
+) -> None:
+    """A CSV ledger whose header names a known column twice (in any case) is an EvidenceError
+    on line 1, whichever column and delimiter: the second copy is never silently ignored."""
+    names = ["phone", "first_inbound_at"]
+    names += [column] if column not in names else []
+    names.append(case(column))
+    values = ["+4917012345678", "2026-01-02"] + ["2026-01-01"] * (len(names) - 2)
+    data = (delimiter.join(names) + "\n" + delimiter.join(values) + "\n").encode()
+    with pytest.raises(EvidenceError, match=rf"l\.csv:1: .*{column}.* twice"):
+        list(ledger.read_csv(io.BytesIO(data), "l.csv"))
+
+
+def test_a_business_first_person_is_not_kept_through_a_duplicated_column(
+    tmp_path: Path
+) -> None:
+    """first_outbound_at twice, the second saying the business wrote first: refused, not
+    read as inbound-first."""
+    path = tmp_path / "l.csv"
+    path.write_text("phone,first_inbound_at,first_outbound_at,first_outbound_at\n"
+                    "+4917012345678,2026-01-02,,2026-01-01\n")
+    with pytest.raises(EvidenceError, match="first_outbound_at twice"):
+        load_evidence([path])
