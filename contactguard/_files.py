@@ -34,7 +34,8 @@ def file_error(
         bad = exc.object[exc.start : exc.start + 1]
         message = f"{what} is not UTF-8 text (byte 0x{bad.hex()} at offset {exc.start})"
     elif isinstance(exc, UnicodeError):
-        message = f"{what} holds characters that cannot be used here ({exc.reason})"
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        message = f"{what} holds characters that cannot be used here ({reason})"
     elif isinstance(exc, FileNotFoundError):
         message = f"{what} does not exist"
     elif isinstance(exc, IsADirectoryError) or exc.errno == errno.EISDIR:

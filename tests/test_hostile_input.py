@@ -4,6 +4,7 @@ used as names — each class with made-up fixtures and a hypothesis generator fo
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -27,7 +28,7 @@ from contactguard._files import named_file
 from contactguard._text import csv_cell, terminal_lines, terminal_safe
 from contactguard.books import ReadOptions, chunks, read_book
 from contactguard.cli import main
-from contactguard.errors import ContactguardError, EvidenceError, InputError
+from contactguard.errors import ConfigError, ContactguardError, EvidenceError, InputError
 from contactguard.evidence import SourceContext, chats, iter_records, ledger, load_evidence
 from contactguard.report import masked_name
 
@@ -68,9 +69,11 @@ LONG_BOOK = """
     path, fmt = Path(sys.argv[1]), sys.argv[2]
     with path.open("wb") as out:
         if fmt == "vcard":
-            card = b"BEGIN:VCARD\\r\\nVERSION:3.0\\r\\nFN:Anna %d\\r\\nTEL:+49151234%05d\\r\\nEND:VCARD\\r\\n"
+            card = (b"BEGIN:VCARD\\r\\nVERSION:3.0\\r\\nFN:Anna %d\\r\\n"
+                    b"TEL:+49151234%05d\\r\\nEND:VCARD\\r\\n")
             rows = [card % (i, i) for i in range(40_000)]
-            long_start, long_end = b"BEGIN:VCARD\\r\\nVERSION:3.0\\r\\nNOTE:", b"\\r\\nEND:VCARD\\r\\n"
+            long_start = b"BEGIN:VCARD\\r\\nVERSION:3.0\\r\\nNOTE:"
+            long_end = b"\\r\\nEND:VCARD\\r\\n"
         else:
             out.write(b"Name,Phone\\n")
             rows = [b"Anna %d,+49151234%05d\\n" % (i, i) for i in range(100_000)]
@@ -584,3 +587,152 @@ def test_a_business_first_person_is_not_kept_through_a_duplicated_column(
                     "+4917012345678,2026-01-02,,2026-01-01\n")
     with pytest.raises(EvidenceError, match="first_outbound_at twice"):
         load_evidence([path])
+
+
+# --- sync: state file, source cache, secrets ---------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                 max_size=4),
+    max_leaves=8,
+)
+
+
+@st.composite
+def state_files(draw: st.DrawFn) -> Any:
+    """A state file of the right version and target whose card entries have random shapes."""
+    keys = st.sampled_from(["uid", "etag", "source_hash", "read_hash", "other"])
+    entry = json_values | st.dictionaries(keys, json_values, max_size=5)
+    return draw(st.dictionaries(st.text(max_size=20), entry, max_size=4))
+
+
+@pytest.mark.radicale
+def test_state_entries_of_a_wrong_shape_are_ignored_every_run(
+    radicale: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Generated state files whose entries are valid JSON of another shape end in the same
+    run as no state: every card fetched and compared, nothing changed, no traceback."""
+    from test_sync import Setup
+
+    from contactguard.sync import STATE_VERSION, load_config
+
+    monkeypatch = pytest.MonkeyPatch()
+    setup = Setup(radicale, tmp_path_factory.mktemp("sync"), monkeypatch)
+    try:
+        assert setup.run().counts()["created"] == 2
+        config = load_config(setup.config)
+        good = json.loads(config.state.read_text())
+
+        @settings(max_examples=8, deadline=None, derandomize=True,
+                  suppress_health_check=[HealthCheck.too_slow])
+        @given(cards=state_files())
+        def run(cards: Any) -> None:
+            hrefs = list(good["cards"])
+            shaped = {**{hrefs[i % len(hrefs)]: v for i, v in enumerate(cards.values())}}
+            config.state.write_text(json.dumps({**good, "cards": shaped}))
+            counts = setup.run().counts()
+            assert counts["unchanged"] == 2 and counts["created"] == counts["deleted"] == 0
+
+        run()
+        assert good["version"] == STATE_VERSION
+    finally:
+        monkeypatch.undo()
+
+
+@st.composite
+def foreign_caches(draw: st.DrawFn) -> list[str]:
+    """SQL that makes a file another program's (or version's) idea of a source cache."""
+    columns = st.lists(st.sampled_from(["key", "value", "href", "etag", "data", "x", "blob"]),
+                       min_size=1, max_size=4, unique=True)
+    statements = []
+    for table in draw(st.lists(st.sampled_from(["meta", "cards", "other"]), min_size=1,
+                               max_size=3, unique=True)):
+        statements.append(f"CREATE TABLE {table} ({', '.join(draw(columns))})")
+    if draw(st.booleans()):
+        statements.append("INSERT INTO meta (key, value) VALUES ('version', '1')"
+                          if "meta" in " ".join(statements) else "SELECT 1")
+    return statements
+
+
+@PROPERTY
+@given(statements=foreign_caches(), junk=st.binary(max_size=64))
+def test_a_foreign_source_cache_is_rebuilt(
+    tmp_path_factory: pytest.TempPathFactory, statements: list[str], junk: bytes
+) -> None:
+    """A cache file with another schema (generated tables and columns) or random bytes is
+    thrown away and rebuilt: the cache then reads and writes."""
+    import sqlite3
+
+    from contactguard.sourcecache import SourceCache
+
+    path = tmp_path_factory.mktemp("cache") / "source.sqlite"
+    if junk and junk[0] % 3 == 0:
+        path.write_bytes(junk)
+    else:
+        with sqlite3.connect(path) as db:
+            for statement in statements:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute(statement)
+        db.close()
+    with SourceCache(path, "https://dav.example/book/") as cache:
+        cache.update([("/book/a.vcf", '"1"', "BEGIN:VCARD\r\nEND:VCARD\r\n")], [])
+        assert cache.etags() == {"/book/a.vcf": '"1"'}
+        assert cache.texts() == {"/book/a.vcf": "BEGIN:VCARD\r\nEND:VCARD\r\n"}
+
+
+def test_a_cache_with_the_right_meta_but_foreign_cards_table_is_rebuilt(tmp_path: Path) -> None:
+    """A cache whose meta says this version and source but whose cards table has other
+    columns (the case the old code kept, then failed on) is rebuilt."""
+    import sqlite3
+
+    from contactguard.sourcecache import CACHE_VERSION, SourceCache
+
+    path = tmp_path / "source.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("CREATE TABLE cards (href TEXT, etag TEXT)")
+        db.executemany("INSERT INTO meta VALUES (?, ?)",
+                       [("version", CACHE_VERSION), ("source", "https://dav.example/book/")])
+    db.close()
+    with SourceCache(path, "https://dav.example/book/") as cache:
+        assert cache.rebuilt
+        assert cache.texts() == {}
+
+
+@pytest.mark.parametrize("token", ["abc\r\nX-Injected: 1", "t\u00f6ken", "a b"])
+def test_a_bad_token_is_one_line_and_never_in_the_exception_chain(token: str) -> None:
+    """A token with CR/LF inside, a space or a non-ASCII letter is refused before any request,
+    and neither the message nor any exception in its chain holds the token."""
+    from contactguard.carddav import Credentials
+
+    secret = token.strip("\r\n")
+    with pytest.raises(ConfigError) as caught:
+        Credentials(token=secret)
+    chain: list[BaseException] = []
+    error: BaseException | None = caught.value
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    assert all(secret not in str(e) and secret not in repr(e) for e in chain)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_crlf_environment_token_is_stripped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token from an EnvironmentFile with CRLF ends loses its CR, as a token file's line
+    end is lost."""
+    from contactguard.syncconfig import Endpoint, _secret
+
+    monkeypatch.setenv("CG_TOKEN", "abc123\r")
+    assert _secret(Endpoint(url="https://x/", token_env="CG_TOKEN"), "token", "target") == "abc123"
+
+
+@pytest.mark.parametrize("data", [b"caf\xe9\n", b"\xff\xfe\x00p"])
+def test_a_password_file_that_is_not_utf8_is_one_line(tmp_path: Path, data: bytes) -> None:
+    """A password file that is not UTF-8 is a ConfigError naming the section, key and file."""
+    from contactguard.syncconfig import Endpoint, _secret
+
+    path = tmp_path / "pw"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError, match=r"pw: \[target\] password_file is not UTF-8 text"):
+        _secret(Endpoint(url="https://x/", password_file=path), "password", "target")
