@@ -152,7 +152,7 @@ def sanitize(
     from .books import write_book
     from .pipeline import Rendered
     from .progress import Console
-    from .report import ReportWriter, summary_text
+    from .report import summary_text
     from .report_html import writer_for
 
     for target in (output, report):
@@ -166,20 +166,19 @@ def sanitize(
     policy = sanitizer.policy
     writer = writer_for(report) if report else None
     try:
-        # workers (and one process, with --jobs 1) render JSON entries of the common decision;
-        # --verbose and the HTML report need every Decision here
-        json_writer = writer if isinstance(writer, ReportWriter) else None
-        quick = not verbose and (writer is None or json_writer is not None)
+        # workers (and one process, with --jobs 1) render JSON entries of the common decision,
+        # which both report writers take; --verbose needs every Decision here
+        quick = not verbose
         with Console(sys.stderr, books, quiet=quiet, verbose=verbose, style=click.style) as console:
             items = (
-                sanitizer.stream(books, jobs=_jobs(jobs), entries=json_writer is not None)
+                sanitizer.stream(books, jobs=_jobs(jobs), entries=writer is not None)
                 if quick else sanitizer.decisions(books)
             )
             for item in items:
                 if isinstance(item, Rendered):
                     console.decided(item.count, item.source, item.line)
-                    if json_writer is not None:
-                        json_writer.add_rendered(item.data, item.count)
+                    if writer is not None:
+                        writer.add_rendered(item.data, item.count)
                     continue
                 console.decision(item)
                 if writer is not None:

@@ -736,3 +736,36 @@ def test_a_password_file_that_is_not_utf8_is_one_line(tmp_path: Path, data: byte
     path.write_bytes(data)
     with pytest.raises(ConfigError, match=r"pw: \[target\] password_file is not UTF-8 text"):
         _secret(Endpoint(url="https://x/", password_file=path), "password", "target")
+
+
+# --- the HTML report on the quick path ----------------------------------------------------------
+
+def _html_rows(book: Path, evidence: Any, quick: bool) -> str:
+    from contactguard.pipeline import Rendered, Sanitizer
+    from contactguard.policy import Policy
+    from contactguard.report_html import HtmlReportWriter
+
+    sanitizer = Sanitizer(evidence, Policy(region="DE"), ReadOptions())
+    writer = HtmlReportWriter()
+    items = (sanitizer.stream([book], jobs=2, entries=True, chunk_bytes=4096, min_bytes=0)
+             if quick else sanitizer.decisions([book]))
+    for item in items:
+        if isinstance(item, Rendered):
+            writer.add_rendered(item.data, item.count)
+        else:
+            writer.add(item)
+    out = io.BytesIO()
+    writer.finish(out, sanitizer.summary, sanitizer.policy)
+    page = out.getvalue().decode("utf-8")
+    return page[page.index("<tbody>"):]
+
+
+@pytest.mark.parametrize("book", sorted((TESTS.parent / "samples").glob("*.vcf"))
+                         + sorted((TESTS.parent / "samples").glob("*.csv")), ids=str)
+def test_the_html_report_from_rendered_entries_is_the_html_report_of_decisions(
+    book: Path
+) -> None:
+    """The HTML report built from the entries workers render (the fast path) has exactly the
+    rows the HTML report built from every Decision has."""
+    evidence = load_evidence([TESTS.parent / "samples" / "ledger.csv"])
+    assert _html_rows(book, evidence, True) == _html_rows(book, evidence, False)
