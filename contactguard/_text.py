@@ -53,3 +53,9 @@ def shown_path(path: object) -> str:
     """A file name as text that prints and encodes: undecodable bytes become ``\\xNN``."""
     text = str(path)
     return _SURROGATE.sub(_escape, text) if _SURROGATE.search(text) else text
+
+
+def count(number: int, word: str, plural: str | None = None) -> str:
+    """``number`` and ``word`` in the singular or plural: "1 contact", "2 contacts",
+    "0 contacts"; ``plural`` for irregular words ("identity", "identities")."""
+    return f"{number:,} {word if number == 1 else plural or word + 's'}"

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from ._text import shown_path, terminal_lines, terminal_safe
+from ._text import count, shown_path, terminal_lines, terminal_safe
 from .errors import ContactguardError
 
 
@@ -28,6 +28,26 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("contactguard: interrupted", err=True)
             raise SystemExit(130) from None
+        except BrokenPipeError:
+            # the reader went away (``| head -1``): end quietly, as Unix tools do on SIGPIPE;
+            # standard output goes to /dev/null so that the final flush cannot complain
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            raise SystemExit(128 + 13) from None
+
+
+class _ConfigHint(click.Command):
+    """A command whose config is an option: ``sync sync.toml`` is told to write ``--config``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        stray = [a for a in args if not a.startswith("-")]
+        if stray and not any(a in ("--config", "-c") or a.startswith(("--config=", "-c"))
+                             for a in args):
+            raise click.UsageError(
+                f"unexpected argument {stray[0]!r}: the config is an option, "
+                f"contactguard {self.name} --config {stray[0]}", ctx)
+        return super().parse_args(ctx, args)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,7 +76,8 @@ def _pipeline_options(command: Any) -> Any:
         click.option("--keep-field", "keep_fields", multiple=True, metavar="F",
                      help="Keep this field besides FN, N, TEL, UID (repeatable): ORG, EMAIL, ..."),
         click.option("--max-age", metavar="AGE",
-                     help="Remove people whose last inbound message is older, e.g. 365d."),
+                     help="Remove people whose last inbound message is older: 1y, 6m, 365d, "
+                          "52w or 12h (a year is 365 days, a month 30)."),
         click.option("--match-ar-without-9", is_flag=True,
                      help="Let Argentine +54 numbers match +549 evidence "
                           "(off: may match a landline)."),
@@ -120,7 +141,8 @@ def _sanitizer(
 @click.option("--format", "-f", "fmt", type=click.Choice(["vcard3", "vcard4", "csv"]),
               default="vcard3", show_default=True, help="Format of the clean book.")
 @click.option("--report", metavar="FILE",
-              help="Write the audit report here: HTML for a .html name, else JSON.")
+              help="Write the audit report here: HTML for a .html name, else JSON; '-' writes "
+                   "the JSON report to standard output (then -o FILE or --dry-run).")
 @click.option("--dry-run", is_flag=True, help="Write nothing but the report and the summary.")
 @click.option("--quiet", "-q", is_flag=True,
               help="No summary and no progress bar on standard error.")
@@ -155,6 +177,11 @@ def sanitize(
     from .report import summary_text
     from .report_html import writer_for
 
+    if report == "-" and output == "-" and not dry_run:
+        raise click.UsageError(
+            "--report - and the clean book would both go to standard output; "
+            "write the book elsewhere with -o FILE, or pass --dry-run"
+        )
     for target in (output, report):
         if target and target != "-":
             ledger = [pipeline["ledger"]] if pipeline["ledger"] else []
@@ -190,7 +217,10 @@ def sanitize(
             else:
                 with atomic_write(output) as stream:
                     write_book(sanitizer.clean, stream, fmt)
-        if writer is not None and report:
+        if writer is not None and report == "-":
+            writer.finish(sys.stdout.buffer, sanitizer.summary, policy)
+            sys.stdout.flush()
+        elif writer is not None and report:
             with atomic_write(Path(report)) as stream:
                 writer.finish(stream, sanitizer.summary, policy)
     finally:
@@ -201,7 +231,7 @@ def sanitize(
         _echo_json({"command": "sanitize", "dry_run": dry_run, "inputs": sanitizer.summary.inputs,
                     "output": None if dry_run else output, "report": report,
                     "summary": sanitizer.summary.as_dict()},
-                   err=output == "-" and not dry_run)
+                   err=(output == "-" and not dry_run) or report == "-")
     elif not quiet:
         click.echo(summary_text(sanitizer.summary, dry_run=dry_run), err=True)
 
@@ -251,8 +281,9 @@ def evidence_import(sources: tuple[str, ...], ledger: str, me: str | None,
     for warning in warnings:
         click.echo(terminal_safe(f"warning: {warning}"), err=True)
     click.echo(
-        f"imported {stats.records} records: {stats.added} identities added, "
-        f"{stats.changed} changed; the ledger holds {total}",
+        f"imported {count(stats.records, 'record')}: "
+        f"{count(stats.added, 'identity', 'identities')} added, "
+        f"{stats.changed:,} changed; the ledger holds {total:,}",
         err=True,
     )
 
@@ -314,10 +345,10 @@ def evidence_forget(number: str, ledger: str) -> None:
 
     with Ledger(ledger, create=False) as db:
         deleted = db.forget(number)
-    click.echo(f"{number}: {deleted} identities deleted", err=True)
+    click.echo(f"{number}: {count(deleted, 'identity', 'identities')} deleted", err=True)
 
 
-@main.command()
+@main.command(cls=_ConfigHint)
 @click.option("--config", "-c", "config", required=True, metavar="FILE",
               type=click.Path(dir_okay=False),
               help="The sync config (TOML): source, target, evidence, policy, quarantine.")
@@ -370,6 +401,9 @@ def invite(number: str, text: str | None, region: str | None, qr: str | None) ->
 @click.argument("books", nargs=-1, required=True, metavar="BOOK...")
 @_pipeline_options
 @click.option("--json", "as_json", is_flag=True, help="Findings and summary as JSON on stdout.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "nagios"]), default=None,
+              help="text (the default), json (as --json) or nagios: one monitoring-plugin line "
+                   "with performance data, exit 0 OK, 2 CRITICAL (not clean), 3 UNKNOWN.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary and no progress bar.")
 @click.pass_context
 def check(
@@ -377,6 +411,7 @@ def check(
     /,
     books: tuple[str, ...],
     as_json: bool,
+    fmt: str | None,
     quiet: bool,
     **pipeline: Any,
 ) -> None:
@@ -385,24 +420,18 @@ def check(
     Clean means sanitize would keep every contact, strip no number and drop no field.
     Example: contactguard check phone.vcf --ledger evidence.db --region DE
     """
-    from .check import finding
-    from .progress import Console, color_wanted
-
-    sanitizer = _sanitizer(**pipeline)
-    policy = sanitizer.policy
-    findings = []
-    with Console(sys.stderr, books, quiet=quiet or as_json) as console:
-        for decision in sanitizer.decisions(books):
-            console.decision(decision)
-            found = finding(decision, policy)
-            if found is not None:
-                findings.append(found)  # only offenders are held: a clean book costs nothing
-    summary = sanitizer.summary
+    if fmt == "nagios":
+        _check_nagios(ctx, books, pipeline)
+        return
+    as_json = as_json or fmt == "json"
+    findings, summary = _check(books, pipeline, quiet=quiet or as_json)
     if as_json:
         _echo_json({"command": "check", "clean": not findings, "inputs": summary.inputs,
                     "offending": len(findings), "findings": [f.as_dict() for f in findings],
                     "summary": summary.as_dict()})
     else:
+        from .progress import color_wanted
+
         color = color_wanted(sys.stdout)
         for found in findings:
             entry = found.as_dict()
@@ -410,12 +439,53 @@ def check(
                                  + "; ".join(found.problems))
             click.echo(click.style(line, fg="red") if color else line, color=color)
         if not quiet:
-            verdict = (f"contactguard: {len(findings)} of {summary.contacts_in} contacts "
-                       "need attention" if findings else
-                       f"contactguard: clean ({summary.contacts_in} contacts, all wrote first)")
+            verdict = (f"contactguard: {len(findings):,} of {count(summary.contacts_in, 'contact')}"
+                       f" {'needs' if len(findings) == 1 else 'need'} attention" if findings else
+                       f"contactguard: clean ({count(summary.contacts_in, 'contact')}, all wrote "
+                       "first)")
             click.echo(verdict, err=True)
     if findings:
         ctx.exit(3)
+
+
+def _check(books: tuple[str, ...], pipeline: dict[str, Any], *, quiet: bool) -> Any:
+    """(findings, summary) of a check run."""
+    from .check import finding
+    from .progress import Console
+
+    sanitizer = _sanitizer(**pipeline)
+    policy = sanitizer.policy
+    findings = []
+    with Console(sys.stderr, books, quiet=quiet) as console:
+        for decision in sanitizer.decisions(books):
+            console.decision(decision)
+            found = finding(decision, policy)
+            if found is not None:
+                findings.append(found)  # only offenders are held: a clean book costs nothing
+    return findings, sanitizer.summary
+
+
+def _check_nagios(ctx: click.Context, books: tuple[str, ...], pipeline: dict[str, Any]) -> None:
+    """``check --format nagios``: the monitoring-plugin line (Nagios plugin API: one line of
+    status text, ``|``, performance data) and its exit codes. It names no contact and shows no
+    number: monitoring systems keep plugin output for years."""
+    try:
+        findings, summary = _check(books, pipeline, quiet=True)
+    except (ContactguardError, click.ClickException) as exc:
+        message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+        click.echo(f"CONTACTGUARD UNKNOWN - {terminal_safe(shown_path(message))}")
+        ctx.exit(3)
+    stripped = sum(1 for f in findings if f.decision.kept and any(
+        not n.kept for n in f.decision.numbers))
+    perfdata = (f"offending={len(findings)};;0;0;{summary.contacts_in} "
+                f"contacts={summary.contacts_in};;;0 removed={summary.contacts_removed};;;0 "
+                f"stripped={stripped};;;0")
+    if findings:
+        click.echo(f"CONTACTGUARD CRITICAL - {len(findings):,} of "
+                   f"{count(summary.contacts_in, 'contact')} "
+                   f"{'needs' if len(findings) == 1 else 'need'} attention | {perfdata}")
+        ctx.exit(2)
+    click.echo(f"CONTACTGUARD OK - clean, {count(summary.contacts_in, 'contact')} | {perfdata}")
 
 
 def _echo_json(payload: dict[str, Any], *, err: bool = False) -> None:

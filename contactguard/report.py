@@ -312,10 +312,13 @@ def write_report(
 
 def summary_text(summary: Any, *, dry_run: bool = False) -> str:
     """A short human summary for stderr."""
+    from ._text import count
+
     s = summary
     lines = [
-        f"contactguard: {s.contacts_in} contacts read, {s.contacts_kept} kept, "
-        f"{s.contacts_removed} removed ({s.numbers_in} numbers read, {s.numbers_kept} kept)"
+        f"contactguard: {count(s.contacts_in, 'contact')} read, {s.contacts_kept:,} kept, "
+        f"{s.contacts_removed:,} removed ({count(s.numbers_in, 'number')} read, "
+        f"{s.numbers_kept:,} kept)"
         + (" [dry run: nothing written but the report]" if dry_run else "")
     ]
     removed = {k: v for k, v in s.reasons.items() if k != "inbound-first"}
@@ -324,15 +327,16 @@ def summary_text(summary: Any, *, dry_run: bool = False) -> str:
         parts = ", ".join(f"{k} {v}" for k, v in ordered)
         lines.append(f"  removed: {parts}")
     if s.merged:
-        lines.append(f"  merged: {s.merged} contacts shared a number with an earlier one")
+        lines.append(f"  merged: {count(s.merged, 'contact')} shared a number with an earlier one")
     if s.invalid_without_region:
         lines.append(
-            f"  hint: {s.invalid_without_region} national numbers could not be read without a "
-            "region: pass --region (e.g. --region DE)"
+            f"  hint: {count(s.invalid_without_region, 'national number')} could not be read "
+            "without a region: pass --region (e.g. --region DE)"
         )
     if s.evidence_unmatchable:
         lines.append(
-            f"  note: {s.evidence_unmatchable} evidence records carry no phone number "
+            f"  note: {count(s.evidence_unmatchable, 'evidence record')} "
+            f"{'carries' if s.evidence_unmatchable == 1 else 'carry'} no phone number "
             "(only a business-scoped user id) and cannot match a book number"
         )
     return "\n".join(lines)

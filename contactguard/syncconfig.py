@@ -155,7 +155,10 @@ def load_config(path: str | Path) -> SyncConfig:
         raise fail('[policy] keep_fields must be a list of field names such as ["ORG"]')
     max_age = policy.get("max_age")
     if max_age is not None:
-        parse_max_age(str(max_age))  # raises ConfigError for a bad duration
+        try:
+            parse_max_age(str(max_age))
+        except ConfigError as exc:
+            raise fail(f"[policy] max_age: {exc.message}") from None
     stem = file.stem
     state = _path(data.get("state"), "state", base, fail) or base / f"{stem}.state.json"
     cache = data.get("source_cache", True)

@@ -197,7 +197,7 @@ class TestCommands:
         ledger = tmp_path / "l.sqlite"
         first = runner.invoke(main, ["evidence", "import", str(csv), "--ledger", str(ledger)])
         again = runner.invoke(main, ["evidence", "import", str(csv), "--ledger", str(ledger)])
-        assert first.exit_code == 0 and "1 identities added" in first.stderr
+        assert first.exit_code == 0 and "1 identity added" in first.stderr
         assert "0 identities added, 0 changed" in again.stderr
         shown = runner.invoke(
             main, ["evidence", "show", "--ledger", str(ledger), "--number", "+49 170 1234567"]
