@@ -769,3 +769,63 @@ def test_the_html_report_from_rendered_entries_is_the_html_report_of_decisions(
     rows the HTML report built from every Decision has."""
     evidence = load_evidence([TESTS.parent / "samples" / "ledger.csv"])
     assert _html_rows(book, evidence, True) == _html_rows(book, evidence, False)
+
+
+@pytest.mark.radicale
+def test_the_sync_dry_run_plan_prints_no_terminal_sequence(
+    radicale: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runner: CliRunner
+) -> None:
+    """A card on the phone whose UID holds an OSC title, a screen clear and U+202E shows in
+    the --dry-run plan with them replaced."""
+    from test_sync import Setup, card
+
+    setup = Setup(radicale, tmp_path, monkeypatch)
+    hostile = "leak\x1b]0;pwned\x07-\x1b[2J\u202e1"
+    setup.server.put_card("phone1", setup.target_book, "leak",
+                          card(hostile, "Lea Leak", "+4917099"))
+    result = runner.invoke(main, ["sync", "--config", str(setup.config), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "delete <leak" in result.output
+    assert not re.search("[\x1b\x07\u202e]", result.output)
+
+
+ALL_FIELDS = ["FN", "N", "ORG", "NOTE", "EMAIL", "TITLE", "ADR", "item1.X-ABLabel"]
+controls = st.lists(st.sampled_from(HOSTILE + ["\x1b", "\x07", "\x85", "\x9d", "\u2029"])
+                    | st.text(alphabet="Ab ;,:\\", max_size=3), min_size=1, max_size=5).map("".join)
+
+
+@PROPERTY
+@given(values=st.fixed_dictionaries({name: controls for name in ALL_FIELDS}),
+       fmt=st.sampled_from(["csv", "vcard4"]))
+def test_control_characters_in_every_text_field_reach_no_output_raw(
+    tmp_path_factory: pytest.TempPathFactory, values: dict[str, str], fmt: str
+) -> None:
+    """Control and layout characters generated into every text field of a kept card reach
+    neither the CSV book, nor --verbose, nor the check output raw; the vCard output holds
+    no C0 control but its line ends."""
+    folder = tmp_path_factory.mktemp("fields")
+    escaped = {k: v.replace("\\", "\\\\").replace(",", "\\,").replace(";", "\\;")
+               for k, v in values.items()}
+    lines = [f"{name}:{escaped[name]}" for name in ALL_FIELDS if name not in ("N", "ADR")]
+    lines += [f"N:{escaped['N']};x;;;", f"ADR:;;{escaped['ADR']};;;;",
+              "item1.TEL:+4917012345678"]
+    book = folder / "b.vcf"
+    book.write_text("BEGIN:VCARD\r\nVERSION:3.0\r\n" + "\r\n".join(lines) + "\r\nEND:VCARD\r\n",
+                    encoding="utf-8", errors="surrogatepass")
+    (folder / "l.csv").write_text(LEDGER)
+    runner = CliRunner()
+    keep = [a for f in ("ORG", "NOTE", "EMAIL", "TITLE", "ADR") for a in ("--keep-field", f)]
+    out = folder / f"out.{fmt}"
+    result = runner.invoke(main, ["sanitize", str(book), "-e", str(folder / "l.csv"), "-o",
+                                  str(out), "-f", fmt, "-v", *keep])
+    assert result.exit_code == 0, result.output
+    assert not re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e]",
+                         result.output.replace("\n", ""))
+    text = out.read_bytes().decode("utf-8", "surrogateescape")
+    if fmt == "csv":
+        assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", text)
+    else:
+        assert not re.search("[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]", text)
+    checked = runner.invoke(main, ["check", str(book), "-e", str(folder / "l.csv")])
+    assert not re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e]",
+                         checked.output.replace("\n", ""))
