@@ -790,12 +790,12 @@ def test_the_sync_dry_run_plan_prints_no_terminal_sequence(
 
 
 ALL_FIELDS = ["FN", "N", "ORG", "NOTE", "EMAIL", "TITLE", "ADR", "item1.X-ABLabel"]
-controls = st.lists(st.sampled_from(HOSTILE + ["\x1b", "\x07", "\x85", "\x9d", "\u2029"])
+controls = st.lists(st.sampled_from([*HOSTILE, "\x1b", "\x07", "\x85", "\x9d", "\u2029"])
                     | st.text(alphabet="Ab ;,:\\", max_size=3), min_size=1, max_size=5).map("".join)
 
 
 @PROPERTY
-@given(values=st.fixed_dictionaries({name: controls for name in ALL_FIELDS}),
+@given(values=st.fixed_dictionaries(dict.fromkeys(ALL_FIELDS, controls)),
        fmt=st.sampled_from(["csv", "vcard4"]))
 def test_control_characters_in_every_text_field_reach_no_output_raw(
     tmp_path_factory: pytest.TempPathFactory, values: dict[str, str], fmt: str
