@@ -829,3 +829,20 @@ def test_control_characters_in_every_text_field_reach_no_output_raw(
     checked = runner.invoke(main, ["check", str(book), "-e", str(folder / "l.csv")])
     assert not re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e]",
                          checked.output.replace("\n", ""))
+
+
+@given(key=st.sampled_from(["phone", "first_inbound_at", "first_outbound_at", "opted_out_at",
+                            "name", "other"]),
+       values=st.lists(st.none() | st.sampled_from(["2026-01-01", "+4917012345678"]),
+                       min_size=2, max_size=3))
+@settings(max_examples=40, deadline=None, derandomize=True)
+def test_a_jsonl_ledger_object_naming_a_key_twice_is_refused(
+    key: str, values: list[str | None]
+) -> None:
+    """A JSONL ledger line whose object names a key twice is refused with file and line, as a
+    CSV header naming a column twice is (json would keep the last copy silently)."""
+    pairs = [("phone", "+4917012345678"), ("first_inbound_at", "2026-01-02")]
+    pairs = [(k, v) for k, v in pairs if k != key] + [(key, v) for v in values]
+    line = "{" + ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in pairs) + "}\n"
+    with pytest.raises(EvidenceError, match=rf"l\.jsonl:1: the object names the key '{key}'"):
+        list(ledger.read_jsonl(io.BytesIO(line.encode()), "l.jsonl"))
