@@ -205,9 +205,11 @@ class _Member(io.RawIOBase):
             if not self._pending:
                 self._pending = self._inflate.unconsumed_tail or self._raw()
             feed, self._pending = self._pending, b""
+            unused = len(self._inflate.unused_data)  # bytes past the stream's end so far
             data = self._inflate.decompress(feed, size)
             self._pending = self._inflate.unconsumed_tail
-            self._consumed += len(feed) - len(self._pending) - len(self._inflate.unused_data)
+            past = len(self._inflate.unused_data) - unused
+            self._consumed += len(feed) - len(self._pending) - past
             if self._inflate.eof:
                 self._left = 0
                 self._pending = b""

@@ -846,3 +846,27 @@ def test_a_jsonl_ledger_object_naming_a_key_twice_is_refused(
     line = "{" + ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in pairs) + "}\n"
     with pytest.raises(EvidenceError, match=rf"l\.jsonl:1: the object names the key '{key}'"):
         list(ledger.read_jsonl(io.BytesIO(line.encode()), "l.jsonl"))
+
+
+@PROPERTY
+@given(body=st.binary(max_size=5000) | st.text(max_size=3000).map(str.encode)
+       | st.integers(1, 300_000).map(lambda n: (CHAT * (n // len(CHAT) + 1))[:n].encode()),
+       method=st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]),
+       level=st.integers(0, 9), chunk=st.integers(1, 70_000))
+def test_the_zip_opener_reads_what_zipfile_reads(
+    tmp_path_factory: pytest.TempPathFactory, body: bytes, method: int, level: int, chunk: int
+) -> None:
+    """For honest archives (stored or deflated at any level, read in any chunk size) the
+    opener returns exactly the member's bytes, and counts them."""
+    stream = io.BytesIO()
+    with zipfile.ZipFile(stream, "w", method, compresslevel=level) as archive:
+        archive.writestr("IMG-1.jpg", b"\xff\xd8" * 7)
+        archive.writestr(CHAT_NAME, body)
+    path = tmp_path_factory.mktemp("zip") / "export.zip"
+    path.write_bytes(stream.getvalue())
+    with _zip.open_zip(path) as archive:
+        info = next(i for i in archive.infolist() if i.filename == CHAT_NAME)
+        with archive.open(info) as member:
+            got = b"".join(iter(lambda: member.read(chunk), b""))
+        assert archive.inflated == len(body)
+    assert got == body
