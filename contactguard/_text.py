@@ -5,9 +5,10 @@ Two sanitisers, used wherever such text leaves the program:
 - ``terminal_safe``: for a terminal (``--verbose``, ``check``, ``evidence inspect``/``show``,
   the ``sync --dry-run`` plan, error messages). C0 and C1 controls, DEL, the bidirectional
   overrides, embeddings and isolates (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C),
-  the line and paragraph separators U+2028/U+2029, and lone surrogates each become U+FFFD, so
-  that a name cannot move the cursor, retitle a window, clear the screen, reverse the text
-  around it or start a fake line. ``terminal_lines`` keeps the line ends of multi-line text.
+  the line and paragraph separators U+2028/U+2029 each become U+FFFD (lone surrogates become
+  escapes, see ``shown_path``), so that a name cannot move the cursor, retitle a window, clear
+  the screen, reverse the text around it or start a fake line. ``terminal_lines`` keeps the
+  line ends of multi-line text.
 - ``csv_cell``: for a CSV cell. The same characters are dropped, except tab, CR and LF, which a
   quoted cell may hold (a note's lines).
 
@@ -28,7 +29,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def terminal_safe(text: str) -> str:
-    """``text`` with every control or invisible layout character replaced by U+FFFD."""
+    """``text`` with every control or invisible layout character replaced by U+FFFD (a byte of
+    a file name that is not UTF-8 is written ``\\xNN`` first, as ``shown_path`` does)."""
+    if _SURROGATE.search(text):
+        text = shown_path(text)
     return _TERMINAL.sub("\N{REPLACEMENT CHARACTER}", text)
 
 

@@ -229,7 +229,8 @@ def sanitize(
     if as_json:
         # the JSON summary must not corrupt a clean book written to standard output
         _echo_json({"command": "sanitize", "dry_run": dry_run, "inputs": sanitizer.summary.inputs,
-                    "output": None if dry_run else output, "report": report,
+                    "output": None if dry_run else shown_path(output),
+                    "report": None if report is None else shown_path(report),
                     "summary": sanitizer.summary.as_dict()},
                    err=(output == "-" and not dry_run) or report == "-")
     elif not quiet:

@@ -440,7 +440,7 @@ def test_terminal_safe_leaves_no_control_or_layout_character(text: str) -> None:
     assert not re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
                          "\u200e\u200f\u061c\ud800-\udfff]", safe)
     safe.encode("utf-8")
-    assert len(safe) == len(text)
+    assert len(safe) >= len(text)
     lines = terminal_lines(text)
     assert lines.count("\n") == text.count("\n")
 
