@@ -25,6 +25,9 @@ def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
     folder = target.parent if str(target.parent) else Path()
     if target.is_dir():
         raise InputError("names a folder; give a file name to write", file=shown_path(target))
+    if not folder.is_dir():
+        raise InputError(f"cannot write here: no folder {shown_path(folder)}",
+                         file=shown_path(target))
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._files import named_file
+from ._files import file_error, named_file
 from .errors import ConfigError
 from .pipeline import parse_max_age
 
@@ -113,6 +113,8 @@ def load_config(path: str | Path) -> SyncConfig:
         raise ConfigError(f"cannot read the config ({exc.strerror})", file=shown) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", file=shown) from exc
+    except UnicodeError as exc:  # TOML is UTF-8
+        raise file_error(shown, exc, "the config", ConfigError) from exc
     base = file.parent
 
     def fail(message: str) -> ConfigError:

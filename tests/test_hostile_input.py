@@ -330,6 +330,21 @@ def test_an_output_naming_a_folder_is_one_line(runner: CliRunner, files: Path, f
     assert list((files / "out").iterdir()) == []
 
 
+def test_an_output_in_a_missing_folder_is_one_line(runner: CliRunner, files: Path) -> None:
+    """-o into a folder that does not exist names the folder, in one line."""
+    result = runner.invoke(main, ["sanitize", str(files / "book.vcf"), "-e",
+                                  str(files / "ledger.csv"), "-o", str(files / "no" / "x.vcf")])
+    assert f"cannot write here: no folder {files / 'no'}" in one_line_error(result)
+
+
+def test_a_sync_config_that_is_not_utf8_is_one_line(runner: CliRunner, tmp_path: Path) -> None:
+    """A sync config with a byte that is not UTF-8 is a one-line error naming the config."""
+    config = tmp_path / "sync.toml"
+    config.write_bytes(b'quarantine = "q\xff"\n')
+    line = one_line_error(runner.invoke(main, ["sync", "--config", str(config)]))
+    assert "sync.toml: the config is not UTF-8 text (byte 0xff at offset 15)" in line
+
+
 def test_named_file_keeps_the_cause_and_one_line(tmp_path: Path) -> None:
     """The translator names the file and its role in one line and keeps the original error."""
     path = tmp_path / "secret.txt"
