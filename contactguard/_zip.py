@@ -206,7 +206,10 @@ class _Member(io.RawIOBase):
                 self._pending = self._inflate.unconsumed_tail or self._raw()
             feed, self._pending = self._pending, b""
             unused = len(self._inflate.unused_data)  # bytes past the stream's end so far
-            data = self._inflate.decompress(feed, size)
+            try:
+                data = self._inflate.decompress(feed, size)
+            except zlib.error as exc:
+                raise ZipLimitError(f"{name}: damaged ({_describe(exc)})") from exc
             self._pending = self._inflate.unconsumed_tail
             past = len(self._inflate.unused_data) - unused
             self._consumed += len(feed) - len(self._pending) - past

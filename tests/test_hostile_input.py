@@ -264,7 +264,7 @@ def lying_zips(draw: st.DrawFn) -> bytes:
     fields = [(directory + 10, "<H"), (directory + 8, "<H"), (directory + 16, "<L"),
               (directory + 20, "<L"), (directory + 24, "<L"), (directory + 42, "<L"),
               (end + 8, "<H"), (end + 10, "<H"), (end + 12, "<L"), (end + 16, "<L"),
-              (18, "<L"), (22, "<L")]
+              (18, "<L"), (22, "<L"), (8, "<H"), (26, "<H"), (28, "<H")]
     for offset, shape in draw(st.lists(st.sampled_from(fields), min_size=1, max_size=4)):
         bits = 16 if shape == "<H" else 32
         value = draw(st.integers(0, (1 << bits) - 1) | st.sampled_from([0, 1, 8, 12, 99]))
@@ -885,3 +885,14 @@ def test_the_zip_opener_reads_what_zipfile_reads(
             got = b"".join(iter(lambda: member.read(chunk), b""))
         assert archive.inflated == len(body)
     assert got == body
+
+
+def test_a_stored_member_declared_deflated_is_a_clear_error(tmp_path: Path) -> None:
+    """A stored member whose directory entry says "deflated" fails to inflate: one line naming
+    the member, not a zlib error."""
+    path = chat_zip(tmp_path / "m.zip", CHAT, method=zipfile.ZIP_STORED)
+    data = bytearray(path.read_bytes())
+    data[central(data) + 10:central(data) + 12] = struct.pack("<H", zipfile.ZIP_DEFLATED)
+    path.write_bytes(bytes(data))
+    with pytest.raises(EvidenceError, match=rf"{CHAT_NAME}: damaged \(Error -3"):
+        chats.read_chat(path)
