@@ -10,6 +10,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from ._files import file_error
+from ._text import shown_path
 from .errors import InputError
 
 
@@ -24,10 +26,15 @@ def atomic_write(path: str | Path, *, public: bool = False) -> Iterator[BinaryIO
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path()
+    if target.is_dir():
+        raise InputError("names a folder; give a file name to write", file=shown_path(target))
+    if not folder.is_dir():
+        raise InputError(f"cannot write here: no folder {shown_path(folder)}",
+                         file=shown_path(target))
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
-        raise InputError(f"cannot write here ({exc.strerror})", file=str(target)) from exc
+        raise file_error(target, exc, "the output") from exc
     try:
         if public:
             umask = os.umask(0o022)
@@ -37,7 +44,10 @@ def atomic_write(path: str | Path, *, public: bool = False) -> Iterator[BinaryIO
             yield stream
             stream.flush()
             os.fsync(stream.fileno())
-        Path(tmp).replace(target)
+        try:
+            Path(tmp).replace(target)
+        except OSError as exc:  # a folder appeared there meanwhile, a read-only file system
+            raise file_error(target, exc, "the output") from exc
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             Path(tmp).unlink()

@@ -40,7 +40,7 @@ from xml.sax.saxutils import escape
 
 import httpx
 
-from .errors import SyncError
+from .errors import ConfigError, SyncError
 
 __all__ = [
     "AuthFailed",
@@ -72,6 +72,9 @@ class PreconditionFailed(SyncError):
     """A PUT or DELETE met a card that changed on the server since it was listed (HTTP 412)."""
 
 
+_TOKEN = re.compile(r"[\x21-\x7e]+")  # visible ASCII (RFC 6750 tokens are a subset)
+
+
 @dataclass(frozen=True)
 class Credentials:
     """Basic auth (username + password) or a bearer token; ``repr`` hides the secrets."""
@@ -79,6 +82,15 @@ class Credentials:
     username: str | None = None
     password: str | None = None
     token: str | None = None
+
+    def __post_init__(self) -> None:
+        # a token goes into a header as it is: CR, LF or a non-ASCII letter there would raise
+        # deep in the HTTP library with the token in the message, seen in the exception chain
+        if self.token is not None and not _TOKEN.fullmatch(self.token):
+            raise ConfigError(
+                "the bearer token holds a character no token can hold (a control character "
+                "such as CR or LF, a space, or a non-ASCII letter); check its file or variable"
+            )
 
     def __repr__(self) -> str:
         return f"Credentials(username={self.username!r}, secret={'***' if self.secret else None})"

@@ -859,7 +859,10 @@ class SyncJob:
         if data.get("target") != self.config.target.describe():
             return {}
         cards = data.get("cards")
-        return cards if isinstance(cards, dict) else {}
+        if not isinstance(cards, dict):
+            return {}
+        # an entry of another shape is as good as none: that card is fetched and compared
+        return {href: entry for href, entry in cards.items() if _state_entry(entry)}
 
     def _save_state(self, cards: dict[str, Any]) -> None:
         data = {"version": STATE_VERSION, "target": self.config.target.describe(), "cards": cards}
@@ -1028,3 +1031,15 @@ def _rotate_reports(path: Path, keep: int) -> None:
     for older, newer in zip(reversed(files[1:]), reversed(files[:-1]), strict=True):
         with contextlib.suppress(FileNotFoundError):
             newer.replace(older)
+
+
+_STATE_KEYS = frozenset({"uid", "etag", "source_hash", "read_hash"})
+
+
+def _state_entry(entry: object) -> bool:
+    """Whether a state-file entry has the shape this version writes (text or null values)."""
+    return (
+        isinstance(entry, dict)
+        and entry.keys() == _STATE_KEYS
+        and all(value is None or isinstance(value, str) for value in entry.values())
+    )

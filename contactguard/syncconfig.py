@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._files import file_error, named_file
 from .errors import ConfigError
 from .guards import DEFAULT_MAX_DELETE_SHARE, check_keep_fields, check_region
 from .pipeline import parse_max_age
@@ -154,6 +155,8 @@ def load_config(path: str | Path) -> SyncConfig:
         raise ConfigError(f"cannot read the config ({exc.strerror})", file=shown) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", file=shown) from exc
+    except UnicodeError as exc:  # TOML is UTF-8
+        raise file_error(shown, exc, "the config", ConfigError) from exc
     base = file.parent
 
     def fail(message: str) -> ConfigError:
@@ -216,7 +219,10 @@ def load_config(path: str | Path) -> SyncConfig:
         raise fail("max_delete_share must be a share above 0 and at most 1, e.g. 0.5 for half")
     max_age = policy.get("max_age")
     if max_age is not None:
-        parse_max_age(str(max_age))  # raises ConfigError for a bad duration
+        try:
+            parse_max_age(str(max_age))
+        except ConfigError as exc:
+            raise fail(f"[policy] max_age: {exc.message}") from None
     stem = file.stem
     state = _path(data.get("state"), "state", base, fail) or base / f"{stem}.state.json"
     cache = data.get("source_cache", True)
@@ -426,18 +432,14 @@ def _secret(endpoint: Endpoint, kind: str, section: str) -> str | None:
     env: str | None = getattr(endpoint, f"{kind}_env")
     file: Path | None = getattr(endpoint, f"{kind}_file")
     if env is not None:
-        value = os.environ.get(env)
+        value = (os.environ.get(env) or "").strip("\r\n")  # an EnvironmentFile with CRLF ends
         if not value:
             raise ConfigError(f"[{section}] {kind}_env: the environment variable {env} is not set")
         return value
     if file is not None:
         _refuse_open_secret(file, f"[{section}] {kind}_file")
-        try:
+        with named_file(file, f"[{section}] {kind}_file", ConfigError):
             value = file.read_text(encoding="utf-8").strip("\r\n")
-        except OSError as exc:
-            raise ConfigError(
-                f"[{section}] {kind}_file: cannot read {file} ({exc.strerror})"
-            ) from exc
         if not value:
             raise ConfigError(f"[{section}] {kind}_file: {file} is empty")
         return value

@@ -219,7 +219,7 @@ class TestForgetAnyKey:
         result = runner.invoke(main, ["evidence", "forget", "Berta Beispiel", "--ledger",
                                       str(path)])
         assert result.exit_code == 0, result.output
-        assert "1 identities deleted" in result.stderr
+        assert "1 identity deleted" in result.stderr
         assert b"Berta" not in path.read_bytes()
 
     def test_show_masks_unless_asked(self, tmp_path: Path, runner: CliRunner) -> None:
@@ -346,7 +346,7 @@ class TestForgetWithBook:
         result = runner.invoke(main, ["evidence", "forget", "+49 170 1234567", "--ledger",
                                       str(path), "--book", str(book), "--region", "DE"])
         assert result.exit_code == 0, result.output
-        assert "1 identities deleted" in result.stderr
+        assert "1 identity deleted" in result.stderr
         assert b"Berta" not in path.read_bytes()
         with Ledger(path, readonly=True) as db:
             assert [e.key for e in db.entries()] == ["+491709999999"]

@@ -46,13 +46,13 @@ import calendar
 import io
 import re
 import zipfile
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import IO, NamedTuple
 
+from .._zip import SafeZip, ZipLimitError, open_zip
 from ..errors import ConfigError, EvidenceError
 from ..model import EvidenceRecord
 from ..phones import evidence_key
@@ -767,7 +767,7 @@ def read_chat(path: Path, *, date_order: str | None = None) -> ChatSummary:
 def _read_zip(path: Path, parser: _Parser) -> ChatSummary:
     source = parser.source
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_zip(path) as archive:
             entry, others = _chat_entry(archive, source)
             if entry.file_size > _MAX_CHAT_BYTES:
                 raise EvidenceError(
@@ -781,15 +781,15 @@ def _read_zip(path: Path, parser: _Parser) -> ChatSummary:
                     f"{entry.filename} is compressed {ratio:.0f}:1; refusing a likely zip bomb",
                     file=source,
                 )
-            # ZipExtFile never returns more than the entry's declared size
+            # the opener counts while it inflates: sizes the directory under-states stop it
             with archive.open(entry) as member, _text(member) as text:
                 parser.feed(_pieces(text))
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+    except ZipLimitError as exc:
         raise EvidenceError(f"cannot read the zip: {exc}", file=source) from exc
     return parser.summary(has_media_files=others > 0)
 
 
-def _chat_entry(archive: zipfile.ZipFile, source: str) -> tuple[zipfile.ZipInfo, int]:
+def _chat_entry(archive: SafeZip, source: str) -> tuple[zipfile.ZipInfo, int]:
     """The chat .txt inside an export zip, and how many other files (media) lie beside it."""
     files = [
         info
@@ -820,19 +820,11 @@ def sniff(path: Path, head: bytes) -> bool:
     """Whether ``path`` is a chat export: a zip with a chat .txt, or text in a chat line shape."""
     if head.startswith(b"PK\x03\x04"):
         try:
-            with zipfile.ZipFile(path) as archive:
+            with open_zip(path) as archive:
                 entry, _ = _chat_entry(archive, str(path))
                 with archive.open(entry) as member:
                     head = member.read(_SNIFF_BYTES)
-        except (
-            OSError,
-            EvidenceError,
-            zipfile.BadZipFile,
-            zlib.error,
-            EOFError,
-            NotImplementedError,
-            RuntimeError,
-        ):
+        except (OSError, EvidenceError, ZipLimitError):
             return False
     lines = head.decode("utf-8", errors="replace").splitlines()
     for line in lines:

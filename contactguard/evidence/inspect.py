@@ -16,7 +16,10 @@ def inspect_sources(
 ) -> Iterator[tuple[str, ContactguardError | None]]:
     """(text block, error or None) per source; a source that cannot be read does not stop the
     others, its block says why."""
+    sources = list(sources)
+    found = False
     for location, _explicit in _expand(sources):
+        found = True
         try:
             head = b"" if _is_url(location) else _read_head(location)
             kind = kind_of(location, head)
@@ -31,6 +34,10 @@ def inspect_sources(
         except ContactguardError as exc:
             line = f" (line {exc.line})" if exc.line else ""
             yield f"{location}\n  cannot be read{line}: {exc.message}", exc
+    if not found:
+        names = ", ".join(str(source) for source in sources)
+        error = EvidenceError("no evidence files in it (hidden files are not read)", file=names)
+        yield f"{names}\n  {error.message}", error
 
 
 def _when(value: datetime | None) -> str:
