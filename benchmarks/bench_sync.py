@@ -173,6 +173,7 @@ def main() -> None:
             # --- contactguard sync: source → sanitize → phone --------------------------------
             (tmp / "ledger.csv").write_text(ledger)
             (tmp / "phone1.pw").write_text(USERS["phone1"])
+            (tmp / "phone1.pw").chmod(0o600)  # contactguard refuses a secret others may read
             config = tmp / "sync.toml"
             config.write_text(
                 f'region = "DE"\nquarantine = "quarantine/"\n'

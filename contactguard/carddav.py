@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import ssl
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -39,7 +40,7 @@ from xml.sax.saxutils import escape
 
 import httpx
 
-from .errors import SyncError
+from .errors import ConfigError, SyncError
 
 __all__ = [
     "AuthFailed",
@@ -71,6 +72,9 @@ class PreconditionFailed(SyncError):
     """A PUT or DELETE met a card that changed on the server since it was listed (HTTP 412)."""
 
 
+_TOKEN = re.compile(r"[\x21-\x7e]+")  # visible ASCII (RFC 6750 tokens are a subset)
+
+
 @dataclass(frozen=True)
 class Credentials:
     """Basic auth (username + password) or a bearer token; ``repr`` hides the secrets."""
@@ -78,6 +82,15 @@ class Credentials:
     username: str | None = None
     password: str | None = None
     token: str | None = None
+
+    def __post_init__(self) -> None:
+        # a token goes into a header as it is: CR, LF or a non-ASCII letter there would raise
+        # deep in the HTTP library with the token in the message, seen in the exception chain
+        if self.token is not None and not _TOKEN.fullmatch(self.token):
+            raise ConfigError(
+                "the bearer token holds a character no token can hold (a control character "
+                "such as CR or LF, a space, or a non-ASCII letter); check its file or variable"
+            )
 
     def __repr__(self) -> str:
         return f"Credentials(username={self.username!r}, secret={'***' if self.secret else None})"
@@ -131,7 +144,6 @@ class HttpSession:
         retries: int = 3,
         backoff: float = 0.5,
         max_retry_after: float = 30.0,
-        verify: bool = True,
         ca_bundle: str | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -143,12 +155,8 @@ class HttpSession:
             headers["Authorization"] = f"Bearer {credentials.token}"
         elif credentials.username is not None:
             auth = httpx.BasicAuth(credentials.username, credentials.password or "")
-        if ca_bundle:
-            import ssl
-
-            tls: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_bundle)
-        else:
-            tls = verify
+        # TLS is always verified: against the system's CAs, or the config's ca_bundle
+        tls: ssl.SSLContext | bool = _tls_context(ca_bundle) if ca_bundle else True
         self.retries = max(0, retries)
         self.backoff = backoff
         self.max_retry_after = max_retry_after
@@ -219,6 +227,14 @@ class HttpSession:
                 problem = "timed out"
                 cause: Exception = exc
                 retry_after = None
+            except httpx.ConnectError as exc:
+                tls_problem = _tls_failure(exc)
+                if tls_problem is not None:  # retrying cannot fix a certificate: say so at once
+                    host = urlsplit(url).hostname or shown
+                    raise SyncError(f"{host}: {tls_problem}") from exc
+                problem = "cannot connect"
+                cause = exc
+                retry_after = None
             except httpx.TransportError as exc:
                 problem = (
                     "cannot connect" if isinstance(exc, httpx.ConnectError) else "connection failed"
@@ -259,6 +275,42 @@ class HttpSession:
                 delay = max(delay, retry_after)
             self._sleep(min(delay, self.max_retry_after))
             attempt += 1
+
+
+def _tls_context(ca_bundle: str) -> ssl.SSLContext:
+    """A verifying TLS context trusting the CAs in ``ca_bundle``; a one-line SyncError when the
+    file is missing, unreadable or holds no certificate."""
+    try:
+        return ssl.create_default_context(cafile=ca_bundle)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+    except ssl.SSLError as exc:
+        reason = f"not a PEM file of CA certificates: {exc.reason or exc}"
+    raise SyncError(f"ca_bundle {ca_bundle}: cannot use it ({reason})")
+
+
+def _tls_failure(exc: BaseException) -> str | None:
+    """What went wrong with TLS when a connection failed for that reason, else None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            detail = current.verify_message or str(current)
+            return (
+                f"the server's TLS certificate could not be verified ({detail}); if it is "
+                "signed by your own CA, name that CA's certificate file in ca_bundle"
+            )
+        if isinstance(current, ssl.SSLError):
+            return f"the TLS handshake failed ({current.reason or current}); is it an https port?"
+        current = current.__cause__ or current.__context__
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return (
+            "the server's TLS certificate could not be verified; if it is signed by your own "
+            "CA, name that CA's certificate file in ca_bundle"
+        )
+    return None
 
 
 def _read_bounded(response: httpx.Response, max_bytes: int, shown: str) -> bytes:

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from ._text import count, shown_path, terminal_lines, terminal_safe
 from .errors import ContactguardError
 
 
@@ -25,10 +26,30 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except ContactguardError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(terminal_safe(shown_path(str(exc)))) from exc
         except KeyboardInterrupt:
             click.echo("contactguard: interrupted", err=True)
             raise SystemExit(130) from None
+        except BrokenPipeError:
+            # the reader went away (``| head -1``): end quietly, as Unix tools do on SIGPIPE;
+            # standard output goes to /dev/null so that the final flush cannot complain
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            raise SystemExit(128 + 13) from None
+
+
+class _ConfigHint(click.Command):
+    """A command whose config is an option: ``sync sync.toml`` is told to write ``--config``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        stray = [a for a in args if not a.startswith("-")]
+        if stray and not any(a in ("--config", "-c") or a.startswith(("--config=", "-c"))
+                             for a in args):
+            raise click.UsageError(
+                f"unexpected argument {stray[0]!r}: the config is an option, "
+                f"contactguard {self.name} --config {stray[0]}", ctx)
+        return super().parse_args(ctx, args)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,6 +60,29 @@ def main() -> None:
     Reads address books (vCard, CSV), evidence of who messaged first, and writes a clean book
     plus an audit report that explains every decision.
     """
+
+
+def _region(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--region: a region phonenumbers knows (an unknown one makes every national number
+    invalid, and so removes everyone)."""
+    from .guards import check_region
+
+    try:
+        return check_region(value)
+    except ContactguardError as exc:
+        raise click.BadParameter(exc.message.removeprefix("--region: ")) from exc
+
+
+def _keep_fields(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...]:
+    """--keep-field: vCard property names the clean book can carry."""
+    from .guards import check_keep_fields
+
+    try:
+        return tuple(sorted(check_keep_fields(value)))
+    except ContactguardError as exc:
+        raise click.BadParameter(exc.message.removeprefix("--keep-field: ")) from exc
 
 
 _backup_key_option = click.option(
@@ -60,12 +104,14 @@ def _pipeline_options(command: Any) -> Any:
                      help="Chat exports: day/month order (DMY, MDY, YMD) for files whose dates "
                           "cannot tell; FILE=ORDER for one file (repeatable). Detection first."),
         _backup_key_option,
-        click.option("--region", "-r", metavar="CC",
+        click.option("--region", "-r", metavar="CC", callback=_region,
                      help="Default region for national numbers, e.g. DE."),
         click.option("--keep-field", "keep_fields", multiple=True, metavar="F",
+                     callback=_keep_fields,
                      help="Keep this field besides FN, N, TEL, UID (repeatable): ORG, EMAIL, ..."),
         click.option("--max-age", metavar="AGE",
-                     help="Remove people whose last inbound message is older, e.g. 365d."),
+                     help="Remove people whose last inbound message is older: 1y, 6m, 365d, "
+                          "52w or 12h (a year is 365 days, a month 30)."),
         click.option("--match-ar-without-9", is_flag=True,
                      help="Let Argentine +54 numbers match +549 evidence "
                           "(off: may match a landline)."),
@@ -119,7 +165,7 @@ def _sanitizer(
                            ar_without_9=match_ar_without_9, me=me,
                            date_order=_date_orders(date_order), backup_key_file=backup_key_file)
     for warning in loaded.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(terminal_safe(f"warning: {warning}"), err=True)
     policy = Policy(region=region, keep_fields=frozenset(keep_fields),
                     max_age=parse_max_age(max_age), match_ar_without_9=match_ar_without_9)
     options = ReadOptions(input_format, tuple(phone_columns), tuple(name_columns),
@@ -169,7 +215,8 @@ def _book_keys(books: tuple[str, ...], options: Any,
 @click.option("--format", "-f", "fmt", type=click.Choice(["vcard3", "vcard4", "csv"]),
               default="vcard3", show_default=True, help="Format of the clean book.")
 @click.option("--report", metavar="FILE",
-              help="Write the audit report here: HTML for a .html name, else JSON.")
+              help="Write the audit report here: HTML for a .html name, else JSON; '-' writes "
+                   "the JSON report to standard output (then -o FILE or --dry-run).")
 @click.option("--dry-run", is_flag=True, help="Write nothing but the report and the summary.")
 @click.option("--quiet", "-q", is_flag=True,
               help="No summary and no progress bar on standard error.")
@@ -197,39 +244,43 @@ def sanitize(
 
     Example: contactguard sanitize export.vcf --evidence ledger.csv --region DE -o clean.vcf
     """
-    from ._atomic import atomic_write, refuse_overwriting_inputs
+    from ._atomic import atomic_write
     from .books import write_book
+    from .outputs import check_outputs
     from .pipeline import Rendered
     from .progress import Console
-    from .report import ReportWriter, summary_text
+    from .report import summary_text
     from .report_html import writer_for
 
-    for target in (output, report):
-        if target and target != "-":
-            ledger = [pipeline["ledger"]] if pipeline["ledger"] else []
-            key = [pipeline["backup_key_file"]] if pipeline["backup_key_file"] else []
-            refuse_overwriting_inputs(target, [*books, *pipeline["evidence"], *ledger, *key])
-    if report and output != "-" and os.path.abspath(report) == os.path.abspath(output):  # noqa: PTH100
-        raise click.UsageError("-o and --report name the same file; give each its own")
+    if report == "-" and output == "-" and not dry_run:
+        raise click.UsageError(
+            "--report - and the clean book would both go to standard output; "
+            "write the book elsewhere with -o FILE, or pass --dry-run"
+        )
+    ledger = [pipeline["ledger"]] if pipeline["ledger"] else []
+    # outputs never name an input, even one reached through a folder, a glob or a link
+    outputs = [] if dry_run else [("-o", output)]
+    key = [pipeline["backup_key_file"]] if pipeline["backup_key_file"] else []
+    check_outputs([*outputs, *([("--report", report)] if report else [])],
+                  [*books, *pipeline["evidence"], *ledger, *key])
     # the report and the clean book look at no other field: readers may skip them (issue 5)
     sanitizer = _sanitizer(**pipeline, only_kept_fields=True, books=books)
     policy = sanitizer.policy
     writer = writer_for(report) if report else None
     try:
-        # workers (and one process, with --jobs 1) render JSON entries of the common decision;
-        # --verbose and the HTML report need every Decision here
-        json_writer = writer if isinstance(writer, ReportWriter) else None
-        quick = not verbose and (writer is None or json_writer is not None)
+        # workers (and one process, with --jobs 1) render JSON entries of the common decision,
+        # which both report writers take; --verbose needs every Decision here
+        quick = not verbose
         with Console(sys.stderr, books, quiet=quiet, verbose=verbose, style=click.style) as console:
             items = (
-                sanitizer.stream(books, jobs=_jobs(jobs), entries=json_writer is not None)
+                sanitizer.stream(books, jobs=_jobs(jobs), entries=writer is not None)
                 if quick else sanitizer.decisions(books)
             )
             for item in items:
                 if isinstance(item, Rendered):
                     console.decided(item.count, item.source, item.line)
-                    if json_writer is not None:
-                        json_writer.add_rendered(item.data, item.count)
+                    if writer is not None:
+                        writer.add_rendered(item.data, item.count)
                     continue
                 console.decision(item)
                 if writer is not None:
@@ -241,7 +292,10 @@ def sanitize(
             else:
                 with atomic_write(output) as stream:
                     write_book(sanitizer.clean, stream, fmt)
-        if writer is not None and report:
+        if writer is not None and report == "-":
+            writer.finish(sys.stdout.buffer, sanitizer.summary, policy)
+            sys.stdout.flush()
+        elif writer is not None and report:
             with atomic_write(Path(report)) as stream:
                 writer.finish(stream, sanitizer.summary, policy)
     finally:
@@ -250,9 +304,10 @@ def sanitize(
     if as_json:
         # the JSON summary must not corrupt a clean book written to standard output
         _echo_json({"command": "sanitize", "dry_run": dry_run, "inputs": sanitizer.summary.inputs,
-                    "output": None if dry_run else output, "report": report,
+                    "output": None if dry_run else shown_path(output),
+                    "report": None if report is None else shown_path(report),
                     "summary": sanitizer.summary.as_dict()},
-                   err=output == "-" and not dry_run)
+                   err=(output == "-" and not dry_run) or report == "-")
     elif not quiet:
         click.echo(summary_text(sanitizer.summary, dry_run=dry_run), err=True)
 
@@ -295,7 +350,10 @@ def evidence_import(sources: tuple[str, ...], ledger: str, me: str | None,
     """
     from .evidence import SourceContext, iter_records
     from .evidence.store import Ledger
+    from .outputs import check_outputs
 
+    # The ledger is written: it must not be one of the files this import reads.
+    check_outputs([("--ledger", ledger)], sources)
     warnings: list[str] = []
     unknown: dict[str, int] = {}
 
@@ -307,14 +365,16 @@ def evidence_import(sources: tuple[str, ...], ledger: str, me: str | None,
                                 date_order=_date_orders(date_order),
                                 backup_key_file=backup_key_file)
         stats = db.import_records(iter_records(sources, context))
-        total = db.statement_count()  # not len(db): resolving a million statements takes long
+        total = db.statement_count()  # not len(db): resolving a million entries takes a minute
     for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
-    for what, count in sorted(unknown.items()):
-        click.echo(f"not understood (not evidence): {count} × {what}", err=True)
+        click.echo(terminal_safe(f"warning: {warning}"), err=True)
+    for what, n in sorted(unknown.items()):
+        click.echo(terminal_safe(f"not understood (not evidence): {n} × {what}"), err=True)
     click.echo(
-        f"imported {stats.records} records: {stats.added} new and {stats.changed} changed "
-        f"entries; the ledger holds {total} entries",
+        f"imported {count(stats.records, 'record')}: "
+        f"{count(stats.added, 'entry', 'entries')} added, "
+        f"{stats.changed:,} changed; the ledger holds "
+        f"{count(total, 'entry', 'entries')} (sets of keys seen together)",
         err=True,
     )
 
@@ -368,6 +428,15 @@ def evidence_show(ledger: str, number: str | None, unmasked: bool, as_json: bool
     def keys(item: Any) -> list[str]:
         return [f"{k.kind}:{k.value if unmasked else k.masked()}" for k in item.keys]
 
+    def source(text: str) -> str:
+        """A source as shown: numbers inside it (a chat export named after a number) masked."""
+        if unmasked:
+            return text
+        import re
+
+        return re.sub(r"\+?\d[\d \u00a0\u202f().\-\u2011]{5,}\d",
+                      lambda m: mask("+" + re.sub(r"\D", "", m[0])), text)
+
     if as_json:
         rows = [{"kind": i.kind, "key": shown_key(i.kind, i.key),
                  "user_id": (i.user_id if unmasked else mask(i.user_id)) if i.user_id else None,
@@ -375,7 +444,8 @@ def evidence_show(ledger: str, number: str | None, unmasked: bool, as_json: bool
                  "opted_out": i.entry.opted_out, **{
                      t: (getattr(i.entry, t).isoformat() if getattr(i.entry, t) else None)
                      for t in ("first_inbound_at", "first_outbound_at", "last_inbound_at",
-                               "opted_out_at")}, "sources": list(i.entry.sources)} for i in items]
+                               "opted_out_at")},
+                 "sources": [source(x) for x in i.entry.sources]} for i in items]
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     if not items:
@@ -391,9 +461,10 @@ def evidence_show(ledger: str, number: str | None, unmasked: bool, as_json: bool
         others = [k for k in keys(i) if k.split(":", 1)[1] != shown_key(i.kind, i.key)]
         also = f"  also {', '.join(others)}" if others else ""
         number_note = "" if i.kind == "phone" or i.kind == "name" else "  (no number: unmatched)"
-        click.echo(f"{shown_key(i.kind, i.key)}  [{i.kind}]{also}{number_note}  {state}  {times}")
-        for source in e.sources:
-            click.echo(f"    {source}")
+        click.echo(terminal_safe(
+            f"{shown_key(i.kind, i.key)}  [{i.kind}]{also}{number_note}  {state}  {times}"))
+        for text in e.sources:
+            click.echo(f"    {terminal_safe(source(text))}")
 
 
 @evidence.command("opt-out")
@@ -426,15 +497,16 @@ def evidence_forget(key: str, ledger: str, wait: float, books: tuple[str, ...],
     from .evidence.store import Ledger
 
     names = _names_in_books(key, books, region) if books else []
-    with Ledger(ledger, create=False) as db:
+    with Ledger(ledger, create=False, timeout=max(wait, 0.1)) as db:
         results = [db.forget(item, wait=wait) for item in [key, *names]]
         name_only = sum(1 for e in db.entries() if e.kind == "name")
     identities = sum(r.identities for r in results)
-    shown = key if not names else f"{key} (and {len(names)} display name(s) from the book)"
+    shown = terminal_safe(key if not names else
+                          f"{key} (and {count(len(names), 'display name')} from the book)")
     if identities:
-        click.echo(f"{shown}: {identities} identities deleted "
-                   f"({sum(r.statements for r in results)} statements); no trace left in the "
-                   "ledger file", err=True)
+        statements = count(sum(r.statements for r in results), "statement")
+        click.echo(f"{shown}: {count(identities, 'identity', 'identities')} deleted "
+                   f"({statements}); no trace left in the ledger file", err=True)
     else:
         click.echo(f"{shown}: the ledger holds no evidence for this person; no trace left in the "
                    "ledger file", err=True)
@@ -467,23 +539,52 @@ def _names_in_books(key: str, books: tuple[str, ...], region: str | None) -> lis
     return names
 
 
-@main.command()
+@main.command(cls=_ConfigHint)
 @click.option("--config", "-c", "config", required=True, metavar="FILE",
               type=click.Path(dir_okay=False),
               help="The sync config (TOML): source, target, evidence, policy, quarantine.")
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing anywhere.")
-@click.option("--quiet", "-q", is_flag=True, help="Only the one-line summary on standard error.")
-def sync(config: str, dry_run: bool, quiet: bool) -> None:
+@click.option("--quiet", "-q", is_flag=True,
+              help="Print nothing when all went well (for cron); warnings and errors still.")
+@click.option("--force", is_flag=True,
+              help="Go ahead although a guard would stop the run (no evidence at all, more "
+                   "than max_delete_share of the phone's cards deleted, nested collections).")
+@click.option("--history", is_flag=True,
+              help="Show the run journal: every change past runs made; change nothing.")
+def sync(config: str, dry_run: bool, quiet: bool, force: bool, history: bool) -> None:
     """Make a phone's CardDAV address book hold exactly the allowed contacts.
 
     Example: contactguard sync --config sync.toml --dry-run
     """
+    from .guards import GuardRefused
     from .report import summary_text
-    from .sync import run_sync
+    from .sync import load_config, run_sync
 
-    outcome = run_sync(config, dry_run=dry_run)
+    loaded = load_config(config)
+    if history:
+        from .journal import history as journal_history
+
+        assert loaded.journal is not None
+        lines = 0
+        for line in journal_history(loaded.journal):
+            click.echo(terminal_safe(line))
+            lines += 1
+        if not lines:
+            click.echo(f"no run has changed anything yet ({loaded.journal})", err=True)
+        return
+    for warning in loaded.warnings:  # every run, --quiet or not: someone should fix it
+        click.echo(terminal_safe(f"warning: {warning}"), err=True)
+    try:
+        outcome = run_sync(loaded, dry_run=dry_run, force=force)
+    except GuardRefused as exc:
+        click.echo(exc.plan, err=True)  # what the run would have done: nothing was
+        raise
+    for warning in outcome.warnings:
+        click.echo(terminal_safe(f"warning: {warning}"), err=True)
     if dry_run:
-        click.echo(outcome.plan.text(), err=True)
+        click.echo(terminal_lines(outcome.plan.text()), err=True)
+    if quiet and not dry_run:
+        return  # all went well: a cron job mails nothing
     if not quiet:
         click.echo(summary_text(outcome.plan.summary), err=True)
         for skipped in outcome.skipped:
@@ -497,7 +598,8 @@ def sync(config: str, dry_run: bool, quiet: bool) -> None:
 @main.command()
 @click.argument("number")
 @click.option("--text", "-t", metavar="TEXT", help='Prefilled message, e.g. "Hallo!".')
-@click.option("--region", "-r", metavar="CC", help="Default region for a national NUMBER, e.g. DE.")
+@click.option("--region", "-r", metavar="CC", callback=_region,
+              help="Default region for a national NUMBER, e.g. DE.")
 @click.option("--qr", metavar="FILE", type=click.Path(dir_okay=False),
               help="Also write the link as a QR code: invite.svg or invite.png.")
 def invite(number: str, text: str | None, region: str | None, qr: str | None) -> None:
@@ -509,6 +611,10 @@ def invite(number: str, text: str | None, region: str | None, qr: str | None) ->
 
     if qr is not None and Path(qr).suffix.lower() not in QR_KINDS:
         raise click.BadParameter(f"{qr}: name the file .svg or .png", param_hint="--qr")
+    if qr is not None:
+        from .outputs import check_outputs
+
+        check_outputs([("--qr", qr)], [])  # a FIFO or device would be replaced by the rename
     link = invite_link(number, text, region=region)
     if qr is not None:
         write_qr(link, qr)
@@ -524,6 +630,9 @@ def invite(number: str, text: str | None, region: str | None, qr: str | None) ->
                    "smb_app_state_sync webhooks, wa.db (.crypt15), ContactsV2.sqlite or an "
                    "iPhone backup folder (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Findings and summary as JSON on stdout.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "nagios"]), default=None,
+              help="text (the default), json (as --json) or nagios: one monitoring-plugin line "
+                   "with performance data, exit 0 OK, 2 CRITICAL (not clean), 3 UNKNOWN.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary and no progress bar.")
 @click.pass_context
 def check(
@@ -532,6 +641,7 @@ def check(
     books: tuple[str, ...],
     app_contacts: tuple[str, ...],
     as_json: bool,
+    fmt: str | None,
     quiet: bool,
     **pipeline: Any,
 ) -> None:
@@ -540,30 +650,20 @@ def check(
     Clean means sanitize would keep every contact, strip no number and drop no field.
     Example: contactguard check phone.vcf --ledger evidence.db --region DE
     """
-    from .check import finding
-    from .progress import Console, color_wanted
-
     if not books and not app_contacts:
         raise click.UsageError("nothing to check: pass a BOOK, or --app-contacts SRC")
-    # the app's contacts are not known before they are read: a ledger is then read whole
-    sanitizer = _sanitizer(**pipeline, books=() if app_contacts else books)
-    policy = sanitizer.policy
-    findings = []
-    with Console(sys.stderr, books, quiet=quiet or as_json) as console:
-        decisions = sanitizer.decisions(books) if books else iter(())
-        for decision in itertools.chain(decisions, _app_decisions(sanitizer, app_contacts,
-                                                                  pipeline["backup_key_file"])):
-            console.decision(decision)
-            found = finding(decision, policy)
-            if found is not None:
-                findings.append(found)  # only offenders are held: a clean book costs nothing
-    summary = sanitizer.summary
+    pipeline["app_contacts"] = app_contacts
+    if fmt == "nagios":
+        _check_nagios(ctx, books, pipeline)
+        return
+    as_json = as_json or fmt == "json"
+    findings, summary = _check(books, pipeline, quiet=quiet or as_json)
     if as_json:
         _echo_json({"command": "check", "clean": not findings, "inputs": summary.inputs,
                     "offending": len(findings), "findings": [f.as_dict() for f in findings],
                     "summary": summary.as_dict()})
     else:
-        from .progress import terminal_safe
+        from .progress import color_wanted
 
         color = color_wanted(sys.stdout)
         for found in findings:
@@ -572,12 +672,58 @@ def check(
                                  + "; ".join(found.problems))
             click.echo(click.style(line, fg="red") if color else line, color=color)
         if not quiet:
-            verdict = (f"contactguard: {len(findings)} of {summary.contacts_in} contacts "
-                       "need attention" if findings else
-                       f"contactguard: clean ({summary.contacts_in} contacts, all wrote first)")
+            verdict = (f"contactguard: {len(findings):,} of {count(summary.contacts_in, 'contact')}"
+                       f" {'needs' if len(findings) == 1 else 'need'} attention" if findings else
+                       f"contactguard: clean ({count(summary.contacts_in, 'contact')}, all wrote "
+                       "first)")
             click.echo(verdict, err=True)
     if findings:
         ctx.exit(3)
+
+
+def _check(books: tuple[str, ...], pipeline: dict[str, Any], *, quiet: bool) -> Any:
+    """(findings, summary) of a check run."""
+    from .check import finding
+    from .progress import Console
+
+    pipeline = dict(pipeline)
+    app_contacts = pipeline.pop("app_contacts", ())
+    # the app's contacts are not known before they are read: a ledger is then read whole
+    sanitizer = _sanitizer(**pipeline, books=() if app_contacts else books)
+    policy = sanitizer.policy
+    findings = []
+    with Console(sys.stderr, books, quiet=quiet) as console:
+        decisions = sanitizer.decisions(books) if books else iter(())
+        for decision in itertools.chain(decisions, _app_decisions(
+                sanitizer, app_contacts, pipeline["backup_key_file"])):
+            console.decision(decision)
+            found = finding(decision, policy)
+            if found is not None:
+                findings.append(found)  # only offenders are held: a clean book costs nothing
+    return findings, sanitizer.summary
+
+
+def _check_nagios(ctx: click.Context, books: tuple[str, ...], pipeline: dict[str, Any]) -> None:
+    """``check --format nagios``: the monitoring-plugin line (Nagios plugin API: one line of
+    status text, ``|``, performance data) and its exit codes. It names no contact and shows no
+    number: monitoring systems keep plugin output for years."""
+    try:
+        findings, summary = _check(books, pipeline, quiet=True)
+    except (ContactguardError, click.ClickException) as exc:
+        message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+        click.echo(f"CONTACTGUARD UNKNOWN - {terminal_safe(shown_path(message))}")
+        ctx.exit(3)
+    stripped = sum(1 for f in findings if f.decision.kept and any(
+        not n.kept for n in f.decision.numbers))
+    perfdata = (f"offending={len(findings)};;0;0;{summary.contacts_in} "
+                f"contacts={summary.contacts_in};;;0 removed={summary.contacts_removed};;;0 "
+                f"stripped={stripped};;;0")
+    if findings:
+        click.echo(f"CONTACTGUARD CRITICAL - {len(findings):,} of "
+                   f"{count(summary.contacts_in, 'contact')} "
+                   f"{'needs' if len(findings) == 1 else 'need'} attention | {perfdata}")
+        ctx.exit(2)
+    click.echo(f"CONTACTGUARD OK - clean, {count(summary.contacts_in, 'contact')} | {perfdata}")
 
 
 def _app_decisions(sanitizer: Any, sources: tuple[str, ...],
@@ -586,8 +732,9 @@ def _app_decisions(sanitizer: Any, sources: tuple[str, ...],
     from .evidence.appcontacts import read_app_contacts
 
     for source in sources:
-        contacts = read_app_contacts(source, key_file=key_file,
-                                     warn=lambda text: click.echo(f"warning: {text}", err=True))
+        contacts = read_app_contacts(
+            source, key_file=key_file,
+            warn=lambda text: click.echo(terminal_safe(f"warning: {text}"), err=True))
         yield from sanitizer.decide_contacts(source, contacts)
 
 
@@ -616,7 +763,7 @@ def evidence_inspect(sources: tuple[str, ...], date_order: tuple[str, ...],
     failed = []
     for block, error in inspect_sources(sources, date_order=_date_orders(date_order),
                                         backup_key_file=backup_key_file):
-        click.echo(block)
+        click.echo(terminal_lines(block))
         if error is not None:
             failed.append(error)
     if len(failed) == 1:

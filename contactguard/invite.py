@@ -60,7 +60,7 @@ def write_qr(link: str, path: str | Path) -> None:
         )
     # error level M (15 %) survives a smudged print; segno raises it further when it fits.
     code = segno.make_qr(link, error="m")
-    with atomic_write(path) as stream:
+    with atomic_write(path, public=True) as stream:  # meant to be published
         if kind == "png":
             code.save(stream, kind="png", scale=_PNG_SCALE, border=_BORDER)
         else:

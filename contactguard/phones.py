@@ -24,7 +24,15 @@ from typing import Any
 
 import phonenumbers
 
-__all__ = ["evidence_key", "mask", "normalize", "normalizer", "variants", "wa_me"]
+__all__ = [
+    "evidence_key",
+    "known_region",
+    "mask",
+    "normalize",
+    "normalizer",
+    "variants",
+    "wa_me",
+]
 
 # Sized for a 100,000-card book: distinct formats repeat, and an entry is a few hundred bytes.
 _CACHE_SIZE = 1 << 16
@@ -57,6 +65,12 @@ _AR_AREA_START = "123"
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
+def known_region(region: str) -> bool:
+    """Whether phonenumbers has numbering metadata for ``region`` (an upper-case ISO 3166 code):
+    an unknown one ("XX", "Germany", "49") would make every national number invalid."""
+    return region in phonenumbers.SUPPORTED_REGIONS
+
+
 def normalize(raw: str, region: str | None) -> str | None:
     """A book number in E.164, or None when phonenumbers cannot make a valid number of it.
 

@@ -43,6 +43,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from . import phones
 from . import policy as _policy
+from ._text import shown_path
 from .books import ReadOptions, chunks, read_book, write_book
 from .errors import ContactguardError
 from .evidence import Evidence, load_evidence
@@ -577,8 +578,8 @@ def _needs_region(decision: Decision) -> int:
 
 def _label(source: BookSource) -> str:
     if isinstance(source, (str, Path)):
-        return str(source)
-    return str(getattr(source, "name", "<stream>"))
+        return shown_path(source)
+    return shown_path(getattr(source, "name", "<stream>"))
 
 
 class _rereadable:
@@ -640,19 +641,28 @@ class Result:
 
 
 def parse_max_age(text: str | timedelta | None) -> timedelta | None:
-    """"365d", "52w", "12h" or a number of days → timedelta; None stays None."""
+    """"1y", "6m", "365d", "52w", "12h" or a number of days → timedelta; None stays None.
+
+    A year is 365 days and a month 30: a retention period rounds down, never up (fail closed:
+    "6m" removes a person after 180 days, not after 184)."""
     from .errors import ConfigError
 
     if text is None or isinstance(text, timedelta):
         return text
     value = text.strip().lower()
-    units = {"d": 1.0, "w": 7.0, "h": 1 / 24}
+    units = {"y": 365.0, "m": 30.0, "w": 7.0, "d": 1.0, "h": 1 / 24}
     try:
         if value and value[-1] in units:
-            return timedelta(days=float(value[:-1]) * units[value[-1]])
-        return timedelta(days=float(value))
+            days = float(value[:-1]) * units[value[-1]]
+        else:
+            days = float(value)
+        if not days >= 0:  # also NaN
+            raise ValueError(value)
+        return timedelta(days=days)
     except (ValueError, OverflowError) as exc:  # "inf", "1e12d": no timedelta holds them
-        raise ConfigError(f"max age {text!r} is not a duration such as 365d, 52w or 12h") from exc
+        raise ConfigError(
+            f"max age {text!r} is not a duration such as 1y, 6m, 365d, 52w or 12h"
+        ) from exc
 
 
 def sanitize(

@@ -58,6 +58,16 @@ class Policy:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keep_fields", frozenset(f.upper() for f in self.keep_fields))
+        vendor = sorted(f for f in self.keep_fields if f.startswith("X-"))
+        if vendor:
+            # the readers never carry X- fields (vendor extensions): keeping one would silently
+            # do nothing, and check and sanitize must agree on what a clean book holds
+            from .errors import ConfigError
+
+            raise ConfigError(
+                f"cannot keep {', '.join(vendor)}: X- fields (vendor extensions) are never "
+                "read or written; keep a standard field such as ORG, EMAIL or NOTE"
+            )
         if self.region is not None:
             object.__setattr__(self, "region", self.region.upper())
 

@@ -12,12 +12,12 @@ switches, so that the rules sit in one testable place.
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from ._text import terminal_safe
 from .model import Decision
 from .report import contact_entry
 
@@ -30,8 +30,6 @@ REDRAW_EVERY = 0.1
 _BAR_WIDTH = 30
 _CHUNK = 1 << 20
 
-# C0 and C1 controls and DEL: a contact named "\x1b]0;pwned\x07" must not drive the terminal.
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def color_wanted(stream: IO[Any], environ: Mapping[str, str] | None = None) -> bool:
@@ -41,11 +39,6 @@ def color_wanted(stream: IO[Any], environ: Mapping[str, str] | None = None) -> b
         return False
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
-
-
-def terminal_safe(text: str) -> str:
-    """Replace control characters so that book data cannot move the cursor or retitle windows."""
-    return _CONTROLS.sub("\N{REPLACEMENT CHARACTER}", text)
 
 
 def decision_line(decision: Decision) -> tuple[str, str]:

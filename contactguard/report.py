@@ -8,9 +8,10 @@ sources that justified them.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -20,6 +21,28 @@ from .model import Contact, Decision, Reason
 from .policy import _NEED_REGION, Policy
 
 REPORT_VERSION = 1
+
+
+# A phone number inside a name: 6 or more digits, maybe a leading + or (, and spaces, dots,
+# dashes, slashes or parentheses between them. A contact saved under its number shows it as
+# its name; a removed person's number is masked there as in the number list.
+_NUMBER_IN_NAME = re.compile(r"[+(]?\d(?:[\s().\-/]{0,3}\d){5,}")
+
+
+def masked_name(name: str, kept: Collection[str] = ()) -> str:
+    """``name`` with each phone number in it masked as reports mask numbers, except one of the
+    ``kept`` numbers (E.164), which reports show in full anyway."""
+    if not _NUMBER_IN_NAME.search(name):
+        return name
+
+    def mask(found: re.Match[str]) -> str:
+        text = found.group()
+        digits = "".join(c for c in text if c.isdigit())
+        if any(number[1:] == digits or number.endswith(digits[-9:]) for number in kept):
+            return text
+        return phones.mask("+" + digits if text.startswith("+") else text)
+
+    return _NUMBER_IN_NAME.sub(mask, name)
 
 
 def contact_entry(decision: Decision, *, mask: bool = True) -> dict[str, Any]:
@@ -35,9 +58,12 @@ def contact_entry(decision: Decision, *, mask: bool = True) -> dict[str, Any]:
         if n.sources:
             entry["evidence"] = list(n.sources)
         numbers.append(entry)
+    name = decision.contact.display_name
+    if mask and name:
+        name = masked_name(name, {n.e164 for n in decision.numbers if n.kept and n.e164})
     item: dict[str, Any] = {
         "source": decision.contact.where,
-        "name": decision.contact.display_name,
+        "name": name,
         "decision": "kept" if decision.kept else "removed",
         "reason": decision.reason.value,
         "numbers": numbers,
@@ -147,7 +173,7 @@ def _entry_head(source: str, line: int, name: str) -> str:
         if len(_SOURCE_HEADS) > 256:
             _SOURCE_HEADS.clear()
         head = _SOURCE_HEADS[source] = '{"source": ' + _encode(source)[:-1] + ":"
-    return f'{head}{line}", "name": {_encode(name)}'
+    return f'{head}{line}", "name": {_encode(masked_name(name))}'
 
 
 QuickEntry = Callable[[Contact], "tuple[str, str, int, int] | None"]
@@ -288,10 +314,13 @@ def write_report(
 
 def summary_text(summary: Any, *, dry_run: bool = False) -> str:
     """A short human summary for stderr."""
+    from ._text import count
+
     s = summary
     lines = [
-        f"contactguard: {s.contacts_in} contacts read, {s.contacts_kept} kept, "
-        f"{s.contacts_removed} removed ({s.numbers_in} numbers read, {s.numbers_kept} kept)"
+        f"contactguard: {count(s.contacts_in, 'contact')} read, {s.contacts_kept:,} kept, "
+        f"{s.contacts_removed:,} removed ({count(s.numbers_in, 'number')} read, "
+        f"{s.numbers_kept:,} kept)"
         + (" [dry run: nothing written but the report]" if dry_run else "")
     ]
     removed = {k: v for k, v in s.reasons.items() if k != "inbound-first"}
@@ -300,16 +329,17 @@ def summary_text(summary: Any, *, dry_run: bool = False) -> str:
         parts = ", ".join(f"{k} {v}" for k, v in ordered)
         lines.append(f"  removed: {parts}")
     if s.merged:
-        lines.append(f"  merged: {s.merged} contacts shared a number with an earlier one")
+        lines.append(f"  merged: {count(s.merged, 'contact')} shared a number with an earlier one")
     if s.invalid_without_region:
         lines.append(
-            f"  hint: {s.invalid_without_region} national numbers could not be read without a "
-            "region: pass --region (e.g. --region DE)"
+            f"  hint: {count(s.invalid_without_region, 'national number')} could not be read "
+            "without a region: pass --region (e.g. --region DE)"
         )
     unmatched = len(getattr(s, "evidence_unmatched", ()))
     if unmatched:
         lines.append(
-            f"  note: {unmatched} evidence identities matched no contact"
+            f"  note: {count(unmatched, 'evidence identity', 'evidence identities')} matched no "
+            "contact"
             + (f", {s.evidence_unmatchable} of them without a phone number (only a user id, "
                "username or LID), which no book number can match"
                if s.evidence_unmatchable else "")
@@ -317,11 +347,12 @@ def summary_text(summary: Any, *, dry_run: bool = False) -> str:
         )
     elif s.evidence_unmatchable:
         lines.append(
-            f"  note: {s.evidence_unmatchable} evidence identities carry no phone number "
+            f"  note: {count(s.evidence_unmatchable, 'evidence identity', 'evidence identities')}"
+            f" {'carries' if s.evidence_unmatchable == 1 else 'carry'} no phone number "
             "(only a user id, username or LID) and cannot match a book number"
         )
     not_understood = getattr(s, "evidence_not_understood", {})
     if not_understood:
-        parts = ", ".join(f"{count} × {what}" for what, count in sorted(not_understood.items()))
+        parts = ", ".join(f"{n} × {what}" for what, n in sorted(not_understood.items()))
         lines.append(f"  not understood (not evidence): {parts}")
     return "\n".join(lines)

@@ -30,6 +30,8 @@ _SCHEMA = (
     "data TEXT NOT NULL);"
 )
 
+_COLUMNS = {"meta": ["key", "value"], "cards": ["href", "etag", "data"]}
+
 
 class SourceCache:
     """The cached cards of one source (href → ETag, text) in a private SQLite file."""
@@ -100,6 +102,10 @@ class SourceCache:
         try:
             db.execute("PRAGMA journal_mode=DELETE")  # no -wal file left beside it
             db.executescript(_SCHEMA)
+            for table, columns in _COLUMNS.items():
+                found = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+                if found != columns:  # another program's file, or another version's schema
+                    raise sqlite3.DatabaseError(f"the source cache's {table} table is foreign")
             meta = dict(db.execute("SELECT key, value FROM meta"))
             if meta.get("version") != CACHE_VERSION or meta.get("source") != self.source:
                 if meta:

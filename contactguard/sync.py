@@ -11,14 +11,22 @@
   its UID, ETag and two hashes: of the clean contact it came from, and of the card as read back.
   A card whose ETag is still the one we got is known without fetching it, so a no-op run sends one
   listing request per collection plus the source fetch. Any other card is fetched and compared
-  canonically (parsed, not byte for byte: servers rewrite cards).
+  on every property (``cardtext.card_hash``: PHOTO, X-, grouped items count; order, folding and
+  case do not). A PUT answered without an ETag is read back once, so that a server's own
+  rewrite of the card is not taken for an edit on the phone.
 - **The source is fetched once**: a local cache (``sourcecache.py``; SQLite, 0600, next to the
   state file, ``source_cache = false`` turns it off) keeps every source card's ETag and text. A run
   lists the source and fetches only new or changed cards; a first run (empty cache) fetches the
   whole book in one ``addressbook-query``. Every card still goes through the Sanitizer on every
   run: only the download is cached, never a decision.
 - **Nothing is lost**: a card we did not write (added on the phone, or edited there) is saved to
-  the quarantine folder and fsynced before it is deleted or overwritten.
+  the quarantine folder — every byte, file and folder fsynced, length checked — before it is
+  deleted or overwritten; when that fails the card is left alone and the run exits 1.
+- **Guards** (``guards.py``): a plan with no evidence behind it, one that deletes more than
+  ``max_delete_share`` of the phone, or one whose source and target are nested collections is
+  refused unless forced. Outputs are checked against every input first (``outputs.py``).
+- **History**: each change is one line of the run journal (``journal.py``); the report of each
+  of the last ``report_keep`` runs is kept.
 - **Concurrency**: an ``fcntl.flock`` lock file keeps overlapping runs apart; a 412 (the card
   changed under us) skips that card, and the next run converges.
 - **The source is never written**: its client is read-only.
@@ -43,10 +51,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from ._atomic import atomic_write
+from ._atomic import atomic_write, private_folder, write_new_durably
 from .books import ReadOptions, read_book, write_book
 from .books.vcard import derived_uid
+from .cardtext import card_hash
 from .errors import SyncError
+from .guards import GuardRefused, nested_collections, no_evidence, too_many_deletions
+from .journal import Entry
 from .model import Contact, Decision, Take
 from .pipeline import Sanitizer, Summary, parse_max_age
 from .policy import Policy
@@ -60,6 +71,8 @@ __all__ = [
     "Action",
     "Endpoint",
     "Plan",
+    "QuarantineFailed",
+    "RunIncomplete",
     "SyncConfig",
     "SyncJob",
     "SyncOutcome",
@@ -68,7 +81,23 @@ __all__ = [
     "run_sync",
 ]
 
-STATE_VERSION = 1
+# 2: read_hash covers every property of the card (cardtext.card_hash); a state of
+# version 1 is dropped, and cards that hold what we want are adopted again
+STATE_VERSION = 2
+
+
+class QuarantineFailed(SyncError):
+    """A card could not be saved to the quarantine, so it was neither deleted nor overwritten."""
+
+
+class RunIncomplete(SyncError):
+    """The run went on, but a card could not be quarantined (and was left alone) or the journal
+    could not be written; ``outcome`` says what was done."""
+
+    def __init__(self, message: str, *, outcome: SyncOutcome) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
 # what the vCard reader counts as a line end (books/vcard.py): CRLF, LF, CR CR LF, a lone CR
 _EOL = re.compile(r"\r*\n|\r(?![\r\n])")
 
@@ -140,7 +169,7 @@ class TargetCard:
     uid: str | None
     ours: bool  # it holds exactly what we wrote
     source_hash: str | None = None  # when ours: the clean contact it was written from
-    read_hash: str | None = None  # canonical hash of the card as read back / fetched
+    read_hash: str | None = None  # cardtext.card_hash of the card as written / fetched
     data: str | None = None  # the vCard text, when fetched
 
 
@@ -174,9 +203,20 @@ class Plan:
     summary: Summary
     policy: Policy
     notes: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)  # guards that stop the run unless forced
+    target_cards: int = 0  # cards on the target when it was listed
+    _by_uid: dict[str, Decision] | None = field(default=None, repr=False)
 
     def count(self, kind: str) -> int:
         return sum(1 for a in self.actions if a.kind == kind)
+
+    def by_uid(self) -> dict[str, Decision]:
+        """The removal decision of each source contact by UID (why its card leaves the phone)."""
+        if self._by_uid is None:
+            self._by_uid = {
+                d.contact.uid: d for d in self.decisions if d.contact.uid and not d.kept
+            }
+        return self._by_uid
 
     def text(self) -> str:
         lines = [a.describe() for a in self.actions] or ["nothing to do"]
@@ -197,6 +237,9 @@ class SyncOutcome:
     quarantine_files: list[str] = field(default_factory=list)
     requests: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
+    failed: list[str] = field(default_factory=list)  # quarantines that failed: card left alone
+    journal: list[Entry] = field(default_factory=list)  # one entry per change (and per failure)
+    warnings: list[str] = field(default_factory=list)  # guards forced past: said, --quiet or not
 
     def counts(self) -> dict[str, int]:
         return {
@@ -257,6 +300,10 @@ class SyncJob:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def __enter__(self) -> SyncJob:
+        from .outputs import check_outputs
+
+        # before the lock file is opened: it, the state or the report may name an input
+        check_outputs(self.config.outputs(), self.config.inputs())
         self._acquire_lock()
         try:
             from .carddav import CardDAVClient
@@ -295,7 +342,8 @@ class SyncJob:
         path = self.config.lock
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            stream = path.open("a+", encoding="utf-8")
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            stream = os.fdopen(fd, "a+", encoding="utf-8")
         except OSError as exc:
             raise SyncError(f"cannot open the lock file ({exc.strerror})", file=str(path)) from exc
         try:
@@ -325,7 +373,6 @@ class SyncJob:
             retries=self.config.retries,
             backoff=self.config.backoff,
             max_retry_after=self.config.max_retry_after,
-            verify=endpoint.verify,
             ca_bundle=None if endpoint.ca_bundle is None else str(endpoint.ca_bundle),
             transport=self._transport,
             sleep=self._sleep,
@@ -356,7 +403,33 @@ class SyncJob:
         plan = self._diff(desired, known)
         plan.decisions, plan.summary, plan.policy = decisions, sanitizer.summary, policy
         plan.notes = notes + plan.notes
+        plan.target_cards = len(listing)
+        plan.refusals = self._refusals(plan, evidence)
         return plan
+
+    def _refusals(self, plan: Plan, evidence: Evidence) -> list[str]:
+        """What the guards (guards.py) say against this plan."""
+        found = []
+        urls = []
+        if self.config.source.url is not None and self.config.target.url is not None:
+            urls.append((self.config.source.url, self.config.target.url))
+        source, target = self.source, self.target
+        if source is not None and target is not None and source.collection and target.collection:
+            urls.append((source.collection, target.collection))  # as discovered
+        for a, b in urls:
+            nested = nested_collections(a, b)
+            if nested is not None:
+                found.append(nested)
+                break
+        empty = no_evidence(len(evidence) + len(evidence.names))
+        if empty is not None:
+            found.append(empty)
+        many = too_many_deletions(
+            plan.count("delete"), plan.target_cards, self.config.max_delete_share
+        )
+        if many is not None:
+            found.append(many)
+        return found
 
     def _read_options(self, policy: Policy) -> ReadOptions:
         """How to read the source: CardDAV serves vCards; the reader may skip unwanted fields."""
@@ -480,7 +553,9 @@ class SyncJob:
             for card in self.target.multiget(fetch):
                 contact = _parse(card.data or "", card.href)
                 ok = contact is not None and contact.error is None and contact.uid
-                read_hash = canonical_hash(contact) if ok and contact is not None else None
+                # every property counts (PHOTO, X-*, grouped items): a card that differs in
+                # anything from what we wrote is foreign, and quarantined before it changes
+                read_hash = card_hash(card.data or "") if ok else None
                 entry = self._state.get(card.href)
                 ours = (
                     entry is not None and read_hash is not None and entry["read_hash"] == read_hash
@@ -538,13 +613,11 @@ class SyncJob:
             if found.ours and found.source_hash == want.source_hash:
                 unchanged += 1
                 continue
-            if not found.ours:
-                written = _parse(_serialize(want.contact), "written")
-                if written is not None and found.read_hash == canonical_hash(written):
-                    # the same content, written by an earlier run (state lost) or by anyone
-                    adopted[found.href] = replace(found, source_hash=want.source_hash)
-                    unchanged += 1
-                    continue
+            if not found.ours and found.read_hash == card_hash(_serialize(want.contact)):
+                # the same content, written by an earlier run (state lost) or by anyone
+                adopted[found.href] = replace(found, source_hash=want.source_hash)
+                unchanged += 1
+                continue
             actions.append(
                 Action(
                     "update",
@@ -594,10 +667,56 @@ class SyncJob:
                         future.result()
                 finally:
                     pool.shutdown(wait=True, cancel_futures=True)
+            self._read_back(writes, state)
         finally:
-            self._save_state(state)
+            try:
+                self._save_state(state)
+            finally:
+                self._write_journal(outcome)
         outcome.skipped.sort(key=lambda s: s["href"])
         return outcome
+
+    def _read_back(self, writes: list[Action], state: dict[str, Any]) -> None:
+        """Fetch the cards whose PUT answered without an ETag, and remember them as stored.
+
+        Such a server may have rewritten the card (RFC 6352 §6.3.2.3: added a REV, an X-
+        property of its own), which the whole-card comparison would otherwise take for an edit
+        on the phone on every run. The stored version is adopted only when it still says what
+        we wrote (the same contact); anything else is compared again next run.
+        """
+        assert self.target is not None
+        hrefs = [a.href for a in writes if a.href in state and state[a.href]["etag"] is None]
+        if not hrefs:
+            return
+        try:
+            stored = list(self.target.multiget(hrefs))
+        except SyncError:
+            return  # the next run fetches and compares them
+        by_href = {a.href: a for a in writes}
+        for card in stored:
+            entry = state.get(card.href)
+            action = by_href.get(card.href)
+            if entry is None or action is None or action.desired is None or not card.etag:
+                continue
+            contact = _parse(card.data or "", card.href)
+            written = _parse(_serialize(action.desired.contact), "written")
+            if contact is None or written is None or contact.uid != entry["uid"]:
+                continue
+            if canonical_hash(contact) == canonical_hash(written):
+                entry["etag"] = card.etag
+                entry["read_hash"] = card_hash(card.data or "")
+
+    def _write_journal(self, outcome: SyncOutcome) -> None:
+        from .journal import append
+
+        if self.config.journal is not None and outcome.journal:
+            outcome.journal.sort(key=lambda e: (e.action, e.uid))
+            try:
+                append(
+                    self.config.journal, outcome.journal, max_bytes=self.config.journal_max_bytes
+                )
+            except SyncError as exc:  # the changes are made: say so, and exit 1 after the run
+                outcome.failed.append(str(exc))
 
     def _apply_guarded(self, action: Action, outcome: SyncOutcome, state: dict[str, Any]) -> None:
         """Apply one action; a 412 skips it and the next run decides again."""
@@ -605,6 +724,12 @@ class SyncJob:
 
         try:
             self._apply_one(action, outcome, state)
+        except QuarantineFailed as exc:
+            with self._record:
+                outcome.failed.append(str(exc))  # the card stays; the run will exit 1
+                outcome.journal.append(
+                    self._entry(action, outcome.plan, "kept", f"not {action.kind}d: {exc}")
+                )
         except PreconditionFailed:
             with self._record:
                 state.pop(action.href, None)  # fetch it next run and decide again
@@ -620,6 +745,7 @@ class SyncJob:
 
     def _apply_one(self, action: Action, outcome: SyncOutcome, state: dict[str, Any]) -> None:
         assert self.target is not None
+        saved = None
         if action.quarantine is not None:
             saved = self._quarantine(action)
             with self._record:
@@ -630,54 +756,93 @@ class SyncJob:
             with self._record:
                 state.pop(action.href, None)
                 outcome.deleted += 1
+                outcome.journal.append(self._entry(action, outcome.plan, saved=saved))
             return
         assert action.desired is not None
         data = _serialize(action.desired.contact)
         etag = self.target.put(action.href, data, action.etag if action.kind == "update" else None)
-        written = _parse(data, "written")
         with self._record:
             state[action.href] = {
                 "uid": action.uid,
                 "etag": etag,  # None when the server does not say: fetched and compared next run
                 "source_hash": action.desired.source_hash,
-                "read_hash": canonical_hash(written) if written is not None else None,
+                "read_hash": card_hash(data),
             }
             if action.kind == "create":
                 outcome.created += 1
             else:
                 outcome.updated += 1
+            outcome.journal.append(self._entry(action, outcome.plan, saved=saved))
+
+    def _entry(
+        self,
+        action: Action,
+        plan: Plan,
+        kind: str | None = None,
+        reason: str | None = None,
+        saved: Path | None = None,
+    ) -> Entry:
+        """The journal entry of one action: masked numbers, and why it was taken."""
+        from .phones import mask, normalize
+
+        decision = plan.by_uid().get(action.uid or "")
+        numbers: list[str] = []
+        why = action.why
+        if action.desired is not None:
+            raws = [p.value for p in action.desired.contact.phones]
+            why = why or ("changed on the source" if action.kind == "update" else "wrote first")
+        elif action.quarantine is not None:
+            card = _parse(action.quarantine, "quarantined")
+            raws = [p.value for p in card.phones] if card is not None else []
+        elif decision is not None:
+            raws = [n.e164 or n.raw for n in decision.numbers]
+            why = str(decision.reason)
+        else:
+            raws = []
+            why = why if why != "not allowed on the phone" else "left the source"
+        for raw in raws:
+            numbers.append(mask(normalize(raw, self.config.region) or raw))
+        return Entry(
+            time=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            target=self.config.target.describe(),
+            action=kind or action.kind,
+            uid=action.uid or action.href,
+            numbers=tuple(numbers),
+            reason=reason or why or "",
+            quarantine=None if saved is None else str(saved),
+        )
 
     def _quarantine(self, action: Action) -> Path:
-        """Save a card we did not write, fsynced, before it is deleted or overwritten."""
+        """Save a card we did not write before it is deleted or overwritten: every byte written,
+        file and folder fsynced, the length checked. Raises QuarantineFailed otherwise (and
+        leaves no partial file): the card then stays on the phone."""
         folder = self.config.quarantine
+        name = action.uid or action.href.rstrip("/").rsplit("/", 1)[-1]
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            private_folder(folder)
         except OSError as exc:
-            raise SyncError(
-                f"cannot create the quarantine folder ({exc.strerror})", file=str(folder)
+            raise QuarantineFailed(
+                f"cannot create the quarantine folder ({exc.strerror}); <{name}> was left on "
+                "the phone",
+                file=str(folder),
             ) from exc
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        name = action.uid or action.href.rstrip("/").rsplit("/", 1)[-1]
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80] or "card"
         data = (action.quarantine or "").encode("utf-8")
         for counter in range(1000):
             path = folder / f"{stamp}-{safe}{'' if counter == 0 else f'-{counter}'}.vcf"
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                write_new_durably(path, data)
             except FileExistsError:
                 continue
             except OSError as exc:
-                raise SyncError(
-                    f"cannot write to the quarantine ({exc.strerror})", file=str(folder)
+                raise QuarantineFailed(
+                    f"cannot save <{name}> to the quarantine ({exc.strerror or exc}); it was "
+                    "left on the phone",
+                    file=str(folder),
                 ) from exc
-            try:
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            _fsync_folder(folder)
             return path
-        raise SyncError("too many quarantined cards with the same name", file=str(folder))
+        raise QuarantineFailed("too many quarantined cards with the same name", file=str(folder))
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -694,7 +859,10 @@ class SyncJob:
         if data.get("target") != self.config.target.describe():
             return {}
         cards = data.get("cards")
-        return cards if isinstance(cards, dict) else {}
+        if not isinstance(cards, dict):
+            return {}
+        # an entry of another shape is as good as none: that card is fetched and compared
+        return {href: entry for href, entry in cards.items() if _state_entry(entry)}
 
     def _save_state(self, cards: dict[str, Any]) -> None:
         data = {"version": STATE_VERSION, "target": self.config.target.describe(), "cards": cards}
@@ -770,14 +938,6 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _is_url(text: str) -> bool:
     return text.lower().startswith(("http://", "https://"))
 
@@ -789,21 +949,38 @@ def run_sync(
     config: SyncConfig | str | Path,
     *,
     dry_run: bool = False,
+    force: bool = False,
     transport: Any = None,
     sleep: Callable[[float], None] = time.sleep,
     now: datetime | None = None,
 ) -> SyncOutcome:
-    """One sync run: lock, plan, (unless ``dry_run``) apply, write the report."""
+    """One sync run: lock, plan, guard, (unless ``dry_run``) apply, write the report.
+
+    Raises GuardRefused (nothing changed) when a guard of ``guards.py`` stops the plan and
+    neither ``force`` nor the config's ``force`` says to go on; QuarantineFailed after the run
+    when a card could not be quarantined (it was left on the phone).
+    """
     if not isinstance(config, SyncConfig):
         config = load_config(config)
     started = time.perf_counter()
     with SyncJob(config, transport=transport, sleep=sleep, now=now, dry_run=dry_run) as job:
         plan = job.plan()
+        if plan.refusals and not (force or config.force):
+            raise GuardRefused(
+                "; ".join(plan.refusals)
+                + ". Nothing was changed; check the config, or pass --force (force = true) "
+                "to go ahead on purpose",
+                plan=plan.text(),
+            )
         outcome = SyncOutcome(plan, dry_run=True) if dry_run else job.apply(plan)
         outcome.requests = job.requests()
     outcome.seconds = time.perf_counter() - started
+    outcome.warnings = [f"forced past: {r}" for r in plan.refusals]
     if not dry_run and config.report is not None:
         write_sync_report(config.report, outcome, config)
+    if outcome.failed:
+        more = f" (and {len(outcome.failed) - 1} more problems)" if len(outcome.failed) > 1 else ""
+        raise RunIncomplete(outcome.failed[0] + more, outcome=outcome)
     return outcome
 
 
@@ -832,8 +1009,37 @@ def write_sync_report(path: Path, outcome: SyncOutcome, config: SyncConfig) -> N
         "skipped": outcome.skipped,
         "quarantine_files": outcome.quarantine_files,
         "notes": plan.notes,
+        "warnings": outcome.warnings,
+        "failed": outcome.failed,
         "requests": outcome.requests,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as stream:
+    _rotate_reports(path, config.report_keep)
+    with atomic_write(path) as stream:  # created 0600: it names people
         stream.write(json.dumps(report, ensure_ascii=False, indent=2).encode("utf-8"))
+
+
+def report_files(path: Path, keep: int) -> list[Path]:
+    """The report of the last run and those before it: ``report.json``, ``report.1.json``, ..."""
+    return [path] + [path.with_name(f"{path.stem}.{n}{path.suffix}") for n in range(1, keep)]
+
+
+def _rotate_reports(path: Path, keep: int) -> None:
+    """Keep the reports of the last ``keep`` runs: each one moves down a number, the oldest
+    goes."""
+    files = report_files(path, keep)
+    for older, newer in zip(reversed(files[1:]), reversed(files[:-1]), strict=True):
+        with contextlib.suppress(FileNotFoundError):
+            newer.replace(older)
+
+
+_STATE_KEYS = frozenset({"uid", "etag", "source_hash", "read_hash"})
+
+
+def _state_entry(entry: object) -> bool:
+    """Whether a state-file entry has the shape this version writes (text or null values)."""
+    return (
+        isinstance(entry, dict)
+        and entry.keys() == _STATE_KEYS
+        and all(value is None or isinstance(value, str) for value in entry.values())
+    )

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._files import file_error, named_file
 from .errors import ConfigError
+from .guards import DEFAULT_MAX_DELETE_SHARE, check_keep_fields, check_region
 from .pipeline import parse_max_age
 
 if sys.version_info >= (3, 11):
@@ -24,7 +26,7 @@ else:  # pragma: no cover
 __all__ = ["Endpoint", "SyncConfig", "load_config"]
 
 _AUTH_KEYS = ("username", "password_env", "password_file", "token_env", "token_file")
-_ENDPOINT_KEYS = frozenset({"url", "path", *_AUTH_KEYS, "ca_bundle", "verify", "input_format"})
+_ENDPOINT_KEYS = frozenset({"url", "path", *_AUTH_KEYS, "ca_bundle", "input_format"})
 _TOP_KEYS = frozenset(
     {
         "region",
@@ -43,6 +45,12 @@ _TOP_KEYS = frozenset(
         "batch",
         "source_cache",
         "concurrency",
+        "force",
+        "max_delete_share",
+        "allow_insecure_http",
+        "journal",
+        "journal_max_bytes",
+        "report_keep",
     }
 )
 _EVIDENCE_KEYS = frozenset({"ledger", "sources", "token_env", "token_file", "ca_bundle"})
@@ -61,7 +69,6 @@ class Endpoint:
     token_env: str | None = None
     token_file: Path | None = None
     ca_bundle: Path | None = None
-    verify: bool = True
     input_format: str | None = None
 
     def describe(self) -> str:
@@ -97,6 +104,42 @@ class SyncConfig:
     batch: int = 1000
     source_cache: Path | None = None  # the local copy of a CardDAV source; None: none kept
     concurrency: int = 4  # PUTs in flight at once on the target
+    force: bool = False  # proceed although a guard (guards.py) would stop the run
+    max_delete_share: float = DEFAULT_MAX_DELETE_SHARE
+    allow_insecure_http: bool = False
+    warnings: tuple[str, ...] = ()  # said on every run (credentials over plain HTTP)
+    journal: Path | None = None  # one line per change, next to the state
+    journal_max_bytes: int = 4 * 2**20  # then rotated to .1 (kept: JOURNAL_KEEP files)
+    report_keep: int = 10  # reports of this many runs: <report>, <report>.1, ...
+
+    def inputs(self) -> list[Path]:
+        """Every local file the run reads: the config, a file source, evidence files (folders
+        and globs expanded), the ledger, secret files and CA bundles."""
+        from .outputs import expand_inputs
+
+        files = [self.file]
+        if self.source.path is not None:
+            files.append(self.source.path)
+        local = [s for s in self.evidence_sources if not _is_url(s)]
+        if self.ledger is not None:
+            local.append(str(self.ledger))
+        for endpoint in (self.source, self.target, self.evidence_auth):
+            for path in (endpoint.password_file, endpoint.token_file, endpoint.ca_bundle):
+                if path is not None:
+                    files.append(path)
+        return [*files, *expand_inputs(local)]
+
+    def outputs(self) -> list[tuple[str, Path]]:
+        """(name, path) of every file or folder the run writes."""
+        named: list[tuple[str, Path | None]] = [
+            ("report", self.report),
+            ("state", self.state),
+            ("lock", self.lock),
+            ("source_cache", self.source_cache),
+            ("quarantine", self.quarantine),
+            ("journal", self.journal),
+        ]
+        return [(name, path) for name, path in named if path is not None]
 
 
 def load_config(path: str | Path) -> SyncConfig:
@@ -112,6 +155,8 @@ def load_config(path: str | Path) -> SyncConfig:
         raise ConfigError(f"cannot read the config ({exc.strerror})", file=shown) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", file=shown) from exc
+    except UnicodeError as exc:  # TOML is UTF-8
+        raise file_error(shown, exc, "the config", ConfigError) from exc
     base = file.parent
 
     def fail(message: str) -> ConfigError:
@@ -152,9 +197,32 @@ def load_config(path: str | Path) -> SyncConfig:
     keep = policy.get("keep_fields", [])
     if not isinstance(keep, list) or not all(isinstance(k, str) for k in keep):
         raise fail('[policy] keep_fields must be a list of field names such as ["ORG"]')
+    try:
+        keep_fields = check_keep_fields(keep, where="[policy] keep_fields")
+        region = check_region(_str(data.get("region"), "region", fail), where="region")
+    except ConfigError as exc:
+        raise fail(exc.message) from exc
+    insecure = _insecure_http(
+        [("source", source), ("target", target)],
+        [(s, evidence) for s in sources if s.lower().startswith("http://")],
+    )
+    allow_insecure = _bool(data.get("allow_insecure_http", False), "allow_insecure_http", fail)
+    if insecure and not allow_insecure:
+        raise fail(
+            f"{insecure[0]}: credentials would cross the network in clear over http://; use "
+            "https, or set allow_insecure_http = true if the network is trusted"
+        )
+    share = _number(
+        data.get("max_delete_share", DEFAULT_MAX_DELETE_SHARE), "max_delete_share", fail
+    )
+    if not 0 < share <= 1:
+        raise fail("max_delete_share must be a share above 0 and at most 1, e.g. 0.5 for half")
     max_age = policy.get("max_age")
     if max_age is not None:
-        parse_max_age(str(max_age))  # raises ConfigError for a bad duration
+        try:
+            parse_max_age(str(max_age))
+        except ConfigError as exc:
+            raise fail(f"[policy] max_age: {exc.message}") from None
     stem = file.stem
     state = _path(data.get("state"), "state", base, fail) or base / f"{stem}.state.json"
     cache = data.get("source_cache", True)
@@ -168,6 +236,7 @@ def load_config(path: str | Path) -> SyncConfig:
         raise fail("source_cache must be true, false or a file name")
     if source.url is None:
         cache_path = None  # a file source is read where it lies
+    journal = _path(data.get("journal"), "journal", base, fail) or state.parent / f"{stem}.journal"
     return SyncConfig(
         file=file,
         source=source,
@@ -176,7 +245,7 @@ def load_config(path: str | Path) -> SyncConfig:
         state=state,
         lock=_path(data.get("lock"), "lock", base, fail) or base / f"{stem}.lock",
         report=_path(data.get("report"), "report", base, fail) or base / f"{stem}-report.json",
-        region=_str(data.get("region"), "region", fail),
+        region=region,
         evidence_sources=tuple(_resolve_source(s, base) for s in sources),
         ledger=ledger,
         evidence_auth=_endpoint(
@@ -185,7 +254,7 @@ def load_config(path: str | Path) -> SyncConfig:
             base,
             fail,
         ),
-        keep_fields=frozenset(k.upper() for k in keep),
+        keep_fields=keep_fields,
         max_age=None if max_age is None else str(max_age),
         match_ar_without_9=bool(policy.get("match_ar_without_9", False)),
         timeout=_number(data.get("timeout", 30.0), "timeout", fail),
@@ -195,6 +264,18 @@ def load_config(path: str | Path) -> SyncConfig:
         batch=max(1, int(_number(data.get("batch", 1000), "batch", fail))),
         source_cache=cache_path,
         concurrency=_concurrency(data.get("concurrency", 4), fail),
+        force=_bool(data.get("force", False), "force", fail),
+        max_delete_share=share,
+        allow_insecure_http=allow_insecure,
+        warnings=tuple(
+            f"{where}: credentials are sent in clear over http:// (allow_insecure_http = true)"
+            for where in insecure
+        ),
+        journal=journal,
+        journal_max_bytes=max(
+            4096, int(_number(data.get("journal_max_bytes", 4 * 2**20), "journal_max_bytes", fail))
+        ),
+        report_keep=max(1, int(_number(data.get("report_keep", 10), "report_keep", fail))),
     )
 
 
@@ -242,9 +323,6 @@ def _endpoint(
             )
     if url is not None and "path" in data:
         raise fail(f"[{section}] has both url and path; give one")
-    verify = data.get("verify", True)
-    if not isinstance(verify, bool):
-        raise fail(f"[{section}] verify must be true or false")
     for a, b in (("password_env", "password_file"), ("token_env", "token_file")):
         if a in data and b in data:
             raise fail(f"[{section}] has both {a} and {b}; give one")
@@ -257,9 +335,57 @@ def _endpoint(
         token_env=_str(data.get("token_env"), f"[{section}] token_env", fail),
         token_file=_path(data.get("token_file"), f"[{section}] token_file", base, fail),
         ca_bundle=_path(data.get("ca_bundle"), f"[{section}] ca_bundle", base, fail),
-        verify=verify,
         input_format=_str(data.get("input_format"), f"[{section}] input_format", fail),
     )
+
+
+def _insecure_http(
+    endpoints: list[tuple[str, Endpoint]], evidence: list[tuple[str, Mapping[str, Any]]]
+) -> list[str]:
+    """Where credentials would go over plain HTTP to another machine than this one."""
+    found = []
+    for section, endpoint in endpoints:
+        has_secret = endpoint.username or endpoint.password_env or endpoint.password_file
+        has_secret = has_secret or endpoint.token_env or endpoint.token_file
+        if endpoint.url and has_secret and _plain_remote(endpoint.url):
+            found.append(f"[{section}] url {endpoint.describe()}")
+    for url, settings in evidence:
+        if ("token_env" in settings or "token_file" in settings) and _plain_remote(url):
+            found.append(f"[evidence] source {_without_userinfo(url)}")
+    return found
+
+
+def _plain_remote(url: str) -> bool:
+    """An http:// URL to anything but a loopback address."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "http":
+        return False
+    host = (parts.hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
+def _without_userinfo(url: str) -> str:
+    from .carddav import safe_url
+
+    return safe_url(url)
+
+
+def _bool(value: Any, name: str, fail: Callable[[str], ConfigError]) -> bool:
+    if not isinstance(value, bool):
+        raise fail(f"{name} must be true or false")
+    return value
+
+
+def _is_url(text: str) -> bool:
+    return text.lower().startswith(("http://", "https://"))
 
 
 def _concurrency(value: Any, fail: Callable[[str], ConfigError]) -> int:
@@ -306,18 +432,28 @@ def _secret(endpoint: Endpoint, kind: str, section: str) -> str | None:
     env: str | None = getattr(endpoint, f"{kind}_env")
     file: Path | None = getattr(endpoint, f"{kind}_file")
     if env is not None:
-        value = os.environ.get(env)
+        value = (os.environ.get(env) or "").strip("\r\n")  # an EnvironmentFile with CRLF ends
         if not value:
             raise ConfigError(f"[{section}] {kind}_env: the environment variable {env} is not set")
         return value
     if file is not None:
-        try:
+        _refuse_open_secret(file, f"[{section}] {kind}_file")
+        with named_file(file, f"[{section}] {kind}_file", ConfigError):
             value = file.read_text(encoding="utf-8").strip("\r\n")
-        except OSError as exc:
-            raise ConfigError(
-                f"[{section}] {kind}_file: cannot read {file} ({exc.strerror})"
-            ) from exc
         if not value:
             raise ConfigError(f"[{section}] {kind}_file: {file} is empty")
         return value
     return None
+
+
+def _refuse_open_secret(file: Path, where: str) -> None:
+    """A secret file that other users may read is refused, as ssh refuses such a key."""
+    try:
+        mode = file.stat().st_mode
+    except OSError:
+        return  # reading it says why
+    if mode & 0o077:
+        raise ConfigError(
+            f"{where}: {file} may be read by other users (mode {mode & 0o777:04o}); "
+            f"make it private with `chmod 600 {file}`"
+        )

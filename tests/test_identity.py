@@ -243,3 +243,36 @@ class TestProperties:
         backward = resolve(list(reversed(stmts)))
         assert [(i.keys, i.entry.first_inbound_at, i.entry.first_outbound_at) for i in forward] \
             == [(i.keys, i.entry.first_inbound_at, i.entry.first_outbound_at) for i in backward]
+
+
+class TestReport:
+    def test_unmatched_evidence_in_summary_json_and_html(self, tmp_path: Path) -> None:
+        """Evidence no contact matched, and an identity without a number, are counted in the
+        summary and listed masked in the JSON and HTML reports (never in full)."""
+        from click.testing import CliRunner
+
+        from contactguard.cli import main
+
+        book = tmp_path / "b.vcf"
+        book.write_bytes(b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Anna\r\nTEL:+491701234567\r\n"
+                         b"END:VCARD\r\n")
+        ledger = tmp_path / "e.csv"
+        ledger.write_text("phone,first_inbound_at,user_id\n+491701234567,2026-03-01,\n"
+                          "+491709876543,2026-03-01,\n,2026-03-01,US.12345678\n")
+        runner = CliRunner()
+        result = runner.invoke(main, ["sanitize", str(book), "-e", str(ledger), "--dry-run",
+                                      "--report", str(tmp_path / "r.json")])
+        assert result.exit_code == 0, result.output
+        assert "2 evidence identities matched no contact" in result.stderr
+        data = json.loads((tmp_path / "r.json").read_text())
+        assert data["summary"]["evidence"]["unmatched"] == 2
+        assert data["summary"]["evidence"]["without_phone_number"] == 1
+        assert [item["keys"] for item in data["unmatched_evidence"]] == [
+            ["bsuid:US.******78"], ["phone:+49170*****43"]]
+        html = tmp_path / "r.html"
+        result = runner.invoke(main, ["sanitize", str(book), "-e", str(ledger), "--dry-run",
+                                      "--report", str(html)])
+        text = html.read_text()
+        assert "Evidence that matched no contact" in text and "+49170*****43" in text
+        for full in ("491709876543", "US.12345678"):
+            assert full not in text and full not in (tmp_path / "r.json").read_text()

@@ -172,6 +172,19 @@ class TestForeignFiles:
             db._db.execute("DELETE FROM statement")
 
 
+class TestShowMasksSources:
+    def test_numbers_in_source_names_are_masked(self, tmp_path: Path, runner: CliRunner) -> None:
+        """A chat export named after a number shows the number masked unless --unmasked."""
+        path = tmp_path / "l.sqlite"
+        with Ledger(path) as db:
+            db.import_records([EvidenceRecord("WhatsApp Chat with +49 170 1234567.txt",
+                                              phone="+491701234567", first_inbound_at=T1)])
+        shown = runner.invoke(main, ["evidence", "show", "--ledger", str(path)])
+        assert "1234567" not in shown.stdout and "+49170*****67" in shown.stdout
+        plain = runner.invoke(main, ["evidence", "show", "--ledger", str(path), "--unmasked"])
+        assert "+49 170 1234567" in plain.stdout
+
+
 class TestForgetAnyKey:
     def ledger(self, path: Path) -> None:
         with Ledger(path) as db:
@@ -206,7 +219,7 @@ class TestForgetAnyKey:
         result = runner.invoke(main, ["evidence", "forget", "Berta Beispiel", "--ledger",
                                       str(path)])
         assert result.exit_code == 0, result.output
-        assert "1 identities deleted" in result.stderr
+        assert "1 identity deleted" in result.stderr
         assert b"Berta" not in path.read_bytes()
 
     def test_show_masks_unless_asked(self, tmp_path: Path, runner: CliRunner) -> None:
@@ -218,6 +231,7 @@ class TestForgetAnyKey:
         assert masked.exit_code == 0
         assert "+49170*****67" in masked.stdout and "491701234567" not in masked.stdout
         assert "bsuid:" in masked.stdout and "username:" in masked.stdout
+        assert "hooks.jsonl:2" in masked.stdout
         plain = runner.invoke(main, ["evidence", "show", "--ledger", str(path), "-n",
                                      "DE.998877", "--unmasked"])
         assert "+491701234567" in plain.stdout and "DE.998877" in plain.stdout
@@ -332,7 +346,7 @@ class TestForgetWithBook:
         result = runner.invoke(main, ["evidence", "forget", "+49 170 1234567", "--ledger",
                                       str(path), "--book", str(book), "--region", "DE"])
         assert result.exit_code == 0, result.output
-        assert "1 identities deleted" in result.stderr
+        assert "1 identity deleted" in result.stderr
         assert b"Berta" not in path.read_bytes()
         with Ledger(path, readonly=True) as db:
             assert [e.key for e in db.entries()] == ["+491709999999"]

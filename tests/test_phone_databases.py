@@ -263,8 +263,12 @@ class TestNotWhatsApp:
         """`evidence import --ledger msgstore.db` refuses and leaves the phone's file as it was."""
         path = sample_msgstore(tmp_path / "msgstore.db")
         before = digest(path)
-        result = runner.invoke(main, ["evidence", "import", str(path), "--ledger", str(path)])
+        other = tmp_path / "ledger.csv"
+        other.write_text("phone,first_inbound_at\n+491701234501,2025-01-01\n")
+        result = runner.invoke(main, ["evidence", "import", str(other), "--ledger", str(path)])
         assert result.exit_code == 1 and "not a contactguard" in result.output
+        result = runner.invoke(main, ["evidence", "import", str(path), "--ledger", str(path)])
+        assert result.exit_code == 1 and "inputs are never written" in result.output
         assert digest(path) == before
 
     @settings(max_examples=30, deadline=None,
@@ -637,7 +641,7 @@ class TestCommands:
         ledger = tmp_path / "ledger.sqlite"
         result = runner.invoke(main, ["evidence", "import", str(path), "--ledger", str(ledger)])
         assert result.exit_code == 0, result.output
-        assert "6 new and 0 changed entries" in result.output  # 5 numbers and a LID
+        assert "6 entries added" in result.output  # 5 numbers and a LID
         assert "1 × phone database: group chats" in result.output
         result = runner.invoke(main, ["evidence", "inspect", str(path)])
         assert result.exit_code == 0, result.output

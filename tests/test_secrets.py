@@ -95,6 +95,7 @@ class TestNoSecretsInMessages:
             secret = 'password_env = "CG_TARGET_PASSWORD"\n'
         else:
             (tmp_path / "pw").write_text(PASSWORD + "\n")
+            (tmp_path / "pw").chmod(0o600)
             secret = 'password_file = "pw"\n'
         (tmp_path / "sync.toml").write_text(
             'region = "DE"\nquarantine = "q/"\nretries = 1\nbackoff = 0.01\nreport = "r.json"\n'

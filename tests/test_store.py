@@ -193,8 +193,8 @@ class TestCommands:
         ledger = tmp_path / "l.sqlite"
         first = runner.invoke(main, ["evidence", "import", str(csv), "--ledger", str(ledger)])
         again = runner.invoke(main, ["evidence", "import", str(csv), "--ledger", str(ledger)])
-        assert first.exit_code == 0 and "1 new and 0 changed entries" in first.stderr
-        assert "0 new and 0 changed entries; the ledger holds 1 entries" in again.stderr
+        assert first.exit_code == 0 and "1 entry added" in first.stderr
+        assert "0 entries added, 0 changed; the ledger holds 1 entry" in again.stderr
         shown = runner.invoke(
             main,
             ["evidence", "show", "--ledger", str(ledger), "--number", "+49 170 1234567",

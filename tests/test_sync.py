@@ -64,6 +64,7 @@ class Setup:
         self.write_ledger([ANNA, CARLA])
         monkeypatch.setenv("CG_SOURCE_PASSWORD", USERS["it"])
         (tmp / "phone1.pw").write_text(USERS["phone1"] + "\n")
+        (tmp / "phone1.pw").chmod(0o600)  # a secret file others may read is refused
         self.config = tmp / "sync.toml"
         self.write_config()
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from .._text import shown_path
 from ..errors import InputError
 from ..model import Contact, Take
 
@@ -66,11 +67,11 @@ def open_source(source: str | Path) -> BinaryIO:
     try:
         return path.open("rb")
     except FileNotFoundError as exc:
-        raise InputError("no such file", file=str(source)) from exc
+        raise InputError("no such file", file=shown_path(source)) from exc
     except IsADirectoryError as exc:
-        raise InputError("is a folder, not an address book", file=str(source)) from exc
+        raise InputError("is a folder, not an address book", file=shown_path(source)) from exc
     except OSError as exc:
-        raise InputError(f"cannot be read ({exc.strerror})", file=str(source)) from exc
+        raise InputError(f"cannot be read ({exc.strerror})", file=shown_path(source)) from exc
 
 
 def read_book(
@@ -91,7 +92,7 @@ def read_book(
     """
     options = options or ReadOptions()
     if isinstance(source, (str, Path)):
-        label = str(source) if name is None else name
+        label = shown_path(source) if name is None else name
         stream = open_source(source)
         close = str(source) != "-"
     else:

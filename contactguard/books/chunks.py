@@ -153,13 +153,26 @@ def _cut(
         total = os.fstat(stream.fileno()).st_size
         stream.seek(start)
         carry = b""
+        midline = False  # the block starts inside a line (a long one, partly passed over)
         while True:
             data = stream.read(_BLOCK)
             block = carry + data
             if data:
                 cut = block.rfind(b"\n") + 1  # blocks end with a line end: no CRLF is split
                 if cut == 0:
-                    carry = block
+                    if len(block) <= _BLOCK:
+                        carry = block
+                        continue
+                    # a long line: no piece starts inside it, so pass over all of it but its
+                    # last byte (a CR there may end the line), counting its quotes: memory
+                    # holds a block or two whatever the line's length
+                    passed = block[:-1]
+                    if b"\r" in passed and _LONE_CR.search(passed):
+                        break
+                    if fmt == "csv":
+                        quotes = (quotes + passed.count(b'"')) & 1
+                    offset += len(passed)
+                    carry, midline = block[-1:], True
                     continue
                 block, carry = block[:cut], block[cut:]
             elif not block:
@@ -173,7 +186,7 @@ def _cut(
             position = max(start + _size(start, total, size) - offset, 0)
             counted = 0
             while position < len(block):
-                found = _find_cut(block, position, fmt, quotes)
+                found = _find_cut(block, position, fmt, quotes, midline)
                 if found is None:
                     break
                 line += block.count(b"\n", counted, found)
@@ -186,6 +199,7 @@ def _cut(
             if fmt == "csv":
                 quotes = (quotes + block.count(b'"')) & 1  # cuts leave it even
             offset += len(block)
+            midline = False
             if not data:
                 break
     yield Chunk(start, None, first_line, True)
@@ -196,11 +210,19 @@ def _size(start: int, total: int, size: int) -> int:
     return max(min(size, (total - start) // 8), min(size, _MIN_CHUNK))
 
 
-def _find_cut(block: bytes, position: int, fmt: str, quotes: int) -> int | None:
-    """The first place at or after ``position`` where a piece may start, or None."""
+def _find_cut(
+    block: bytes, position: int, fmt: str, quotes: int, midline: bool = False
+) -> int | None:
+    """The first place at or after ``position`` where a piece may start, or None;
+    ``midline``: the block starts inside a line."""
     if fmt == "vcard":
         # a line "BEGIN:VCARD"; a block starts a line (the one before ends with a line end)
-        if position == 0 and block.startswith(_BEGIN[1:]) and block[11:12] in (b"\r", b"\n"):
+        if (
+            position == 0
+            and not midline
+            and block.startswith(_BEGIN[1:])
+            and block[11:12] in (b"\r", b"\n")
+        ):
             return 0
         at = max(position - 1, 0)
         while (at := block.find(_BEGIN, at)) >= 0:

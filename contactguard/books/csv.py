@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
+from .._text import csv_cell
 from ..errors import InputError
 from ..model import Contact, Field, Take, display_name, new_contact, new_phone
 
@@ -686,7 +687,9 @@ def write(contacts: Iterable[Contact], stream: BinaryIO, fmt: str) -> None:
 
 
 def _safe(cell: str) -> str:
-    """A cell that spreadsheet apps show as text: a leading = + - @ tab or CR gets a '."""
+    """A cell that spreadsheet apps show as text: a leading = + - @ tab or CR gets a ';
+    terminal controls (ESC, BEL, NUL, C1) are dropped."""
+    cell = csv_cell(cell)
     if cell.startswith(_FORMULA_START):
         return "'" + cell
     return cell

@@ -23,12 +23,15 @@ loading the same source twice changes nothing.
 from __future__ import annotations
 
 import glob
+import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._text import shown_path
 from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord
 from ..phones import evidence_key, variants
@@ -392,7 +395,10 @@ def iter_records(
     """
     context = context or SourceContext()
     batches: dict[str, tuple[SourceKind, list[str]]] = {}
+    seen: set[tuple[int, int]] = set()  # files already read: one file by two spellings is one
     for location, explicit in _expand(sources):
+        if not _is_url(location) and not _first_time(location, seen):
+            continue
         head = _head(location)
         kind = kind_of(location, head)
         if kind is None:
@@ -408,10 +414,41 @@ def iter_records(
         if kind.read_all is not None:
             batches.setdefault(kind.name, (kind, []))[1].append(location)
             continue
-        yield from kind.records(location, context)
+        yield from map(_printable, kind.records(location, context))
     for kind, locations in batches.values():
         assert kind.read_all is not None
-        yield from kind.read_all(locations, context)
+        yield from map(_printable, kind.read_all(locations, context))
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _first_time(location: str, seen: set[tuple[int, int]]) -> bool:
+    """False for a file ``seen`` holds already (by device and inode); else remember it."""
+    try:
+        status = os.stat(location)  # noqa: PTH116
+    except OSError:
+        return True  # reading it says what is wrong
+    identity = (status.st_dev, status.st_ino)
+    if identity in seen:
+        return False
+    seen.add(identity)
+    return True
+
+
+def _printable(record: EvidenceRecord) -> EvidenceRecord:
+    """``record`` with lone surrogates (a file name that is not UTF-8, a JSON "\\ud800") in its
+    text written out as escapes: such text cannot be stored, printed or encoded."""
+    texts = (record.source, record.phone, record.name, record.user_id)
+    if not any(text is not None and _SURROGATE.search(text) for text in texts):
+        return record
+    return replace(
+        record,
+        source=shown_path(record.source),
+        phone=None if record.phone is None else shown_path(record.phone),
+        name=None if record.name is None else shown_path(record.name),
+        user_id=None if record.user_id is None else shown_path(record.user_id),
+    )
 
 
 def load_evidence(
@@ -469,7 +506,7 @@ def _expand(sources: Iterable[str | Path] | str | Path) -> Iterator[tuple[str, b
                     yield match, False
                 elif found.is_dir():
                     yield from ((str(p), False) for p in _folder_files(found))
-                else:
+                elif found.is_file():  # not a FIFO, socket or device: reading one would hang
                     yield match, False
         else:
             raise EvidenceError("no such file or folder", file=text)

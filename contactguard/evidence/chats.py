@@ -21,12 +21,15 @@ YMD. When every date fits both DMY and MDY, the order under which the dates neve
 is taken if there is exactly one; otherwise the file is an EvidenceError that says to pass
 ``--date-order``. Nothing is guessed.
 
-What counts as a message: a line ``Name: text`` from a sender, including the placeholders a
-sender leaves behind (``<Media omitted>``, ``image omitted``, ``<attached: …>``, "This message
-was deleted"): that sender did send something, so it counts for who wrote first. System lines
-never count: lines without a sender (``X created group``, ``You deleted this message``), the
-end-to-end encryption notice (iOS puts the chat's name in front of it), and, on iOS, texts marked
-with U+200E after a name that are group events or missed calls.
+What counts as a message (fail closed: an allow-list, structure first, wording second): a line
+``Name: text`` (colon and space) from a sender. On Android a line without ``Name: `` is a system
+line. On iOS a text that starts with U+200E is a system line (iOS writes its notices under the
+chat's name so) unless it is a placeholder of something the sender sent (media, document or
+contact card omitted, ``<attached: …>``, a location, a deleted message): those count. Calls
+(iOS, marked) are no messages, but a business call before the customer's first message is the
+business reaching out. System lines in a wording no language table knows are counted
+(``not_understood``); a file whose system lines are all unknown, or that has an unknown one
+before its first message, is ``unidentified`` and yields no evidence. See ``LANGUAGES``.
 
 Timestamps: the export holds local wall-clock times without a zone. They are returned as aware
 datetimes in UTC *with the local time taken as UTC* (23:59 local → 23:59Z). Within one chat
@@ -43,13 +46,13 @@ import calendar
 import io
 import re
 import zipfile
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import IO, NamedTuple
 
+from .._zip import SafeZip, ZipLimitError, open_zip
 from ..errors import ConfigError, EvidenceError
 from ..model import EvidenceRecord
 from ..phones import evidence_key
@@ -764,7 +767,7 @@ def read_chat(path: Path, *, date_order: str | None = None) -> ChatSummary:
 def _read_zip(path: Path, parser: _Parser) -> ChatSummary:
     source = parser.source
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_zip(path) as archive:
             entry, others = _chat_entry(archive, source)
             if entry.file_size > _MAX_CHAT_BYTES:
                 raise EvidenceError(
@@ -778,15 +781,15 @@ def _read_zip(path: Path, parser: _Parser) -> ChatSummary:
                     f"{entry.filename} is compressed {ratio:.0f}:1; refusing a likely zip bomb",
                     file=source,
                 )
-            # ZipExtFile never returns more than the entry's declared size
+            # the opener counts while it inflates: sizes the directory under-states stop it
             with archive.open(entry) as member, _text(member) as text:
                 parser.feed(_pieces(text))
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+    except ZipLimitError as exc:
         raise EvidenceError(f"cannot read the zip: {exc}", file=source) from exc
     return parser.summary(has_media_files=others > 0)
 
 
-def _chat_entry(archive: zipfile.ZipFile, source: str) -> tuple[zipfile.ZipInfo, int]:
+def _chat_entry(archive: SafeZip, source: str) -> tuple[zipfile.ZipInfo, int]:
     """The chat .txt inside an export zip, and how many other files (media) lie beside it."""
     files = [
         info
@@ -817,19 +820,11 @@ def sniff(path: Path, head: bytes) -> bool:
     """Whether ``path`` is a chat export: a zip with a chat .txt, or text in a chat line shape."""
     if head.startswith(b"PK\x03\x04"):
         try:
-            with zipfile.ZipFile(path) as archive:
+            with open_zip(path) as archive:
                 entry, _ = _chat_entry(archive, str(path))
                 with archive.open(entry) as member:
                     head = member.read(_SNIFF_BYTES)
-        except (
-            OSError,
-            EvidenceError,
-            zipfile.BadZipFile,
-            zlib.error,
-            EOFError,
-            NotImplementedError,
-            RuntimeError,
-        ):
+        except (OSError, EvidenceError, ZipLimitError):
             return False
     lines = head.decode("utf-8", errors="replace").splitlines()
     for line in lines:

@@ -25,7 +25,10 @@ def inspect_sources(
 ) -> Iterator[tuple[str, ContactguardError | None]]:
     """(text block, error or None) per source; a source that cannot be read does not stop the
     others, its block says why."""
+    sources = list(sources)
+    found = False
     for location, _explicit in _expand(sources):
+        found = True
         try:
             kind = kind_of(location, _head(location))
             if kind is None:
@@ -41,6 +44,10 @@ def inspect_sources(
         except ContactguardError as exc:
             line = f" (line {exc.line})" if exc.line else ""
             yield f"{location}\n  cannot be read{line}: {exc.message}", exc
+    if not found:
+        names = ", ".join(str(source) for source in sources)
+        error = EvidenceError("no evidence files in it (hidden files are not read)", file=names)
+        yield f"{names}\n  {error.message}", error
 
 
 def _when(value: datetime | None) -> str:
@@ -64,7 +71,7 @@ def _chat_block(s: chats.ChatSummary) -> str:
         ),
         f"  first message by: {s.first_sender or '-'}",
     ]
-    if not s.language_known:
+    if not s.language_known and not s.unidentified:
         lines.append("  language: not told by any line (read by structure only)")
     if s.calls:
         lines.append("  calls by: " + ", ".join(sorted(s.calls)))

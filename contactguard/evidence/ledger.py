@@ -141,6 +141,12 @@ def _csv(lines: Iterator[str], source: str, offset: int) -> Iterator[EvidenceRec
             file=source,
             line=header_lineno,
         )
+    twice = sorted({name for name in names if name in _KNOWN_COLUMNS and names.count(name) > 1})
+    if twice:  # which of the two holds the truth cannot be told: refuse rather than pick one
+        raise EvidenceError(
+            f"the header names the column {', '.join(twice)} twice", file=source,
+            line=header_lineno,
+        )
     index = {name: names.index(name) for name in _KNOWN_COLUMNS if name in names}
     reader = csv.reader(lines, delimiter=delimiter)
     consumed = header_lineno  # physical lines read so far, header included
@@ -159,12 +165,29 @@ def _csv(lines: Iterator[str], source: str, offset: int) -> Iterator[EvidenceRec
         yield _record(values, source, line)
 
 
+class _DuplicateKey(ValueError):
+    """A JSON object names a key twice (json.loads would keep the last one silently)."""
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(f"the object names the key {key!r} twice")
+            seen.add(key)
+    return value
+
+
 def _jsonl(lines: Iterable[str], source: str, offset: int) -> Iterator[EvidenceRecord]:
     for lineno, text in enumerate(lines, start=offset + 1):
         if not text.strip():
             continue
         try:
-            value = json.loads(text)
+            value = json.loads(text, object_pairs_hook=_unique_keys)
+        except _DuplicateKey as exc:  # as a CSV header naming a column twice: refused
+            raise EvidenceError(str(exc), file=source, line=lineno) from None
         except ValueError as exc:
             raise EvidenceError(f"not valid JSON: {exc}", file=source, line=lineno) from exc
         except RecursionError as exc:  # json's C parser recurses once per nesting level

@@ -40,7 +40,7 @@ def read(location: str, context: object) -> Iterator[EvidenceRecord]:
     """Evidence-source reader: the token and CA bundle come from the environment."""
     yield from fetch_records(
         location,
-        token=os.environ.get(TOKEN_ENV) or None,
+        token=(os.environ.get(TOKEN_ENV) or "").strip("\r\n") or None,
         ca_bundle=os.environ.get(CA_BUNDLE_ENV) or None,
     )
 
