@@ -159,7 +159,8 @@ def _sanitizer(
 
     if ledger is not None and not Path(ledger).is_file():
         raise click.BadParameter(f"{ledger}: no such ledger", param_hint="--ledger")
-    targeted = ledger is not None and bool(books) and "-" not in books and _is_ledger(ledger)
+    targeted = (ledger is not None and bool(books) and "-" not in books and _is_ledger(ledger)
+                and _worth_asking(ledger, books))
     whole = [ledger] if ledger is not None and not targeted else []
     loaded = load_evidence([*evidence, *whole],
                            ar_without_9=match_ar_without_9, me=me,
@@ -186,6 +187,21 @@ def _is_ledger(location: str) -> bool:
 
     kind = kind_of(location, _head(location))
     return kind is not None and kind.name == "sqlite-ledger"
+
+
+def _worth_asking(ledger: str, books: tuple[str, ...]) -> bool:
+    """Whether asking the ledger about each of the books' numbers beats reading it whole: a
+    look-up costs about what reading a few entries costs, and a card or row takes at least
+    about 50 bytes, so the books hold at most size/50 contacts."""
+    from .evidence.store import Ledger
+
+    try:
+        size = sum(Path(book).stat().st_size for book in books)
+    except OSError:
+        return False  # reading the book says what is wrong
+    with Ledger(ledger, readonly=True) as db:
+        entries = db.statement_count()
+    return entries * 50 > 4 * size
 
 
 def _book_keys(books: tuple[str, ...], options: Any,

@@ -83,3 +83,29 @@ def test_sanitize_with_a_ledger_reads_only_what_the_book_needs(tmp_path: Path,
     summary = json.loads(result.stdout)["summary"]
     assert summary["contacts_kept"] == 1
     assert "2001" not in json.dumps(summary)  # the 2,000 other identities were not loaded
+
+
+def test_version_one_ledger_with_a_book(tmp_path: Path, runner: CliRunner) -> None:
+    """A version-1 ledger given to sanitize with a book is read (whole) and decides as before."""
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE identity (kind TEXT NOT NULL, key TEXT NOT NULL, first_inbound_at TEXT,"
+        " first_outbound_at TEXT, last_inbound_at TEXT, opted_out_at TEXT, user_id TEXT,"
+        " PRIMARY KEY (kind, key)) WITHOUT ROWID;"
+        "CREATE TABLE said_by (kind TEXT NOT NULL, key TEXT NOT NULL, source TEXT NOT NULL,"
+        " PRIMARY KEY (kind, key, source)) WITHOUT ROWID; PRAGMA user_version = 1;"
+    )
+    db.execute("INSERT INTO identity (kind, key, first_inbound_at) VALUES ('phone', ?, ?)",
+               (NUMBERS[0], T0.isoformat()))
+    db.commit()
+    db.close()
+    book = tmp_path / "book.vcf"
+    book.write_text(f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Anna\r\nTEL:{NUMBERS[0]}\r\nEND:VCARD\r\n")
+    out = tmp_path / "clean.vcf"
+    result = runner.invoke(main, ["sanitize", str(book), "--ledger", str(path), "-o", str(out),
+                                  "-q"])
+    assert result.exit_code == 0, result.output
+    assert "Anna" in out.read_text()

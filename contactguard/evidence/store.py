@@ -344,7 +344,8 @@ class Ledger:
 
     def statement_count(self) -> int:
         """How many statements (key sets) the ledger holds: one indexed count, no resolving."""
-        return int(self._db.execute("SELECT count(*) FROM statement").fetchone()[0])
+        table = "identity" if self.version == 1 else "statement"  # a v1 ledger read-only
+        return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
 
     def _existing(self, encoded: list[str]) -> dict[str, tuple[int, EvidenceEntry]]:
         """The stored statements among ``encoded`` key sets, looked up in batches through the
