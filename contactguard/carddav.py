@@ -360,6 +360,7 @@ class CardDAVClient:
         self.batch = max(1, batch)
         self.collection: str | None = None  # the address book's URL once known
         self.use_query = use_query  # list with addressbook-query until the server refuses it
+        self.use_sync: bool | None = None  # sync-collection (davsync.py); False once refused
 
     @property
     def requests(self) -> Counter[str]:

@@ -53,7 +53,9 @@ from .policy import Policy
 from .syncconfig import Endpoint, SyncConfig, _secret, load_config
 
 if TYPE_CHECKING:  # httpx stays out of ``contactguard --help``: carddav is imported lazily
+    from . import davsync
     from .carddav import CardDAVClient, HttpSession, RemoteCard
+    from .sourcecache import SourceCache
     from .evidence import Evidence
 
 __all__ = [
@@ -252,6 +254,8 @@ class SyncJob:
         self.target: CardDAVClient | None = None
         self._sessions: list[HttpSession] = []
         self._state: dict[str, dict[str, Any]] = {}
+        self._mark: dict[str, Any] = {}  # the target's sync token and listing (davsync.py)
+        self._new_mark: dict[str, Any] = {}
         self._record = threading.Lock()  # outcome and state, written by the PUT workers
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -351,12 +355,37 @@ class SyncJob:
         notes = list(evidence.warnings)
         desired = self._desired(sanitizer.clean, notes)
         assert self.target is not None
-        listing = self.target.listing()
+        listing = self._target_listing()
         known = self._known(listing)
         plan = self._diff(desired, known)
         plan.decisions, plan.summary, plan.policy = decisions, sanitizer.summary, policy
         plan.notes = notes + plan.notes
         return plan
+
+    def _target_listing(self) -> dict[str, str | None]:
+        """The target's listing: only the changes since the last run when the server can."""
+        from . import davsync
+
+        assert self.target is not None
+        mark = self._mark
+        if mark.get("offered") is False:
+            self.target.use_sync = False  # the server said no before: do not ask on every run
+        previous = mark.get("listing")
+        got = davsync.incremental_listing(
+            self.target,
+            previous if isinstance(previous, dict) else None,
+            mark.get("token") if isinstance(mark.get("token"), str) else None,
+            mark.get("collection") if isinstance(mark.get("collection"), str) else None,
+        )
+        if got is None:
+            self._new_mark = {"offered": False}
+            return self.target.listing()
+        self._new_mark = (
+            {"token": got.token, "collection": got.collection, "listing": got.cards}
+            if got.token
+            else {}
+        )
+        return got.cards
 
     def _read_options(self, policy: Policy) -> ReadOptions:
         """How to read the source: CardDAV serves vCards; the reader may skip unwanted fields."""
@@ -425,7 +454,10 @@ class SyncJob:
         with SourceCache(path, self.config.source.describe()) as cache:
             known = cache.etags()
             fetched: list[RemoteCard]
-            if not known:  # a first run: the whole book in one request
+            changes = _incremental_source(client, cache, known)
+            if changes is not None:  # RFC 6578: only what changed since the last run
+                listing, fetched = changes.cards, list(changes.texts.values())
+            elif not known:  # a first run: the whole book in one request
                 fetched = client.fetch_all()
                 listing = {c.href: c.etag for c in fetched}
             else:
@@ -438,6 +470,9 @@ class SyncJob:
             gone = [h for h in known if h not in listing or (h in fresh and not fresh[h].etag)]
             if not self.dry_run:
                 cache.update(keep, gone)
+                cache.set_sync_mark(
+                    changes.token if changes else None, client.collection, client.use_sync
+                )
             cached = cache.texts() if len(fresh) < len(listing) else {}
         texts: dict[str, str] = {}
         for href, etag in listing.items():
@@ -693,11 +728,15 @@ class SyncJob:
             return {}
         if data.get("target") != self.config.target.describe():
             return {}
+        mark = data.get("sync")
+        self._mark = mark if isinstance(mark, dict) else {}
         cards = data.get("cards")
         return cards if isinstance(cards, dict) else {}
 
     def _save_state(self, cards: dict[str, Any]) -> None:
         data = {"version": STATE_VERSION, "target": self.config.target.describe(), "cards": cards}
+        if self._new_mark:
+            data["sync"] = self._new_mark  # the listing the token belongs to (RFC 6578)
         try:
             self.config.state.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write(self.config.state) as stream:
@@ -780,6 +819,18 @@ def _fsync_folder(folder: Path) -> None:
 
 def _is_url(text: str) -> bool:
     return text.lower().startswith(("http://", "https://"))
+
+
+def _incremental_source(
+    client: CardDAVClient, cache: SourceCache, known: dict[str, str]
+) -> davsync.Listing | None:
+    """The source's changes since the token the cache keeps; None: list it as before."""
+    from . import davsync
+
+    token, collection = cache.sync_mark()
+    if client.use_sync is None and cache.sync_offered() is False:
+        client.use_sync = False  # the server said no before: do not ask on every run
+    return davsync.fetch_changed(client, known, token, collection)
 
 
 # --------------------------------------------------------------------------- one run
