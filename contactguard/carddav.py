@@ -44,6 +44,7 @@ from .errors import SyncError
 __all__ = [
     "AuthFailed",
     "CardDAVClient",
+    "CardRejected",
     "Credentials",
     "HttpSession",
     "PreconditionFailed",
@@ -69,6 +70,22 @@ class ServerUnreachable(SyncError):
 
 class PreconditionFailed(SyncError):
     """A PUT or DELETE met a card that changed on the server since it was listed (HTTP 412)."""
+
+
+class CardRejected(SyncError):
+    """The server refused to store one card: too large (413), its type (415), no room (507)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# a server that will not store one card says so with one of these; the other cards may still fit
+_REJECTED = {
+    413: "too large for the server (HTTP 413)",
+    415: "the server does not accept this card (HTTP 415)",
+    507: "the server has no room for it (HTTP 507)",
+}
 
 
 @dataclass(frozen=True)
@@ -425,7 +442,18 @@ class CardDAVClient:
             headers["If-None-Match"] = "*"
         else:
             headers["If-Match"] = _quote_etag(etag)
-        response = self.session.request("PUT", self._absolute(href), content=data, headers=headers)
+        response = self.session.request(
+            "PUT",
+            self._absolute(href),
+            content=data,
+            headers=headers,
+            ok=(200, 201, 204, *_REJECTED),
+        )
+        if response.status_code in _REJECTED:
+            raise CardRejected(
+                f"PUT {safe_url(self._absolute(href))}: {_REJECTED[response.status_code]}",
+                response.status_code,
+            )
         return _etag(response.headers.get("ETag"))
 
     def delete(self, href: str, etag: str | None) -> None:

@@ -318,12 +318,17 @@ def evidence_forget(number: str, ledger: str) -> None:
 
 
 @main.command()
-@click.option("--config", "-c", "config", required=True, metavar="FILE",
+@click.option("--config", "-c", "config", metavar="FILE",
               type=click.Path(dir_okay=False),
               help="The sync config (TOML): source, target, evidence, policy, quarantine.")
+@click.option("--config-dir", metavar="DIR", type=click.Path(file_okay=False),
+              help="Sync every *.toml in DIR (one phone each, or several [[target]]s) in one run.")
+@click.option("--jobs", "-j", default=4, show_default=True, metavar="N",
+              type=click.IntRange(1, 32), help="With --config-dir: targets synced at once.")
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing anywhere.")
 @click.option("--quiet", "-q", is_flag=True, help="Only the one-line summary on standard error.")
-def sync(config: str, dry_run: bool, quiet: bool) -> None:
+def sync(config: str | None, config_dir: str | None, jobs: int, dry_run: bool,
+         quiet: bool) -> None:
     """Make a phone's CardDAV address book hold exactly the allowed contacts.
 
     Example: contactguard sync --config sync.toml --dry-run
@@ -331,6 +336,11 @@ def sync(config: str, dry_run: bool, quiet: bool) -> None:
     from .report import summary_text
     from .sync import run_sync
 
+    if (config is None) == (config_dir is None):
+        raise click.UsageError("give --config FILE or --config-dir DIR")
+    if _fleet_sync(config, config_dir, jobs=jobs, dry_run=dry_run, quiet=quiet):
+        return
+    assert config is not None
     outcome = run_sync(config, dry_run=dry_run)
     if dry_run:
         click.echo(outcome.plan.text(), err=True)
@@ -342,6 +352,37 @@ def sync(config: str, dry_run: bool, quiet: bool) -> None:
         for note in outcome.plan.notes:
             click.echo(f"  note: {note}", err=True)
     click.echo(outcome.summary_line(), err=True)
+
+
+def _fleet_sync(config: str | None, config_dir: str | None, *, jobs: int, dry_run: bool,
+                quiet: bool) -> bool:
+    """Run a folder of configs, or a config with several [[target]]s; False for one target."""
+    from .fleet import FLEET_LOCK, load_folder, run_fleet
+    from .syncconfig import load_configs
+
+    if config_dir is not None:
+        configs, failures = load_folder(config_dir)
+        lock: Path | None = Path(config_dir) / FLEET_LOCK
+    else:
+        assert config is not None
+        configs, failures = load_configs(config), []
+        if len(configs) == 1 and configs[0].name is None:
+            return False  # one phone: exactly the one-target run
+        lock = configs[0].file.with_suffix(".lock")
+    outcome = run_fleet(configs, jobs=jobs, dry_run=dry_run, lock=lock, failures=failures)
+    for result in outcome.results:
+        if not quiet or not result.ok:
+            click.echo(f"  {result.line()}", err=True)
+        if dry_run and result.outcome is not None and not quiet:
+            for line in result.outcome.plan.text().splitlines():
+                click.echo(f"    {line}", err=True)
+    click.echo(outcome.summary_line(), err=True)
+    if not outcome.ok:
+        from .errors import SyncError
+
+        names = ", ".join(r.label for r in outcome.failed)
+        raise SyncError(f"{len(outcome.failed)} of {len(outcome.results)} targets failed: {names}")
+    return True
 
 
 @main.command()

@@ -69,12 +69,10 @@ def _body(token: str, with_data: bool) -> bytes:
         '<d:sync-collection xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:carddav">'
         f"<d:sync-token>{escape(token)}</d:sync-token><d:sync-level>1</d:sync-level>"
         f"<d:prop><d:getetag/>{data}</d:prop></d:sync-collection>"
-    ).encode("utf-8")
+    ).encode()
 
 
-def sync_collection(
-    client: CardDAVClient, token: str, *, with_data: bool = False
-) -> Delta | None:
+def sync_collection(client: CardDAVClient, token: str, *, with_data: bool = False) -> Delta | None:
     """The changes since ``token`` ("" for every card), or None when the report is not offered.
 
     ``with_data`` asks for each changed card's text too (RFC 6578 §3.2 allows any property);

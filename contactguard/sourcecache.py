@@ -78,7 +78,9 @@ class SourceCache:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'sync_offered'").fetchone()
         return None if row is None else row[0] == "yes"
 
-    def set_sync_mark(self, token: str | None, collection: str | None, offered: bool | None) -> None:
+    def set_sync_mark(
+        self, token: str | None, collection: str | None, offered: bool | None
+    ) -> None:
         """Keep the token of the listing just stored (None forgets it: the next run lists all)."""
         values = {"sync_token": token, "sync_collection": collection}
         if offered is not None:

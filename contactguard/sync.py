@@ -46,6 +46,7 @@ from typing import IO, TYPE_CHECKING, Any
 from ._atomic import atomic_write
 from .books import ReadOptions, read_book, write_book
 from .books.vcard import derived_uid
+from .cardkind import is_group_card
 from .errors import SyncError
 from .model import Contact, Decision, Take
 from .pipeline import Sanitizer, Summary, parse_max_age
@@ -55,8 +56,9 @@ from .syncconfig import Endpoint, SyncConfig, _secret, load_config
 if TYPE_CHECKING:  # httpx stays out of ``contactguard --help``: carddav is imported lazily
     from . import davsync
     from .carddav import CardDAVClient, HttpSession, RemoteCard
-    from .sourcecache import SourceCache
     from .evidence import Evidence
+    from .fleet import SharedSource
+    from .sourcecache import SourceCache
 
 __all__ = [
     "Action",
@@ -176,6 +178,7 @@ class Plan:
     summary: Summary
     policy: Policy
     notes: list[str] = field(default_factory=list)
+    groups: int = 0  # group cards in the source (KIND:group): lists, not people; never synced
 
     def count(self, kind: str) -> int:
         return sum(1 for a in self.actions if a.kind == kind)
@@ -243,8 +246,11 @@ class SyncJob:
         sleep: Callable[[float], None] = time.sleep,
         now: datetime | None = None,
         dry_run: bool = False,
+        shared: SharedSource | None = None,
     ) -> None:
         self.config = config
+        self._shared = shared  # a fleet run's source, fetched and parsed once (fleet.py)
+        self.groups = 0  # group cards left out of the source book
         self.dry_run = dry_run  # then the source cache is read, never written
         self._transport = transport  # an httpx transport for tests (MockTransport)
         self._sleep = sleep
@@ -265,7 +271,7 @@ class SyncJob:
         try:
             from .carddav import CardDAVClient
 
-            if self.config.source.url is not None:
+            if self.config.source.url is not None and self._shared is None:
                 self.source = CardDAVClient(
                     self.config.source.url,
                     self._session(self.config.source, "source"),
@@ -349,10 +355,20 @@ class SyncJob:
             match_ar_without_9=self.config.match_ar_without_9,
             now=self._now,
         )
-        with self._source_book() as (book, names):
-            sanitizer = _CardSanitizer(evidence, policy, self._read_options(policy), names)
-            decisions = list(sanitizer.decisions([book]))
+        if self._shared is not None:
+            sanitizer = self._shared.sanitizer(evidence, policy)
+            decisions = list(sanitizer.decisions([self._shared.label]))
+            self.groups = self._shared.groups
+        else:
+            with self._source_book() as (book, names):
+                sanitizer = _CardSanitizer(evidence, policy, self._read_options(policy), names)
+                decisions = list(sanitizer.decisions([book]))
         notes = list(evidence.warnings)
+        if self.groups:
+            notes.append(
+                f"{self.groups} group card(s) in the source (KIND:group): lists, not people; "
+                "never synced"
+            )
         desired = self._desired(sanitizer.clean, notes)
         assert self.target is not None
         listing = self._target_listing()
@@ -360,6 +376,7 @@ class SyncJob:
         plan = self._diff(desired, known)
         plan.decisions, plan.summary, plan.policy = decisions, sanitizer.summary, policy
         plan.notes = notes + plan.notes
+        plan.groups = self.groups
         return plan
 
     def _target_listing(self) -> dict[str, str | None]:
@@ -430,6 +447,9 @@ class SyncJob:
             yield source.path, None
             return
         cards = sorted(self._source_cards().items())  # href order: the same order every run
+        people = [(href, text) for href, text in cards if not is_group_card(text)]
+        self.groups = len(cards) - len(people)
+        cards = people
         base = source.describe()
         names = _CardNames(_origin(base))
         chunks = []
@@ -636,10 +656,20 @@ class SyncJob:
 
     def _apply_guarded(self, action: Action, outcome: SyncOutcome, state: dict[str, Any]) -> None:
         """Apply one action; a 412 skips it and the next run decides again."""
-        from .carddav import PreconditionFailed
+        from .carddav import CardRejected, PreconditionFailed
 
         try:
             self._apply_one(action, outcome, state)
+        except CardRejected as exc:  # this card only: the others may still fit
+            with self._record:
+                outcome.skipped.append(
+                    {
+                        "action": action.kind,
+                        "uid": action.uid or "",
+                        "href": action.href,
+                        "reason": f"the phone's server refused the card: {exc}",
+                    }
+                )
         except PreconditionFailed:
             with self._record:
                 state.pop(action.href, None)  # fetch it next run and decide again
@@ -867,6 +897,8 @@ def write_sync_report(path: Path, outcome: SyncOutcome, config: SyncConfig) -> N
     report["sync"] = {
         "source": config.source.describe(),
         "target": config.target.describe(),
+        "name": config.label,
+        "groups": outcome.plan.groups,
         "dry_run": outcome.dry_run,
         "counts": outcome.counts(),
         "actions": [
