@@ -133,7 +133,8 @@ def main() -> None:
     print(f"book: {args.cards} cards on Radicale 127.0.0.1; {args.phones} phones x "
           f"{args.per_phone} allowed; cards on the phones: singles {on_phones_singles}, "
           f"fleet {on_phones_fleet}")
-    print(f"{args.phones} single runs      {singles:7.2f} s total ({singles / args.phones:.2f} s each)")
+    each = singles / args.phones
+    print(f"{args.phones} single runs      {singles:7.2f} s total ({each:.2f} s each)")
     passed = ratio <= 0.25 and on_phones_fleet == on_phones_singles
     print(f"one fleet run (--jobs {args.jobs}) {fleet:7.2f} s, ratio {ratio:.3f} "
           f"(target <= 0.25) {'PASS' if passed else 'FAIL'}")
