@@ -49,6 +49,7 @@ __all__ = [
     "HttpSession",
     "PreconditionFailed",
     "RemoteCard",
+    "ResponseTooLarge",
     "ServerUnreachable",
     "safe_url",
 ]
@@ -70,6 +71,10 @@ class ServerUnreachable(SyncError):
 
 class PreconditionFailed(SyncError):
     """A PUT or DELETE met a card that changed on the server since it was listed (HTTP 412)."""
+
+
+class ResponseTooLarge(SyncError):
+    """An answer grew past the size the caller allowed (``max_bytes``); it was not read."""
 
 
 class CardRejected(SyncError):
@@ -201,8 +206,14 @@ class HttpSession:
     ) -> httpx.Response:
         with self._client.stream(method, url, content=content, headers=headers) as streamed:
             body = _read_bounded(streamed, max_bytes, shown)
+        # the body is decoded already: a gzip server's Content-Encoding must not decode it twice
+        plain = [
+            (k, v)
+            for k, v in streamed.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
         return httpx.Response(
-            streamed.status_code, headers=streamed.headers, content=body, request=streamed.request
+            streamed.status_code, headers=plain, content=body, request=streamed.request
         )
 
     def request(
@@ -281,12 +292,14 @@ class HttpSession:
 def _read_bounded(response: httpx.Response, max_bytes: int, shown: str) -> bytes:
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise SyncError(f"{shown}: the response is larger than {max_bytes // 2**20} MiB; refused")
+        raise ResponseTooLarge(
+            f"{shown}: the response is larger than {max_bytes // 2**20} MiB; refused"
+        )
     chunks, size = [], 0
     for chunk in response.iter_bytes():
         size += len(chunk)
         if size > max_bytes:
-            raise SyncError(
+            raise ResponseTooLarge(
                 f"{shown}: the response is larger than {max_bytes // 2**20} MiB; refused"
             )
         chunks.append(chunk)

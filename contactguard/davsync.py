@@ -12,7 +12,9 @@ unchanged book costs one small request instead of a listing of every card.
   built from the previous listing and the changes since ``token``; an invalid or expired token
   costs a full listing; None for a server without the report (the caller lists as before). A
   change listed without an ETag drops the token: the next run lists in full.
-- ``fetch_changed``: the same for a source, with the text of every new or changed card.
+- ``fetch_changed``: the same for a source, with the text of every new or changed card, fetched
+  by multiget in batches of bounded bytes (each card's ``getcontentlength``) and slimmed as each
+  batch arrives: a book of large photos is never in memory all at once.
 
 The token and the listing it belongs to are kept by the caller (the sync state, the source
 cache); they are only a shortcut: losing them costs one full listing, never a card.
@@ -21,7 +23,7 @@ cache); they are only a shortcut: losing them costs one full listing, never a ca
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -45,6 +47,8 @@ CARDDAV = "urn:ietf:params:xml:ns:carddav"
 _REFUSED = (400, 403, 404, 405, 409, 412, 415, 422, 501)
 # a truncated answer is followed this many times at most (RFC 6578 §3.6): then a full listing
 _MAX_ROUNDS = 100
+# a multiget answer holds at most about this many bytes of cards (large photos: few per batch)
+FETCH_BYTES = 16 * 2**20
 
 
 class InvalidToken(SyncError):
@@ -58,12 +62,14 @@ class Delta:
     token: str
     changed: dict[str, RemoteCard] = field(default_factory=dict)  # href → ETag (and text)
     removed: set[str] = field(default_factory=set)
+    sizes: dict[str, int] = field(default_factory=dict)  # href → bytes, when the server says
 
 
 def _body(token: str, with_data: bool) -> bytes:
     from xml.sax.saxutils import escape
 
-    data = "<c:address-data/>" if with_data else ""
+    # without the text, each card's size: the caller fetches them in batches of bounded bytes
+    data = "<c:address-data/>" if with_data else "<d:getcontentlength/>"
     return (
         '<?xml version="1.0" encoding="utf-8"?>'
         '<d:sync-collection xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:carddav">'
@@ -72,11 +78,14 @@ def _body(token: str, with_data: bool) -> bytes:
     ).encode()
 
 
-def sync_collection(client: CardDAVClient, token: str, *, with_data: bool = False) -> Delta | None:
+def sync_collection(
+    client: CardDAVClient, token: str, *, with_data: bool = False, max_bytes: int | None = None
+) -> Delta | None:
     """The changes since ``token`` ("" for every card), or None when the report is not offered.
 
     ``with_data`` asks for each changed card's text too (RFC 6578 §3.2 allows any property);
-    a server that leaves it out is caught by the caller, which fetches such cards.
+    a server that leaves it out is caught by the caller, which fetches such cards. An answer
+    larger than ``max_bytes`` raises ``ResponseTooLarge`` before it is held in memory.
     """
     from .carddav import RemoteCard, _etag, _path, safe_url
 
@@ -90,6 +99,7 @@ def sync_collection(client: CardDAVClient, token: str, *, with_data: bool = Fals
             content=_body(delta.token, with_data),
             headers={"Depth": "0", "Content-Type": "application/xml; charset=utf-8"},
             ok=(207, *_REFUSED),
+            max_bytes=max_bytes,
         )
         if response.status_code != 207:
             if delta.token:  # RFC 6578 §3.2: 403 + DAV:valid-sync-token; servers vary
@@ -122,6 +132,9 @@ def sync_collection(client: CardDAVClient, token: str, *, with_data: bool = Fals
             etag = _etag(_text(props.get(f"{{{DAV}}}getetag")))
             data = _text(props.get(f"{{{CARDDAV}}}address-data")) if with_data else None
             delta.changed[href] = RemoteCard(href, etag, data)
+            size = (_text(props.get(f"{{{DAV}}}getcontentlength")) or "").strip()
+            if size.isdigit():
+                delta.sizes[href] = int(size)
             delta.removed.discard(href)
         delta.token = new_token.strip()
         if not more:
@@ -137,6 +150,7 @@ class Listing:
     texts: dict[str, RemoteCard]
     token: str | None  # None: none to keep (the next run lists in full)
     collection: str | None
+    sizes: dict[str, int] = field(default_factory=dict)  # href → bytes of changed cards
 
 
 def incremental_listing(
@@ -146,6 +160,7 @@ def incremental_listing(
     collection: str | None,
     *,
     with_data: bool = False,
+    max_bytes: int | None = None,
 ) -> Listing | None:
     """The collection's listing, from the changes since ``token`` when the server offers them.
 
@@ -157,17 +172,17 @@ def incremental_listing(
     if token and previous is not None and collection:
         client.collection = collection
         try:
-            delta = sync_collection(client, token, with_data=with_data)
+            delta = sync_collection(client, token, with_data=with_data, max_bytes=max_bytes)
         except InvalidToken:
             delta = None  # expired or unknown: list in full below
         if delta is not None:
             cards = {h: e for h, e in previous.items() if h not in delta.removed}
             cards.update((h, c.etag) for h, c in delta.changed.items())
-            return Listing(cards, _with_text(delta), _keep(delta), client.collection)
+            return Listing(cards, _with_text(delta), _keep(delta), client.collection, delta.sizes)
     if client.use_sync is False:
         return None
     verified = client.collection is not None
-    delta = sync_collection(client, "", with_data=with_data)
+    delta = sync_collection(client, "", with_data=with_data, max_bytes=max_bytes)
     if delta is None:
         client.use_sync = False  # a server without the report: today's listing from now on
         return None
@@ -179,7 +194,7 @@ def incremental_listing(
     if not verified:
         client.collection = client.url
     cards = {h: c.etag for h, c in delta.changed.items()}
-    return Listing(cards, _with_text(delta), _keep(delta), client.collection)
+    return Listing(cards, _with_text(delta), _keep(delta), client.collection, delta.sizes)
 
 
 def fetch_changed(
@@ -187,13 +202,39 @@ def fetch_changed(
     known: Mapping[str, str],
     token: str | None,
     collection: str | None,
+    *,
+    slim: Callable[[str], str] | None = None,
+    budget: int | None = None,
 ) -> Listing | None:
     """The source's listing with the text of every card not in ``known`` (href → ETag) as it is.
 
-    Changes and their text come in one ``sync-collection`` when the server offers it; cards that
-    came without text are fetched by multiget. None when the server does not offer the report.
+    A first run asks for every card with its text in one ``sync-collection``, as long as the
+    answer stays within ``budget`` bytes. Otherwise, and on every later run, the changes (with
+    each card's size) come in one ``sync-collection`` and the new or changed cards are fetched by
+    multiget in batches of at most ``budget`` bytes, so that a book full of large photos is never
+    held in memory at once; ``slim`` (which drops the parts no target keeps) is applied to each
+    card as its answer arrives. None when the server does not offer the report.
     """
-    got = incremental_listing(client, known if known else None, token, collection, with_data=True)
+    from .carddav import RemoteCard, ResponseTooLarge
+
+    budget = FETCH_BYTES if budget is None else budget
+    got = None
+    if not known:  # a first run: the whole book in one answer, unless it is too large for that
+        try:
+            got = incremental_listing(
+                client, None, None, collection, with_data=True, max_bytes=budget
+            )
+        except ResponseTooLarge:
+            got = None  # large photos: list with sizes, then fetch in bounded batches
+        else:
+            if got is None:
+                return None
+            got.texts = {
+                h: RemoteCard(h, c.etag, c.data if slim is None or c.data is None else slim(c.data))
+                for h, c in got.texts.items()
+            }
+    if got is None:
+        got = incremental_listing(client, known if known else None, token, collection)
     if got is None:
         return None
     wanted = [
@@ -201,9 +242,69 @@ def fetch_changed(
         for h, etag in got.cards.items()
         if h not in got.texts and (etag is None or known.get(h) != etag)
     ]
-    if wanted:
-        got.texts.update((c.href, c) for c in client.multiget(wanted))
+    for batch in _batches(wanted, got.sizes, budget, client.batch):
+        for card in _multiget_bounded(client, batch, budget):
+            text = card.data if slim is None or card.data is None else slim(card.data)
+            got.texts[card.href] = RemoteCard(card.href, card.etag, text)
     return got
+
+
+def _multiget_bounded(client: CardDAVClient, hrefs: list[str], budget: int) -> list[RemoteCard]:
+    """The cards at ``hrefs``; an answer over ``budget`` bytes is asked again in halves.
+
+    Servers that do not tell a card's size (Radicale leaves out getcontentlength) are bounded
+    this way: a batch of large photos splits until it fits, a card alone is fetched as it is.
+    """
+    from xml.sax.saxutils import escape
+
+    from .carddav import RemoteCard, ResponseTooLarge, _etag, _multistatus, _path, safe_url
+
+    collection = client.collection or client.url
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<c:addressbook-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:carddav">'
+        "<d:prop><d:getetag/><c:address-data/></d:prop>"
+        + "".join(f"<d:href>{escape(h)}</d:href>" for h in hrefs)
+        + "</c:addressbook-multiget>"
+    )
+    try:
+        response = client.session.request(
+            "REPORT",
+            collection,
+            content=body.encode("utf-8"),
+            headers={"Depth": "1", "Content-Type": "application/xml; charset=utf-8"},
+            max_bytes=budget if len(hrefs) > 1 else None,
+        )
+    except ResponseTooLarge:
+        half = len(hrefs) // 2
+        return _multiget_bounded(client, hrefs[:half], budget) + _multiget_bounded(
+            client, hrefs[half:], budget
+        )
+    cards = []
+    for entry in _multistatus(response.content, safe_url(collection)):
+        data = entry.text(f"{{{CARDDAV}}}address-data")
+        if data is not None:
+            cards.append(
+                RemoteCard(_path(entry.href), _etag(entry.text(f"{{{DAV}}}getetag")), data)
+            )
+    return cards
+
+
+def _batches(
+    hrefs: list[str], sizes: Mapping[str, int], budget: int, most: int
+) -> Iterator[list[str]]:
+    """``hrefs`` in runs of at most ``most`` cards and ``budget`` bytes (at least one card each)."""
+    batch: list[str] = []
+    weight = 0
+    for href in hrefs:
+        size = sizes.get(href, 0)
+        if batch and (len(batch) >= most or weight + size > budget):
+            yield batch
+            batch, weight = [], 0
+        batch.append(href)
+        weight += size
+    if batch:
+        yield batch
 
 
 def _with_text(delta: Delta) -> dict[str, RemoteCard]:

@@ -46,7 +46,7 @@ from typing import IO, TYPE_CHECKING, Any
 from ._atomic import atomic_write
 from .books import ReadOptions, read_book, write_book
 from .books.vcard import derived_uid
-from .cardkind import is_group_card
+from .cardkind import is_group_card, slim
 from .errors import SyncError
 from .model import Contact, Decision, Take
 from .pipeline import Sanitizer, Summary, parse_max_age
@@ -462,19 +462,23 @@ class SyncJob:
         book.name = base  # the report's input: the source's URL
         yield book, names
 
+    def _slim(self, text: str) -> str:
+        """A source card without photos, logos, sounds and keys (the reader never reads them)."""
+        return slim(text)
+
     def _source_cards(self) -> dict[str, str]:
         """href → text of every source card, fetching only what the cache does not hold."""
         assert self.source is not None
         client = self.source
         path = self.config.source_cache
         if path is None or (self.dry_run and not path.exists()):
-            return {c.href: c.data or "" for c in client.fetch_all()}
+            return {c.href: self._slim(c.data or "") for c in client.fetch_all()}
         from .sourcecache import SourceCache
 
         with SourceCache(path, self.config.source.describe()) as cache:
             known = cache.etags()
             fetched: list[RemoteCard]
-            changes = _incremental_source(client, cache, known)
+            changes = _incremental_source(client, cache, known, self._slim)
             if changes is not None:  # RFC 6578: only what changed since the last run
                 listing, fetched = changes.cards, list(changes.texts.values())
             elif not known:  # a first run: the whole book in one request
@@ -484,7 +488,9 @@ class SyncJob:
                 listing = client.listing()
                 wanted = [h for h, etag in listing.items() if etag is None or known.get(h) != etag]
                 fetched = list(client.multiget(wanted)) if wanted else []
-            fresh = {c.href: c for c in fetched if c.data is not None}
+            fresh = {
+                c.href: replace(c, data=self._slim(c.data)) for c in fetched if c.data is not None
+            }
             # a card without ETag cannot be checked next run: used now, never cached
             keep = [(c.href, c.etag, c.data) for c in fresh.values() if c.etag and c.data]
             gone = [h for h in known if h not in listing or (h in fresh and not fresh[h].etag)]
@@ -852,7 +858,10 @@ def _is_url(text: str) -> bool:
 
 
 def _incremental_source(
-    client: CardDAVClient, cache: SourceCache, known: dict[str, str]
+    client: CardDAVClient,
+    cache: SourceCache,
+    known: dict[str, str],
+    slim: Callable[[str], str],
 ) -> davsync.Listing | None:
     """The source's changes since the token the cache keeps; None: list it as before."""
     from . import davsync
@@ -860,7 +869,7 @@ def _incremental_source(
     token, collection = cache.sync_mark()
     if client.use_sync is None and cache.sync_offered() is False:
         client.use_sync = False  # the server said no before: do not ask on every run
-    return davsync.fetch_changed(client, known, token, collection)
+    return davsync.fetch_changed(client, known, token, collection, slim=slim)
 
 
 # --------------------------------------------------------------------------- one run

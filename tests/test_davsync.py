@@ -170,3 +170,74 @@ class TestSyncCollection:
         assert got is not None
         assert got.cards == {f"/phone1/book/{n}.vcf": e for n, e in final.items()}
         assert got.token == f"t{len(pages)}"
+
+
+class TestBoundedAnswers:
+    def test_a_gzip_answer_read_within_a_bound_is_decoded_once(self) -> None:
+        """A bounded read of a gzip-encoded answer (Radicale compresses) yields the plain XML."""
+        import gzip
+
+        body = answer("t9", changed("a.vcf", "e1", "BEGIN:VCARD")).content
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(
+                207, content=gzip.compress(body), headers={"Content-Encoding": "gzip"}
+            )
+
+        delta = sync_collection(client(handler), "", with_data=True, max_bytes=2**20)
+        assert delta is not None and delta.token == "t9"
+        assert delta.changed["/phone1/book/a.vcf"].data == "BEGIN:VCARD"
+
+    def test_a_first_answer_over_the_budget_is_fetched_in_batches(self) -> None:
+        """Too large for one answer: a listing with sizes, then multigets within the budget."""
+        from contactguard.davsync import fetch_changed
+
+        cards = {f"{n}.vcf": 600 for n in "abcd"}
+        seen: list[bytes] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            seen.append(request.content)
+            if b"address-data" in request.content and b"sync-collection" in request.content:
+                return httpx.Response(207, content=b"x" * 5000)  # over the budget
+            if b"sync-collection" in request.content:
+                return answer(
+                    "t1",
+                    *(
+                        changed(n, "e").replace(
+                            "</d:getetag>",
+                            f"</d:getetag><d:getcontentlength>{s}</d:getcontentlength>",
+                        )
+                        for n, s in cards.items()
+                    ),
+                )
+            assert request.content.count(b"<d:href>") <= 2  # sizes known: never over budget
+            names = [
+                h.split(b"</d:href>")[0].rsplit(b"/", 1)[1].decode()
+                for h in request.content.split(b"<d:href>")[1:]
+            ]
+            return answer("-", *(changed(n, "e", "BEGIN:VCARD") for n in names))
+
+        got = fetch_changed(client(handler), {}, None, None, budget=1300)
+        assert got is not None and got.token == "t1"
+        assert sorted(got.texts) == [f"/phone1/book/{n}.vcf" for n in "abcd"]
+        assert sum(b"addressbook-multiget" in body for body in seen) == 2
+
+    def test_a_multiget_over_the_budget_is_asked_again_in_halves(self) -> None:
+        """Without sizes (Radicale), an answer over the budget splits until each part fits."""
+        from contactguard.davsync import _multiget_bounded
+
+        asked: list[int] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            names = [
+                h.split(b"</d:href>")[0].rsplit(b"/", 1)[1].decode()
+                for h in request.content.split(b"<d:href>")[1:]
+            ]
+            asked.append(len(names))
+            return answer("-", *(changed(n, "e", "P" * 400) for n in names))
+
+        dav = client(handler)
+        dav.collection = BOOK
+        cards = _multiget_bounded(dav, [f"/phone1/book/{i}.vcf" for i in range(8)], 1500)
+        assert sorted(c.href for c in cards) == sorted(f"/phone1/book/{i}.vcf" for i in range(8))
+        assert asked == [8, 4, 2, 2, 4, 2, 2]  # 8 and 4 are over the budget; 2 fit

@@ -78,8 +78,9 @@ class Fleet:
 
     def run(self, jobs: int = 2, **kwargs: object):  # type: ignore[no-untyped-def]
         configs, failures = load_folder(self.folder)
-        return run_fleet(configs, jobs=jobs, failures=failures, lock=self.folder / FLEET_LOCK,
-                         **kwargs)  # type: ignore[arg-type]
+        return run_fleet(
+            configs, jobs=jobs, failures=failures, lock=self.folder / FLEET_LOCK, **kwargs
+        )  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -150,7 +151,9 @@ class TestFleetRun:
             + '[policy]\nkeep_fields = ["ORG"]\n'
         )
         fleet.server.put_card(
-            "it", fleet.source, "anna-1",
+            "it",
+            fleet.source,
+            "anna-1",
             card("anna-1", "Anna Schmidt", "0170 1234567", "ORG:Schmidt AG\r\n"),
         )
         fleet.run()
@@ -168,9 +171,7 @@ class TestFleetRun:
             config.read_text().replace(fleet.server.url + f"/phone1/{fleet.books[2]}/", single)
         )
         run_sync(alone / "single.toml")
-        assert fleet.server.cards("phone1", f"{fleet.books[2]}-single") == {
-            "anna-1.vcf": phone2
-        }
+        assert fleet.server.cards("phone1", f"{fleet.books[2]}-single") == {"anna-1.vcf": phone2}
 
     def test_wrong_password_and_server_down_fail_alone(self, fleet: Fleet) -> None:
         """One phone with a wrong password, one unreachable: the third is synced; both named."""
@@ -212,15 +213,14 @@ class TestFleetRun:
                 path.read_text().replace(fleet.source_url, f"http://127.0.0.1:{free_port()}/it/")
             )
         outcome = fleet.run()
-        assert not outcome.ok and all("source could not be read" in (r.error or "")
-                                      for r in outcome.results)
+        assert not outcome.ok and all(
+            "source could not be read" in (r.error or "") for r in outcome.results
+        )
         assert all(fleet.phone(i) == [] for i in range(3))
 
     def test_two_configs_for_one_phone_are_refused(self, fleet: Fleet) -> None:
         """A second config naming the same phone book fails instead of fighting the first."""
-        (fleet.folder / "phone9.toml").write_text(
-            (fleet.folder / "phone0.toml").read_text()
-        )
+        (fleet.folder / "phone9.toml").write_text((fleet.folder / "phone0.toml").read_text())
         outcome = fleet.run()
         bad = [r for r in outcome.results if not r.ok]
         assert [r.label for r in bad] == ["phone9.toml"]
@@ -235,11 +235,14 @@ class TestFleetRun:
         assert "another sync run over these configs" in result.output
         assert fleet.phone(0) == []
 
-    @settings(max_examples=8, deadline=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
     @given(broken=st.lists(st.booleans(), min_size=3, max_size=3))
     def test_any_set_of_broken_phones_fails_exactly_those(
-        self, radicale: RadicaleServer, tmp_path_factory: pytest.TempPathFactory,
+        self,
+        radicale: RadicaleServer,
+        tmp_path_factory: pytest.TempPathFactory,
         broken: list[bool],
     ) -> None:
         """Whichever phones are down, exactly those fail and every other one is synced."""
@@ -334,8 +337,10 @@ class TestTargetsConfig:
                 "used twice",
             ),
             ('[[target]]\nname = "a b"\nurl = "https://d.example.com/b/"\n', "needs name"),
-            ('[[target]]\nname = "a"\npassword = "x"\nurl = "https://d.example.com/b/"\n',
-             "never put a secret"),
+            (
+                '[[target]]\nname = "a"\npassword = "x"\nurl = "https://d.example.com/b/"\n',
+                "never put a secret",
+            ),
         ],
         ids=["no-name", "same-name", "bad-name", "literal-password"],
     )
@@ -372,15 +377,18 @@ class TestRejectedCards:
         again = run_sync(config)  # the next run tries again
         assert again.counts()["created"] == 1 and fleet.phone(0) == ["anna-1.vcf", "carla-1.vcf"]
 
-    @settings(max_examples=8, deadline=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
     @given(
         refuse=st.dictionaries(
             st.sampled_from(["anna-1", "carla-1"]), st.sampled_from([413, 415, 507])
         )
     )
     def test_any_refused_subset_is_skipped_exactly(
-        self, radicale: RadicaleServer, tmp_path_factory: pytest.TempPathFactory,
+        self,
+        radicale: RadicaleServer,
+        tmp_path_factory: pytest.TempPathFactory,
         refuse: dict[str, int],
     ) -> None:
         """Whichever cards the phone refuses, exactly those are skipped and the rest written."""
@@ -440,8 +448,14 @@ class TestGroupCards:
 
     @pytest.mark.parametrize(
         "line",
-        ["KIND:individual", "KIND:org", "NOTE:KIND:group", "X-KIND:group", "KIND:groupie",
-         "FN:kind group"],
+        [
+            "KIND:individual",
+            "KIND:org",
+            "NOTE:KIND:group",
+            "X-KIND:group",
+            "KIND:groupie",
+            "FN:kind group",
+        ],
         ids=["individual", "org", "in-a-note", "other-x-name", "longer-value", "in-a-name"],
     )
     def test_people_and_look_alikes_are_not_groups(self, line: str) -> None:
@@ -460,8 +474,15 @@ class TestGroupCards:
         member=st.booleans(),
     )
     def test_any_spelling_and_folding_of_a_group_marker_is_recognised(
-        self, name: str, case: list[bool], prefix: str, param: str, value: str,
-        cuts: list[int], eol: str, member: bool,
+        self,
+        name: str,
+        case: list[bool],
+        prefix: str,
+        param: str,
+        value: str,
+        cuts: list[int],
+        eol: str,
+        member: bool,
     ) -> None:
         """Group markers in any letter case, with prefix, parameter and folding, are groups."""
         name = "".join(c.lower() if flip else c for c, flip in zip(name, case, strict=False))
@@ -481,3 +502,77 @@ class TestGroupCards:
         line = _fold(f"KIND:{value}", cuts, "\r\n")
         text = f"BEGIN:VCARD\r\nVERSION:4.0\r\n{line}\r\nNOTE:{note}\r\nEND:VCARD\r\n"
         assert not is_group_card(text)
+
+
+def photo_card(uid: str, name: str, tel: str, kilobytes: int) -> str:
+    """A card with a base64 JPEG-like photo of about ``kilobytes`` KiB, folded at 75 octets."""
+    blob = ("/9j/4AAQSkZJRgABAQ" + "A" * (kilobytes * 1024))[: kilobytes * 1024]
+    folded = "\r\n ".join(blob[i : i + 74] for i in range(0, len(blob), 74))
+    return card(uid, name, tel, f"PHOTO;ENCODING=b;TYPE=JPEG:{folded}\r\n")
+
+
+class TestLargePhotos:
+    def test_photos_are_fetched_in_bounded_batches_and_never_kept(
+        self, fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Large photos are fetched a few cards at a time; neither cache nor phone keeps them."""
+        from contactguard import davsync
+
+        monkeypatch.setattr(davsync, "FETCH_BYTES", 700 * 1024)
+        for uid, name, tel in (
+            ("anna-1", "Anna Schmidt", "0170 1234567"),
+            ("bernd-1", "Bernd Keller", "0171 2345678"),
+            ("carla-1", "Carla Weber", "0172 3456789"),
+        ):
+            fleet.server.put_card("it", fleet.source, uid, photo_card(uid, name, tel, 300))
+        config = fleet.folder / "phone0.toml"
+        outcome = run_sync(config)
+        # the whole book would exceed the budget: one refused try, a listing, then multigets
+        # that split until each answer holds at most two 300 KiB cards
+        assert outcome.requests["source"]["REPORT"] >= 4
+        assert fleet.phone(0) == ["anna-1.vcf", "carla-1.vcf"]
+        assert "PHOTO" not in "".join(fleet.server.cards("phone1", fleet.books[0]).values())
+        cache = load_config(config).source_cache
+        assert cache is not None and cache.stat().st_size < 100 * 1024
+
+    @settings(max_examples=200)
+    @given(
+        sizes=st.lists(st.integers(0, 5000), max_size=30),
+        budget=st.integers(1, 8000),
+        most=st.integers(1, 5),
+    )
+    def test_batches_respect_the_byte_budget_and_the_count(
+        self, sizes: list[int], budget: int, most: int
+    ) -> None:
+        """Every card is fetched once, in order; a batch exceeds the budget only as a lone card."""
+        from contactguard.davsync import _batches
+
+        hrefs = [f"/b/{i}.vcf" for i in range(len(sizes))]
+        batches = list(_batches(hrefs, dict(zip(hrefs, sizes, strict=True)), budget, most))
+        assert [h for b in batches for h in b] == hrefs
+        for batch in batches:
+            weight = sum(sizes[int(h[3:-4])] for h in batch)
+            assert len(batch) <= most and (weight <= budget or len(batch) == 1)
+
+
+class TestSlim:
+    @settings(max_examples=300)
+    @given(
+        prop=st.sampled_from(["PHOTO", "LOGO", "SOUND", "KEY", "photo", "item2.PHOTO"]),
+        params=st.sampled_from(["", ";ENCODING=b;TYPE=JPEG", ";VALUE=uri"]),
+        blob=st.text("ABCDEFGHabcdefgh0123456789+/=", min_size=1, max_size=400),
+        width=st.integers(10, 75),
+        eol=st.sampled_from(["\r\n", "\n"]),
+    )
+    def test_a_bulky_property_goes_with_all_its_folded_lines(
+        self, prop: str, params: str, blob: str, width: int, eol: str
+    ) -> None:
+        """Whatever the folding, the photo is gone and every other line of the card is kept."""
+        from contactguard.cardkind import slim
+
+        folded = f"{eol} ".join(blob[i : i + width] for i in range(0, len(blob), width))
+        head = f"BEGIN:VCARD{eol}VERSION:3.0{eol}UID:u1{eol}FN:Anna{eol}"
+        tail = f"TEL:+491701234567{eol}NOTE:a photo of{eol} the team{eol}END:VCARD{eol}"
+        text = f"{head}{prop}{params}:{folded}{eol}{tail}"
+        assert slim(text) == head + tail
+        assert slim(text, frozenset({prop.rsplit(".", 1)[-1].upper()})) == text

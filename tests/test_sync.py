@@ -359,13 +359,13 @@ class TestSourceCache:
         assert setup.run().requests["source"] == {"REPORT": 1}
 
     def test_a_card_changed_on_the_source_is_fetched_again(self, setup: Setup) -> None:
-        """A changed source card comes with its text in the one sync-collection and is synced."""
+        """A new ETag on the source fetches that card (listing + one multiget) and syncs it."""
         setup.run()
         setup.server.put_card(
             "it", setup.source_book, "bernd", card("bernd-1", "Bernd Keller", "0170 1234567")
         )
         outcome = setup.run()
-        assert outcome.requests["source"] == {"REPORT": 1}
+        assert outcome.requests["source"] == {"REPORT": 2}
         # Bernd now has Anna's number: merged into her card, so nothing new on the phone
         assert outcome.counts()["created"] == 0
         report = json.loads(load_config(setup.config).report.read_text())  # type: ignore[union-attr]
