@@ -49,6 +49,8 @@ _REFUSED = (400, 403, 404, 405, 409, 412, 415, 422, 501)
 _MAX_ROUNDS = 100
 # a multiget answer holds at most about this many bytes of cards (large photos: few per batch)
 FETCH_BYTES = 16 * 2**20
+# one card alone may be larger than that, up to this: beyond, the server is broken or hostile
+CARD_BYTES = 64 * 2**20
 
 
 class InvalidToken(SyncError):
@@ -253,7 +255,7 @@ def _multiget_bounded(client: CardDAVClient, hrefs: list[str], budget: int) -> l
     """The cards at ``hrefs``; an answer over ``budget`` bytes is asked again in halves.
 
     Servers that do not tell a card's size (Radicale leaves out getcontentlength) are bounded
-    this way: a batch of large photos splits until it fits, a card alone is fetched as it is.
+    this way: a batch of large photos splits until it fits; a card alone may take ``CARD_BYTES``.
     """
     from xml.sax.saxutils import escape
 
@@ -273,7 +275,7 @@ def _multiget_bounded(client: CardDAVClient, hrefs: list[str], budget: int) -> l
             collection,
             content=body.encode("utf-8"),
             headers={"Depth": "1", "Content-Type": "application/xml; charset=utf-8"},
-            max_bytes=budget if len(hrefs) > 1 else None,
+            max_bytes=budget if len(hrefs) > 1 else max(budget, CARD_BYTES),
         )
     except ResponseTooLarge:
         half = len(hrefs) // 2
