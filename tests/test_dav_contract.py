@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from xandikos_server import XandikosServer
 
 from contactguard.carddav import CardDAVClient, Credentials, HttpSession, PreconditionFailed
@@ -199,6 +201,29 @@ class TestClientContract:
         full = dav_client(fx.server, fx.source_url, "it").listing()
         got = incremental_listing(client, {}, "made-up", client.url)
         assert got is not None and got.cards == full and got.token
+
+    @settings(
+        max_examples=10,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(
+        token=st.one_of(
+            st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=60),
+            st.builds(
+                lambda n: f"http://radicale.org/ns/sync/{n:064x}", st.integers(0, 2**256 - 1)
+            ),
+            st.builds(lambda n: f"{n:040x}", st.integers(0, 2**160 - 1)),
+        )
+    )
+    def test_any_made_up_token_is_refused_and_listed_in_full(self, fx: Fixture, token: str) -> None:
+        """Tokens in either server's shape or none at all are refused; the listing is complete."""
+        client = dav_client(fx.server, fx.source_url, "it")
+        client.collection = client.url
+        with pytest.raises(InvalidToken):
+            sync_collection(client, token)
+        got = incremental_listing(client, {"/gone.vcf": "x"}, token, client.url)
+        assert got is not None and len(got.cards) == 3 and "/gone.vcf" not in got.cards
 
 
 class TestSyncContract:
