@@ -275,6 +275,18 @@ class TestFleetCli:
         assert "1 of 3 targets failed: phone1.toml" in bad.output
         assert "Traceback" not in bad.output
 
+    def test_a_dry_run_shows_each_plan_and_changes_nothing(
+        self, fleet: Fleet, runner: CliRunner
+    ) -> None:
+        """--dry-run prints every phone's plan and writes no card, state, report or cache."""
+        result = runner.invoke(main, ["sync", "--config-dir", str(fleet.folder), "--dry-run"])
+        assert result.exit_code == 0, result.output
+        assert result.output.count("would have created 2") == 3
+        assert result.output.count("create ") >= 6
+        assert all(fleet.phone(i) == [] for i in range(3))
+        written = [p.name for p in fleet.folder.iterdir() if p.suffix in (".json", ".sqlite")]
+        assert written == []
+
     def test_config_and_config_dir_are_exclusive(self, runner: CliRunner) -> None:
         """Exactly one of --config and --config-dir is needed."""
         result = runner.invoke(main, ["sync"])
