@@ -45,10 +45,12 @@ from .errors import ConfigError, SyncError
 __all__ = [
     "AuthFailed",
     "CardDAVClient",
+    "CardRejected",
     "Credentials",
     "HttpSession",
     "PreconditionFailed",
     "RemoteCard",
+    "ResponseTooLarge",
     "ServerUnreachable",
     "safe_url",
 ]
@@ -70,6 +72,26 @@ class ServerUnreachable(SyncError):
 
 class PreconditionFailed(SyncError):
     """A PUT or DELETE met a card that changed on the server since it was listed (HTTP 412)."""
+
+
+class ResponseTooLarge(SyncError):
+    """An answer grew past the size the caller allowed (``max_bytes``); it was not read."""
+
+
+class CardRejected(SyncError):
+    """The server refused to store one card: too large (413), its type (415), no room (507)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# a server that will not store one card says so with one of these; the other cards may still fit
+_REJECTED = {
+    413: "too large for the server (HTTP 413)",
+    415: "the server does not accept this card (HTTP 415)",
+    507: "the server has no room for it (HTTP 507)",
+}
 
 
 _TOKEN = re.compile(r"[\x21-\x7e]+")  # visible ASCII (RFC 6750 tokens are a subset)
@@ -192,8 +214,14 @@ class HttpSession:
     ) -> httpx.Response:
         with self._client.stream(method, url, content=content, headers=headers) as streamed:
             body = _read_bounded(streamed, max_bytes, shown)
+        # the body is decoded already: a gzip server's Content-Encoding must not decode it twice
+        plain = [
+            (k, v)
+            for k, v in streamed.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
         return httpx.Response(
-            streamed.status_code, headers=streamed.headers, content=body, request=streamed.request
+            streamed.status_code, headers=plain, content=body, request=streamed.request
         )
 
     def request(
@@ -316,12 +344,14 @@ def _tls_failure(exc: BaseException) -> str | None:
 def _read_bounded(response: httpx.Response, max_bytes: int, shown: str) -> bytes:
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise SyncError(f"{shown}: the response is larger than {max_bytes // 2**20} MiB; refused")
+        raise ResponseTooLarge(
+            f"{shown}: the response is larger than {max_bytes // 2**20} MiB; refused"
+        )
     chunks, size = [], 0
     for chunk in response.iter_bytes():
         size += len(chunk)
         if size > max_bytes:
-            raise SyncError(
+            raise ResponseTooLarge(
                 f"{shown}: the response is larger than {max_bytes // 2**20} MiB; refused"
             )
         chunks.append(chunk)
@@ -412,6 +442,7 @@ class CardDAVClient:
         self.batch = max(1, batch)
         self.collection: str | None = None  # the address book's URL once known
         self.use_query = use_query  # list with addressbook-query until the server refuses it
+        self.use_sync: bool | None = None  # sync-collection (davsync.py); False once refused
 
     @property
     def requests(self) -> Counter[str]:
@@ -476,7 +507,18 @@ class CardDAVClient:
             headers["If-None-Match"] = "*"
         else:
             headers["If-Match"] = _quote_etag(etag)
-        response = self.session.request("PUT", self._absolute(href), content=data, headers=headers)
+        response = self.session.request(
+            "PUT",
+            self._absolute(href),
+            content=data,
+            headers=headers,
+            ok=(200, 201, 204, *_REJECTED),
+        )
+        if response.status_code in _REJECTED:
+            raise CardRejected(
+                f"PUT {safe_url(self._absolute(href))}: {_REJECTED[response.status_code]}",
+                response.status_code,
+            )
         return _etag(response.headers.get("ETag"))
 
     def delete(self, href: str, etag: str | None) -> None:

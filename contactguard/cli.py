@@ -43,13 +43,17 @@ class _ConfigHint(click.Command):
     """A command whose config is an option: ``sync sync.toml`` is told to write ``--config``."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        stray = [a for a in args if not a.startswith("-")]
-        if stray and not any(a in ("--config", "-c") or a.startswith(("--config=", "-c"))
-                             for a in args):
+        given = list(args)  # click consumes the list it parses
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            # options and their values are parsed by now: what click names is left over
+            stray = [a for a in given if a in exc.message and not a.startswith("-")]
+            if "unexpected extra argument" not in exc.message or not stray:
+                raise
             raise click.UsageError(
                 f"unexpected argument {stray[0]!r}: the config is an option, "
-                f"contactguard {self.name} --config {stray[0]}", ctx)
-        return super().parse_args(ctx, args)
+                f"contactguard {self.name} --config {stray[0]}", ctx) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -556,9 +560,13 @@ def _names_in_books(key: str, books: tuple[str, ...], region: str | None) -> lis
 
 
 @main.command(cls=_ConfigHint)
-@click.option("--config", "-c", "config", required=True, metavar="FILE",
+@click.option("--config", "-c", "config", metavar="FILE",
               type=click.Path(dir_okay=False),
               help="The sync config (TOML): source, target, evidence, policy, quarantine.")
+@click.option("--config-dir", metavar="DIR", type=click.Path(file_okay=False),
+              help="Sync every *.toml in DIR (one phone each, or several [[target]]s) in one run.")
+@click.option("--jobs", "-j", default=4, show_default=True, metavar="N",
+              type=click.IntRange(1, 32), help="With --config-dir: targets synced at once.")
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing anywhere.")
 @click.option("--quiet", "-q", is_flag=True,
               help="Print nothing when all went well (for cron); warnings and errors still.")
@@ -567,7 +575,8 @@ def _names_in_books(key: str, books: tuple[str, ...], region: str | None) -> lis
                    "than max_delete_share of the phone's cards deleted, nested collections).")
 @click.option("--history", is_flag=True,
               help="Show the run journal: every change past runs made; change nothing.")
-def sync(config: str, dry_run: bool, quiet: bool, force: bool, history: bool) -> None:
+def sync(config: str | None, config_dir: str | None, jobs: int, dry_run: bool, quiet: bool,
+         force: bool, history: bool) -> None:
     """Make a phone's CardDAV address book hold exactly the allowed contacts.
 
     Example: contactguard sync --config sync.toml --dry-run
@@ -576,6 +585,12 @@ def sync(config: str, dry_run: bool, quiet: bool, force: bool, history: bool) ->
     from .report import summary_text
     from .sync import load_config, run_sync
 
+    if (config is None) == (config_dir is None):
+        raise click.UsageError("give --config FILE or --config-dir DIR")
+    if _fleet_sync(config, config_dir, jobs=jobs, dry_run=dry_run, quiet=quiet, force=force,
+                   history=history):
+        return
+    assert config is not None
     loaded = load_config(config)
     if history:
         from .journal import history as journal_history
@@ -609,6 +624,53 @@ def sync(config: str, dry_run: bool, quiet: bool, force: bool, history: bool) ->
         for note in outcome.plan.notes:
             click.echo(f"  note: {note}", err=True)
     click.echo(outcome.summary_line(), err=True)
+
+
+def _fleet_sync(config: str | None, config_dir: str | None, *, jobs: int, dry_run: bool,
+                quiet: bool, force: bool, history: bool) -> bool:
+    """Run a folder of configs, or a config with several [[target]]s; False for one target."""
+    from .fleet import FLEET_LOCK, load_folder, run_fleet
+    from .syncconfig import load_configs
+
+    if config_dir is not None:
+        configs, failures = load_folder(config_dir)
+        lock: Path | None = Path(config_dir) / FLEET_LOCK
+    else:
+        assert config is not None
+        configs, failures = load_configs(config), []
+        if len(configs) == 1 and configs[0].name is None:
+            return False  # one phone: exactly the one-target run
+        lock = configs[0].file.with_suffix(".lock")
+    if history:
+        from .journal import history as journal_history
+
+        for loaded in configs:
+            click.echo(terminal_safe(f"{loaded.label}:"))
+            assert loaded.journal is not None
+            for line in journal_history(loaded.journal):
+                click.echo(terminal_safe(f"  {line}"))
+        return True
+    for loaded in configs:  # every run, --quiet or not: someone should fix it
+        for warning in loaded.warnings:
+            click.echo(terminal_safe(f"warning: {loaded.label}: {warning}"), err=True)
+    outcome = run_fleet(configs, jobs=jobs, dry_run=dry_run, force=force, lock=lock,
+                        failures=failures)
+    for result in outcome.results:
+        for warning in result.outcome.warnings if result.outcome is not None else ():
+            click.echo(terminal_safe(f"warning: {result.label}: {warning}"), err=True)
+        if not quiet or not result.ok:
+            click.echo(f"  {result.line()}", err=True)
+        if dry_run and result.outcome is not None and not quiet:
+            for line in result.outcome.plan.text().splitlines():
+                click.echo(terminal_safe(f"    {line}"), err=True)
+    if not quiet or dry_run or not outcome.ok:
+        click.echo(outcome.summary_line(), err=True)
+    if not outcome.ok:
+        from .errors import SyncError
+
+        names = ", ".join(r.label for r in outcome.failed)
+        raise SyncError(f"{len(outcome.failed)} of {len(outcome.results)} targets failed: {names}")
+    return True
 
 
 @main.command()

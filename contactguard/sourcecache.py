@@ -70,6 +70,35 @@ class SourceCache:
         except sqlite3.Error as exc:
             raise SyncError(f"cannot write the source cache ({exc})", file=str(self.path)) from exc
 
+    def sync_mark(self) -> tuple[str | None, str | None]:
+        """The sync token (RFC 6578) of the cached listing, and the collection it came from."""
+        meta = dict(self._db.execute("SELECT key, value FROM meta"))
+        return meta.get("sync_token"), meta.get("sync_collection")
+
+    def sync_offered(self) -> bool | None:
+        """False when the server refused sync-collection last time; None when not known."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'sync_offered'").fetchone()
+        return None if row is None else row[0] == "yes"
+
+    def set_sync_mark(
+        self, token: str | None, collection: str | None, offered: bool | None
+    ) -> None:
+        """Keep the token of the listing just stored (None forgets it: the next run lists all)."""
+        values = {"sync_token": token, "sync_collection": collection}
+        if offered is not None:
+            values["sync_offered"] = "yes" if offered else "no"
+        try:
+            with self._db:
+                for key, value in values.items():
+                    if value is None:
+                        self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+                    else:
+                        self._db.execute(
+                            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value)
+                        )
+        except sqlite3.Error as exc:
+            raise SyncError(f"cannot write the source cache ({exc})", file=str(self.path)) from exc
+
     # -- internals -----------------------------------------------------------------------------
 
     def _open(self) -> sqlite3.Connection:

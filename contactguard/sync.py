@@ -54,6 +54,7 @@ from typing import IO, TYPE_CHECKING, Any
 from ._atomic import atomic_write, private_folder, write_new_durably
 from .books import ReadOptions, read_book, write_book
 from .books.vcard import derived_uid
+from .cardkind import is_group_card, slim
 from .cardtext import card_hash
 from .errors import SyncError
 from .guards import GuardRefused, nested_collections, no_evidence, too_many_deletions
@@ -64,8 +65,11 @@ from .policy import Policy
 from .syncconfig import Endpoint, SyncConfig, _secret, load_config
 
 if TYPE_CHECKING:  # httpx stays out of ``contactguard --help``: carddav is imported lazily
+    from . import davsync
     from .carddav import CardDAVClient, HttpSession, RemoteCard
     from .evidence import Evidence
+    from .fleet import SharedSource
+    from .sourcecache import SourceCache
 
 __all__ = [
     "Action",
@@ -203,6 +207,7 @@ class Plan:
     summary: Summary
     policy: Policy
     notes: list[str] = field(default_factory=list)
+    groups: int = 0  # group cards in the source (KIND:group): lists, not people; never synced
     refusals: list[str] = field(default_factory=list)  # guards that stop the run unless forced
     target_cards: int = 0  # cards on the target when it was listed
     _by_uid: dict[str, Decision] | None = field(default=None, repr=False)
@@ -284,8 +289,11 @@ class SyncJob:
         sleep: Callable[[float], None] = time.sleep,
         now: datetime | None = None,
         dry_run: bool = False,
+        shared: SharedSource | None = None,
     ) -> None:
         self.config = config
+        self._shared = shared  # a fleet run's source, fetched and parsed once (fleet.py)
+        self.groups = 0  # group cards left out of the source book
         self.dry_run = dry_run  # then the source cache is read, never written
         self._transport = transport  # an httpx transport for tests (MockTransport)
         self._sleep = sleep
@@ -295,6 +303,8 @@ class SyncJob:
         self.target: CardDAVClient | None = None
         self._sessions: list[HttpSession] = []
         self._state: dict[str, dict[str, Any]] = {}
+        self._mark: dict[str, Any] = {}  # the target's sync token and listing (davsync.py)
+        self._new_mark: dict[str, Any] = {}
         self._record = threading.Lock()  # outcome and state, written by the PUT workers
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -308,7 +318,7 @@ class SyncJob:
         try:
             from .carddav import CardDAVClient
 
-            if self.config.source.url is not None:
+            if self.config.source.url is not None and self._shared is None:
                 self.source = CardDAVClient(
                     self.config.source.url,
                     self._session(self.config.source, "source"),
@@ -392,19 +402,30 @@ class SyncJob:
             match_ar_without_9=self.config.match_ar_without_9,
             now=self._now,
         )
-        with self._source_book() as (book, names):
-            sanitizer = _CardSanitizer(evidence, policy, self._read_options(policy), names)
-            decisions = list(sanitizer.decisions([book]))
+        if self._shared is not None:
+            sanitizer = self._shared.sanitizer(evidence, policy)
+            decisions = list(sanitizer.decisions([self._shared.label]))
+            self.groups = self._shared.groups
+        else:
+            with self._source_book() as (book, names):
+                sanitizer = _CardSanitizer(evidence, policy, self._read_options(policy), names)
+                decisions = list(sanitizer.decisions([book]))
         notes = list(evidence.warnings)
+        if self.groups:
+            notes.append(
+                f"{self.groups} group card(s) in the source (KIND:group): lists, not people; "
+                "never synced"
+            )
         desired = self._desired(sanitizer.clean, notes)
         assert self.target is not None
-        listing = self.target.listing()
+        listing = self._target_listing()
         known = self._known(listing)
         plan = self._diff(desired, known)
         plan.decisions, plan.summary, plan.policy = decisions, sanitizer.summary, policy
         plan.notes = notes + plan.notes
         plan.target_cards = len(listing)
         plan.refusals = self._refusals(plan, evidence)
+        plan.groups = self.groups
         return plan
 
     def _refusals(self, plan: Plan, evidence: Evidence) -> list[str]:
@@ -430,6 +451,31 @@ class SyncJob:
         if many is not None:
             found.append(many)
         return found
+
+    def _target_listing(self) -> dict[str, str | None]:
+        """The target's listing: only the changes since the last run when the server can."""
+        from . import davsync
+
+        assert self.target is not None
+        mark = self._mark
+        if mark.get("offered") is False:
+            self.target.use_sync = False  # the server said no before: do not ask on every run
+        previous = mark.get("listing")
+        got = davsync.incremental_listing(
+            self.target,
+            previous if isinstance(previous, dict) else None,
+            mark.get("token") if isinstance(mark.get("token"), str) else None,
+            mark.get("collection") if isinstance(mark.get("collection"), str) else None,
+        )
+        if got is None:
+            self._new_mark = {"offered": False}
+            return self.target.listing()
+        self._new_mark = (
+            {"token": got.token, "collection": got.collection, "listing": got.cards}
+            if got.token
+            else {}
+        )
+        return got.cards
 
     def _read_options(self, policy: Policy) -> ReadOptions:
         """How to read the source: CardDAV serves vCards; the reader may skip unwanted fields."""
@@ -474,6 +520,9 @@ class SyncJob:
             yield source.path, None
             return
         cards = sorted(self._source_cards().items())  # href order: the same order every run
+        people = [(href, text) for href, text in cards if not is_group_card(text)]
+        self.groups = len(cards) - len(people)
+        cards = people
         base = source.describe()
         names = _CardNames(_origin(base))
         chunks = []
@@ -486,31 +535,43 @@ class SyncJob:
         book.name = base  # the report's input: the source's URL
         yield book, names
 
+    def _slim(self, text: str) -> str:
+        """A source card without photos, logos, sounds and keys (the reader never reads them)."""
+        return slim(text)
+
     def _source_cards(self) -> dict[str, str]:
         """href → text of every source card, fetching only what the cache does not hold."""
         assert self.source is not None
         client = self.source
         path = self.config.source_cache
         if path is None or (self.dry_run and not path.exists()):
-            return {c.href: c.data or "" for c in client.fetch_all()}
+            return {c.href: self._slim(c.data or "") for c in client.fetch_all()}
         from .sourcecache import SourceCache
 
         with SourceCache(path, self.config.source.describe()) as cache:
             known = cache.etags()
             fetched: list[RemoteCard]
-            if not known:  # a first run: the whole book in one request
+            changes = _incremental_source(client, cache, known, self._slim)
+            if changes is not None:  # RFC 6578: only what changed since the last run
+                listing, fetched = changes.cards, list(changes.texts.values())
+            elif not known:  # a first run: the whole book in one request
                 fetched = client.fetch_all()
                 listing = {c.href: c.etag for c in fetched}
             else:
                 listing = client.listing()
                 wanted = [h for h, etag in listing.items() if etag is None or known.get(h) != etag]
                 fetched = list(client.multiget(wanted)) if wanted else []
-            fresh = {c.href: c for c in fetched if c.data is not None}
+            fresh = {
+                c.href: replace(c, data=self._slim(c.data)) for c in fetched if c.data is not None
+            }
             # a card without ETag cannot be checked next run: used now, never cached
             keep = [(c.href, c.etag, c.data) for c in fresh.values() if c.etag and c.data]
             gone = [h for h in known if h not in listing or (h in fresh and not fresh[h].etag)]
             if not self.dry_run:
                 cache.update(keep, gone)
+                cache.set_sync_mark(
+                    changes.token if changes else None, client.collection, client.use_sync
+                )
             cached = cache.texts() if len(fresh) < len(listing) else {}
         texts: dict[str, str] = {}
         for href, etag in listing.items():
@@ -720,10 +781,20 @@ class SyncJob:
 
     def _apply_guarded(self, action: Action, outcome: SyncOutcome, state: dict[str, Any]) -> None:
         """Apply one action; a 412 skips it and the next run decides again."""
-        from .carddav import PreconditionFailed
+        from .carddav import CardRejected, PreconditionFailed
 
         try:
             self._apply_one(action, outcome, state)
+        except CardRejected as exc:  # this card only: the others may still fit
+            with self._record:
+                outcome.skipped.append(
+                    {
+                        "action": action.kind,
+                        "uid": action.uid or "",
+                        "href": action.href,
+                        "reason": f"the phone's server refused the card: {exc}",
+                    }
+                )
         except QuarantineFailed as exc:
             with self._record:
                 outcome.failed.append(str(exc))  # the card stays; the run will exit 1
@@ -858,6 +929,8 @@ class SyncJob:
             return {}
         if data.get("target") != self.config.target.describe():
             return {}
+        mark = data.get("sync")
+        self._mark = mark if isinstance(mark, dict) else {}
         cards = data.get("cards")
         if not isinstance(cards, dict):
             return {}
@@ -866,6 +939,8 @@ class SyncJob:
 
     def _save_state(self, cards: dict[str, Any]) -> None:
         data = {"version": STATE_VERSION, "target": self.config.target.describe(), "cards": cards}
+        if self._new_mark:
+            data["sync"] = self._new_mark  # the listing the token belongs to (RFC 6578)
         try:
             self.config.state.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write(self.config.state) as stream:
@@ -942,6 +1017,21 @@ def _is_url(text: str) -> bool:
     return text.lower().startswith(("http://", "https://"))
 
 
+def _incremental_source(
+    client: CardDAVClient,
+    cache: SourceCache,
+    known: dict[str, str],
+    slim: Callable[[str], str],
+) -> davsync.Listing | None:
+    """The source's changes since the token the cache keeps; None: list it as before."""
+    from . import davsync
+
+    token, collection = cache.sync_mark()
+    if client.use_sync is None and cache.sync_offered() is False:
+        client.use_sync = False  # the server said no before: do not ask on every run
+    return davsync.fetch_changed(client, known, token, collection, slim=slim)
+
+
 # --------------------------------------------------------------------------- one run
 
 
@@ -953,8 +1043,11 @@ def run_sync(
     transport: Any = None,
     sleep: Callable[[float], None] = time.sleep,
     now: datetime | None = None,
+    shared: SharedSource | None = None,
 ) -> SyncOutcome:
     """One sync run: lock, plan, guard, (unless ``dry_run``) apply, write the report.
+
+    ``shared``: a fleet run's source (fleet.py), read once for every target that names it.
 
     Raises GuardRefused (nothing changed) when a guard of ``guards.py`` stops the plan and
     neither ``force`` nor the config's ``force`` says to go on; QuarantineFailed after the run
@@ -963,7 +1056,9 @@ def run_sync(
     if not isinstance(config, SyncConfig):
         config = load_config(config)
     started = time.perf_counter()
-    with SyncJob(config, transport=transport, sleep=sleep, now=now, dry_run=dry_run) as job:
+    with SyncJob(
+        config, transport=transport, sleep=sleep, now=now, dry_run=dry_run, shared=shared
+    ) as job:
         plan = job.plan()
         if plan.refusals and not (force or config.force):
             raise GuardRefused(
@@ -993,6 +1088,8 @@ def write_sync_report(path: Path, outcome: SyncOutcome, config: SyncConfig) -> N
     report["sync"] = {
         "source": config.source.describe(),
         "target": config.target.describe(),
+        "name": config.label,
+        "groups": outcome.plan.groups,
         "dry_run": outcome.dry_run,
         "counts": outcome.counts(),
         "actions": [

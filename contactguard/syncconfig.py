@@ -7,6 +7,7 @@ config itself or the command line (see the README, "Scheduled sync").
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["Endpoint", "SyncConfig", "load_config"]
+__all__ = ["Endpoint", "SyncConfig", "load_config", "load_configs"]
 
 _AUTH_KEYS = ("username", "password_env", "password_file", "token_env", "token_file")
 _ENDPOINT_KEYS = frozenset({"url", "path", *_AUTH_KEYS, "ca_bundle", "input_format"})
@@ -111,6 +112,12 @@ class SyncConfig:
     journal: Path | None = None  # one line per change, next to the state
     journal_max_bytes: int = 4 * 2**20  # then rotated to .1 (kept: JOURNAL_KEEP files)
     report_keep: int = 10  # reports of this many runs: <report>, <report>.1, ...
+    name: str | None = None  # the [[target]]'s name when a config holds several
+
+    @property
+    def label(self) -> str:
+        """How reports name this target: the config file, and the [[target]]'s name if any."""
+        return self.file.name if self.name is None else f"{self.file.name}[{self.name}]"
 
     def inputs(self) -> list[Path]:
         """Every local file the run reads: the config, a file source, evidence files (folders
@@ -157,6 +164,24 @@ def load_config(path: str | Path) -> SyncConfig:
         raise ConfigError(f"not valid TOML: {exc}", file=shown) from exc
     except UnicodeError as exc:  # TOML is UTF-8
         raise file_error(shown, exc, "the config", ConfigError) from exc
+    if isinstance(data.get("target"), list):
+        raise ConfigError(
+            "holds several [[target]]s; run it with `contactguard sync --config` (each target "
+            "is synced) or read it with load_configs",
+            file=shown,
+        )
+    return _build(data, file, shown)
+
+
+def _build(
+    data: dict[str, Any],
+    file: Path,
+    shown: str,
+    *,
+    stem: str | None = None,
+    name: str | None = None,
+) -> SyncConfig:
+    """A SyncConfig from a parsed TOML table; ``stem`` names the default state, lock, report."""
     base = file.parent
 
     def fail(message: str) -> ConfigError:
@@ -223,11 +248,11 @@ def load_config(path: str | Path) -> SyncConfig:
             parse_max_age(str(max_age))
         except ConfigError as exc:
             raise fail(f"[policy] max_age: {exc.message}") from None
-    stem = file.stem
+    stem = stem or file.stem
     state = _path(data.get("state"), "state", base, fail) or base / f"{stem}.state.json"
     cache = data.get("source_cache", True)
-    if cache is True:  # on by default, next to the state file
-        cache_path: Path | None = state.parent / f"{stem}.source-cache.sqlite"
+    if cache is True:  # on by default, next to the state file (one per file: shared)
+        cache_path: Path | None = state.parent / f"{file.stem}.source-cache.sqlite"
     elif cache is False:
         cache_path = None
     elif isinstance(cache, str):
@@ -264,6 +289,7 @@ def load_config(path: str | Path) -> SyncConfig:
         batch=max(1, int(_number(data.get("batch", 1000), "batch", fail))),
         source_cache=cache_path,
         concurrency=_concurrency(data.get("concurrency", 4), fail),
+        name=name,
         force=_bool(data.get("force", False), "force", fail),
         max_delete_share=share,
         allow_insecure_http=allow_insecure,
@@ -444,6 +470,56 @@ def _secret(endpoint: Endpoint, kind: str, section: str) -> str | None:
             raise ConfigError(f"[{section}] {kind}_file: {file} is empty")
         return value
     return None
+
+
+# what a [[target]] entry may set besides its endpoint; everything else comes from the top level
+_PER_TARGET_KEYS = frozenset(
+    {"name", "quarantine", "state", "report", "lock", "region", "evidence", "policy"}
+)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def load_configs(path: str | Path) -> list[SyncConfig]:
+    """Every target of a config: one for a ``[target]``, one per ``[[target]]`` entry.
+
+    A ``[[target]]`` entry holds the phone's endpoint (url, credentials) plus, optionally, its
+    own name (required, unique), quarantine, state, report, lock, region, ``evidence`` and
+    ``policy`` tables; the rest (source, timeouts, ...) is shared from the top level. Its state,
+    report and lock are named after the file and the target (``branches-munich.state.json``).
+    """
+    file = Path(path).absolute()
+    shown = str(path)
+    try:
+        with file.open("rb") as stream:
+            data = tomllib.load(stream)
+    except (OSError, UnicodeError, tomllib.TOMLDecodeError):
+        return [load_config(path)]  # the one-target reader words the error
+    entries = data.get("target")
+    if not isinstance(entries, list):
+        return [load_config(path)]
+    if not entries:
+        raise ConfigError("[[target]] is empty: give at least one target", file=shown)
+    shared = {k: v for k, v in data.items() if k != "target"}
+    configs, seen = [], set()
+    for number, entry in enumerate(entries, 1):
+        where = f"{shown} [[target]] #{number}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"[[target]] #{number} must be a table", file=shown)
+        name = entry.get("name")
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ConfigError(
+                "needs name: letters, digits, '.', '_' or '-' (it names the state and report)",
+                file=where,
+            )
+        if name in seen:
+            raise ConfigError(f"the name {name!r} is used twice", file=where)
+        seen.add(name)
+        merged = dict(shared)
+        merged.update((k, v) for k, v in entry.items() if k in _PER_TARGET_KEYS and k != "name")
+        merged["target"] = {k: v for k, v in entry.items() if k not in _PER_TARGET_KEYS}
+        stem = f"{file.stem}-{name}"
+        configs.append(_build(merged, file, f"{shown} [[target]] {name}", stem=stem, name=name))
+    return configs
 
 
 def _refuse_open_secret(file: Path, where: str) -> None:

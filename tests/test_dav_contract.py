@@ -1,0 +1,325 @@
+"""One CardDAV contract, run against two real servers started on 127.0.0.1: Radicale and Xandikos.
+
+Both offer sync-collection (RFC 6578), so the incremental path runs against real servers; they
+differ in what they send (Radicale answers sync-collection with address-data, Xandikos without;
+Xandikos refuses an unknown token with 412, Radicale with 403).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from xandikos_server import XandikosServer
+
+from contactguard.carddav import CardDAVClient, Credentials, HttpSession, PreconditionFailed
+from contactguard.davsync import InvalidToken, incremental_listing, sync_collection
+from contactguard.sync import load_config, run_sync
+
+pytestmark = pytest.mark.radicale
+
+ANNA, CARLA = "+491701234567", "+491723456789"
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def xandikos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XandikosServer]:
+    """A real Xandikos server on 127.0.0.1, shared by the whole session."""
+    server = XandikosServer(tmp_path_factory.mktemp("xandikos")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["radicale", "xandikos"])
+def dav(request: pytest.FixtureRequest) -> Any:
+    """Each contract test runs once per real server."""
+    return request.getfixturevalue(request.param)
+
+
+def card(uid: str, name: str, tel: str, extra: str = "") -> str:
+    given, family = name.split()
+    return (
+        f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:{uid}\r\nFN:{name}\r\nN:{family};{given};;;\r\n"
+        f"TEL;TYPE=CELL:{tel}\r\n{extra}END:VCARD\r\n"
+    )
+
+
+def group(uid: str, members: list[str], *, v4: bool = False) -> str:
+    if v4:
+        lines = [f"MEMBER:urn:uuid:{m}" for m in members]
+        return (
+            f"BEGIN:VCARD\r\nVERSION:4.0\r\nUID:{uid}\r\nKIND:group\r\nFN:Team {uid}\r\n"
+            + "".join(line + "\r\n" for line in lines)
+            + "END:VCARD\r\n"
+        )
+    lines = [f"X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:{m}" for m in members]
+    return (
+        f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:{uid}\r\nFN:Team {uid}\r\nN:Team {uid};;;;\r\n"
+        "X-ADDRESSBOOKSERVER-KIND:group\r\n"
+        + "".join(line + "\r\n" for line in lines)
+        + "END:VCARD\r\n"
+    )
+
+
+def auth_lines(server: Any, user: str, tmp: Path) -> str:
+    """The config's login lines for ``user``: a password file, or none (Xandikos)."""
+    if user not in server.users:
+        return ""
+    (tmp / f"{user}.pw").write_text(server.users[user] + "\n")
+    (tmp / f"{user}.pw").chmod(0o600)  # secret files must be private
+    return f'username = "{user}"\npassword_file = "{user}.pw"\n'
+
+
+_sessions: list[HttpSession] = []
+
+
+def dav_client(server: Any, url: str, user: str) -> CardDAVClient:
+    password = server.users.get(user)
+    credentials = Credentials(user, password) if password else Credentials()
+    session = HttpSession(credentials=credentials, retries=0)
+    _sessions.append(session)  # closed when the test ends
+    return CardDAVClient(url, session)
+
+
+def stored(server: Any, user: str, book: str) -> dict[str, str]:
+    """file name → text of every card in a book, read over HTTP (not by the code under test)."""
+    with server.client(user) as http:
+        answer = http.request("PROPFIND", f"/{user}/{book}/", headers={"Depth": "1"})
+        hrefs = sorted(
+            {
+                part.split("</", 1)[0]
+                for part in answer.text.split("href>")[1::2]
+                if part.split("</", 1)[0].endswith(".vcf")
+            }
+        )
+        return {h.rsplit("/", 1)[1]: http.get(h).text for h in hrefs}
+
+
+def delete_card(server: Any, user: str, book: str, name: str) -> None:
+    with server.client(user) as http:
+        http.delete(f"/{user}/{book}/{name}").raise_for_status()
+
+
+class Fixture:
+    """A source book with three people, an empty phone book, a ledger and a config."""
+
+    def __init__(self, server: Any, tmp: Path) -> None:
+        n = next(_names)
+        self.server, self.tmp = server, tmp
+        self.source_book, self.target_book = f"src{n}", f"phone{n}"
+        self.source_url = server.make_addressbook("it", self.source_book)
+        self.target_url = server.make_addressbook("phone1", self.target_book)
+        self.put_source("anna", card("anna-1", "Anna Schmidt", "0170 1234567"))
+        self.put_source("bernd", card("bernd-1", "Bernd Keller", "0171 2345678"))
+        self.put_source("carla", card("carla-1", "Carla Weber", "0172 3456789"))
+        (tmp / "ledger.csv").write_text(
+            "phone,first_inbound_at,first_outbound_at\n"
+            + "".join(f"{p},2026-01-10,\n" for p in (ANNA, CARLA))
+        )
+        self.config = tmp / "sync.toml"
+        self.config.write_text(self.config_text(self.target_url))
+
+    def config_text(self, target_url: str, *, name: str = "") -> str:
+        return (
+            'region = "DE"\nquarantine = "quarantine/"\nretries = 0\n'
+            f'[source]\nurl = "{self.source_url}"\n{auth_lines(self.server, "it", self.tmp)}'
+            f'[target]\nurl = "{target_url}"\n{auth_lines(self.server, "phone1", self.tmp)}'
+            '[evidence]\nsources = ["ledger.csv"]\n'
+        )
+
+    def put_source(self, name: str, text: str) -> None:
+        self.server.put_card("it", self.source_book, name, text)
+
+    def phone(self) -> dict[str, str]:
+        return stored(self.server, "phone1", self.target_book)
+
+
+@pytest.fixture
+def fx(dav: Any, tmp_path: Path) -> Iterator[Fixture]:
+    yield Fixture(dav, tmp_path)
+    while _sessions:
+        _sessions.pop().close()
+
+
+class TestClientContract:
+    def test_listing_fetch_all_and_multiget_agree(self, fx: Fixture) -> None:
+        """The listing, a fetch of every card and a multiget name the same cards and ETags."""
+        client = dav_client(fx.server, fx.source_url, "it")
+        listing = client.listing()
+        assert sorted(h.rsplit("/", 1)[1] for h in listing) == [
+            "anna.vcf",
+            "bernd.vcf",
+            "carla.vcf",
+        ]
+        every = {c.href: c for c in client.fetch_all()}
+        assert {h: c.etag for h, c in every.items()} == listing
+        fetched = {c.href: c for c in client.multiget(sorted(listing))}
+        assert {h: c.etag for h, c in fetched.items()} == listing
+        assert all("BEGIN:VCARD" in (c.data or "") for c in fetched.values())
+
+    def test_writes_honour_etags(self, fx: Fixture) -> None:
+        """A second create of one href and an update with a stale ETag both fail with 412."""
+        client = dav_client(fx.server, fx.target_url, "phone1")
+        href = client.href_for("x-1")
+        etag = client.put(href, card("x-1", "Xaver Maier", "0170 9999999").encode(), None)
+        with pytest.raises(PreconditionFailed):
+            client.put(href, card("x-1", "Xaver Maier", "0170 9999999").encode(), None)
+        current = client.listing()[href]
+        assert etag is None or etag == current
+        with pytest.raises(PreconditionFailed):
+            client.put(href, card("x-1", "Xaver Maier", "0170 8888888").encode(), "stale")
+        client.delete(href, current)
+        assert client.listing() == {}
+
+    def test_sync_collection_reports_exactly_the_changes_since_a_token(self, fx: Fixture) -> None:
+        """After one add, one change and one removal, the token's delta names just those."""
+        client = dav_client(fx.server, fx.source_url, "it")
+        first = sync_collection(client, "")
+        assert first is not None and len(first.changed) == 3 and not first.removed
+        fx.put_source("dora", card("dora-1", "Dora Lang", "0173 4567890"))
+        fx.put_source("anna", card("anna-1", "Anna Schmidt", "0170 1234567", "ORG:X\r\n"))
+        delete_card(fx.server, "it", fx.source_book, "bernd.vcf")
+        delta = sync_collection(client, first.token)
+        assert delta is not None
+        assert sorted(h.rsplit("/", 1)[1] for h in delta.changed) == ["anna.vcf", "dora.vcf"]
+        assert [h.rsplit("/", 1)[1] for h in delta.removed] == ["bernd.vcf"]
+        again = sync_collection(client, delta.token)
+        assert again is not None and not again.changed and not again.removed
+
+    def test_an_unknown_token_is_refused_and_costs_a_full_listing(self, fx: Fixture) -> None:
+        """The server refuses a made-up token; the incremental listing then lists every card."""
+        client = dav_client(fx.server, fx.source_url, "it")
+        with pytest.raises(InvalidToken):
+            sync_collection(client, "http://example.com/made-up-token/1")
+        full = dav_client(fx.server, fx.source_url, "it").listing()
+        got = incremental_listing(client, {}, "made-up", client.url)
+        assert got is not None and got.cards == full and got.token
+
+    @settings(
+        max_examples=10,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(
+        token=st.one_of(
+            st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=60),
+            st.builds(
+                lambda n: f"http://radicale.org/ns/sync/{n:064x}", st.integers(0, 2**256 - 1)
+            ),
+            st.builds(lambda n: f"{n:040x}", st.integers(0, 2**160 - 1)),
+        )
+    )
+    def test_any_made_up_token_is_refused_and_listed_in_full(self, fx: Fixture, token: str) -> None:
+        """Tokens in either server's shape or none at all are refused; the listing is complete."""
+        client = dav_client(fx.server, fx.source_url, "it")
+        client.collection = client.url
+        with pytest.raises(InvalidToken):
+            sync_collection(client, token)
+        got = incremental_listing(client, {"/gone.vcf": "x"}, token, client.url)
+        assert got is not None and len(got.cards) == 3 and "/gone.vcf" not in got.cards
+
+
+class TestSyncContract:
+    def test_first_run_fills_the_phone_and_a_no_op_costs_one_request_per_collection(
+        self, fx: Fixture
+    ) -> None:
+        """Two allowed cards land on the phone; a second run sends one small REPORT per book."""
+        first = run_sync(fx.config)
+        assert first.counts()["created"] == 2
+        assert sorted(fx.phone()) == ["anna-1.vcf", "carla-1.vcf"]
+        second = run_sync(fx.config)
+        assert second.requests == {"source": {"REPORT": 1}, "target": {"REPORT": 1}}
+        third = run_sync(fx.config)
+        assert third.requests == {"source": {"REPORT": 1}, "target": {"REPORT": 1}}
+        state = json.loads(load_config(fx.config).state.read_text())
+        assert state["sync"]["token"]  # both servers offer sync-collection
+
+    def test_a_changed_source_card_costs_requests_for_the_change_only(self, fx: Fixture) -> None:
+        """One changed source card: at most a delta and one multiget, and it reaches the phone."""
+        run_sync(fx.config)
+        fx.put_source("carla", card("carla-1", "Carla Weber-Lang", "0172 3456789"))
+        outcome = run_sync(fx.config)
+        assert sum(outcome.requests["source"].values()) <= 2
+        assert outcome.counts()["updated"] == 1
+        assert "Weber-Lang" in fx.phone()["carla-1.vcf"]
+
+    def test_a_card_added_on_the_phone_is_seen_by_the_delta(self, fx: Fixture) -> None:
+        """A card someone put on the phone after a run is quarantined and deleted by the next."""
+        run_sync(fx.config)
+        run_sync(fx.config)
+        fx.server.put_card("phone1", fx.target_book, "zoe", card("zoe-1", "Zoe Roth", "0175 1"))
+        outcome = run_sync(fx.config)
+        assert outcome.counts()["deleted"] == 1 and outcome.counts()["quarantined"] == 1
+        assert sorted(fx.phone()) == ["anna-1.vcf", "carla-1.vcf"]
+
+    def test_an_invalid_token_in_the_state_falls_back_to_a_full_listing(self, fx: Fixture) -> None:
+        """A token the server no longer knows costs a full listing; nothing is lost or rewritten."""
+        run_sync(fx.config)
+        state_file = load_config(fx.config).state
+        state = json.loads(state_file.read_text())
+        state["sync"]["token"] = "http://example.com/expired/1"
+        state_file.write_text(json.dumps(state))
+        outcome = run_sync(fx.config)
+        assert outcome.counts()["unchanged"] == 2
+        assert outcome.requests["target"].get("PUT", 0) == 0
+        assert json.loads(state_file.read_text())["sync"]["token"] != "http://example.com/expired/1"
+
+    def test_group_cards_are_never_synced_and_are_counted(self, fx: Fixture) -> None:
+        """An Apple group and a vCard 4 group in the source stay off the phone, counted."""
+        fx.put_source("team", group("team-1", ["anna-1", "carla-1"]))
+        fx.put_source("team4", group("team-4", ["anna-1"], v4=True))
+        outcome = run_sync(fx.config)
+        assert outcome.plan.groups == 2
+        assert sorted(fx.phone()) == ["anna-1.vcf", "carla-1.vcf"]
+        report = json.loads(load_config(fx.config).report.read_text())  # type: ignore[union-attr]
+        assert report["sync"]["groups"] == 2
+
+
+class TestFleetContract:
+    def test_a_folder_of_phones_reads_the_source_once_and_a_broken_phone_fails_alone(
+        self, fx: Fixture, tmp_path: Path
+    ) -> None:
+        """Three phones share one source fetch; a phone whose server is down fails on its own."""
+        from contactguard.fleet import load_folder, run_fleet
+
+        folder = tmp_path / "fleet"
+        folder.mkdir()
+        for name in ("a", "b"):
+            url = fx.server.make_addressbook("phone1", f"{fx.target_book}{name}")
+            (folder / f"{name}.toml").write_text(
+                fx.config_text(url).replace("ledger.csv", "../ledger.csv")
+            )
+        (folder / "c.toml").write_text(
+            fx.config_text("http://127.0.0.1:9/phone/").replace("ledger.csv", "../ledger.csv")
+        )
+        for pw in tmp_path.glob("*.pw"):
+            (folder / pw.name).write_text(pw.read_text())
+            (folder / pw.name).chmod(0o600)
+        configs, failures = load_folder(folder)
+        outcome = run_fleet(configs, jobs=3, failures=failures, lock=folder / ".lock")
+        assert [(r.label, r.ok) for r in outcome.results] == [
+            ("a.toml", True),
+            ("b.toml", True),
+            ("c.toml", False),
+        ]
+        assert (
+            "c.toml" in outcome.summary_line() and "2 of 3 targets synced" in outcome.summary_line()
+        )
+        created = [r.outcome.counts()["created"] for r in outcome.results if r.outcome]
+        assert created == [2, 2]
+        (source_requests,) = outcome.sources.values()
+        assert sum(source_requests.values()) <= 2  # one fetch for all three phones
+        again = run_fleet(configs, jobs=3, lock=folder / ".lock")
+        (source_requests,) = again.sources.values()
+        assert source_requests == {"REPORT": 1}
+        for result in again.results[:2]:
+            assert result.outcome is not None
+            assert result.outcome.requests == {"target": {"REPORT": 1}}
