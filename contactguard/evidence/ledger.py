@@ -160,10 +160,10 @@ def _csv(
             line=header_lineno,
         )
     index = {name: names.index(name) for name in _KNOWN_COLUMNS if name in names}
-    reader = csv.reader(lines, delimiter=delimiter)
     if not reference:
-        yield from _csv_rows(reader, index, source, header_lineno)
+        yield from _csv_rows(lines, delimiter, index, source, header_lineno)
         return
+    reader = csv.reader(lines, delimiter=delimiter)
     consumed = header_lineno  # physical lines read so far, header included
     while True:
         line = consumed + 1
@@ -184,7 +184,8 @@ _ABSENT = sys.maxsize  # the index of a column the header does not name: never a
 
 
 def _csv_rows(
-    reader: Iterator[list[str]], index: Mapping[str, int], source: str, header_lineno: int
+    lines: Iterator[str], delimiter: str, index: Mapping[str, int], source: str,
+    header_lineno: int,
 ) -> Iterator[EvidenceRecord]:
     """The rows of ``reader`` as records: the loop of ``_csv(reference=True)`` with the common
     row (a valid number and ISO times, or other keys) read inline. Whatever the inline reading
@@ -194,6 +195,7 @@ def _csv_rows(
         index.get(column, _ABSENT) for column in (
             "phone", "name", "user_id", "parent_user_id", "username", "lid",
             "first_inbound_at", "first_outbound_at", "last_inbound_at", "opted_out_at"))
+    reader = csv.reader(lines, delimiter=delimiter)
     prefixes = _COUNTRY_PREFIXES
     parse = parse_timestamp
     record = EvidenceRecord
