@@ -439,6 +439,10 @@ def _first_time(location: str, seen: set[tuple[int, int]]) -> bool:
 def _printable(record: EvidenceRecord) -> EvidenceRecord:
     """``record`` with lone surrogates (a file name that is not UTF-8, a JSON "\\ud800") in its
     text written out as escapes: such text cannot be stored, printed or encoded."""
+    if (record.source.isascii() and (record.phone is None or record.phone.isascii())
+            and (record.name is None or record.name.isascii())
+            and (record.user_id is None or record.user_id.isascii())):
+        return record  # the common case, told without a search: ASCII has no surrogates
     texts = (record.source, record.phone, record.name, record.user_id)
     if not any(text is not None and _SURROGATE.search(text) for text in texts):
         return record

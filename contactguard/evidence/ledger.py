@@ -41,12 +41,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import chain
 from typing import IO
 
-import phonenumbers
-
 from ..errors import EvidenceError
 from ..model import EvidenceRecord
 from ..phones import evidence_key
 from ..timeparse import parse_timestamp
+from .identity import plain_number
 
 __all__ = [
     "OPTIONAL_COLUMNS",
@@ -72,10 +71,6 @@ MAX_LINE = 1024 * 1024  # a ledger row is well under 1 KB; a longer line is not 
 # A Cloud API webhook payload also starts with "{", but never has a top-level "phone" key.
 _JSON_PHONE_KEY = re.compile(r'"phone"\s*:')
 _WEBHOOK_KEYS = frozenset({"entry", "object"})
-
-# "+digits" numbers are read inline by the rules of ``phones.evidence_key`` (7 to 15 digits, no
-# leading 0, a known country code of 1 to 3 digits); any other spelling goes through it.
-_COUNTRY_PREFIXES = frozenset(str(code) for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
 
 _Fail = Callable[[str], EvidenceError]
 
@@ -196,7 +191,7 @@ def _csv_rows(
             "phone", "name", "user_id", "parent_user_id", "username", "lid",
             "first_inbound_at", "first_outbound_at", "last_inbound_at", "opted_out_at"))
     reader = csv.reader(lines, delimiter=delimiter)
-    prefixes = _COUNTRY_PREFIXES
+    plain = plain_number
     parse = parse_timestamp
     record = EvidenceRecord
     consumed = header_lineno  # physical lines read so far, header included
@@ -213,13 +208,10 @@ def _csv_rows(
         raw = row[i_phone].strip() if i_phone < size else ""
         try:
             if raw:
-                digits = raw[1:] if raw[0] == "+" else raw
-                if not (digits.isdigit() and digits.isascii() and 7 <= len(digits) <= 15
-                        and digits[0] != "0" and (digits[:1] in prefixes
-                                                  or digits[:2] in prefixes
-                                                  or digits[:3] in prefixes)):
+                number = raw if raw[0] == "+" else "+" + raw
+                if not plain(number):
                     raise _Unsure
-                phone: str | None = "+" + digits
+                phone: str | None = number
             else:
                 phone = None
             name = (row[i_name].strip() if i_name < size else "") or None

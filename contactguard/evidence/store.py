@@ -127,7 +127,11 @@ class ForgetResult:
 
 
 def _ts(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(timezone.utc).isoformat()
+    if value is None:
+        return None
+    if value.tzinfo is not timezone.utc:
+        value = value.astimezone(timezone.utc)
+    return value.isoformat()
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -383,18 +387,22 @@ class Ledger:
     ) -> None:
         """New statements and changed ones, written with one ``executemany`` per table."""
         columns = ", ".join(_ALL_TIMES)
+        # the new statements get the ids after the highest one (the transaction is immediate:
+        # no one else writes), so they need not be read back
+        first = int(self._db.execute("SELECT coalesce(max(id), 0) + 1 FROM statement")
+                    .fetchone()[0])
         self._db.executemany(
-            f"INSERT INTO statement (keys, {columns}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
-            [(encoded[keys], *(_ts(getattr(e, t)) for t in _ALL_TIMES)) for keys, e in fresh],
+            f"INSERT INTO statement (id, keys, {columns}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+            [(sid, encoded[keys], _ts(e.first_inbound_at), _ts(e.first_outbound_at),
+              _ts(e.last_inbound_at), _ts(e.opted_out_at), _ts(e.number_left_at))
+             for sid, (keys, e) in enumerate(fresh, start=first)],
         )
         self._db.executemany(
             "UPDATE statement SET first_inbound_at = ?, first_outbound_at = ?,"
             " last_inbound_at = ?, opted_out_at = ?, number_left_at = ? WHERE id = ?",
             [(*(_ts(getattr(e, t)) for t in _ALL_TIMES), sid) for sid, _keys, e in updated],
         )
-        ids = {keys: sid for keys, (sid, _entry) in self._existing(
-            [encoded[keys] for keys, _entry in fresh]).items()}
-        written = [(ids[encoded[keys]], keys, e) for keys, e in fresh]
+        written = [(sid, keys, e) for sid, (keys, e) in enumerate(fresh, start=first)]
         written += updated
         self._db.executemany(
             "INSERT OR IGNORE INTO statement_key (kind, value, statement) VALUES (?, ?, ?)",
