@@ -97,7 +97,7 @@ def records_reference(stream: IO[bytes] | IO[str], source: str) -> Iterator[Evid
         return
     rest = chain([first], lines)
     if first.lstrip().startswith("{"):
-        yield from _jsonl(rest, source, skipped)
+        yield from _jsonl(rest, source, skipped, reference=True)
     else:
         yield from _csv(rest, source, skipped, reference=True)
 
@@ -272,10 +272,31 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return value
 
 
-def _jsonl(lines: Iterable[str], source: str, offset: int) -> Iterator[EvidenceRecord]:
+# A key's closing quote and its colon. Outside strings every match ends a key; inside one a
+# quote is escaped, so matches there only add: when an object of plain values has as many
+# keys as matches, no key was named twice.
+_KEY_END = re.compile(r'"\s*:')
+
+
+def _jsonl(
+    lines: Iterable[str], source: str, offset: int, *, reference: bool = False
+) -> Iterator[EvidenceRecord]:
+    """JSONL rows after ``offset`` blank lines. A line is parsed by ``json.loads`` alone when
+    that shows no key named twice (see ``_KEY_END``) and its row read inline; anything else
+    (and everything with ``reference``) goes through the duplicate-key hook and ``_record``."""
     for lineno, text in enumerate(lines, start=offset + 1):
         if not text.strip():
             continue
+        if not reference:
+            try:
+                value = json.loads(text)
+            except (ValueError, RecursionError):
+                value = None  # the reference parse says what is wrong
+            if (isinstance(value, dict) and len(_KEY_END.findall(text)) == len(value)
+                    and not any(isinstance(v, (dict, list)) for v in value.values())):
+                fast = _fast_record(value, source, lineno)
+                yield _record(value, source, lineno) if fast is None else fast
+                continue
         try:
             value = json.loads(text, object_pairs_hook=_unique_keys)
         except _DuplicateKey as exc:  # as a CSV header naming a column twice: refused
@@ -291,6 +312,34 @@ def _jsonl(lines: Iterable[str], source: str, offset: int) -> Iterator[EvidenceR
                 line=lineno,
             )
         yield _record(value, source, lineno)
+
+
+def _fast_record(values: Mapping[str, object], source: str, line: int) -> EvidenceRecord | None:
+    """``_record`` of a row whose values are all text (or null) in the common shapes, or None
+    when ``_record`` must read it (a wrong value: it says what is wrong)."""
+    cells = [values.get(column) for column in _FAST_COLUMNS]
+    if not all(cell is None or type(cell) is str for cell in cells):
+        return None
+    raw, name, user_id, parent, username, lid, *times = (
+        cell.strip() if isinstance(cell, str) else "" for cell in cells
+    )
+    phone = None
+    if raw:
+        phone = raw if raw[0] == "+" else "+" + raw
+        if not plain_number(phone):
+            return None
+    if not (phone or name or user_id or parent or username or lid):
+        return None
+    try:
+        first_in, first_out, last_in, opted = (parse_timestamp(t) if t else None for t in times)
+    except ValueError:
+        return None
+    return EvidenceRecord(f"{source}:{line}", phone, name or None, user_id or None, first_in,
+                          first_out, last_in, opted, parent or None, username or None,
+                          lid or None)
+
+
+_FAST_COLUMNS = ("phone", "name", "user_id", "parent_user_id", "username", "lid", *TIME_COLUMNS)
 
 
 def _record(values: Mapping[str, object], source: str, line: int) -> EvidenceRecord:
