@@ -355,6 +355,8 @@ class Ledger:
         """The stored statements among ``encoded`` key sets, looked up in batches through the
         unique index on ``keys`` (an import costs in proportion to what it brings)."""
         found: dict[str, tuple[int, EvidenceEntry]] = {}
+        if self._db.execute("SELECT NOT EXISTS (SELECT 1 FROM statement)").fetchone()[0]:
+            return found  # a new ledger: nothing to look up
         rows: dict[int, tuple[str, list[str | None]]] = {}
         for batch in _batches(encoded):
             marks = ",".join("?" * len(batch))
@@ -393,9 +395,9 @@ class Ledger:
                     .fetchone()[0])
         self._db.executemany(
             f"INSERT INTO statement (id, keys, {columns}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-            [(sid, encoded[keys], _ts(e.first_inbound_at), _ts(e.first_outbound_at),
+            ((sid, encoded[keys], _ts(e.first_inbound_at), _ts(e.first_outbound_at),
               _ts(e.last_inbound_at), _ts(e.opted_out_at), _ts(e.number_left_at))
-             for sid, (keys, e) in enumerate(fresh, start=first)],
+             for sid, (keys, e) in enumerate(fresh, start=first)),
         )
         self._db.executemany(
             "UPDATE statement SET first_inbound_at = ?, first_outbound_at = ?,"
@@ -404,13 +406,14 @@ class Ledger:
         )
         written = [(sid, keys, e) for sid, (keys, e) in enumerate(fresh, start=first)]
         written += updated
+        # generators, not lists: the rows are handed to SQLite one at a time
         self._db.executemany(
             "INSERT OR IGNORE INTO statement_key (kind, value, statement) VALUES (?, ?, ?)",
-            [(k.kind, k.value, sid) for sid, keys, _e in written for k in keys],
+            ((k.kind, k.value, sid) for sid, keys, _e in written for k in keys),
         )
         self._db.executemany(
             "INSERT OR IGNORE INTO said_by (statement, source) VALUES (?, ?)",
-            [(sid, source) for sid, _keys, e in written for source in e.sources],
+            ((sid, source) for sid, _keys, e in written for source in e.sources),
         )
 
     def opt_out(self, number: str, at: datetime | None = None, source: str = "opt-out") -> str:
