@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from contactguard.errors import EvidenceError
 from contactguard.evidence import ledger
-from contactguard.evidence.identity import plain_number, record_keys
+from contactguard.evidence.identity import record_keys
 from contactguard.evidence.store import Ledger
 from contactguard.model import EvidenceRecord
-from contactguard.phones import evidence_key
+from contactguard.phones import evidence_key, plain_number
 from contactguard.timeparse import parse_timestamp, parse_timestamp_reference
 
 Reader = Callable[[IO[bytes] | IO[str], str], Iterator[EvidenceRecord]]

@@ -56,11 +56,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-import phonenumbers
-
 from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord
-from ..phones import evidence_key, mask, variants
+from ..phones import evidence_key, mask, plain_number, variants
 
 __all__ = [
     "KEY_KINDS",
@@ -110,21 +108,6 @@ def _mask_text(text: str) -> str:
 def phone_key(text: str) -> Key | None:
     key = evidence_key(text)
     return None if key is None else Key("phone", key)
-
-
-# The country codes as text: "+digits" is a canonical evidence key when its first 1 to 3
-# digits are one (and it has 7 to 15 digits, the first not 0), as ``evidence_key`` decides.
-_COUNTRY_PREFIXES = frozenset(str(code) for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
-
-
-def plain_number(text: str) -> bool:
-    """True when ``text`` is "+digits" that ``evidence_key`` keeps as it is (told without
-    it: the common spelling of machine-written ledgers, read at C speed)."""
-    digits = text[1:]
-    return (text[:1] == "+" and digits.isdigit() and digits.isascii()
-            and 7 <= len(digits) <= 15 and digits[0] != "0"
-            and (digits[:1] in _COUNTRY_PREFIXES or digits[:2] in _COUNTRY_PREFIXES
-                 or digits[:3] in _COUNTRY_PREFIXES))
 
 
 def bsuid_key(text: str) -> Key | None:

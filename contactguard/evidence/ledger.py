@@ -43,9 +43,8 @@ from typing import IO
 
 from ..errors import EvidenceError
 from ..model import EvidenceRecord
-from ..phones import evidence_key
+from ..phones import evidence_key, plain_number
 from ..timeparse import parse_timestamp
-from .identity import plain_number
 
 __all__ = [
     "OPTIONAL_COLUMNS",
