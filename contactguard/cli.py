@@ -151,8 +151,7 @@ def _sanitizer(
 
     if ledger is not None and not Path(ledger).is_file():
         raise click.BadParameter(f"{ledger}: no such ledger", param_hint="--ledger")
-    loaded = load_evidence([*evidence, *([ledger] if ledger else [])],
-                           ar_without_9=match_ar_without_9, me=me,
+    loaded = load_evidence([*evidence, *([ledger] if ledger else [])], me=me,
                            date_order=_date_orders(date_order))
     for warning in loaded.warnings:
         click.echo(terminal_safe(f"warning: {warning}"), err=True)
@@ -218,7 +217,7 @@ def sanitize(
     outputs = [] if dry_run else [("-o", output)]
     check_outputs([*outputs, *([("--report", report)] if report else [])],
                   [*books, *pipeline["evidence"], *ledger])
-    # the report and the clean book look at no other field: readers may skip them (issue 5)
+    # the report and the clean book look at no other field: readers may skip them (faster)
     sanitizer = _sanitizer(**pipeline, only_kept_fields=True)
     policy = sanitizer.policy
     writer = writer_for(report) if report else None
