@@ -1,4 +1,4 @@
-"""Side-by-side benchmark of ``contactguard sanitize`` against bare baselines (issue 5).
+"""Side-by-side benchmark of ``contactguard sanitize`` against bare baselines.
 
     .venv/bin/python benchmarks/bench_sanitize.py            # everything, ~10 minutes
     .venv/bin/python benchmarks/bench_sanitize.py --quick    # no 1M-card book, no full-parse check

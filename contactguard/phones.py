@@ -12,7 +12,7 @@ Two kinds of numbers meet here and are treated differently on purpose:
   are kept as long as they look like an international number at all.
 
 ``variants`` bridges the two: the set of "+digits" strings WhatsApp treats as one identity
-(DESIGN.md, "Phone numbers").
+(docs/architecture.md, "Phone numbers").
 """
 
 from __future__ import annotations
