@@ -6,8 +6,10 @@ Heavy modules (vobject, phonenumbers, httpx) are imported inside the commands so
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +89,12 @@ def _keep_fields(
         raise click.BadParameter(exc.message.removeprefix("--keep-field: ")) from exc
 
 
+_backup_key_option = click.option(
+    "--backup-key-file", metavar="FILE",
+    help="Encrypted phone backups (.crypt15, .crypt14): a file holding the 64-digit key or the "
+         "app's key file. Else the CONTACTGUARD_BACKUP_KEY environment variable is read.")
+
+
 def _pipeline_options(command: Any) -> Any:
     """The options every command that runs the policy shares (sanitize, check)."""
     options = [
@@ -99,6 +107,7 @@ def _pipeline_options(command: Any) -> Any:
         click.option("--date-order", "date_order", multiple=True, metavar="ORDER|FILE=ORDER",
                      help="Chat exports: day/month order (DMY, MDY, YMD) for files whose dates "
                           "cannot tell; FILE=ORDER for one file (repeatable). Detection first."),
+        _backup_key_option,
         click.option("--region", "-r", metavar="CC", callback=_region,
                      help="Default region for national numbers, e.g. DE."),
         click.option("--keep-field", "keep_fields", multiple=True, metavar="F",
@@ -128,6 +137,7 @@ def _sanitizer(
     ledger: str | None,
     me: str | None,
     date_order: tuple[str, ...],
+    backup_key_file: str | None,
     region: str | None,
     keep_fields: tuple[str, ...],
     max_age: str | None,
@@ -136,9 +146,11 @@ def _sanitizer(
     phone_columns: tuple[str, ...],
     name_columns: tuple[str, ...],
     only_kept_fields: bool = False,
+    books: tuple[str, ...] = (),
 ) -> Any:
     """Load the evidence (warnings to stderr) and build the Sanitizer that the shared pipeline
-    options (``_pipeline_options``) describe."""
+    options (``_pipeline_options``) describe. With ``books`` (files, not standard input) a
+    contactguard ledger is queried for the books' numbers and names instead of read whole."""
     if not evidence and not ledger:
         raise click.UsageError(
             "no evidence given: pass --evidence SRC or --ledger DB (an empty ledger is fine); "
@@ -151,15 +163,67 @@ def _sanitizer(
 
     if ledger is not None and not Path(ledger).is_file():
         raise click.BadParameter(f"{ledger}: no such ledger", param_hint="--ledger")
-    loaded = load_evidence([*evidence, *([ledger] if ledger else [])], me=me,
-                           date_order=_date_orders(date_order))
+    targeted = (ledger is not None and bool(books) and "-" not in books and _is_ledger(ledger)
+                and _worth_asking(ledger, books))
+    whole = [ledger] if ledger is not None and not targeted else []
+    loaded = load_evidence([*evidence, *whole], me=me, date_order=_date_orders(date_order),
+                           backup_key_file=backup_key_file)
     for warning in loaded.warnings:
         click.echo(terminal_safe(f"warning: {warning}"), err=True)
     policy = Policy(region=region, keep_fields=frozenset(keep_fields),
                     max_age=parse_max_age(max_age), match_ar_without_9=match_ar_without_9)
     options = ReadOptions(input_format, tuple(phone_columns), tuple(name_columns),
                           fields=policy.keep_fields if only_kept_fields else None)
+    if targeted and ledger is not None:
+        from .evidence.store import Ledger
+
+        numbers, names = _book_keys(books, ReadOptions(input_format, tuple(phone_columns),
+                                                       tuple(name_columns)), region)
+        with Ledger(ledger, readonly=True) as db:
+            loaded.update(db.records_for(numbers, names))
     return Sanitizer(loaded, policy, options)
+
+
+def _is_ledger(location: str) -> bool:
+    """A contactguard ledger (not a phone's database, which --ledger reads as evidence)."""
+    from .evidence import _head, kind_of
+
+    kind = kind_of(location, _head(location))
+    return kind is not None and kind.name == "sqlite-ledger"
+
+
+def _worth_asking(ledger: str, books: tuple[str, ...]) -> bool:
+    """Whether asking the ledger about each of the books' numbers beats reading it whole: a
+    look-up costs about what reading a few entries costs, and a card or row takes at least
+    about 50 bytes, so the books hold at most size/50 contacts."""
+    from .evidence.store import Ledger
+
+    try:
+        size = sum(Path(book).stat().st_size for book in books)
+    except OSError:
+        return False  # reading the book says what is wrong
+    with Ledger(ledger, readonly=True) as db:
+        entries = db.statement_count()
+    return entries * 50 > 4 * size
+
+
+def _book_keys(books: tuple[str, ...], options: Any,
+               region: str | None) -> tuple[set[str], set[str]]:
+    """The E.164 numbers and display names of the books: what a ledger is asked about."""
+    from .books import read_book
+    from .phones import normalize
+
+    numbers: set[str] = set()
+    names: set[str] = set()
+    for book in books:
+        for contact in read_book(book, options):
+            if contact.display_name:
+                names.add(contact.display_name)
+            for phone in contact.phones:
+                e164 = normalize(phone.value, region)
+                if e164 is not None:
+                    numbers.add(e164)
+    return numbers, names
 
 
 @main.command()
@@ -215,10 +279,11 @@ def sanitize(
     ledger = [pipeline["ledger"]] if pipeline["ledger"] else []
     # outputs never name an input, even one reached through a folder, a glob or a link
     outputs = [] if dry_run else [("-o", output)]
+    key = [pipeline["backup_key_file"]] if pipeline["backup_key_file"] else []
     check_outputs([*outputs, *([("--report", report)] if report else [])],
-                  [*books, *pipeline["evidence"], *ledger])
+                  [*books, *pipeline["evidence"], *ledger, *key])
     # the report and the clean book look at no other field: readers may skip them (faster)
-    sanitizer = _sanitizer(**pipeline, only_kept_fields=True)
+    sanitizer = _sanitizer(**pipeline, only_kept_fields=True, books=books)
     policy = sanitizer.policy
     writer = writer_for(report) if report else None
     try:
@@ -295,8 +360,9 @@ def _ledger_option(f: Any) -> Any:
 @click.option("--date-order", "date_order", multiple=True, metavar="ORDER|FILE=ORDER",
               help="Chat exports: day/month order (DMY, MDY or YMD) for files whose dates "
                    "cannot tell; FILE=ORDER for one file. Detection comes first.")
+@_backup_key_option
 def evidence_import(sources: tuple[str, ...], ledger: str, me: str | None,
-                    date_order: tuple[str, ...]) -> None:
+                    date_order: tuple[str, ...], backup_key_file: str | None) -> None:
     """Merge evidence sources (files, folders, globs) into the ledger.
 
     Importing the same source twice changes nothing; an import is one transaction.
@@ -315,18 +381,19 @@ def evidence_import(sources: tuple[str, ...], ledger: str, me: str | None,
 
     with Ledger(ledger) as db:
         context = SourceContext(warn=warnings.append, not_understood=not_understood, me=me,
-                                date_order=_date_orders(date_order))
+                                date_order=_date_orders(date_order),
+                                backup_key_file=backup_key_file)
         stats = db.import_records(iter_records(sources, context))
-        total = len(db)
+        total = db.statement_count()  # not len(db): resolving a million entries takes a minute
     for warning in warnings:
         click.echo(terminal_safe(f"warning: {warning}"), err=True)
     for what, n in sorted(unknown.items()):
         click.echo(terminal_safe(f"not understood (not evidence): {n} × {what}"), err=True)
     click.echo(
         f"imported {count(stats.records, 'record')}: "
-        f"{count(stats.added, 'identity', 'identities')} added, "
+        f"{count(stats.added, 'entry', 'entries')} added, "
         f"{stats.changed:,} changed; the ledger holds "
-        f"{count(total, 'identity', 'identities')}",
+        f"{count(total, 'entry', 'entries')} (sets of keys seen together)",
         err=True,
     )
 
@@ -633,8 +700,12 @@ def invite(number: str, text: str | None, region: str | None, qr: str | None) ->
 
 
 @main.command()
-@click.argument("books", nargs=-1, required=True, metavar="BOOK...")
+@click.argument("books", nargs=-1, metavar="BOOK...")
 @_pipeline_options
+@click.option("--app-contacts", "app_contacts", multiple=True, metavar="SRC",
+              help="Also audit the contacts the WhatsApp Business app holds on the phone: "
+                   "smb_app_state_sync webhooks, wa.db (.crypt15), ContactsV2.sqlite or an "
+                   "iPhone backup folder (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Findings and summary as JSON on stdout.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "nagios"]), default=None,
               help="text (the default), json (as --json) or nagios: one monitoring-plugin line "
@@ -645,6 +716,7 @@ def check(
     ctx: click.Context,
     /,
     books: tuple[str, ...],
+    app_contacts: tuple[str, ...],
     as_json: bool,
     fmt: str | None,
     quiet: bool,
@@ -655,6 +727,9 @@ def check(
     Clean means sanitize would keep every contact, strip no number and drop no field.
     Example: contactguard check phone.vcf --ledger evidence.db --region DE
     """
+    if not books and not app_contacts:
+        raise click.UsageError("nothing to check: pass a BOOK, or --app-contacts SRC")
+    pipeline["app_contacts"] = app_contacts
     if fmt == "nagios":
         _check_nagios(ctx, books, pipeline)
         return
@@ -688,11 +763,16 @@ def _check(books: tuple[str, ...], pipeline: dict[str, Any], *, quiet: bool) -> 
     from .check import finding
     from .progress import Console
 
-    sanitizer = _sanitizer(**pipeline)
+    pipeline = dict(pipeline)
+    app_contacts = pipeline.pop("app_contacts", ())
+    # the app's contacts are not known before they are read: a ledger is then read whole
+    sanitizer = _sanitizer(**pipeline, books=() if app_contacts else books)
     policy = sanitizer.policy
     findings = []
     with Console(sys.stderr, books, quiet=quiet) as console:
-        for decision in sanitizer.decisions(books):
+        decisions = sanitizer.decisions(books) if books else iter(())
+        for decision in itertools.chain(decisions, _app_decisions(
+                sanitizer, app_contacts, pipeline["backup_key_file"])):
             console.decision(decision)
             found = finding(decision, policy)
             if found is not None:
@@ -723,6 +803,18 @@ def _check_nagios(ctx: click.Context, books: tuple[str, ...], pipeline: dict[str
     click.echo(f"CONTACTGUARD OK - clean, {count(summary.contacts_in, 'contact')} | {perfdata}")
 
 
+def _app_decisions(sanitizer: Any, sources: tuple[str, ...],
+                   key_file: str | None) -> Iterator[Any]:
+    """The decisions for the contacts the phone's WhatsApp app holds (``--app-contacts``)."""
+    from .evidence.appcontacts import read_app_contacts
+
+    for source in sources:
+        contacts = read_app_contacts(
+            source, key_file=key_file,
+            warn=lambda text: click.echo(terminal_safe(f"warning: {text}"), err=True))
+        yield from sanitizer.decide_contacts(source, contacts)
+
+
 def _echo_json(payload: dict[str, Any], *, err: bool = False) -> None:
     import json
 
@@ -734,7 +826,9 @@ def _echo_json(payload: dict[str, Any], *, err: bool = False) -> None:
 @click.option("--date-order", "date_order", multiple=True, metavar="ORDER|FILE=ORDER",
               help="Chat exports: day/month order for files whose dates cannot tell; "
                    "FILE=ORDER for one file (repeatable). Detection first.")
-def evidence_inspect(sources: tuple[str, ...], date_order: tuple[str, ...]) -> None:
+@_backup_key_option
+def evidence_inspect(sources: tuple[str, ...], date_order: tuple[str, ...],
+                     backup_key_file: str | None) -> None:
     """Show what evidence sources yield, without a book or --me.
 
     For a chat export: platform, date order, clock, senders with message counts, who wrote the
@@ -744,7 +838,8 @@ def evidence_inspect(sources: tuple[str, ...], date_order: tuple[str, ...]) -> N
     from .evidence.inspect import inspect_sources
 
     failed = []
-    for block, error in inspect_sources(sources, date_order=_date_orders(date_order)):
+    for block, error in inspect_sources(sources, date_order=_date_orders(date_order),
+                                        backup_key_file=backup_key_file):
         click.echo(terminal_lines(block))
         if error is not None:
             failed.append(error)

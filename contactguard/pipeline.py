@@ -160,14 +160,38 @@ class Sanitizer:
         return self._outcome().summary
 
     def _outcome(self) -> _Outcome:
+        """The last run this thread started (a new, empty one if none)."""
         outcome: _Outcome | None = getattr(self._local, "outcome", None)
         if outcome is None:
-            outcome = self._local.outcome = _Outcome(self._matching)
+            outcome = self._new_outcome()
+        return outcome
+
+    def _new_outcome(self) -> _Outcome:
+        """A new run's state, now the one this thread's ``clean`` and ``summary`` show."""
+        outcome = self._local.outcome = _Outcome(
+            self._matching.matching(ar_without_9=self.policy.match_ar_without_9)
+        )
         return outcome
 
     def decisions(self, books: Sequence[BookSource]) -> Iterator[Decision]:
         """Yield one final Decision per input contact, in input order."""
         return cast(Iterator[Decision], self._stream(books, 1, None))
+
+    def decide_contacts(self, label: str, contacts: Iterable[Contact]) -> Iterator[Decision]:
+        """``decisions()`` for contacts that come from elsewhere than a book file (the contact
+        list a phone's WhatsApp app holds: ``check --app-contacts``), in their order. They
+        continue the last run this thread started (``check`` counts a book and the app's
+        contacts as one run), or start one."""
+        held = list(contacts)
+        outcome = self._outcome()
+        outcome.summary.inputs = [*outcome.summary.inputs, label]
+        names = (
+            Counter(c.display_name for c in held if c.error is None and c.display_name)
+            if outcome.evidence.names
+            else None
+        )
+        yield from _Run(self, outcome, names).decide(held)
+        outcome.finish()
 
     def stream(
         self,
@@ -216,9 +240,7 @@ class Sanitizer:
         outcome.finish()
 
     def _start(self, sources: list[tuple[str, BookSource]]) -> _Run:
-        outcome = self._local.outcome = _Outcome(
-            self._matching.matching(ar_without_9=self.policy.match_ar_without_9)
-        )
+        outcome = self._new_outcome()
         outcome.summary.inputs = [label for label, _ in sources]
         name_counts = self._count_names(sources) if outcome.evidence.names else None
         return _Run(self, outcome, name_counts)

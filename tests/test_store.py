@@ -99,16 +99,12 @@ CHILD = textwrap.dedent("""
     from datetime import datetime, timezone
     from contactguard.evidence.store import Ledger
     from contactguard.model import EvidenceRecord
-    original = Ledger._put
-    calls = 0
+    original = Ledger._write
     def paused(self, *args):
-        global calls
-        original(self, *args)
-        calls += 1
-        if calls == 100:
-            print("inside", flush=True)
-            time.sleep(120)
-    Ledger._put = paused
+        original(self, *args)  # every row written, the transaction not yet committed
+        print("inside", flush=True)
+        time.sleep(120)
+    Ledger._write = paused
     t = datetime(2026, 1, 1, tzinfo=timezone.utc)
     records = [EvidenceRecord("big.csv:%d" % i, phone="+4915%09d" % i, first_inbound_at=t)
                for i in range(1000)]
@@ -197,8 +193,8 @@ class TestCommands:
         ledger = tmp_path / "l.sqlite"
         first = runner.invoke(main, ["evidence", "import", str(csv), "--ledger", str(ledger)])
         again = runner.invoke(main, ["evidence", "import", str(csv), "--ledger", str(ledger)])
-        assert first.exit_code == 0 and "1 identity added" in first.stderr
-        assert "0 identities added, 0 changed; the ledger holds 1 identity" in again.stderr
+        assert first.exit_code == 0 and "1 entry added" in first.stderr
+        assert "0 entries added, 0 changed; the ledger holds 1 entry" in again.stderr
         shown = runner.invoke(
             main,
             ["evidence", "show", "--ledger", str(ledger), "--number", "+49 170 1234567",

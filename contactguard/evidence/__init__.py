@@ -246,6 +246,9 @@ class SourceContext:
     # chat exports (--date-order): "DMY" | "MDY" | "YMD" for files whose dates cannot tell, or
     # {FILE: ORDER} per file ("" the default)
     date_order: str | Mapping[str, str] | None = None
+    # encrypted phone backups: a file holding the key (--backup-key-file); without one, the
+    # CONTACTGUARD_BACKUP_KEY environment variable
+    backup_key_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -300,6 +303,34 @@ def _sniff_sqlite(location: str, head: bytes) -> bool:
     return head.startswith(b"SQLite format 3\x00") and _module("store").sniff(location, head)
 
 
+def _sniff_android(location: str, head: bytes) -> bool:
+    return head.startswith(b"SQLite format 3\x00") and _module("android").sniff(location, head)
+
+
+def _sniff_ios(location: str, head: bytes) -> bool:
+    # a backup folder has no head; ChatStorage.sqlite and Manifest.db are SQLite files
+    return (head.startswith(b"SQLite format 3\x00") or not head) and _module("ios").sniff(
+        location, head
+    )
+
+
+def _read_phone(module: str, location: str, context: SourceContext) -> Iterator[EvidenceRecord]:
+    """A phone database's records; what was not evidence is counted as not understood."""
+    from .phonedb import Tally
+
+    tally = Tally()
+    if module == "android":
+        yield from _module("android").read(
+            location, key_file=context.backup_key_file, tally=tally
+        )
+    else:
+        yield from _module("ios").read(location, warn=context.warn, tally=tally)
+    for what, count in tally.not_understood():
+        context.not_understood(what, count)
+    for note in tally.notes:
+        context.warn(f"{location}: {note}")
+
+
 def _sniff_webhooks(location: str, head: bytes) -> bool:
     return location.lower().endswith((".json", ".jsonl", ".ndjson")) and _module(
         "webhooks"
@@ -310,6 +341,21 @@ def _sniff_webhooks(location: str, head: bytes) -> bool:
 SOURCE_KINDS: tuple[SourceKind, ...] = (
     SourceKind(  # first: a URL has no head to sniff
         "https", _sniff_https, lambda location, context: _module("remote").read(location, context)
+    ),
+    SourceKind(  # by name: an encrypted backup has no recognisable head but its header
+        "android-backup",
+        lambda location, head: location.lower().endswith((".crypt14", ".crypt15")),
+        lambda location, context: _read_phone("android", location, context),
+    ),
+    SourceKind(  # before the ledger: a phone's database is never taken for a ledger
+        "android-msgstore",
+        _sniff_android,
+        lambda location, context: _read_phone("android", location, context),
+    ),
+    SourceKind(
+        "ios-chatstorage",
+        _sniff_ios,
+        lambda location, context: _read_phone("ios", location, context),
     ),
     SourceKind(
         "sqlite-ledger",
@@ -367,14 +413,14 @@ def iter_records(
     for location, explicit in _expand(sources):
         if not _is_url(location) and not _first_time(location, seen):
             continue
-        head = b"" if _is_url(location) else _read_head(location)
+        head = _head(location)
         kind = kind_of(location, head)
         if kind is None:
             if explicit:
                 raise EvidenceError(
                     "not a known evidence source (expected a CSV or JSONL ledger with a "
-                    "phone column, a SQLite ledger, a WhatsApp chat export or a Cloud API "
-                    "webhook archive)",
+                    "phone column, a SQLite ledger, a WhatsApp chat export, a Cloud API "
+                    "webhook archive, or the phone's WhatsApp database or backup)",
                     file=location,
                 )
             context.warn(f"{location}: skipped, not a known evidence source")
@@ -424,13 +470,16 @@ def load_evidence(
     *,
     me: str | None = None,
     date_order: str | Mapping[str, str] | None = None,
+    backup_key_file: str | None = None,
 ) -> Evidence:
     """Read and merge every source (files, folders, globs) into one Evidence.
 
-    ``me`` and ``date_order`` are for chat exports (``--me``, ``--date-order``). Whether
-    Argentine ``+549…`` and ``+54…`` match is the policy's to say
-    (``Policy.match_ar_without_9``): a Sanitizer reads the evidence through
-    ``Evidence.matching``. Raises EvidenceError naming the file (and line) of anything that cannot
+    ``me`` and ``date_order`` are for chat exports (``--me``, ``--date-order``);
+    ``backup_key_file`` holds the key of encrypted phone backups (``--backup-key-file``; else
+    the ``CONTACTGUARD_BACKUP_KEY`` environment variable is read). Whether Argentine ``+549…``
+    and ``+54…`` match is the policy's to say (``Policy.match_ar_without_9``): a Sanitizer reads
+    the evidence through ``Evidence.matching``. Raises EvidenceError naming the file (and line)
+    of anything that cannot
     be read, including a missing path.
     """
     evidence = Evidence()
@@ -439,6 +488,7 @@ def load_evidence(
         not_understood=evidence.note_not_understood,
         me=me,
         date_order=date_order,
+        backup_key_file=backup_key_file,
     )
     evidence.update(iter_records(sources, context))
     return evidence
@@ -454,7 +504,9 @@ def _expand(sources: Iterable[str | Path] | str | Path) -> Iterator[tuple[str, b
             yield text, True
             continue
         path = Path(text)
-        if path.is_dir():
+        if path.is_dir() and _is_phone_backup(path):
+            yield text, True  # an iPhone backup is one source, not thousands of files
+        elif path.is_dir():
             yield from ((str(p), False) for p in _folder_files(path))
         elif path.exists():
             yield text, True
@@ -464,7 +516,9 @@ def _expand(sources: Iterable[str | Path] | str | Path) -> Iterator[tuple[str, b
                 raise EvidenceError("no file matches this pattern", file=text)
             for match in matches:
                 found = Path(match)
-                if found.is_dir():
+                if found.is_dir() and _is_phone_backup(found):
+                    yield match, False
+                elif found.is_dir():
                     yield from ((str(p), False) for p in _folder_files(found))
                 elif found.is_file():  # not a FIFO, socket or device: reading one would hang
                     yield match, False
@@ -472,14 +526,33 @@ def _expand(sources: Iterable[str | Path] | str | Path) -> Iterator[tuple[str, b
             raise EvidenceError("no such file or folder", file=text)
 
 
-def _folder_files(folder: Path) -> list[Path]:
-    """Every non-hidden file below ``folder``, sorted by path (stable across runs)."""
-    return sorted(
-        path
-        for path in folder.rglob("*")
-        if path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-    )
+def _is_phone_backup(folder: Path) -> bool:
+    """An iPhone (Finder/iTunes) backup folder: read as one source through its manifest."""
+    return (folder / "Manifest.db").is_file() or (folder / "Manifest.plist").is_file()
+
+
+def _folder_files(folder: Path) -> Iterator[Path]:
+    """Every non-hidden file below ``folder``, sorted by path (stable across runs); an iPhone
+    backup folder below it is yielded as itself."""
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue
+        if path.is_dir():
+            if path.is_symlink():  # as rglob: a linked folder is not walked (no loops)
+                continue
+            if _is_phone_backup(path):
+                yield path
+            else:
+                yield from _folder_files(path)
+        elif path.is_file():
+            yield path
+
+
+def _head(location: str) -> bytes:
+    """The first bytes a sniffer sees: none for a URL or a folder."""
+    if _is_url(location) or Path(location).is_dir():
+        return b""
+    return _read_head(location)
 
 
 def _read_head(location: str) -> bytes:

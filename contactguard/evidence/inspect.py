@@ -8,11 +8,20 @@ from pathlib import Path
 
 from ..errors import ContactguardError, EvidenceError
 from ..model import EvidenceEntry
-from . import Evidence, SourceContext, _expand, _is_url, _read_head, chats, kind_of
+from . import Evidence, SourceContext, _expand, _head, chats, kind_of
+
+_PHONE_KINDS = {
+    "android-backup": "Android WhatsApp backup (encrypted)",
+    "android-msgstore": "Android WhatsApp message database (msgstore.db)",
+    "ios-chatstorage": "iOS WhatsApp message database (ChatStorage.sqlite)",
+}
 
 
 def inspect_sources(
-    sources: Iterable[str | Path], *, date_order: str | Mapping[str, str] | None = None
+    sources: Iterable[str | Path],
+    *,
+    date_order: str | Mapping[str, str] | None = None,
+    backup_key_file: str | None = None,
 ) -> Iterator[tuple[str, ContactguardError | None]]:
     """(text block, error or None) per source; a source that cannot be read does not stop the
     others, its block says why."""
@@ -21,14 +30,15 @@ def inspect_sources(
     for location, _explicit in _expand(sources):
         found = True
         try:
-            head = b"" if _is_url(location) else _read_head(location)
-            kind = kind_of(location, head)
+            kind = kind_of(location, _head(location))
             if kind is None:
                 raise EvidenceError("not a known evidence source", file=location)
             if kind.name == "whatsapp-chat":
                 yield _chat_block(chats.read_chat(
                     Path(location), date_order=chats.order_for(date_order, location)
                 )), None
+            elif kind.name in _PHONE_KINDS:
+                yield _phone_block(location, kind.name, backup_key_file), None
             else:
                 yield _records_block(location, kind.name), None
         except ContactguardError as exc:
@@ -75,6 +85,33 @@ def _chat_block(s: chats.ChatSummary) -> str:
     if s.capped:
         lines.append("  at WhatsApp's export size cap: the first message shown proves nothing")
     lines.extend(f"  problem: {p}" for p in s.problems)
+    return "\n".join(lines)
+
+
+def _phone_block(location: str, kind: str, backup_key_file: str | None) -> str:
+    from . import android, ios
+    from .phonedb import Tally
+
+    tally = Tally()
+    warnings: list[str] = []
+    evidence = Evidence()
+    if kind == "ios-chatstorage":
+        evidence.update(ios.read(location, warn=warnings.append, tally=tally))
+    else:
+        evidence.update(android.read(location, key_file=backup_key_file, tally=tally))
+    entries = [identity.entry for identity in evidence.identities()]
+    firsts = [t for e in entries for t in (e.first_inbound_at, e.first_outbound_at) if t]
+    lasts = [t for e in entries for t in (e.last_inbound_at, e.first_outbound_at) if t]
+    lines = [
+        location,
+        f"  kind: {_PHONE_KINDS[kind]}",
+        f"  identities: {len(entries)} ({evidence.unmatchable} without a number), wrote first: "
+        f"{sum(e.initiated for e in entries)}, business wrote first: "
+        f"{sum((not e.initiated) and e.first_outbound_at is not None for e in entries)}",
+        f"  dates: {_when(min(firsts, default=None))} to {_when(max(lasts, default=None))}",
+    ]
+    lines.extend(f"  {line}" for line in tally.lines())
+    lines.extend(f"  note: {w}" for w in warnings)
     return "\n".join(lines)
 
 

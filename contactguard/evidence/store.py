@@ -34,12 +34,22 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 from urllib.parse import quote
 
 from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord
-from ..phones import evidence_key
-from .identity import Identity, Key, Statement, key_from_text, number_class, record_keys, resolve
+from ..phones import evidence_key, variants
+from .identity import (
+    Identity,
+    Key,
+    Statement,
+    key_from_text,
+    name_key,
+    number_class,
+    record_keys,
+    resolve,
+)
 
 __all__ = ["SCHEMA_VERSION", "ImportStats", "Ledger", "LedgerBusy", "LedgerEntry", "read", "sniff"]
 
@@ -309,22 +319,91 @@ class Ledger:
         added = changed = 0
         try:
             self._db.execute("BEGIN IMMEDIATE")
+            encoded = {keys: _encode_keys(keys) for keys in merged}
+            existing = self._existing(list(encoded.values()))
+            fresh: list[tuple[tuple[Key, ...], EvidenceEntry]] = []
+            updated: list[tuple[int, tuple[Key, ...], EvidenceEntry]] = []
             for keys, entry in merged.items():
-                old = self._get(keys)
-                if old is None:
+                found = existing.get(encoded[keys])
+                if found is None:
                     added += 1
-                    self._put(keys, entry)
+                    fresh.append((keys, entry))
                     continue
+                sid, old = found
                 new = old.merge(entry)
                 if _times(new) != _times(old) or set(new.sources) != set(old.sources):
                     changed += 1
-                    self._put(keys, new)
+                    updated.append((sid, keys, new))
+            self._write(fresh, updated, encoded)
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
         return ImportStats(count, added, changed)
+
+    def statement_count(self) -> int:
+        """How many statements (key sets) the ledger holds: one indexed count, no resolving."""
+        table = "identity" if self.version == 1 else "statement"  # a v1 ledger read-only
+        return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
+
+    def _existing(self, encoded: list[str]) -> dict[str, tuple[int, EvidenceEntry]]:
+        """The stored statements among ``encoded`` key sets, looked up in batches through the
+        unique index on ``keys`` (an import costs in proportion to what it brings)."""
+        found: dict[str, tuple[int, EvidenceEntry]] = {}
+        rows: dict[int, tuple[str, list[str | None]]] = {}
+        for batch in _batches(encoded):
+            marks = ",".join("?" * len(batch))
+            for sid, keys, *times in self._db.execute(
+                f"SELECT id, keys, {', '.join(_ALL_TIMES)} FROM statement "  # noqa: S608
+                f"WHERE keys IN ({marks})",
+                batch,
+            ):
+                rows[int(sid)] = (str(keys), times)
+        sources: dict[int, list[str]] = {sid: [] for sid in rows}
+        for batch in _batches(list(rows)):
+            marks = ",".join("?" * len(batch))
+            for sid, source in self._db.execute(
+                f"SELECT statement, source FROM said_by WHERE statement IN ({marks}) "  # noqa: S608
+                "ORDER BY statement, source",
+                batch,
+            ):
+                sources[int(sid)].append(str(source))
+        for sid, (keys, times) in rows.items():
+            first_in, first_out, last_in, opted, left = (_dt(v) for v in times)
+            found[keys] = (sid, EvidenceEntry(first_in, first_out, last_in, opted,
+                                              tuple(sources[sid]), left))
+        return found
+
+    def _write(
+        self,
+        fresh: list[tuple[tuple[Key, ...], EvidenceEntry]],
+        updated: list[tuple[int, tuple[Key, ...], EvidenceEntry]],
+        encoded: dict[tuple[Key, ...], str],
+    ) -> None:
+        """New statements and changed ones, written with one ``executemany`` per table."""
+        columns = ", ".join(_ALL_TIMES)
+        self._db.executemany(
+            f"INSERT INTO statement (keys, {columns}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
+            [(encoded[keys], *(_ts(getattr(e, t)) for t in _ALL_TIMES)) for keys, e in fresh],
+        )
+        self._db.executemany(
+            "UPDATE statement SET first_inbound_at = ?, first_outbound_at = ?,"
+            " last_inbound_at = ?, opted_out_at = ?, number_left_at = ? WHERE id = ?",
+            [(*(_ts(getattr(e, t)) for t in _ALL_TIMES), sid) for sid, _keys, e in updated],
+        )
+        ids = {keys: sid for keys, (sid, _entry) in self._existing(
+            [encoded[keys] for keys, _entry in fresh]).items()}
+        written = [(ids[encoded[keys]], keys, e) for keys, e in fresh]
+        written += updated
+        self._db.executemany(
+            "INSERT OR IGNORE INTO statement_key (kind, value, statement) VALUES (?, ?, ?)",
+            [(k.kind, k.value, sid) for sid, keys, _e in written for k in keys],
+        )
+        self._db.executemany(
+            "INSERT OR IGNORE INTO said_by (statement, source) VALUES (?, ?)",
+            [(sid, source) for sid, _keys, e in written for source in e.sources],
+        )
 
     def opt_out(self, number: str, at: datetime | None = None, source: str = "opt-out") -> str:
         """Record that the person behind ``number`` asked not to be contacted; returns its key."""
@@ -505,29 +584,98 @@ class Ledger:
     def records(self) -> Iterator[EvidenceRecord]:
         """The ledger as evidence records (one per statement and source), for ``Evidence``."""
         for statement in self.statements():
-            fields: dict[str, str | None] = {}
-            bsuids = []
-            for key in statement.keys:
-                if key.kind == "bsuid":
-                    bsuids.append(key.value)
-                else:
-                    fields[key.kind] = key.value
-            entry = statement.entry
-            for source in entry.sources or (str(self.path),):
-                yield EvidenceRecord(
-                    source=source,
-                    phone=fields.get("phone"),
-                    name=fields.get("name"),
-                    user_id=bsuids[0] if bsuids else None,
-                    parent_user_id=bsuids[1] if len(bsuids) > 1 else None,
-                    username=fields.get("username"),
-                    lid=fields.get("lid"),
-                    first_inbound_at=entry.first_inbound_at,
-                    first_outbound_at=entry.first_outbound_at,
-                    last_inbound_at=entry.last_inbound_at,
-                    opted_out_at=entry.opted_out_at,
-                    number_left_at=entry.number_left_at,
+            yield from self._statement_records(statement)
+
+    def _statement_records(self, statement: Statement) -> Iterator[EvidenceRecord]:
+        """One statement as records, one per source."""
+        fields: dict[str, str | None] = {}
+        bsuids = []
+        for key in statement.keys:
+            if key.kind == "bsuid":
+                bsuids.append(key.value)
+            else:
+                fields[key.kind] = key.value
+        entry = statement.entry
+        for source in entry.sources or (str(self.path),):
+            yield EvidenceRecord(
+                source=source,
+                phone=fields.get("phone"),
+                name=fields.get("name"),
+                user_id=bsuids[0] if bsuids else None,
+                parent_user_id=bsuids[1] if len(bsuids) > 1 else None,
+                username=fields.get("username"),
+                lid=fields.get("lid"),
+                first_inbound_at=entry.first_inbound_at,
+                first_outbound_at=entry.first_outbound_at,
+                last_inbound_at=entry.last_inbound_at,
+                opted_out_at=entry.opted_out_at,
+                number_left_at=entry.number_left_at,
+            )
+
+    def records_for(
+        self, numbers: Iterable[str], names: Iterable[str] = ()
+    ) -> Iterator[EvidenceRecord]:
+        """The records of only the statements that can concern these book numbers (every
+        WhatsApp spelling of each, Argentina's 549/54 too) and display names: found through the
+        key index, then every user ID, username and LID in them followed to the statements that
+        share it, until nothing new turns up (so identities resolve as they would from the whole
+        ledger). ``sanitize --ledger`` costs in proportion to the book, not to the ledger."""
+        if self.version == 1:
+            yield from self.records()
+            return
+        wanted: set[tuple[str, str]] = set()
+        for number in numbers:
+            key = evidence_key(number)
+            if key is not None:
+                wanted.update(("phone", v) for v in variants(key, ar_without_9=True))
+        for name in names:
+            found_key = name_key(name)
+            if found_key is not None:
+                wanted.add((found_key.kind, found_key.value))
+        seen: set[tuple[str, str]] = set()
+        found: set[int] = set()
+        while wanted:
+            seen |= wanted
+            fresh: set[int] = set()
+            for kind, value in wanted:
+                fresh.update(
+                    int(sid)
+                    for (sid,) in self._db.execute(
+                        "SELECT statement FROM statement_key WHERE kind = ? AND value = ?",
+                        (kind, value),
+                    )
                 )
+            fresh -= found
+            found |= fresh
+            wanted = set()
+            for batch in _batches(sorted(fresh)):
+                marks = ",".join("?" * len(batch))
+                wanted.update(
+                    (str(kind), str(value))
+                    for kind, value in self._db.execute(
+                        f"SELECT kind, value FROM statement_key WHERE statement IN ({marks}) "  # noqa: S608
+                        "AND kind IN ('bsuid', 'username', 'lid')",
+                        batch,
+                    )
+                )
+            wanted -= seen
+        for batch in _batches(sorted(found)):
+            marks = ",".join("?" * len(batch))
+            sources: dict[int, list[str]] = {}
+            for sid, source in self._db.execute(
+                f"SELECT statement, source FROM said_by WHERE statement IN ({marks})",  # noqa: S608
+                batch,
+            ):
+                sources.setdefault(int(sid), []).append(str(source))
+            for sid, keys, *times in self._db.execute(
+                f"SELECT id, keys, {', '.join(_ALL_TIMES)} FROM statement "  # noqa: S608
+                f"WHERE id IN ({marks}) ORDER BY keys",
+                batch,
+            ):
+                first_in, first_out, last_in, opted, left = (_dt(v) for v in times)
+                entry = EvidenceEntry(first_in, first_out, last_in, opted,
+                                      tuple(sorted(sources.get(int(sid), []))), left)
+                yield from self._statement_records(Statement(_decode_keys(keys), entry))
 
     def __len__(self) -> int:
         """The number of identities."""
@@ -582,6 +730,12 @@ class Ledger:
             "INSERT OR IGNORE INTO said_by (statement, source) VALUES (?, ?)",
             [(sid, s) for s in entry.sources],
         )
+
+
+def _batches(items: list[str] | list[int], size: int = 500) -> Iterator[list[Any]]:
+    """``items`` in slices that stay within SQLite's limit of bound parameters."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
 
 
 def _looks_like_v1(db: sqlite3.Connection) -> bool:

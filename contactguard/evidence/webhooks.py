@@ -30,6 +30,18 @@ What each part of ``value`` says (and what it does NOT say):
 - ``message_echoes[]`` (field ``smb_message_echoes``): the business's own messages sent from the
   WhatsApp Business app → outbound for the customer (``to``; if a producer wrote the business
   number into ``to``, the other side), never inbound.
+- ``history[]`` (field ``history``, Coexistence: the WhatsApp Business app's past 1:1 chats,
+  sent once after onboarding in phases and chunks): ``threads[].messages[]``, each thread named
+  by the customer's ``id``. A message ``from`` the business's own number is outbound for the
+  thread's customer (any type: the business wrote). A message ``from`` the thread's customer is
+  judged as a live message is: inbound only for the allow-listed types, outbound for a reply
+  kind or a quote of the business, else not understood. A message whose ``from`` is neither is
+  not understood. ``errors[]`` instead of threads (the business declined to share its history)
+  is a warning: that history is not evidence of anything.
+- ``state_sync[]`` (field ``smb_app_state_sync``): the app's contact list (``contact`` with
+  ``phone_number`` and names; ``action`` add/edit/remove). A contact list says nothing about who
+  wrote first: not evidence here; ``contactguard check --app-contacts`` audits it
+  (``evidence.appcontacts``).
 - ``user_preferences[]`` with value ``stop`` → ``opted_out_at``. ``resume`` and ``signup`` are
   not messages and record nothing: a resume does not lift an opt-out, a newer message does.
 - ``calls[]``: a ``BUSINESS_INITIATED`` call is the business reaching out → outbound for the
@@ -469,6 +481,15 @@ def _value(
             customer, uid = to, _text(echo.get("to_user_id"))
         yield from record(customer, uid, echo.get("timestamp"), outbound=True)
 
+    for chunk in _dicts(value.get("history")):
+        if any(True for _ in _dicts(chunk.get("errors"))) and warn is not None:
+            warn(f"{source}: the business declined to share its chat history (history "
+                 "webhook with errors): no evidence from it")
+        for thread in _dicts(chunk.get("threads")):
+            customer = _text(thread.get("id"))
+            for message in _dicts(thread.get("messages")):
+                yield from _history_message(message, customer, business, record, unknown)
+
     for preference in _dicts(value.get("user_preferences")):
         if _text(preference.get("value")).lower() != _OPT_OUT:
             continue  # resume / signup: not a message, and not a lifted opt-out either
@@ -501,6 +522,32 @@ def _value(
             yield EvidenceRecord(source=source, phone=wa_id, user_id=uid,
                                  parent_user_id=parent or None,
                                  username=ids["username"] or None)
+
+
+def _history_message(
+    message: Mapping[str, Any],
+    customer: str,
+    business: _Business,
+    record: Callable[..., Iterator[EvidenceRecord]],
+    unknown: Unknown,
+) -> Iterator[EvidenceRecord]:
+    """One past message of a Coexistence ``history`` thread with ``customer``."""
+    sender = _text(message.get("from"))
+    kind = _text(message.get("type"))
+    moment = message.get("timestamp")
+    if kind in _NOT_WRITTEN_BY_CUSTOMER:
+        unknown("webhook history: system message", 1)
+    elif sender and business.owns(sender):
+        yield from record(customer, "", moment, outbound=True)  # the business wrote
+    elif sender and customer and _digits(sender) == _digits(customer):
+        if _replies_to_business(message, business):
+            yield from record(customer, "", moment, outbound=True)
+        elif kind in _UNPROMPTED_TYPES:
+            yield from record(customer, "", moment, inbound=True)
+        else:
+            unknown(f"webhook history: message type {kind or '(none)'!r}", 1)
+    else:
+        unknown("webhook history: message from neither the business nor the thread's customer", 1)
 
 
 def _number_change(
@@ -572,3 +619,32 @@ def _timestamp(value: object) -> datetime | None:
         return datetime.fromtimestamp(value, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def payloads(path: Path | str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(source "file:line" / "file" / "file#name", payload) for every payload of an archive,
+    within the same limits as ``records`` (for readers of other parts of a payload than
+    evidence: the app's contact list of ``smb_app_state_sync``)."""
+    source = str(path)
+    try:
+        stream = Path(path).open("rb")  # noqa: SIM115 - closed when the generator ends
+    except OSError as exc:
+        raise EvidenceError(f"cannot open: {exc.strerror}", file=source) from exc
+    with stream:
+        data = stream.read(MAX_DOCUMENT_BYTES + 1)
+        if not source.lower().endswith(_JSONL_SUFFIXES) and len(data) <= MAX_DOCUMENT_BYTES:
+            try:
+                yield from _payloads(_parse(data.removeprefix(_UTF8_BOM), source, None), source)
+                return
+            except EvidenceError as exc:
+                cause = exc.__cause__
+                if not (isinstance(cause, json.JSONDecodeError) and cause.msg == "Extra data"):
+                    raise
+        stream.seek(0)
+        lines = bounded_lines(stream, source, MAX_DOCUMENT_BYTES, "a webhook payload")
+        for lineno, line in enumerate(lines, 1):
+            raw = cast(bytes, line).removeprefix(_UTF8_BOM) if lineno == 1 else cast(bytes, line)
+            if raw.strip():
+                value = _parse(raw, source, lineno)
+                if _is_payload(value):
+                    yield f"{source}:{lineno}", value
