@@ -147,6 +147,7 @@ class Sanitizer:
         self.read_options = read_options or ReadOptions()
         # resolved once here: every run's view shares the (read-only) resolution
         self._matching = evidence.matching(ar_without_9=self.policy.match_ar_without_9)
+        self._matching.identities()
         self._local = threading.local()  # .outcome: the last run this thread started
 
     @property

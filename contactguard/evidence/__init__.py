@@ -85,12 +85,12 @@ class Evidence:
         """This evidence as one run of a Sanitizer reads it: the same records, matched with
         the run's policy (``Policy.match_ar_without_9`` is the one owner of that flag), and a
         look-up record of its own, so ``unmatched`` speaks of that run alone and runs in
-        several threads do not share it. The view reads the records as they are now: a
-        later ``add`` to this evidence does not reach it."""
+        several threads do not share it. A view is for reading (no ``add``): it shares the
+        records, and reads them as they are when it first resolves them."""
         view = Evidence(ar_without_9=ar_without_9)
         view.warnings = self.warnings
         view.not_understood = self.not_understood
-        view._table = dict(self._table)
+        view._table = self._table  # shared, not copied: evidence can be a million people
         if ar_without_9 == self.ar_without_9:
             view._resolved = self._resolve()  # read-only once built: views share it
         return view
