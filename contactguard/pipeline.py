@@ -461,8 +461,10 @@ class _Run:
         """Decide one book in pieces: workers do the quick decisions, this process the rest."""
         # forked before any thread starts, the workers inherit this run: nothing is pickled
         # but the pieces' positions going out and their outcomes coming back; the evidence
-        # index is built here once, not in every worker
+        # index and the fast number path (checked against phonenumbers) are built here once,
+        # not in every worker
         self.outcome.evidence.number_index()
+        phones.normalizer(self.region)
         workers = ProcessPoolExecutor(
             jobs,
             mp_context=multiprocessing.get_context("fork"),
