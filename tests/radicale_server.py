@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -31,8 +32,49 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class RadicaleServer:
+class ServerProcess:
+    """A server started as a child process on a free port of 127.0.0.1, logging to its folder."""
+
+    name = "server"
+    folder: Path
+    url: str
+    process: subprocess.Popen[bytes] | None = None
+
+    def _launch(self, argv: list[str], probe: Callable[[], object], timeout: float) -> None:
+        """Start ``argv`` and return once ``probe`` gets an answer (any HTTP status)."""
+        log_path = self.folder / f"{self.name}.log"
+        self.log = log_path.open("wb")
+        self.process = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {log_path.read_text()}")
+            try:
+                probe()
+            except httpx.TransportError:
+                time.sleep(0.05)
+                continue
+            return
+        self.stop()
+        raise RuntimeError(f"{self.name} did not answer in time")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        if getattr(self, "log", None) is not None:
+            self.log.close()
+
+
+class RadicaleServer(ServerProcess):
     """``python -m radicale`` on 127.0.0.1 with its own config, storage and users."""
+
+    name = "radicale"
 
     def __init__(
         self, folder: Path, *, users: dict[str, str] | None = None, log_level: str = "warning"
@@ -66,36 +108,12 @@ class RadicaleServer:
             "[logging]\n"
             f"level = {self.log_level}\n"
         )
-        self.log = (self.folder / "radicale.log").open("wb")
-        self.process = subprocess.Popen(
+        self._launch(
             [sys.executable, "-m", "radicale", "--config", str(config)],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+            lambda: httpx.get(self.url + "/", timeout=0.5),
+            timeout,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"radicale exited: {(self.folder / 'radicale.log').read_text()}")
-            try:
-                httpx.get(self.url + "/", timeout=0.5)
-            except httpx.TransportError:
-                time.sleep(0.05)
-                continue
-            return self
-        self.stop()
-        raise RuntimeError("radicale did not answer in time")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-        if getattr(self, "log", None) is not None:
-            self.log.close()
+        return self
 
     def client(self, user: str) -> httpx.Client:
         """A plain httpx client logged in as ``user`` (for test set-up, not the code under test)."""

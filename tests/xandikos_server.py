@@ -9,22 +9,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
-from radicale_server import free_port
-
-_MKCOL = (
-    '<?xml version="1.0" encoding="utf-8"?>'
-    '<d:mkcol xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:carddav"><d:set><d:prop>'
-    "<d:resourcetype><d:collection/><c:addressbook/></d:resourcetype>"
-    "<d:displayname>{name}</d:displayname>"
-    "</d:prop></d:set></d:mkcol>"
-)
+from radicale_server import _MKCOL, ServerProcess, free_port
 
 
-class XandikosServer:
+class XandikosServer(ServerProcess):
     """``python -m xandikos serve`` on 127.0.0.1 with its own storage."""
 
     name = "xandikos"
@@ -38,51 +29,17 @@ class XandikosServer:
 
     def start(self, timeout: float = 30.0) -> XandikosServer:
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.log = (self.folder / "xandikos.log").open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "xandikos",
-                "serve",
-                "-d",
-                str(self.folder / "data"),
-                "--state-dir",
-                str(self.folder / "state"),
-                "--autocreate",
-                "--no-detect-systemd",
-                "-l",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+        argv = [
+            sys.executable, "-m", "xandikos", "serve",
+            "-d", str(self.folder / "data"), "--state-dir", str(self.folder / "state"),
+            "--autocreate", "--no-detect-systemd", "-l", "127.0.0.1", "-p", str(self.port),
+        ]
+        self._launch(
+            argv,
+            lambda: httpx.request("PROPFIND", self.url + "/", headers={"Depth": "0"}, timeout=0.5),
+            timeout,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"xandikos exited: {(self.folder / 'xandikos.log').read_text()}")
-            try:
-                httpx.request("PROPFIND", self.url + "/", headers={"Depth": "0"}, timeout=0.5)
-            except httpx.TransportError:
-                time.sleep(0.05)
-                continue
-            return self
-        self.stop()
-        raise RuntimeError("xandikos did not answer in time")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-        if getattr(self, "log", None) is not None:
-            self.log.close()
+        return self
 
     def client(self, user: str) -> httpx.Client:
         """A plain httpx client (for test set-up, not the code under test)."""
