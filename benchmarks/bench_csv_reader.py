@@ -1,4 +1,4 @@
-"""CSV reader alone against a bare ``csv.reader`` pass over the same 100,000-row files (issue 5).
+"""CSV reader alone against a bare ``csv.reader`` pass over the same 100,000-row files.
 
     .venv/bin/python benchmarks/bench_csv_reader.py            # Google and Outlook, best of 5
     .venv/bin/python benchmarks/bench_csv_reader.py --cpu      # CPU seconds: on a busy machine

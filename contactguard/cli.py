@@ -166,9 +166,8 @@ def _sanitizer(
     targeted = (ledger is not None and bool(books) and "-" not in books and _is_ledger(ledger)
                 and _worth_asking(ledger, books))
     whole = [ledger] if ledger is not None and not targeted else []
-    loaded = load_evidence([*evidence, *whole],
-                           ar_without_9=match_ar_without_9, me=me,
-                           date_order=_date_orders(date_order), backup_key_file=backup_key_file)
+    loaded = load_evidence([*evidence, *whole], me=me, date_order=_date_orders(date_order),
+                           backup_key_file=backup_key_file)
     for warning in loaded.warnings:
         click.echo(terminal_safe(f"warning: {warning}"), err=True)
     policy = Policy(region=region, keep_fields=frozenset(keep_fields),
@@ -283,7 +282,7 @@ def sanitize(
     key = [pipeline["backup_key_file"]] if pipeline["backup_key_file"] else []
     check_outputs([*outputs, *([("--report", report)] if report else [])],
                   [*books, *pipeline["evidence"], *ledger, *key])
-    # the report and the clean book look at no other field: readers may skip them (issue 5)
+    # the report and the clean book look at no other field: readers may skip them (faster)
     sanitizer = _sanitizer(**pipeline, only_kept_fields=True, books=books)
     policy = sanitizer.policy
     writer = writer_for(report) if report else None

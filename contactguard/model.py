@@ -150,7 +150,7 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
 
 @dataclass(frozen=True, slots=True)
 class EvidenceEntry:
-    """Everything known about one identity after merging all sources (DESIGN.md, Evidence)."""
+    """Everything known about one identity after merging all sources (docs/architecture.md)."""
 
     first_inbound_at: datetime | None = None
     first_outbound_at: datetime | None = None
@@ -243,8 +243,9 @@ class Decision:
 # --------------------------------------------------------------------------- fast constructors
 #
 # The pipeline builds a Contact, a Phone and a NumberDecision per number and a Decision per card
-# (issue 5). A frozen dataclass's generated __init__ sets each field with object.__setattr__,
-# about half the cost of building one; these fill the slots through their descriptors instead.
+# (a large book: millions of objects). A frozen dataclass's generated __init__ sets each field
+# with object.__setattr__, about half the cost of building one; these fill the slots through
+# their descriptors instead.
 # Every field is given positionally, in field order; the result equals the class called with the
 # same values (tests/test_fastpath.py checks each against the class's fields).
 

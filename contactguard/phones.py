@@ -12,7 +12,7 @@ Two kinds of numbers meet here and are treated differently on purpose:
   are kept as long as they look like an international number at all.
 
 ``variants`` bridges the two: the set of "+digits" strings WhatsApp treats as one identity
-(DESIGN.md, "Phone numbers").
+(docs/architecture.md, "Phone numbers").
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import phonenumbers
 
 __all__ = [
     "evidence_key",
+    "fast_path_agrees",
     "known_region",
     "mask",
     "normalize",
@@ -151,7 +152,10 @@ def wa_me(raw: str, region: str | None = None) -> str | None:
 # phonenumbers' own metadata and patterns, compiled once, and answers ``_UNSURE`` for anything
 # else (letters, extensions, tel: URIs, transform rules, shared or non-geographic country codes
 # that need a region look-up, leading zeros); ``normalize`` then asks phonenumbers itself.
-# tests/test_fastpath.py compares the two on every spelling shape it can think of.
+# tests/test_fastpath.py compares the two on every spelling shape it can think of, and
+# ``fast_path_agrees`` compares them on a small sample in every process, before first use, with
+# whatever phonenumbers is installed: a release that changed its steps makes the fast path step
+# aside instead of drifting.
 
 _UNSURE = object()
 _TEL_URI = re.compile(r"tel:\+[0-9][0-9().-]*")  # no parameters, no letters, no phone-context
@@ -269,16 +273,61 @@ _FAST: dict[str | None, _FastPath] = {}
 
 
 def _fast_for(region: str | None) -> _FastPath:
-    """``_fast_normalize`` for one region, as a function of the text (cached per region): the
-    region's metadata and every helper are bound once, since a book's numbers are read with one
-    region, and the per-number work is a handful of string operations and at most four regex
-    matches."""
+    """``_fast_normalize`` for one region, as a function of the text (cached per region); one
+    that is always unsure (everything goes to phonenumbers) when the fast path does not agree
+    with the installed phonenumbers (``fast_path_agrees``)."""
     try:
         return _FAST[region]
     except KeyError:
         pass
     if len(_FAST) > 64:  # regions come from callers: keep the cache small
         _FAST.clear()
+    fast = _build_fast(region) if fast_path_agrees() else _ask_phonenumbers
+    _FAST[region] = fast
+    return fast
+
+
+def _ask_phonenumbers(text: str) -> object:
+    """The fast path stepping aside: every number goes to phonenumbers."""
+    return _UNSURE
+
+
+# Spellings the fast path decides itself (national and international, mobile and fixed-line,
+# valid and not, shared country codes, national prefixes, international prefixes), per region.
+# Made-up numbers in the shapes of real address books.
+_SAMPLE: tuple[tuple[str | None, tuple[str, ...]], ...] = (
+    (None, ("+49 170 1234567", "+49 30 12345678", "+49 170 12", "0049 170 1234567",
+            "+33 6 12 34 56 78", "+34 612 34 56 78", "+39 347 123 4567", "+7 912 345-67-89",
+            "+7 7172 123456")),
+    ("DE", ("0170 1234567", "030 12345678", "(0)30/1234567", "00 33 6 12 34 56 78", "0170 12",
+            "089 1234567", "+49 (0)170 1234567", "0049 30 123")),
+    ("FR", ("06 12 34 56 78", "01 23 45 67 89", "6 12 34 56 78")),
+)
+# (metadata of few countries: the check costs a few milliseconds once per process)
+
+
+@functools.lru_cache(maxsize=1)
+def fast_path_agrees() -> bool:
+    """Whether the fast path gives what the installed phonenumbers gives on a small built-in
+    sample (checked once per process, before the fast path's first use).
+
+    The fast path reads phonenumbers' metadata and repeats its parsing steps: a phonenumbers
+    release that changes those steps must not change a decision silently. When the two
+    disagree on any number of the sample, the fast path steps aside and every number goes to
+    phonenumbers itself (slower, never wrong)."""
+    for region, texts in _SAMPLE:
+        fast = _build_fast(region)
+        for text in texts:
+            found = fast(text)
+            if found is not _UNSURE and found != _slow_normalize(text, region):
+                return False
+    return True
+
+
+def _build_fast(region: str | None) -> _FastPath:
+    """The fast path of one region: the region's metadata and every helper are bound once,
+    since a book's numbers are read with one region, and the per-number work is a handful of
+    string operations and at most four regex matches."""
     home = _country(region) if region is not None else None
     unsure = _UNSURE
     code_length = _CODE_LENGTH.get
@@ -376,7 +425,6 @@ def _fast_for(region: str | None) -> _FastPath:
             found = international(rest) if low <= len(rest) <= high + 3 else unsure
         return found
 
-    _FAST[region] = fast
     return fast
 
 

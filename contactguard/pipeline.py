@@ -32,6 +32,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -125,8 +126,15 @@ class Summary:
 
 
 class Sanitizer:
-    """Run the policy over books. Iterate ``decisions()`` once; then ``clean`` and ``summary``
-    hold the clean book (in input order) and the counts."""
+    """Run the policy over books. Iterate ``decisions()``; then ``clean`` and ``summary`` hold
+    the clean book (in input order) and the counts of the last run this thread started.
+
+    A Sanitizer is configuration only: every run keeps its state (clean book, counts, which
+    evidence it matched) in a run object of its own, so the same Sanitizer can run again, or
+    in several threads at once, and each run counts only its own books. The evidence is read
+    with the policy's matching options (``Policy.match_ar_without_9`` is their one owner), as
+    it is when the Sanitizer is built.
+    """
 
     def __init__(
         self,
@@ -137,14 +145,34 @@ class Sanitizer:
         self.evidence = evidence
         self.policy = policy or Policy()
         self.read_options = read_options or ReadOptions()
-        self.clean: list[Contact] = []
-        self.summary = Summary(
-            # numbers, display names (chat exports of saved contacts) and user ids: identities
-            evidence_identities=len(evidence.identities()),
-            evidence_unmatchable=evidence.unmatchable,
-            evidence_not_understood=dict(evidence.not_understood),
+        # resolved once here: every run's view shares the (read-only) resolution
+        self._matching = evidence.matching(ar_without_9=self.policy.match_ar_without_9)
+        self._matching.identities()
+        self._local = threading.local()  # .outcome: the last run this thread started
+
+    @property
+    def clean(self) -> list[Contact]:
+        """The clean book of the last run this thread started (kept contacts, input order)."""
+        return self._outcome().clean
+
+    @property
+    def summary(self) -> Summary:
+        """The counts of the last run this thread started."""
+        return self._outcome().summary
+
+    def _outcome(self) -> _Outcome:
+        """The last run this thread started (a new, empty one if none)."""
+        outcome: _Outcome | None = getattr(self._local, "outcome", None)
+        if outcome is None:
+            outcome = self._new_outcome()
+        return outcome
+
+    def _new_outcome(self) -> _Outcome:
+        """A new run's state, now the one this thread's ``clean`` and ``summary`` show."""
+        outcome = self._local.outcome = _Outcome(
+            self._matching.matching(ar_without_9=self.policy.match_ar_without_9)
         )
-        self._owner: dict[str, int] = {}  # E.164 → index in self.clean
+        return outcome
 
     def decisions(self, books: Sequence[BookSource]) -> Iterator[Decision]:
         """Yield one final Decision per input contact, in input order."""
@@ -152,16 +180,19 @@ class Sanitizer:
 
     def decide_contacts(self, label: str, contacts: Iterable[Contact]) -> Iterator[Decision]:
         """``decisions()`` for contacts that come from elsewhere than a book file (the contact
-        list a phone's WhatsApp app holds: ``check --app-contacts``), in their order."""
+        list a phone's WhatsApp app holds: ``check --app-contacts``), in their order. They
+        continue the last run this thread started (``check`` counts a book and the app's
+        contacts as one run), or start one."""
         held = list(contacts)
-        self.summary.inputs = [*self.summary.inputs, label]
+        outcome = self._outcome()
+        outcome.summary.inputs = [*outcome.summary.inputs, label]
         names = (
             Counter(c.display_name for c in held if c.error is None and c.display_name)
-            if self.evidence.names
+            if outcome.evidence.names
             else None
         )
-        yield from _Run(self, names).decide(held)
-        self._finish()
+        yield from _Run(self, outcome, names).decide(held)
+        outcome.finish()
 
     def stream(
         self,
@@ -195,6 +226,7 @@ class Sanitizer:
         parallel = entries is not None and jobs > 1 and _can_fork()
         with _rereadable(books) as sources:
             run = self._start(sources)
+            outcome = run.outcome
             for label, source in sources:
                 plan = None
                 if parallel and isinstance(source, (str, Path)) and _size(source) >= min_bytes:
@@ -206,19 +238,13 @@ class Sanitizer:
                     yield from run.quickly(read, label, entries)
                 else:
                     yield from run.parallel(plan, jobs, entries)
-        self._finish()
+        outcome.finish()
 
     def _start(self, sources: list[tuple[str, BookSource]]) -> _Run:
-        self.summary.inputs = [label for label, _ in sources]
-        name_counts = self._count_names(sources) if self.evidence.names else None
-        return _Run(self, name_counts)
-
-    def _finish(self) -> None:
-        self.summary.contacts_kept = len(self.clean)
-        self.summary.numbers_kept = sum(len(c.phones) for c in self.clean)
-        self.summary.evidence_unmatched = [
-            unmatched_entry(identity) for identity in self.evidence.unmatched()
-        ]
+        outcome = self._new_outcome()
+        outcome.summary.inputs = [label for label, _ in sources]
+        name_counts = self._count_names(sources) if outcome.evidence.names else None
+        return _Run(self, outcome, name_counts)
 
     def _read(self, label: str, source: BookSource, take: Take | None = None) -> Iterator[Contact]:
         if isinstance(source, (str, Path)):
@@ -235,34 +261,6 @@ class Sanitizer:
             if not isinstance(source, (str, Path)):
                 source.seek(0)
         return counts
-
-    def _collect(self, decision: Decision) -> Decision:
-        """Keep a kept contact, or merge it into an earlier one that has one of its numbers."""
-        output = decision.output
-        if not decision.kept or output is None:
-            return decision
-        numbers = [p.value for p in output.phones]
-        owners = sorted({self._owner[n] for n in numbers if n in self._owner})
-        if not owners:
-            self._owner.update(dict.fromkeys(numbers, len(self.clean)))
-            self.clean.append(output)
-            return decision
-        target = owners[0]
-        # numbers another kept contact already owns stay there: each number appears once
-        unowned = replace(
-            output, phones=tuple(p for p in output.phones if p.value not in self._owner)
-        )
-        self.clean[target] = _policy.merge(self.clean[target], unowned)
-        self._owner.update(dict.fromkeys((p.value for p in unowned.phones), target))
-        self.summary.merged += 1
-        return replace(
-            decision,
-            kept=False,
-            reason=Reason.MERGED_DUPLICATE,
-            output=None,
-            merged_into=self.clean[target].where,
-            detail=f"same number as the contact at {self.clean[target].where}; merged into it",
-        )
 
 
 def unmatched_entry(identity: Identity) -> dict[str, Any]:
@@ -311,11 +309,66 @@ class Rendered:
     data: bytes
 
 
+class _Outcome:
+    """What one run of a Sanitizer builds: the clean book, its counts, and the evidence view
+    that records what the run matched."""
+
+    def __init__(self, evidence: Evidence) -> None:
+        self.evidence = evidence
+        self.clean: list[Contact] = []
+        self.summary = Summary(
+            # numbers, display names (chat exports of saved contacts) and user ids: identities
+            evidence_identities=len(evidence.identities()),
+            evidence_unmatchable=evidence.unmatchable,
+            evidence_not_understood=dict(evidence.not_understood),
+        )
+        self._owner: dict[str, int] = {}  # E.164 → index in self.clean
+
+    def collect(self, decision: Decision) -> Decision:
+        """Keep a kept contact, or merge it into an earlier one that has one of its numbers."""
+        output = decision.output
+        if not decision.kept or output is None:
+            return decision
+        numbers = [p.value for p in output.phones]
+        owners = sorted({self._owner[n] for n in numbers if n in self._owner})
+        if not owners:
+            self._owner.update(dict.fromkeys(numbers, len(self.clean)))
+            self.clean.append(output)
+            return decision
+        target = owners[0]
+        # numbers another kept contact already owns stay there: each number appears once
+        unowned = replace(
+            output, phones=tuple(p for p in output.phones if p.value not in self._owner)
+        )
+        self.clean[target] = _policy.merge(self.clean[target], unowned)
+        self._owner.update(dict.fromkeys((p.value for p in unowned.phones), target))
+        self.summary.merged += 1
+        return replace(
+            decision,
+            kept=False,
+            reason=Reason.MERGED_DUPLICATE,
+            output=None,
+            merged_into=self.clean[target].where,
+            detail=f"same number as the contact at {self.clean[target].where}; merged into it",
+        )
+
+    def finish(self) -> None:
+        """Count what the run kept and the evidence it did not match."""
+        self.summary.contacts_kept = len(self.clean)
+        self.summary.numbers_kept = sum(len(c.phones) for c in self.clean)
+        self.summary.evidence_unmatched = [
+            unmatched_entry(identity) for identity in self.evidence.unmatched()
+        ]
+
+
 class _Run:
     """One pass of a Sanitizer over its books: what every contact's decision needs."""
 
-    def __init__(self, sanitizer: Sanitizer, name_counts: Counter[str] | None) -> None:
+    def __init__(
+        self, sanitizer: Sanitizer, outcome: _Outcome, name_counts: Counter[str] | None
+    ) -> None:
         self.sanitizer = sanitizer
+        self.outcome = outcome
         self.now = sanitizer.policy.clock()
         self.region = sanitizer.policy.region
         self.name_counts = name_counts
@@ -323,7 +376,7 @@ class _Run:
     def decide(self, contacts: Iterable[Contact]) -> Iterator[Decision]:
         """The final decision for each contact, counted, in order."""
         quick, full = self.quick(), self.full
-        summary, region = self.sanitizer.summary, self.region
+        summary, region = self.outcome.summary, self.region
         for contact in contacts:
             decision = quick(contact)
             if decision is None:
@@ -333,10 +386,10 @@ class _Run:
 
     def quick(self) -> Callable[[Contact], Decision | None]:
         """``policy.quick_decision`` for this run: most contacts of a large book have no
-        evidence at all (issue 5); None when the contact needs ``full``."""
+        evidence at all; None when the contact needs ``full``."""
         region = self.region
         normalize = phones.normalizer(region)
-        evidence = self.sanitizer.evidence
+        evidence = self.outcome.evidence
         # normalize gives "+digits" or None: Evidence.lookup of such a number is a dict get
         lookup = evidence.number_index().get
         quick_decision = _policy.quick_decision
@@ -355,7 +408,7 @@ class _Run:
         """``report.quick_parts`` for this run: None where ``quick`` would be None."""
         from .report import quick_parts
 
-        evidence = self.sanitizer.evidence
+        evidence = self.outcome.evidence
         entry = quick_parts(
             phones.normalizer(self.region), evidence.number_index().get, self.region, render
         )
@@ -379,12 +432,12 @@ class _Run:
     ) -> Iterator[Decision | Rendered]:
         """Decide what ``read`` gives here as a worker would (see ``_quick_items``), and the
         rest in full: a book read in this process by ``stream``."""
-        items = _quick_items(self, read, label, first_line, entries, self.sanitizer.summary)
+        items = _quick_items(self, read, label, first_line, entries, self.outcome.summary)
         return self.settle(items)
 
     def settle(self, items: Iterable[Rendered | Contact]) -> Iterator[Decision | Rendered]:
         """What ``_quick_items`` gives, with the contacts it left decided in full, in order."""
-        summary, region, full = self.sanitizer.summary, self.region, self.full
+        summary, region, full = self.outcome.summary, self.region, self.full
         for item in items:
             if isinstance(item, Rendered):
                 yield item
@@ -394,13 +447,13 @@ class _Run:
             yield decision
 
     def full(self, contact: Contact) -> Decision:
-        sanitizer = self.sanitizer
+        outcome = self.outcome
         region = self.region
         numbers = _policy.normalize_numbers(contact, region)
         decision = _policy.decide(
-            contact, numbers, sanitizer.evidence, sanitizer.policy, self.now, self.name_counts
+            contact, numbers, outcome.evidence, self.sanitizer.policy, self.now, self.name_counts
         )
-        return sanitizer._collect(decision)
+        return outcome.collect(decision)
 
     def parallel(
         self, plan: chunks.Plan, jobs: int, entries: bool
@@ -408,15 +461,17 @@ class _Run:
         """Decide one book in pieces: workers do the quick decisions, this process the rest."""
         # forked before any thread starts, the workers inherit this run: nothing is pickled
         # but the pieces' positions going out and their outcomes coming back; the evidence
-        # index is built here once, not in every worker
-        self.sanitizer.evidence.number_index()
+        # index and the fast number path (checked against phonenumbers) are built here once,
+        # not in every worker
+        self.outcome.evidence.number_index()
+        phones.normalizer(self.region)
         workers = ProcessPoolExecutor(
             jobs,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_worker_init,
             initargs=(self, plan, entries),
         )
-        summary = self.sanitizer.summary
+        summary = self.outcome.summary
         pieces = plan.chunks()  # a generator: closed when done with, which closes the file
         failed: chunks.Chunk | None = None
         window: deque[tuple[chunks.Chunk, Future[_Piece | None]]] = deque()
@@ -690,9 +745,7 @@ def sanitize(
     if isinstance(books, (str, Path)) or hasattr(books, "read"):
         books = [books]  # type: ignore[list-item]
     if not isinstance(evidence, Evidence):
-        evidence = load_evidence(
-            evidence, ar_without_9=match_ar_without_9, me=me, date_order=date_order
-        )
+        evidence = load_evidence(evidence, me=me, date_order=date_order)
     policy = Policy(
         region=region,
         keep_fields=frozenset(keep_fields),

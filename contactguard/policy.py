@@ -1,7 +1,7 @@
 """The decision for one contact: a pure function of (contact, evidence, policy).
 
 A contact is kept iff at least one of its numbers has inbound-first evidence, is not opted out
-and not expired (DESIGN.md, Policy). Only those numbers stay; every other number is stripped,
+and not expired (docs/architecture.md). Only those numbers stay; every other number is stripped,
 because it may belong to a third party. Fields are minimised to FN, N, TEL, UID plus the fields
 the policy names explicitly.
 """

@@ -101,7 +101,7 @@ def build_report(decisions: Iterable[Decision], summary: Any, policy: Policy) ->
 
 # ``entry_json`` writes what json.dumps(contact_entry(d), ensure_ascii=False) writes, from
 # templates: the fixed parts are precomputed and only book data goes through json's C string
-# encoder (issue 5: a dict and a json.dumps per contact were a quarter of a large run).
+# encoder (a dict and a json.dumps per contact were a quarter of a large run).
 _encode = json.encoder.encode_basestring  # the encoder json.dumps(ensure_ascii=False) uses
 _NUMBER_TAIL = {
     (kept, reason): f', "decision": "{"kept" if kept else "stripped"}", '
@@ -183,7 +183,7 @@ QuickParts = Callable[[str, int, str, "Sequence[str]"], "tuple[str, str, int, in
 
 def quick_entries(parts: QuickParts) -> QuickEntry:
     """``parts`` (see ``quick_parts``) as a function of a parsed contact: what worker processes
-    render the contacts a reader yields with (issue 5). None for a contact with an error."""
+    render the contacts a reader yields with (the quick path). None for a contact with an error."""
 
     def entry(contact: Contact) -> tuple[str, str, int, int] | None:
         if contact.error is not None:
@@ -204,7 +204,7 @@ def quick_parts(
     source, line, display name and numbers as written), without building the decision: the
     entry, its reason code, how many numbers, and how many of them are invalid for want of a
     region; None where quick_decision is None. What worker processes render most of a large
-    book with (issue 5): the readers offer whole cards and rows this way (``take``), so that
+    book with (the quick path): the readers offer whole cards and rows this way (``take``), so that
     they never become a Contact. The parallel differential test holds it to the decision path.
     Without ``render`` the entry is "" (a run that writes no JSON report counts only).
     """
@@ -259,7 +259,7 @@ class ReportWriter:
     _BATCH = 512  # entries joined per write to the spool
 
     def __init__(self) -> None:
-        # UTF-8 bytes, encoded once: ``finish`` copies them as they are (issue 5)
+        # UTF-8 bytes, encoded once: ``finish`` copies them as they are (no re-encoding)
         self._spool: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         self._count = 0
         self._pending: list[str] = []

@@ -489,7 +489,7 @@ class SyncJob:
         local = [s for s in self.config.evidence_sources if not _is_url(s)]
         if self.config.ledger is not None:
             local.append(str(self.config.ledger))
-        evidence = load_evidence(local, ar_without_9=self.config.match_ar_without_9)
+        evidence = load_evidence(local)
         remote = [s for s in self.config.evidence_sources if _is_url(s)]
         if remote:
             from .evidence.remote import fetch_records

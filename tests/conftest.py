@@ -20,7 +20,7 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
-# --- Radicale (issue 4: CardDAV sync) ---------------------------------------------------------
+# --- Radicale (CardDAV sync) ------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")

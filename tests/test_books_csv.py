@@ -443,7 +443,7 @@ class TestWriting:
 
 
 class TestTake:
-    """The parallel pipeline's workers read CSV pieces with a ``take`` (issue 5): it is
+    """The parallel pipeline's workers read CSV pieces with a ``take``: it is
     offered each row's line, display name and numbers, and a row it takes is not yielded."""
 
     @pytest.mark.parametrize("path", sorted(CSV_FIXTURES.glob("*.csv")), ids=lambda p: p.name)

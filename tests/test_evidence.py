@@ -158,7 +158,7 @@ class TestLoad:
         }
 
     def test_registry_names_are_unique(self) -> None:
-        """Every source kind has its own name (issue 3 adds entries to the same table)."""
+        """Every source kind has its own name (new source kinds add entries to the same table)."""
         names = [kind.name for kind in SOURCE_KINDS]
         assert len(names) == len(set(names))
 

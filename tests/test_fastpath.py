@@ -1,4 +1,4 @@
-"""Differential tests: the fast paths give exactly what the full parsers give (issue 5)."""
+"""Differential tests: the fast paths give exactly what the full parsers give."""
 
 from __future__ import annotations
 

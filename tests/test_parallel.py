@@ -1,4 +1,4 @@
-"""The parallel pipeline (issue 5): a book cut into pieces and decided by worker processes gives
+"""The parallel pipeline: a book cut into pieces and decided by worker processes gives
 exactly what reading it in one process gives — decisions, report, clean book, counts, errors."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The decision for one contact (DESIGN.md, Policy and Evidence semantics)."""
+"""The decision for one contact (policy and evidence semantics: docs/architecture.md)."""
 
 from __future__ import annotations
 

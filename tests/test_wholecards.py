@@ -1,4 +1,4 @@
-"""The whole-card reader (``vcard._read_segment``) against the line-by-line reader (issue 5).
+"""The whole-card reader (``vcard._read_segment``) against the line-by-line reader.
 
 ``vcard.read`` matches most cards whole with expressions built from the heads the line-by-line
 reader has judged light, and hands everything else to that reader. These tests hold the two to

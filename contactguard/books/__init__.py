@@ -37,7 +37,7 @@ class ReadOptions:
     name_columns: tuple[str, ...] = ()  # --name-column: header names holding the display name
     # The fields (besides FN, N, TEL, UID) the caller will look at; None: all of them. A reader
     # may leave other fields out of the Contacts it yields, which lets it skip work: the vCard
-    # reader then decides most cards without vobject (issue 5).
+    # reader then decides most cards without vobject.
     fields: frozenset[str] | None = None
 
 
@@ -88,7 +88,7 @@ def read_book(
 
     ``take(line, display name, numbers as written)`` is offered the plain cards and rows before
     a Contact is built for them: one it returns True for is not yielded (see ``vcard.read`` and
-    ``csv.read``). The pipeline renders most report entries so (issue 5).
+    ``csv.read``). The pipeline renders most report entries so (the quick path).
     """
     options = options or ReadOptions()
     if isinstance(source, (str, Path)):
@@ -152,7 +152,7 @@ from . import vcard as _vcard  # noqa: E402  (the registries below need the modu
 
 
 # The CSV module (~15 ms of imports and compiled patterns) is imported on first use only: a
-# vCard run never needs it (issue 5, start-up).
+# vCard run never needs it (start-up time).
 def _read_csv(
     stream: BinaryIO, source: str, options: ReadOptions, *, take: Take | None = None
 ) -> Iterator[Contact]:

@@ -1,7 +1,7 @@
 """vCard 2.1, 3.0 and 4.0: read one card at a time through vobject, write 3.0 or 4.0.
 
 Reading is two separable steps, so that a fast path can later skip vobject for most cards
-(issue 5):
+(a large book is millions of them):
 
 1. ``split_cards`` streams the file line by line and cuts it into ``RawCard``s. On the way it
    repairs what real exporters write and vobject 0.9.9 rejects or misreads — a byte-order mark,

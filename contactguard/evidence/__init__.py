@@ -81,6 +81,20 @@ class Evidence:
         for record in records:
             self.add(record)
 
+    def matching(self, *, ar_without_9: bool) -> Evidence:
+        """This evidence as one run of a Sanitizer reads it: the same records, matched with
+        the run's policy (``Policy.match_ar_without_9`` is the one owner of that flag), and a
+        look-up record of its own, so ``unmatched`` speaks of that run alone and runs in
+        several threads do not share it. A view is for reading (no ``add``): it shares the
+        records, and reads them as they are when it first resolves them."""
+        view = Evidence(ar_without_9=ar_without_9)
+        view.warnings = self.warnings
+        view.not_understood = self.not_understood
+        view._table = self._table  # shared, not copied: evidence can be a million people
+        if ar_without_9 == self.ar_without_9:
+            view._resolved = self._resolve()  # read-only once built: views share it
+        return view
+
     def note_not_understood(self, what: str, count: int = 1) -> None:
         """Count something a reader met but did not recognise as evidence (never trusted)."""
         self.not_understood[what] += count
@@ -270,7 +284,7 @@ def _file_reader(
 def _module(name: str) -> ModuleType:
     """A source kind's module, imported when a source may be of that kind: chats, webhooks, store
     and remote cost tens of milliseconds of start-up (compiled patterns, sqlite3, zipfile, httpx)
-    that a run with a CSV ledger never needs (issue 5)."""
+    that a run with a CSV ledger never needs."""
     import importlib
 
     return importlib.import_module(f"{__name__}.{name}")
@@ -458,21 +472,21 @@ def _printable(record: EvidenceRecord) -> EvidenceRecord:
 def load_evidence(
     sources: Iterable[str | Path] | str | Path,
     *,
-    ar_without_9: bool = False,
     me: str | None = None,
     date_order: str | Mapping[str, str] | None = None,
     backup_key_file: str | None = None,
 ) -> Evidence:
     """Read and merge every source (files, folders, globs) into one Evidence.
 
-    ``ar_without_9`` makes Argentine ``+549…`` and ``+54…`` the same identity in ``lookup``
-    (``--match-ar-without-9``); ``me`` and ``date_order`` are for chat exports (``--me``,
-    ``--date-order``); ``backup_key_file`` holds the key of encrypted phone backups
-    (``--backup-key-file``; else the ``CONTACTGUARD_BACKUP_KEY`` environment variable is read).
-    Raises EvidenceError naming the file (and line) of anything that cannot
+    ``me`` and ``date_order`` are for chat exports (``--me``, ``--date-order``);
+    ``backup_key_file`` holds the key of encrypted phone backups (``--backup-key-file``; else
+    the ``CONTACTGUARD_BACKUP_KEY`` environment variable is read). Whether Argentine ``+549…``
+    and ``+54…`` match is the policy's to say (``Policy.match_ar_without_9``): a Sanitizer reads
+    the evidence through ``Evidence.matching``. Raises EvidenceError naming the file (and line)
+    of anything that cannot
     be read, including a missing path.
     """
-    evidence = Evidence(ar_without_9=ar_without_9)
+    evidence = Evidence()
     context = SourceContext(
         warn=evidence.warnings.append,
         not_understood=evidence.note_not_understood,

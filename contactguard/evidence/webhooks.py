@@ -45,7 +45,7 @@ What each part of ``value`` says (and what it does NOT say):
 - ``user_preferences[]`` with value ``stop`` → ``opted_out_at``. ``resume`` and ``signup`` are
   not messages and record nothing: a resume does not lift an opt-out, a newer message does.
 - ``calls[]``: a ``BUSINESS_INITIATED`` call is the business reaching out → outbound for the
-  customer. A ``USER_INITIATED`` call records nothing: the evidence DESIGN.md asks for is that
+  customer. A ``USER_INITIATED`` call records nothing: the evidence the policy asks for is that
   the person *wrote* first, and a call is not a written message (fail closed).
 - ``system`` message ``user_changed_number`` (``from`` old number, ``system.wa_id`` /
   ``new_wa_id`` new one): a record for the old number with ``number_left_at`` (its inbound

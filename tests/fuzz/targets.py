@@ -176,7 +176,7 @@ def same_when_taking(data: bytes, fields: frozenset[str] | None, fmt: str = "vca
 
 def _whole_cards_as_lines(data: bytes) -> None:
     """The vCard reader, which matches most cards whole, gives exactly what its line-by-line
-    reader gives: the same contacts, lines and errors, or the same InputError (issue 5); and
+    reader gives: the same contacts, lines and errors, or the same InputError; and
     what it offers ``take`` is what those contacts hold."""
     for fields in (KEEP, frozenset()):
         same = read_vcard(data, fields, whole=True) == read_vcard(data, fields, whole=False)
