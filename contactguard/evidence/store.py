@@ -259,34 +259,14 @@ class Ledger:
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
-            rows = db.execute(
-                f"SELECT kind, key, user_id, {', '.join(_TIMES)} FROM identity"  # noqa: S608
-            ).fetchall()
-            sources: dict[tuple[str, str], list[str]] = {}
-            for kind, key, source in db.execute("SELECT kind, key, source FROM said_by"):
-                sources.setdefault((kind, key), []).append(source)
-            statements: dict[tuple[Key, ...], EvidenceEntry] = {}
-            for kind, key, user_id, *times in rows:
-                record = EvidenceRecord(
-                    source="",
-                    phone=key if kind == "phone" else None,
-                    name=key if kind == "name" else None,
-                    user_id=user_id if kind == "phone" else key if kind == "user_id" else None,
-                )
-                keys = record_keys(record)
-                first_in, first_out, last_in, opted = (_dt(v) for v in times)
-                entry = EvidenceEntry(
-                    first_in, first_out, last_in, opted, tuple(sorted(sources.get((kind, key), [])))
-                )
-                old = statements.get(keys)
-                statements[keys] = entry if old is None else old.merge(entry)
+            statements = self._v1_statements()  # read whole before the tables go
             db.execute("DROP TABLE said_by")
             db.execute("DROP TABLE identity")
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            for keys, entry in statements.items():
-                self._put(keys, entry)
+            for ddl in _SCHEMA.split(";"):
+                if ddl.strip():
+                    db.execute(ddl)
+            for statement in statements:
+                self._put(statement.keys, statement.entry)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
