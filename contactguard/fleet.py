@@ -21,8 +21,6 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -37,7 +35,7 @@ from .books import ReadOptions, read_book
 from .errors import ConfigError, ContactguardError, SyncError
 from .model import Contact, Take
 from .pipeline import Sanitizer
-from .sync import SyncJob, SyncOutcome, run_sync
+from .sync import SyncJob, SyncOutcome, run_sync, take_lock
 from .syncconfig import SyncConfig, load_configs
 
 if TYPE_CHECKING:
@@ -284,23 +282,8 @@ def _locked(path: Path | None) -> Iterator[None]:
     if path is None:
         yield
         return
+    stream = take_lock(path, "over these configs")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        stream = path.open("a+", encoding="utf-8")
-    except OSError as exc:
-        raise SyncError(f"cannot open the lock file ({exc.strerror})", file=str(path)) from exc
-    try:
-        try:
-            fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise SyncError(
-                "another sync run over these configs is still running (it holds the lock); "
-                "this run changed nothing - the next scheduled run will catch up",
-                file=str(path),
-            ) from exc
-        stream.truncate(0)
-        stream.write(f"{os.getpid()}\n")
-        stream.flush()
         yield
     finally:
         stream.close()  # closing the file releases the flock

@@ -49,7 +49,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from ._atomic import atomic_write, private_folder, write_new_durably
 from .books import ReadOptions, read_book, write_book
@@ -349,26 +349,7 @@ class SyncJob:
             self._lock = None
 
     def _acquire_lock(self) -> None:
-        path = self.config.lock
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            stream = os.fdopen(fd, "a+", encoding="utf-8")
-        except OSError as exc:
-            raise SyncError(f"cannot open the lock file ({exc.strerror})", file=str(path)) from exc
-        try:
-            fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            stream.close()
-            raise SyncError(
-                "another sync run with this config is still running (it holds the lock); "
-                "this run changed nothing - the next scheduled run will catch up",
-                file=str(path),
-            ) from exc
-        stream.truncate(0)
-        stream.write(f"{os.getpid()}\n")
-        stream.flush()
-        self._lock = stream
+        self._lock = take_lock(self.config.lock, "with this config")
 
     def _session(self, endpoint: Endpoint, section: str) -> HttpSession:
         from .carddav import Credentials, HttpSession
@@ -1140,3 +1121,27 @@ def _state_entry(entry: object) -> bool:
         and entry.keys() == _STATE_KEYS
         and all(value is None or isinstance(value, str) for value in entry.values())
     )
+
+
+def take_lock(path: Path, over: str) -> TextIO:
+    """An exclusive flock on ``path`` (created 0600), held until the returned file is closed;
+    a second run stops at once with a SyncError saying which run (``over``) holds it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        stream = os.fdopen(fd, "a+", encoding="utf-8")
+    except OSError as exc:
+        raise SyncError(f"cannot open the lock file ({exc.strerror})", file=str(path)) from exc
+    try:
+        fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        stream.close()
+        raise SyncError(
+            f"another sync run {over} is still running (it holds the lock); "
+            "this run changed nothing - the next scheduled run will catch up",
+            file=str(path),
+        ) from exc
+    stream.truncate(0)
+    stream.write(f"{os.getpid()}\n")
+    stream.flush()
+    return stream
