@@ -28,23 +28,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-import make_book  # noqa: E402
+from measure import OUT, ensure  # noqa: E402
 
-OUT = HERE / "out"
 CLI = Path(sys.executable).with_name("contactguard")
 BOOKS = (("vCard 100k", "vcard30", "book-100k.vcf"), ("Google 100k", "google", "google-100k.csv"),
          ("Outlook 100k", "outlook", "outlook-100k.csv"))
-
-
-def ensure(fmt: str, size: int, name: str) -> Path:
-    path = OUT / name
-    if not path.exists():
-        print(f"generating {name} ...", file=sys.stderr)
-        if fmt == "ledger":
-            make_book.write_ledger(size, 100_000, path)
-        else:
-            make_book.write_book(fmt, size, path)
-    return path
 
 
 def tree(rev: str | None, into: Path) -> Path:

@@ -20,22 +20,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-OUT = HERE / "out"
 sys.path.insert(0, str(HERE))
 
-import make_book  # noqa: E402
+from measure import OUT, ensure  # noqa: E402
 
 CPU = False
 
 from contactguard.books import ReadOptions, read_book  # noqa: E402
-
-
-def ensure(fmt: str, size: int, name: str) -> Path:
-    path = OUT / name
-    if not path.exists():
-        print(f"generating {name} ...", file=sys.stderr)
-        make_book.write_book(fmt, size, path)
-    return path
 
 
 def csv_pass(path: Path) -> int:

@@ -20,12 +20,12 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import resource
-import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from measure import timed
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
@@ -67,31 +67,12 @@ def cpu(function, path: Path) -> tuple[float, int]:  # type: ignore[no-untyped-d
     return time.process_time() - start, count
 
 
-def _tree_rss(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            return next((int(line.split()[1]) for line in status if line.startswith("VmRSS:")), 0)
-    except (OSError, ValueError):
-        return 0
-
-
 def imported(path: Path) -> tuple[float, int]:
     """CPU seconds and peak RSS (KiB) of ``evidence import`` into a new ledger."""
     target = OUT / "imported.sqlite"
     for leftover in (target, Path(f"{target}-wal"), Path(f"{target}-shm")):
         leftover.unlink(missing_ok=True)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    child = subprocess.Popen([str(CLI), "evidence", "import", str(path), "--ledger", str(target)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
-    while child.poll() is None:
-        peak = max(peak, _tree_rss(child.pid))
-        time.sleep(0.01)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if child.returncode != 0:
-        raise SystemExit(child.stderr.read().decode() if child.stderr else "import failed")
-    seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return seconds, peak
+    return timed([str(CLI), "evidence", "import", str(path), "--ledger", str(target)], cpu=True)
 
 
 def main() -> None:

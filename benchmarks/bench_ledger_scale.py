@@ -18,12 +18,12 @@ Targets: the first ≤ 1 s and ≤ 100 MB.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from measure import timed
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
@@ -64,38 +64,6 @@ def write_book(path: Path) -> None:
     path.write_text("".join(cards))
 
 
-def _tree_rss(pid: int) -> int:
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            with open(f"/proc/{current}/status") as status:
-                total += next((int(line.split()[1]) for line in status
-                               if line.startswith("VmRSS:")), 0)
-            with open(f"/proc/{current}/task/{current}/children") as children:
-                todo.extend(int(child) for child in children.read().split())
-        except (OSError, ValueError):
-            continue
-    return total
-
-
-def timed(command: list[str], stdin: Path | None = None) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one subprocess."""
-    start = time.perf_counter()
-    with (stdin.open("rb") if stdin else open(os.devnull, "rb")) as feed:
-        child = subprocess.Popen(command, stdin=feed, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.PIPE)
-        peak = 0
-        while child.poll() is None:
-            peak = max(peak, _tree_rss(child.pid))
-            time.sleep(0.005)
-    elapsed = time.perf_counter() - start
-    if child.returncode != 0:
-        stderr = child.stderr.read().decode() if child.stderr else ""
-        raise SystemExit(f"failed: {' '.join(command)}\n{stderr}")
-    return elapsed, peak
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -115,7 +83,7 @@ def main() -> None:
     clean = OUT / "clean-100.vcf"
     command = [str(CLI), "sanitize", str(book), "--ledger", str(ledger), "-o", str(clean),
                "--report", str(OUT / "report-100.json"), "-q"]
-    results = [timed(command) for _ in range(args.runs)]
+    results = [timed(command, poll=0.005) for _ in range(args.runs)]
     seconds, peak = min(t for t, _ in results), max(r for _, r in results)
     kept = clean.read_text().count("BEGIN:VCARD")
     print(f"sanitize --ledger: 100-card book, {IDENTITIES:,}-identity ledger "
@@ -125,7 +93,7 @@ def main() -> None:
           f"{'PASS' if seconds <= 1 and peak <= 100 * 1024 else 'FAIL'}")
     if args.whole:
         whole = [str(CLI), "sanitize", "-", "--ledger", str(ledger), "-o", str(clean), "-q"]
-        seconds, peak = timed(whole, stdin=book)
+        seconds, peak = timed(whole, stdin=book, poll=0.005)
         print(f"  read whole (book on stdin) {seconds:6.2f} s  peak {peak / 1024:5.0f} MB")
 
 

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sqlite3
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,6 +34,7 @@ OUT = HERE / "out"
 CLI = Path(sys.executable).parent / "contactguard"
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from measure import timed  # noqa: E402
 from phone_databases import ANDROID_SCHEMA, crypt15_aes_key, encrypt_backup  # noqa: E402
 
 from contactguard.evidence import android  # noqa: E402
@@ -101,43 +100,6 @@ def generate(path: Path, messages: int) -> None:
     tmp.rename(path)
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident set (KiB) of a process and its descendants, from /proc."""
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            with open(f"/proc/{current}/status") as status:
-                total += next((int(line.split()[1]) for line in status
-                               if line.startswith("VmRSS:")), 0)
-            with open(f"/proc/{current}/task/{current}/children") as children:
-                todo.extend(int(child) for child in children.read().split())
-        except (OSError, ValueError):
-            continue
-    return total
-
-
-def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Seconds (wall, or CPU with --cpu) and peak RSS (KiB) of one subprocess."""
-    if CPU:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             env=env)
-    peak = 0
-    while child.poll() is None:
-        peak = max(peak, _tree_rss(child.pid))
-        time.sleep(0.01)
-    elapsed = time.perf_counter() - start
-    if CPU:
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        elapsed = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    if child.returncode != 0:
-        stderr = child.stderr.read().decode() if child.stderr else ""
-        raise SystemExit(f"failed: {' '.join(command)}\n{stderr}")
-    return elapsed, peak
-
-
 def clock() -> float:
     return time.process_time() if CPU else time.perf_counter()
 
@@ -166,7 +128,8 @@ def reader(path: Path) -> float:
 def evidence_import(path: Path, tag: str, env: dict[str, str] | None = None) -> tuple[float, int]:
     ledger = OUT / f"phonedb-ledger-{tag}.sqlite"
     ledger.unlink(missing_ok=True)
-    result = timed([str(CLI), "evidence", "import", str(path), "--ledger", str(ledger)], env)
+    result = timed([str(CLI), "evidence", "import", str(path), "--ledger", str(ledger)],
+                   env=env, cpu=CPU)
     ledger.unlink(missing_ok=True)
     return result
 

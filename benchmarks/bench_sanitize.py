@@ -35,11 +35,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-OUT = HERE / "out"
 CLI = Path(sys.executable).with_name("contactguard")
 sys.path.insert(0, str(HERE))
 
-import make_book  # noqa: E402
+from measure import OUT, ensure  # noqa: E402
+from measure import timed as _timed  # noqa: E402
 
 # The CLI runs with its bytecode cached, as an installed package does (pip compiles it when it
 # installs). Where the environment forbids writing bytecode (PYTHONDONTWRITEBYTECODE), every run
@@ -48,50 +48,12 @@ import make_book  # noqa: E402
 ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
 ENV["PYTHONPYCACHEPREFIX"] = str(OUT / "pycache")
 
-rows: list[tuple[str, str, str, str, bool]] = []
-
-
-def ensure(fmt: str, size: int, name: str) -> Path:
-    path = OUT / name
-    if not path.exists():
-        print(f"generating {name} ...", file=sys.stderr)
-        if fmt == "ledger":
-            make_book.write_ledger(size, 100_000, path)
-        else:
-            make_book.write_book(fmt, size, path)
-    return path
-
-
-def _tree_rss(pid: int) -> int:
-    """Resident set (KiB) of a process and all its descendants, from /proc."""
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            with open(f"/proc/{current}/status") as status:
-                total += next((int(line.split()[1]) for line in status
-                               if line.startswith("VmRSS:")), 0)
-            with open(f"/proc/{current}/task/{current}/children") as children:
-                todo.extend(int(child) for child in children.read().split())
-        except (OSError, ValueError):
-            continue  # it ended meanwhile
-    return total
-
 
 def timed(command: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB, the process tree's sum) of one subprocess."""
-    start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             env=ENV)
-    peak = 0
-    while child.poll() is None:
-        peak = max(peak, _tree_rss(child.pid))
-        time.sleep(0.02)
-    elapsed = time.perf_counter() - start
-    stderr = child.stderr.read().decode() if child.stderr else ""
-    if child.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(command)}\n{stderr}")
-    return elapsed, peak
+    """Wall seconds and peak RSS (KiB, the process tree's sum) of one CLI run, compiled once."""
+    return _timed(command, env=ENV, poll=0.02)
+
+rows: list[tuple[str, str, str, str, bool]] = []
 
 
 def sanitize(book: Path, ledger: Path, tag: str, *options: str,
