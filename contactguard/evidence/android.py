@@ -157,10 +157,7 @@ def read(
 def read_database(path: str, location: str, tally: Tally) -> Iterator[EvidenceRecord]:
     """The records of the plain database at ``path`` (named ``location`` in messages and
     sources)."""
-    try:
-        db = open_readonly(path)
-    except EvidenceError as exc:
-        raise EvidenceError(exc.message, file=location) from exc
+    db = open_readonly(path, location)
     try:
         schema = _schema(tables(db))
         if schema is None:

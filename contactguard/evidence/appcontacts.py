@@ -117,10 +117,7 @@ def _from_webhooks(location: str) -> list[Contact]:
 
 
 def _from_database(path: str, location: str) -> list[Contact]:
-    try:
-        db = open_readonly(path)
-    except EvidenceError as exc:
-        raise EvidenceError(exc.message, file=location) from exc
+    db = open_readonly(path, location)
     try:
         found = tables(db)
         if {"jid", "display_name"} <= found.get("wa_contacts", set()):

@@ -218,10 +218,7 @@ def _kind(jid: str, session_type: object) -> str:
 
 
 def _read_database(path: str, location: str, tally: Tally) -> Iterator[EvidenceRecord]:
-    try:
-        db = open_readonly(path)
-    except EvidenceError as exc:
-        raise EvidenceError(exc.message, file=location) from exc
+    db = open_readonly(path, location)
     try:
         found = tables(db)
         if not is_chatstorage(found):

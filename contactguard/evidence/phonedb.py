@@ -125,15 +125,18 @@ def unpack(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
             yield (None, UNRECOGNISED, *rest)
 
 
-def open_readonly(location: str) -> sqlite3.Connection:
-    """``location`` opened read-only; an EvidenceError if it is not a SQLite database."""
+def open_readonly(location: str, name: str | None = None) -> sqlite3.Connection:
+    """``location`` opened read-only; an EvidenceError naming ``name`` (the file the user gave,
+    when ``location`` is a decrypted or backed-up copy) if it is not a SQLite database."""
     path = Path(location)
     try:
         uri = f"{path.resolve().as_uri()}?mode=ro"
         db = sqlite3.connect(uri, uri=True)
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
-        raise EvidenceError(f"not a readable SQLite database ({exc})", file=location) from exc
+        raise EvidenceError(
+            f"not a readable SQLite database ({exc})", file=name or location
+        ) from exc
     return db
 
 
