@@ -6,7 +6,7 @@ import contextlib
 import errno
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -52,21 +52,6 @@ def atomic_write(path: str | Path, *, public: bool = False) -> Iterator[BinaryIO
         with contextlib.suppress(FileNotFoundError):
             Path(tmp).unlink()
         raise
-
-
-def refuse_overwriting_inputs(output: str | Path, inputs: Iterable[str | Path]) -> None:
-    """Refuse an output path that is one of the inputs: inputs are never modified."""
-    out = Path(output)
-    if not out.exists():
-        return
-    for source in inputs:
-        if str(source) == "-":
-            continue
-        with contextlib.suppress(OSError):
-            if out.samefile(source):
-                raise InputError(
-                    "is an input file; write the clean book somewhere else", file=str(output)
-                )
 
 
 def write_all(fd: int, data: bytes) -> None:
