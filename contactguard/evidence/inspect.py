@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import ContactguardError, EvidenceError
 from ..model import EvidenceEntry
-from . import Evidence, SourceContext, _expand, _head, chats, kind_of
+from . import Evidence, SourceContext, chats, expand, head_of, kind_of
 
 _PHONE_KINDS = {
     "android-backup": "Android WhatsApp backup (encrypted)",
@@ -27,10 +27,10 @@ def inspect_sources(
     others, its block says why."""
     sources = list(sources)
     found = False
-    for location, _explicit in _expand(sources):
+    for location, _explicit in expand(sources):
         found = True
         try:
-            kind = kind_of(location, _head(location))
+            kind = kind_of(location, head_of(location))
             if kind is None:
                 raise EvidenceError("not a known evidence source", file=location)
             if kind.name == "whatsapp-chat":
