@@ -31,11 +31,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import fastpaths
 from .._text import shown_path
 from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord
 from ..phones import evidence_key, variants
-from .. import fastpaths
 from . import bulk, ledger
 from .bulk import Batch, PlainRow, merge_plain
 from .identity import Identity, Key, Statement, record_keys, resolve, statements_of

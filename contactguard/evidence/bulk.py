@@ -13,7 +13,7 @@ that merging ends with, and no object per row on the way:
 - times in the shapes machines write are parsed by ``datetime.fromisoformat`` (dates through
   a memo), any other through ``timeparse.parse_timestamp``;
 - only at the end is each distinct spelling turned into canonical keys, once: a plain
-  "+digits" by ``phones.plain_number``, anything else through the row reader ``ledger._record``
+  "+digits" by ``phones.plain_number``, anything else through the row reader ``ledger.row_record``
   and ``identity.record_keys``, exactly as a record of that row would be.
 
 The fast reading is only trusted for a file it reads entirely. Whatever it is not sure of — a
@@ -132,7 +132,7 @@ def _texts(stream: IO[bytes]) -> Iterator[str]:
         carry = block[cut:]
         text = block[:cut].decode("utf-8")  # UnicodeDecodeError: the reference says where
         if first:
-            text = text.removeprefix(ledger._BOM)
+            text = text.removeprefix(ledger.BOM)
             first = False
         yield text
         if not data:
@@ -216,25 +216,25 @@ def _column(cells: Sequence[str]) -> list[datetime | None]:
     count = len(present)
     joined = "\n".join(present)
     step = size + 1
-    if len(joined) == step * count - 1 and joined[size::step] == "\n" * (count - 1):
-        # every set cell has ``size`` characters (a cell of a block without quotes has no
-        # line break); the separators of the shape are where they belong in every one
-        if (size in (20, 25, 19, 10) and joined[4::step] == "-" * count
-                and joined[7::step] == "-" * count):
-            fromiso = datetime.fromisoformat
-            if size == 10:
-                day = _DAYS.get
-                return [(day(t) or _when(t)) if t else None for t in cells]
-            if joined[10::step] == "T" * count and joined[13::step] == ":" * count and (
-                    joined[16::step] == ":" * count):
-                if size == 20 and joined[19::step] == "Z" * count:
-                    return [fromiso(t) if t else None for t in cells]
-                if size == 19:
-                    return [fromiso(t).replace(tzinfo=_UTC) if t else None for t in cells]
-                if (size == 25 and joined[22::step] == ":" * count
-                        and not joined[19::step].strip("+-") and max(joined[23::step]) <= "5"):
-                    # hours of 24 or more are refused by fromisoformat (ValueError)
-                    return [fromiso(t).astimezone(_UTC) if t else None for t in cells]
+    # every set cell has ``size`` characters (a cell of a block without quotes has no line
+    # break), and the separators of the shape are where they belong in every one
+    if (len(joined) == step * count - 1 and joined[size::step] == "\n" * (count - 1)
+            and size in (20, 25, 19, 10) and joined[4::step] == "-" * count
+            and joined[7::step] == "-" * count):
+        fromiso = datetime.fromisoformat
+        if size == 10:
+            day = _DAYS.get
+            return [(day(t) or _when(t)) if t else None for t in cells]
+        if joined[10::step] == "T" * count and joined[13::step] == ":" * count and (
+                joined[16::step] == ":" * count):
+            if size == 20 and joined[19::step] == "Z" * count:
+                return [fromiso(t) if t else None for t in cells]
+            if size == 19:
+                return [fromiso(t).replace(tzinfo=_UTC) if t else None for t in cells]
+            if (size == 25 and joined[22::step] == ":" * count
+                    and not joined[19::step].strip("+-") and max(joined[23::step]) <= "5"):
+                # hours of 24 or more are refused by fromisoformat (ValueError)
+                return [fromiso(t).astimezone(_UTC) if t else None for t in cells]
     when = _when
     return [when(t) if t else None for t in cells]
 
@@ -243,9 +243,9 @@ class _Csv:
     """The rows of a CSV ledger after its header, block by block."""
 
     def __init__(self, header: str, header_lineno: int, state: _State) -> None:
-        delimiter, names = ledger._pick_delimiter(header)
+        delimiter, names = ledger.pick_delimiter(header)
         if any(column not in names for column in ledger.REQUIRED_COLUMNS) or any(
-            names.count(name) > 1 for name in names if name in ledger._KNOWN_COLUMNS
+            names.count(name) > 1 for name in names if name in ledger.KNOWN_COLUMNS
         ):
             raise _Unsure  # the reference says what is wrong with the header
         self.state = state
@@ -253,7 +253,7 @@ class _Csv:
         self.width = width = len(names)
         self.next_line = header_lineno + 1
         self.index = index = {
-            name: names.index(name) for name in ledger._KNOWN_COLUMNS if name in names}
+            name: names.index(name) for name in ledger.KNOWN_COLUMNS if name in names}
         # a time column the header does not name reads the empty padding after the row
         self.times = [index.get(column, width + k)
                       for k, column in enumerate(ledger.TIME_COLUMNS)]
@@ -287,7 +287,7 @@ class _Csv:
         count = len(rows)
         if others:
             pick = itemgetter(*others)
-            marks = list(map(any, map(pick, rows)) if len(others) > 1 else map(bool, map(pick, rows)))
+            marks = list(map(any if len(others) > 1 else bool, map(pick, rows)))
             if any(marks):  # rows with other keys, aggregated under their key cells
                 keep = list(map(not_, marks))
                 self._columns(list(compress(rows, marks)), list(compress(lines, marks)),
@@ -307,24 +307,24 @@ class _Csv:
     def _columns(self, rows: list[list[str]], lines: Sequence[int],
                  table: dict[Any, PlainRow], keys: Iterable[Any]) -> None:
         """Aggregate ``rows`` (all of the header's width) under ``keys``, column by column."""
-        columns = list(zip(*rows))
+        columns = list(zip(*rows, strict=True))
         absent = [None] * len(rows)
         ins, outs, lasts, opts = (
             _column(columns[i]) if i < self.width else absent for i in self.times)
         lasts = [a if b is None or (a is not None and a > b) else b
-                 for a, b in zip(ins, lasts)]  # as EvidenceEntry.from_record
+                 for a, b in zip(ins, lasts, strict=True)]  # as EvidenceEntry.from_record
         sources = zip(map(f"{self.state.name}:{{}}".format, lines))
         new = list(zip(ins, outs, lasts, opts, repeat(None), sources))
         keys = list(keys)
         before = len(table)
         if table.keys().isdisjoint(keys):
-            table.update(zip(keys, new))
+            table.update(zip(keys, new, strict=True))
             if len(table) - before == len(keys):
                 return
             # a key seen twice in the block: its later rows overwrote the first; merged again
             again = {key for key, seen in Counter(keys).items() if seen > 1}
             firsts: set[Any] = set()
-            for key, row in zip(keys, new):
+            for key, row in zip(keys, new, strict=True):
                 if key in again:
                     if key in firsts:
                         table[key] = merge_plain(table[key], row)
@@ -332,7 +332,7 @@ class _Csv:
                         firsts.add(key)
                         table[key] = row
             return
-        for key, row in zip(keys, new):  # a key seen in an earlier block
+        for key, row in zip(keys, new, strict=True):  # a key seen in an earlier block
             seen = table.setdefault(key, row)
             if seen is not row:
                 table[key] = merge_plain(seen, row)
@@ -360,7 +360,7 @@ class _Csv:
             if len(row) != width or (not row[i_phone] and not any(row[i] for i in others)):
                 if any(cell.strip() for cell in row):
                     values = {c: row[i] for c, i in self.index.items() if i < len(row)}
-                    state.record(ledger._record(values, state.source, line), line)
+                    state.record(ledger.row_record(values, state.source, line), line)
                     rows += 1
                 continue
             rows += 1
@@ -396,7 +396,7 @@ def _plus(phone: str) -> str:
 def _jsonl(lines: Iterator[str], offset: int, state: _State) -> int:
     """Aggregate the JSONL rows; the number of rows."""
     loads = json.loads
-    count_ends = ledger._KEY_END.findall
+    count_ends = ledger.KEY_END.findall
     when, put, plain, other = _when, state.put, state.plain, state.other
     rows = 0
     for lineno, text in enumerate(lines, start=offset + 1):
@@ -413,7 +413,7 @@ def _jsonl(lines: Iterator[str], offset: int, state: _State) -> int:
                  value.get("last_inbound_at"), value.get("opted_out_at"))
         if type(phone) is not str or not phone or any(
                 cell is not None and type(cell) is not str for cell in (*cells, *times)):
-            state.record(ledger._record(value, state.source, lineno), lineno)
+            state.record(ledger.row_record(value, state.source, lineno), lineno)
             continue
         first_in, first_out, last_in, opted = (when(t) if t else None for t in times)
         if any(cells[1:]):
@@ -485,12 +485,12 @@ def _keys(key: Any, source: str, row: PlainRow,
             return keys
     line = int(row[5][0].rpartition(":")[2])
     if type(key) is str:
-        record = ledger._record({"phone": key}, source, line)
+        record = ledger.row_record({"phone": key}, source, line)
     elif key[0] == "record":
-        record = EvidenceRecord(f"{source}:{line}", *key[1:4], parent_user_id=key[4],
-                                username=key[5], lid=key[6])
+        record = EvidenceRecord(f"{source}:{line}", phone=key[1], name=key[2], user_id=key[3],
+                                parent_user_id=key[4], username=key[5], lid=key[6])
     else:
-        record = ledger._record(dict(zip(cell_names, key)), source, line)
+        record = ledger.row_record(dict(zip(cell_names, key, strict=True)), source, line)
     return record_keys(printable(record))
 
 
@@ -502,7 +502,7 @@ def _cell_keys(cells: tuple[str | None, ...], names: Sequence[str]) -> tuple[Key
     """``record_keys`` of the row reader's record of these key cells, when they are ASCII
     text in the common shapes; None leaves them to the row reader."""
     keys = set()
-    for column, cell in zip(names, cells):
+    for column, cell in zip(names, cells, strict=True):
         if cell is None:
             continue
         if not cell.isascii():  # perhaps a lone surrogate (JSON "\ud800"): see _printable

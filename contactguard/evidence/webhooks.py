@@ -84,6 +84,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_DOCUMENT_BYTES",
     "MAX_VALUES",
+    "payloads",
     "read_json",
     "read_jsonl",
     "records",
@@ -140,15 +141,26 @@ def records(
 ) -> Iterator[EvidenceRecord]:
     """The records of a webhook archive file; ``warn`` hears about skipped events."""
     source = str(path)
+    counter = _Counter()
+    for where, payload in payloads(path):
+        yield from _payload(payload, where, counter, warn, not_understood)
+    counter.report(source, warn)
+
+
+def payloads(path: Path | str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(source "file:line" / "file" / "file#name", payload) for every payload of an archive:
+    the one walk of the file that ``records`` reads evidence from, also for readers of other
+    parts of a payload (the app's contact list of ``smb_app_state_sync``)."""
+    source = str(path)
     try:
         stream = Path(path).open("rb")  # noqa: SIM115 - closed when the generator ends
     except OSError as exc:
         raise EvidenceError(f"cannot open: {exc.strerror}", file=source) from exc
     with stream:
         if source.lower().endswith(_JSONL_SUFFIXES):
-            yield from read_jsonl(stream, source, warn=warn, not_understood=not_understood)
+            yield from _jsonl_payloads(stream, source)
         else:
-            yield from read_json(stream, source, warn=warn, not_understood=not_understood)
+            yield from _json_payloads(stream, source)
 
 
 def read_jsonl(
@@ -157,6 +169,27 @@ def read_jsonl(
 ) -> Iterator[EvidenceRecord]:
     """The records of a JSONL archive (one payload per line), read line by line."""
     counter = _Counter()
+    for where, payload in _jsonl_payloads(stream, source):
+        yield from _payload(payload, where, counter, warn, not_understood)
+    counter.report(source, warn)
+
+
+def read_json(
+    stream: IO[bytes], source: str, *, warn: Warn | None = None,
+    not_understood: Unknown = _ignore,
+) -> Iterator[EvidenceRecord]:
+    """The records of a ``.json`` file: a payload, a list of them, or named payloads (or one
+    payload per line, as some loggers write into a ``.json``)."""
+    counter = _Counter()
+    for where, payload in _json_payloads(stream, source):
+        yield from _payload(payload, where, counter, warn, not_understood)
+    counter.report(source, warn)
+
+
+def _jsonl_payloads(stream: IO[bytes], source: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The payloads of a stream holding one per line (memory: one line at a time). A line
+    that is not an object is an error; an object that is not a payload (a logger's header)
+    is skipped."""
     lines = bounded_lines(stream, source, MAX_DOCUMENT_BYTES, "a webhook payload")
     for lineno, line in enumerate(lines, 1):
         raw = cast(bytes, line)  # a binary stream gives bytes lines
@@ -172,37 +205,52 @@ def read_jsonl(
                 line=lineno,
             )
         if _is_payload(value):
-            yield from _payload(value, f"{source}:{lineno}", counter, warn, not_understood)
-    counter.report(source, warn)
+            yield f"{source}:{lineno}", value
 
 
-def read_json(
-    stream: IO[bytes], source: str, *, warn: Warn | None = None,
-    not_understood: Unknown = _ignore,
-) -> Iterator[EvidenceRecord]:
-    """The records of a ``.json`` file: a payload, a list of them, or named payloads."""
+def _json_payloads(stream: IO[bytes], source: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The payloads of a ``.json`` file. One document is read whole, up to
+    ``MAX_DOCUMENT_BYTES``. A file of one payload per line ("Extra data" after the first) is
+    read as JSONL, line by line, whatever its size; a larger file that is not is refused."""
     data = stream.read(MAX_DOCUMENT_BYTES + 1)
     if len(data) > MAX_DOCUMENT_BYTES:
-        raise EvidenceError(
-            f"larger than {MAX_DOCUMENT_BYTES} bytes; store big archives as JSONL "
-            "(one payload per line)",
-            file=source,
-        )
+        if not _first_line_is_document(data):
+            raise EvidenceError(
+                f"larger than {MAX_DOCUMENT_BYTES} bytes; store big archives as JSONL "
+                "(one payload per line)",
+                file=source,
+            )
+        del data
+        stream.seek(0)
+        yield from _jsonl_payloads(stream, source)
+        return
     data = data.removeprefix(_UTF8_BOM)
     try:
         value = _parse(data, source, None)
     except EvidenceError as exc:
         # A logger may write one payload per line into a file called .json.
         if isinstance(exc.__cause__, json.JSONDecodeError) and exc.__cause__.msg == "Extra data":
-            yield from read_jsonl(
-                io.BytesIO(data), source, warn=warn, not_understood=not_understood
-            )
+            yield from _jsonl_payloads(io.BytesIO(data), source)
             return
         raise
-    counter = _Counter()
-    for where, payload in _payloads(value, source):
-        yield from _payload(payload, where, counter, warn, not_understood)
-    counter.report(source, warn)
+    yield from _payloads(value, source)
+
+
+def _first_line_is_document(data: bytes) -> bool:
+    """Whether the first non-blank line of ``data`` is a whole JSON object (the file holds
+    one payload per line) rather than the start of one large document."""
+    start = len(_UTF8_BOM) if data.startswith(_UTF8_BOM) else 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end == -1 else end
+        line = data[start:end]
+        if line.strip():
+            try:
+                return isinstance(json.loads(line), dict)
+            except (ValueError, RecursionError):
+                return False
+        start = end + 1
+    return False
 
 
 # -- parsing -----------------------------------------------------------------------------------
@@ -210,14 +258,16 @@ def read_json(
 
 def _parse(data: bytes, source: str, line: int | None) -> Any:
     # an upper bound of the values (separators inside strings count too), at C speed
-    if data.count(b",") + data.count(b"[") + data.count(b"{") > MAX_VALUES:
+    brackets = data.count(b"[") + data.count(b"{")
+    if data.count(b",") + brackets > MAX_VALUES:
         raise EvidenceError(
             f"more than {MAX_VALUES:,} JSON values in one document; store big archives as "
             "JSONL (one payload per line)",
             file=source,
             line=line,
         )
-    if _nesting_exceeds(data, MAX_DEPTH):
+    # no deeper than the number of opening brackets: most payloads need no nesting check
+    if brackets > MAX_DEPTH and _nesting_exceeds(data, MAX_DEPTH):
         raise EvidenceError(
             f"JSON nested deeper than {MAX_DEPTH} levels; not a webhook payload",
             file=source,
@@ -621,30 +671,3 @@ def _timestamp(value: object) -> datetime | None:
         return None
 
 
-def payloads(path: Path | str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(source "file:line" / "file" / "file#name", payload) for every payload of an archive,
-    within the same limits as ``records`` (for readers of other parts of a payload than
-    evidence: the app's contact list of ``smb_app_state_sync``)."""
-    source = str(path)
-    try:
-        stream = Path(path).open("rb")  # noqa: SIM115 - closed when the generator ends
-    except OSError as exc:
-        raise EvidenceError(f"cannot open: {exc.strerror}", file=source) from exc
-    with stream:
-        data = stream.read(MAX_DOCUMENT_BYTES + 1)
-        if not source.lower().endswith(_JSONL_SUFFIXES) and len(data) <= MAX_DOCUMENT_BYTES:
-            try:
-                yield from _payloads(_parse(data.removeprefix(_UTF8_BOM), source, None), source)
-                return
-            except EvidenceError as exc:
-                cause = exc.__cause__
-                if not (isinstance(cause, json.JSONDecodeError) and cause.msg == "Extra data"):
-                    raise
-        stream.seek(0)
-        lines = bounded_lines(stream, source, MAX_DOCUMENT_BYTES, "a webhook payload")
-        for lineno, line in enumerate(lines, 1):
-            raw = cast(bytes, line).removeprefix(_UTF8_BOM) if lineno == 1 else cast(bytes, line)
-            if raw.strip():
-                value = _parse(raw, source, lineno)
-                if _is_payload(value):
-                    yield f"{source}:{lineno}", value
