@@ -7,7 +7,6 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -87,26 +86,36 @@ class LedgerWrites:
         evidence = Evidence()
         count = gather(sources, context, evidence)  # a bad row aborts before any write
         self._writable()
-        if not self._db.execute("SELECT NOT EXISTS (SELECT 1 FROM statement)").fetchone()[0]:
+        added = self._bulk(evidence) if self._empty() else None
+        if added is None:  # statements there already (perhaps written meanwhile): merged
             merged = dict(evidence._table)
             for number, row in evidence._plain.items():
                 merged[(Key("phone", number),)] = plain_entry(row)
             return self._merge(merged, count)
+        return ImportStats(count, added, 0)
+
+    def _empty(self) -> bool:
+        return bool(self._db.execute("SELECT NOT EXISTS (SELECT 1 FROM statement)").fetchone()[0])
+
+    def _bulk(self, evidence: Any) -> int | None:
+        """``bulk_load`` in one transaction if the ledger is still empty (else None)."""
+        # the load writes only ids it gave out itself: checking each reference would cost a
+        # look-up per row (the pragma takes effect outside a transaction only)
+        self._db.execute("PRAGMA foreign_keys = OFF")
         try:
             self._db.execute("BEGIN IMMEDIATE")
-            if self._db.execute("SELECT EXISTS (SELECT 1 FROM statement)").fetchone()[0]:
-                self._db.execute("ROLLBACK")  # filled meanwhile: merged the ordinary way
-                merged = dict(evidence._table)
-                for number, row in evidence._plain.items():
-                    merged[(Key("phone", number),)] = plain_entry(row)
-                return self._merge(merged, count)
+            if not self._empty():
+                self._db.execute("ROLLBACK")
+                return None
             added = bulk_load(self._db, evidence._table, evidence._plain)
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
-        return ImportStats(count, added, 0)
+        finally:
+            self._db.execute("PRAGMA foreign_keys = ON")
+        return added
 
     def _existing(self, encoded: list[str]) -> dict[str, tuple[int, EvidenceEntry]]:
         """The stored statements among ``encoded`` key sets, looked up in batches through the
@@ -222,6 +231,15 @@ def plain_entry(row: PlainRow) -> EvidenceEntry:
     return EvidenceEntry(first_in, first_out, last_in, opted, sources, left)
 
 
+_CHUNK = 50_000  # statements written per round of a bulk load
+_UTC = timezone.utc
+
+
+def _texts(times: tuple[datetime | None, ...]) -> list[str | None]:
+    """``ts`` of a column of times (most already UTC: one ``isoformat`` each)."""
+    return [None if t is None else t.isoformat() if t.tzinfo is _UTC else ts(t) for t in times]
+
+
 def bulk_load(db: sqlite3.Connection, table: dict[tuple[Key, ...], EvidenceEntry],
                plain: dict[str, PlainRow]) -> int:
     """Write every statement into an EMPTY ledger inside the caller's transaction: rows in
@@ -231,34 +249,33 @@ def bulk_load(db: sqlite3.Connection, table: dict[tuple[Key, ...], EvidenceEntry
     try:
         numbers = sorted(plain)
         general = sorted(table, key=encode_keys)
-        first = len(numbers) + 1
         columns = ", ".join(ALL_TIMES)
-        db.executemany(
-            f"INSERT INTO statement (id, keys, {columns}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-            chain(
-                ((sid, "phone:" + number, *map(ts, plain[number][:5]))
-                 for sid, number in enumerate(numbers, start=1)),
-                ((sid, encode_keys(keys), *(ts(getattr(table[keys], t)) for t in ALL_TIMES))
-                 for sid, keys in enumerate(general, start=first)),
-            ),
-        )
+        insert = f"INSERT INTO statement (id, keys, {columns}) VALUES (?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+        for start in range(0, len(numbers), _CHUNK):  # column by column, a chunk at a time
+            chunk = numbers[start:start + _CHUNK]
+            ids = range(start + 1, start + 1 + len(chunk))
+            times = list(zip(*map(plain.__getitem__, chunk), strict=True))
+            db.executemany(insert, zip(ids, map("phone:".__add__, chunk),
+                                       *map(_texts, times[:5]), strict=True))
+            db.executemany(
+                "INSERT INTO statement_key (kind, value, statement) VALUES ('phone', ?, ?)",
+                zip(chunk, ids, strict=True))
+            db.executemany(
+                "INSERT INTO said_by (statement, source) VALUES (?, ?)",
+                ((sid, source) for sid, sources in zip(ids, times[5], strict=True)
+                 for source in sources))
+        first = len(numbers) + 1
+        db.executemany(insert, (
+            (sid, encode_keys(keys), *(ts(getattr(table[keys], t)) for t in ALL_TIMES))
+            for sid, keys in enumerate(general, start=first)))
         db.executemany(
             "INSERT OR IGNORE INTO statement_key (kind, value, statement) VALUES (?, ?, ?)",
-            chain(
-                (("phone", number, sid) for sid, number in enumerate(numbers, start=1)),
-                ((k.kind, k.value, sid)
-                 for sid, keys in enumerate(general, start=first) for k in keys),
-            ),
-        )
+            ((k.kind, k.value, sid) for sid, keys in enumerate(general, start=first)
+             for k in keys))
         db.executemany(
             "INSERT OR IGNORE INTO said_by (statement, source) VALUES (?, ?)",
-            chain(
-                ((sid, source) for sid, number in enumerate(numbers, start=1)
-                 for source in plain[number][5]),
-                ((sid, source) for sid, keys in enumerate(general, start=first)
-                 for source in table[keys].sources),
-            ),
-        )
+            ((sid, source) for sid, keys in enumerate(general, start=first)
+             for source in table[keys].sources))
     finally:
         db.execute("PRAGMA cache_size = -2000")  # SQLite's default again
     return len(numbers) + len(general)
