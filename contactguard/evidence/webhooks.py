@@ -66,6 +66,7 @@ Every record's source is ``"file:line"`` (JSONL), ``"file"`` or ``"file#name"`` 
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -382,16 +383,10 @@ class _Business:
 
     @classmethod
     def of(cls, metadata: Mapping[str, Any]) -> _Business:
-        ids = set()
-        for field_name in ("display_phone_number", "phone_number_id"):
-            digits = _digits(_text(metadata.get(field_name)))
-            if not digits:
-                continue
-            ids.add(digits)
-            key = evidence_key(digits)
-            if key is not None:
-                ids.update(v[1:] for v in variants(key, ar_without_9=True))
-        return cls(frozenset(ids))
+        """The business of a payload (every payload of an archive names the same one or a
+        few: they are made once per pair of identifiers)."""
+        return _business(_text(metadata.get("display_phone_number")),
+                         _text(metadata.get("phone_number_id")))
 
     def owns(self, number: str) -> bool:
         digits = _digits(number)
@@ -407,6 +402,20 @@ def _payload(
             value = change.get("value")
             if isinstance(value, dict):
                 yield from _value(value, source, counter, warn, unknown)
+
+
+@functools.lru_cache(maxsize=256)
+def _business(display_number: str, number_id: str) -> _Business:
+    ids = set()
+    for text in (display_number, number_id):
+        digits = _digits(text)
+        if not digits:
+            continue
+        ids.add(digits)
+        key = evidence_key(digits)
+        if key is not None:
+            ids.update(v[1:] for v in variants(key, ar_without_9=True))
+    return _Business(frozenset(ids))
 
 
 def _replies_to_business(message: Mapping[str, Any], business: _Business) -> bool:
@@ -635,10 +644,11 @@ def _warn_number_change(message: Mapping[str, Any], source: str, warn: Warn | No
 # -- small helpers -----------------------------------------------------------------------------
 
 
-def _dicts(value: object) -> Iterator[dict[str, Any]]:
-    """The objects of a JSON array; anything else (missing, wrong type) yields nothing."""
-    if isinstance(value, list):
-        yield from (item for item in value if isinstance(item, dict))
+def _dicts(value: object) -> list[dict[str, Any]]:
+    """The objects of a JSON array; anything else (missing, wrong type) gives none."""
+    if type(value) is list:  # json.loads makes plain lists
+        return [item for item in value if type(item) is dict]
+    return []
 
 
 def _text(value: object) -> str:
@@ -651,6 +661,8 @@ def _text(value: object) -> str:
 
 
 def _digits(text: str) -> str:
+    if text.isdigit() and text.isascii():
+        return text  # the common case, told at C speed
     return "".join(ch for ch in text if ch.isascii() and ch.isdigit())
 
 
