@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from test_ledger_fast import NUMBERS, OTHERS, TIME_TEXT, TIMES, csv_ledgers, jsonl_ledgers
+from test_ledger_fast import NUMBERS, TIMES, csv_ledgers, jsonl_ledgers
 
 from contactguard import fastpaths
 from contactguard.errors import EvidenceError
