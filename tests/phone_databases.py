@@ -60,6 +60,10 @@ CREATE UNIQUE INDEX messages_key_index ON messages (key_remote_jid, key_from_me,
 CREATE TABLE chat_list (_id INTEGER PRIMARY KEY AUTOINCREMENT, key_remote_jid TEXT UNIQUE,
     message_table_id INTEGER, subject TEXT, creation INTEGER, last_read_message_table_id INTEGER,
     sort_timestamp INTEGER);
+CREATE TABLE receipts (_id INTEGER PRIMARY KEY AUTOINCREMENT, key_remote_jid TEXT NOT NULL,
+    key_id TEXT NOT NULL, remote_resource TEXT, receipt_device_timestamp INTEGER,
+    read_device_timestamp INTEGER, played_device_timestamp INTEGER);
+CREATE INDEX receipts_key_index ON receipts (key_remote_jid, key_id);
 """
 
 IOS_SCHEMA = """
@@ -172,8 +176,9 @@ class OldMsgstore:
                         "timestamp, media_wa_type) VALUES ('-1', 0, '-1', -1, 0, '0')")
 
     def message(self, jid: str, from_me: bool, when: datetime, wa_type: str = "0",
-                status: int | None = None) -> None:
-        """One message; ``status`` 6 makes it one of WhatsApp's notices."""
+                status: int | None = None) -> str:
+        """One message (its ``key_id`` returned); ``status`` 6 makes it one of WhatsApp's
+        notices."""
         self._keys += 1
         if status is None:
             status = 13 if from_me else 0
@@ -182,6 +187,19 @@ class OldMsgstore:
             " media_wa_type) VALUES (?, ?, ?, ?, 'hi', ?, ?)",
             (jid, int(from_me), f"K{self._keys}", status, ms(when), wa_type),
         )
+        return f"K{self._keys}"
+
+    def receipt(self, list_jid: str, key_id: str, recipient: str, when: datetime) -> None:
+        """The broadcast-list message ``key_id`` reached ``recipient`` (a jid)."""
+        self.db.execute(
+            "INSERT INTO receipts (key_remote_jid, key_id, remote_resource,"
+            " receipt_device_timestamp) VALUES (?, ?, ?, ?)",
+            (list_jid, key_id, recipient, ms(when)),
+        )
+
+    def drop_receipts(self) -> None:
+        """An old database from before the ``receipts`` table."""
+        self.db.execute("DROP TABLE receipts")
 
     def close(self) -> Path:
         self.db.commit()

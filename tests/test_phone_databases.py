@@ -244,6 +244,80 @@ class TestAndroidOldSchema:
         assert tally.unrecognised == 1
 
 
+class TestAndroidOldSchemaBroadcasts:
+    def test_broadcast_list_message_is_the_business_writing_first(self, tmp_path: Path) -> None:
+        """An old-schema broadcast the customer received (receipts) makes their answer a reply."""
+        db = OldMsgstore(tmp_path / "msgstore.db")
+        sent = db.message("1600000000@broadcast", True, at(2))
+        db.receipt("1600000000@broadcast", sent, f"{ANNA}@s.whatsapp.net", at(3))
+        db.message(f"{ANNA}@s.whatsapp.net", False, at(10))  # Anna answers the broadcast
+        db.message(f"{BERT}@s.whatsapp.net", False, at(11))  # Bert was not on the list
+        tally = Tally()
+        records = by_number(list(read_android(str(db.close()), tally=tally)))
+        assert records[ANNA].first_outbound_at == at(2)
+        assert records[ANNA].first_inbound_at == at(10)
+        assert records[BERT].first_outbound_at is None
+        assert tally.chats["broadcast lists"] == 1
+        assert tally.notes == []
+
+    def test_notice_on_a_list_and_foreign_recipients_are_not_outbound(
+        self, tmp_path: Path
+    ) -> None:
+        """A notice on the list is nobody's message; a recipient that is no number is skipped."""
+        db = OldMsgstore(tmp_path / "msgstore.db")
+        notice = db.message("1600000000@broadcast", True, at(1), status=6)
+        db.receipt("1600000000@broadcast", notice, f"{ANNA}@s.whatsapp.net", at(1))
+        sent = db.message("1600000000@broadcast", True, at(5))
+        db.receipt("1600000000@broadcast", sent, "491701234599-1600000000@g.us", at(6))
+        db.message(f"{ANNA}@s.whatsapp.net", False, at(10))
+        records = by_number(list(read_android(str(db.close()))))
+        assert set(records) == {ANNA}
+        assert records[ANNA].first_outbound_at is None
+
+    def test_without_receipts_table_a_note_says_so(self, tmp_path: Path) -> None:
+        """An old database without receipts: its broadcasts are named in a note, not guessed."""
+        db = OldMsgstore(tmp_path / "msgstore.db")
+        db.drop_receipts()
+        db.message("1600000000@broadcast", True, at(2))
+        db.message(f"{ANNA}@s.whatsapp.net", False, at(10))
+        tally = Tally()
+        records = by_number(list(read_android(str(db.close()), tally=tally)))
+        assert records[ANNA].first_outbound_at is None
+        assert any("no receipts table" in note for note in tally.notes)
+
+    @settings(max_examples=30, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(events=st.lists(
+        st.tuples(st.sampled_from(["in", "out", "list"]), st.sampled_from([ANNA, BERT, CARL]),
+                  st.integers(0, 500), st.booleans()),
+        max_size=25))
+    def test_reader_matches_a_model_of_lists_and_chats(
+        self, tmp_path_factory: pytest.TempPathFactory,
+        events: list[tuple[str, str, int, bool]],
+    ) -> None:
+        """Generated chats and list messages: first outbound = the earliest own or list message
+        with a receipt for that person; first inbound = the earliest customer message."""
+        db = OldMsgstore(tmp_path_factory.mktemp("old") / "msgstore.db")
+        first_in: dict[str, datetime] = {}
+        first_out: dict[str, datetime] = {}
+        for what, who, minute, received in events:
+            when = at(minute)
+            if what == "list":
+                key = db.message("1600000000@broadcast", True, when)
+                if received:
+                    db.receipt("1600000000@broadcast", key, f"{who}@s.whatsapp.net", when)
+                    first_out[who] = min(first_out.get(who, when), when)
+            else:
+                db.message(f"{who}@s.whatsapp.net", what == "out", when)
+                seen = first_out if what == "out" else first_in
+                seen[who] = min(seen.get(who, when), when)
+        records = by_number(list(read_android(str(db.close()))))
+        assert set(records) == set(first_in) | set(first_out)
+        for who, got in records.items():
+            assert got.first_inbound_at == first_in.get(who)
+            assert got.first_outbound_at == first_out.get(who)
+
+
 class TestNotWhatsApp:
     def test_foreign_sqlite_is_never_adopted_as_ledger(self, tmp_path: Path) -> None:
         """A SQLite file of another program is refused as a ledger and left untouched."""
