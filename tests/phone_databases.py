@@ -216,13 +216,14 @@ class ChatStorage:
         self.db.executescript(IOS_SCHEMA)
         self._pk = 0
 
-    def session(self, jid: str, session_type: int = 0) -> int:
-        """A chat session (type 0 one to one, 1 group)."""
+    def session(self, jid: str, session_type: int = 0, identifier: str | None = None) -> int:
+        """A chat session (type 0 one to one, 1 group); ``identifier`` is the other key the
+        app keeps for the person (``ZCONTACTIDENTIFIER``, e.g. their ``…@lid``)."""
         self._pk += 1
         self.db.execute(
-            "INSERT INTO ZWACHATSESSION (Z_PK, Z_ENT, ZSESSIONTYPE, ZCONTACTJID, ZPARTNERNAME) "
-            "VALUES (?, 7, ?, ?, 'someone')",
-            (self._pk, session_type, jid),
+            "INSERT INTO ZWACHATSESSION (Z_PK, Z_ENT, ZSESSIONTYPE, ZCONTACTJID, ZPARTNERNAME, "
+            "ZCONTACTIDENTIFIER) VALUES (?, 7, ?, ?, 'someone', ?)",
+            (self._pk, session_type, jid, identifier),
         )
         return self._pk
 
@@ -241,8 +242,22 @@ class ChatStorage:
         return self.path
 
 
+def contacts_v2(path: Path, rows: list[tuple[str | None, str | None]]) -> Path:
+    """An iOS ``ContactsV2.sqlite`` whose ``ZWAADDRESSBOOKCONTACT`` rows are (``ZLID``,
+    ``ZWHATSAPPID``) pairs."""
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE ZWAADDRESSBOOKCONTACT (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, "
+               "Z_OPT INTEGER, ZFULLNAME VARCHAR, ZGIVENNAME VARCHAR, ZPHONENUMBER VARCHAR, "
+               "ZWHATSAPPID VARCHAR, ZLID VARCHAR, ZUSERNAME VARCHAR, ZABOUTTEXT VARCHAR)")
+    db.executemany("INSERT INTO ZWAADDRESSBOOKCONTACT (ZFULLNAME, ZWHATSAPPID, ZLID) "
+                   "VALUES ('someone', ?, ?)", [(jid, lid) for lid, jid in rows])
+    db.commit()
+    db.close()
+    return path
+
+
 def finder_backup(folder: Path, chatstorage: Path | None, *, domain: str,
-                  encrypted: bool = False) -> Path:
+                  encrypted: bool = False, contacts: Path | None = None) -> Path:
     """An iPhone backup folder as Finder writes it, holding ``chatstorage`` under ``domain``."""
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "Manifest.plist").open("wb") as stream:
@@ -252,9 +267,10 @@ def finder_backup(folder: Path, chatstorage: Path | None, *, domain: str,
         (folder / "Manifest.db").write_bytes(bytes(range(256)) * 16)
         return folder
     db = sqlite3.connect(folder / "Manifest.db")
-    db.execute("CREATE TABLE Files (fileID TEXT PRIMARY KEY, domain TEXT, relativePath TEXT, "
+    db.execute("CREATE TABLE IF NOT EXISTS Files (fileID TEXT PRIMARY KEY, domain TEXT, "
+               "relativePath TEXT, "
                "flags INTEGER, file BLOB)")
-    db.execute("CREATE TABLE Properties (key TEXT PRIMARY KEY, value BLOB)")
+    db.execute("CREATE TABLE IF NOT EXISTS Properties (key TEXT PRIMARY KEY, value BLOB)")
     if chatstorage is not None:
         file_id = hashlib.sha1(f"{domain}-ChatStorage.sqlite".encode()).hexdigest()
         db.execute("INSERT INTO Files VALUES (?, ?, 'ChatStorage.sqlite', 1, NULL)",
@@ -262,6 +278,13 @@ def finder_backup(folder: Path, chatstorage: Path | None, *, domain: str,
         target = folder / file_id[:2] / file_id
         target.parent.mkdir(exist_ok=True)
         target.write_bytes(chatstorage.read_bytes())
+    if contacts is not None:
+        file_id = hashlib.sha1(f"{domain}-ContactsV2.sqlite".encode()).hexdigest()
+        db.execute("INSERT INTO Files VALUES (?, ?, 'ContactsV2.sqlite', 1, NULL)",
+                   (file_id, domain))
+        target = folder / file_id[:2] / file_id
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(contacts.read_bytes())
     db.commit()
     db.close()
     return folder
