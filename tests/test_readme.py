@@ -463,6 +463,20 @@ def test_excerpt_is_in_the_file_it_names(world: World, block: Block) -> None:
     contains(json.loads(block.text), world.files[block.id])
 
 
+SYNC_CONFIGS = [b for b in BLOCKS if b.lang == "toml" and "[source]" in b.text]
+
+
+@pytest.mark.parametrize("block", SYNC_CONFIGS, ids=[b.id for b in SYNC_CONFIGS])
+def test_sync_config_example_loads(world: World, block: Block) -> None:
+    """Each sync config the README shows is a valid config (in the folder the commands left)."""
+    from contactguard.syncconfig import load_configs
+
+    path = world.folder / f"readme-{block.line}.toml"
+    path.write_text(block.text)
+    configs = load_configs(path)
+    assert configs and all(c.file == path for c in configs)
+
+
 @settings(max_examples=60, deadline=None)
 @given(shown=st.recursive(st.integers(0, 3) | st.sampled_from(["a", "b"]),
                           lambda inner: st.lists(inner, max_size=3)
