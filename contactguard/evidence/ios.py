@@ -20,8 +20,9 @@ A Finder/iTunes backup is a folder with ``Manifest.db`` (table ``Files``: ``file
 Business app keeps its database in the shared group domain
 ``AppDomainGroup-group.net.whatsapp.WhatsAppSMB.shared``, the personal app in
 ``AppDomainGroup-group.net.whatsapp.WhatsApp.shared``; the Business one is read when present.
-An encrypted backup (``Manifest.plist``: ``IsEncrypted``) is refused with a clear error: no
-well-kept library opens one, so make an unencrypted backup for this.
+An encrypted backup (``Manifest.plist``: ``IsEncrypted``) is refused with a clear error saying
+to make an unencrypted backup: the one library that opens such backups cannot make one, so no
+test could hold a reader of them to a backup built from the format.
 """
 
 from __future__ import annotations
