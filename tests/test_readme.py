@@ -530,6 +530,33 @@ def test_parser_reads_marks_indents_and_console_blocks() -> None:
     assert third.marks == {"not run": "why"}
 
 
+_WORD = st.text("abcxyz-./=:0123456789", min_size=1, max_size=8).filter(
+    lambda w: not w.startswith("#"))
+
+
+@settings(max_examples=80, deadline=None)
+@given(lines=st.lists(st.tuples(st.lists(_WORD, min_size=1, max_size=6),
+                                st.lists(st.integers(1, 5), max_size=2),
+                                st.booleans()), min_size=1, max_size=4),
+       indent=st.sampled_from(["", "  ", "   "]), lang=st.sampled_from(["sh", "bash"]))
+def test_parser_splits_generated_blocks_as_the_shell_would(
+    lines: list[tuple[list[str], list[int], bool]], indent: str, lang: str
+) -> None:
+    """Generated blocks (continued lines, comments, indented fences): each command's words."""
+    body = []
+    for words_, breaks, comment in lines:
+        text = ["contactguard", *words_]
+        for cut in sorted({min(b, len(text) - 1) for b in breaks if b < len(text)}, reverse=True):
+            text.insert(cut, "\\\n   ")
+        joined = " ".join(text)
+        body.append(joined + ("  # a comment" if comment else ""))
+        body.append("# a line of its own")
+    markdown = "\n".join(f"{indent}{line}" for line in
+                         [f"```{lang}", *"\n".join(body).splitlines(), "```"]) + "\n"
+    (block,) = parse_blocks(markdown, "X.md")
+    assert [words(c) for c, _ in commands(block)] == [["contactguard", *w] for w, _, _ in lines]
+
+
 # -- the command-line reference ---------------------------------------------------------------
 
 
