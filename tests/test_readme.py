@@ -42,6 +42,7 @@ import re
 import shlex
 import shutil
 import sqlite3
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -379,7 +380,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             if "excerpt of" in block.marks:
                 files[block.id] = json.loads((folder / block.marks["excerpt of"]).read_text())
             if block.lang == "python":
-                ran[block.id] = [run_python(block, shell)]
+                ran[block.id] = [run_python(block)]
             elif block.lang in RUN:
                 ran[block.id] = run_block(block, shell)
     yield World(folder, shell, ran, files)
@@ -391,15 +392,22 @@ def run_block(block: Block, shell: Shell) -> list[Ran]:
         line = setup_command(written) if block.section == "Set-up" else written
         if line is None:
             continue
-        status, output = shell.run(line)
+        try:
+            status, output = shell.run(line)
+        except AssertionError as exc:  # this block's test reports it; the others still run
+            status, output = -1, f"could not run: {exc}"
         out.append(Ran(line, status, output, expected))
     return out
 
 
-def run_python(block: Block, shell: Shell) -> Ran:
+def run_python(block: Block) -> Ran:
+    """A Python block run as it is; an exception is its result (status 1, the traceback)."""
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        exec(compile(block.text, block.id, "exec"), {"__name__": "__readme__"})
+    try:
+        with contextlib.redirect_stdout(printed):
+            exec(compile(block.text, block.id, "exec"), {"__name__": "__readme__"})
+    except Exception:  # reported by this block's test, not by the fixture
+        return Ran(block.text, 1, traceback.format_exc(), [])
     return Ran(block.text, 0, printed.getvalue(), [])
 
 
