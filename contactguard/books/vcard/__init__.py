@@ -39,8 +39,8 @@ may share.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from ... import fastpaths
