@@ -11,7 +11,7 @@ sure about to the next slower one::
       │
       ▼  segments of ~512 KiB, each cut where a line "BEGIN:VCARD" starts
     whole.WholeCardReader.read_segment    a whole light card matched by one expression built
-      │                                   from the heads met so far (C speed, ~2 µs a card)
+      │                                   from the heads met so far (at C speed)
       │  anything else: a head not met yet, text between cards, a BOM, a lone CR, bytes that
       │  are not UTF-8, a card of more than 64 K characters or 102 lines, no card start
       │  for 4 MiB
