@@ -19,6 +19,7 @@ from fuzz.targets import Taken, read_taking, read_vcard, same_when_taking
 from test_fastpath import FIELD_HINTS, VCARD_FILES, _make_book_module
 
 from contactguard.books import ReadOptions, vcard
+from contactguard.errors import ContactguardError
 from contactguard.model import Contact
 
 ROOT = Path(__file__).parent.parent
@@ -286,3 +287,24 @@ def test_threads_share_what_was_learnt() -> None:
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda book: _whole(book, frozenset()), books * 5))
     assert got == expected * 5
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_read_segment_is_the_line_reader(seed: int) -> None:
+    """The whole-card reader's entry, given a segment, yields the line reader's contacts (or
+    raises its error) and returns how many lines the segment ends."""
+    rng = random.Random(100 + seed)
+    reader = _Cold.reader
+    for _ in range(40):
+        data = _random_book(rng)
+        fields = rng.choice(FIELD_HINTS)
+        got: list[Contact] = []
+        try:
+            segment = reader.whole.read_segment(data, "book", fields, 1, True)
+            while True:
+                got.append(next(segment))
+        except StopIteration as stop:
+            assert got == _by_lines(data, fields), data
+            assert stop.value == vcard.lines.line_ends(data), data
+        except ContactguardError as exc:
+            assert str(exc) == _by_lines(data, fields), data
