@@ -112,6 +112,7 @@ _UNPROMPTED_TYPES = frozenset(
 # list, flow), a reaction. They prove that the business wrote before them.
 _REPLY_TYPES = frozenset({"button", "interactive", "reaction"})
 _OPT_OUT = "stop"
+_NOTHING: dict[str, str] = {}  # read-only: what a payload's contacts[] say of an unnamed wa_id
 _BUSINESS_INITIATED = "BUSINESS_INITIATED"
 _UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -473,12 +474,12 @@ def _value(
             return  # the business's own number: nobody to record
         if not phone and user_id in by_user_id:
             phone = by_user_id[user_id]  # contacts[] of this payload name the number
-        known = by_wa_id.get(phone, {})
+        known = by_wa_id.get(phone, _NOTHING)
         key_phone = phone if phone and evidence_key(phone) is not None else None
         uid = user_id or known.get("user_id", "")
-        uid = uid if _USER_ID.fullmatch(uid) else ""
+        uid = uid if uid and _USER_ID.fullmatch(uid) else ""
         parent = parent or known.get("parent_user_id", "")
-        parent = parent if _USER_ID.fullmatch(parent) else ""
+        parent = parent if parent and _USER_ID.fullmatch(parent) else ""
         username = username or known.get("username", "")
         if key_phone is None and not uid:
             counter.no_identity += 1
@@ -573,7 +574,7 @@ def _value(
     # contacts[] link keys even when no event of this payload carried them (an unknown type):
     # one record without times, so a status naming only the user id elsewhere finds the number
     for wa_id, ids in by_wa_id.items():
-        uid = ids["user_id"] if _USER_ID.fullmatch(ids["user_id"]) else ""
+        uid = ids["user_id"] if ids["user_id"] and _USER_ID.fullmatch(ids["user_id"]) else ""
         if uid and wa_id not in linked and evidence_key(wa_id) is not None and not (
             business.owns(wa_id)
         ):
@@ -653,7 +654,7 @@ def _dicts(value: object) -> list[dict[str, Any]]:
 
 def _text(value: object) -> str:
     """A string field, stripped; JSON numbers are accepted (some loggers write wa_ids so)."""
-    if isinstance(value, str):
+    if type(value) is str or isinstance(value, str):
         return value.strip()
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
@@ -668,6 +669,11 @@ def _digits(text: str) -> str:
 
 def _timestamp(value: object) -> datetime | None:
     """Unix seconds (string or number, as the Cloud API writes them) as aware UTC, or None."""
+    if type(value) is str and value.isdigit() and value.isascii():
+        try:  # the Cloud API's own spelling: "1735689600"
+            return datetime.fromtimestamp(int(value), tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
