@@ -500,7 +500,8 @@ def _reading(
             batches.setdefault(kind.name, (kind, []))[1].append(location)
             continue
         if in_bulk and kind.name in _BULK_KINDS:
-            batch = bulk.read(location, location, _printable)
+            batch = bulk.read(location, location, _printable,
+                              jsonl=kind.name == "jsonl-ledger")
             if batch is not None:
                 yield batch
                 continue

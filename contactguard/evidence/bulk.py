@@ -74,16 +74,18 @@ class _Unsure(Exception):
     """The fast reading leaves the file to the reference reading."""
 
 
-def read(path: str, source: str,
-         printable: Callable[[EvidenceRecord], EvidenceRecord]) -> Batch | None:
+def read(path: str, source: str, printable: Callable[[EvidenceRecord], EvidenceRecord],
+         *, jsonl: bool | None = None) -> Batch | None:
     """The statements of the ledger file at ``path`` (named ``source``), or None when the
     reference reader must read it (module docstring). ``printable`` is applied to each record
-    the reference would yield (``evidence._printable``)."""
+    the reference would yield (``evidence._printable``). ``jsonl``: read as JSONL (True) or
+    CSV (False), as the sniffed kind says; None tells them apart as ``ledger.records`` does
+    (by the first non-blank line)."""
     enabled = gc.isenabled()
     gc.disable()  # a million containers that live to the end: collecting them is pure cost
     try:
         with open(path, "rb") as stream:  # noqa: PTH123 - the caller said it is a file
-            return _read(stream, source, printable)
+            return _read(stream, source, printable, jsonl)
     except (_Unsure, EvidenceError, csv.Error, UnicodeDecodeError, RecursionError,
             ValueError, OverflowError, OSError, IndexError, KeyError, TypeError):
         return None
@@ -93,13 +95,13 @@ def read(path: str, source: str,
 
 
 def _read(stream: IO[bytes], source: str,
-          printable: Callable[[EvidenceRecord], EvidenceRecord]) -> Batch:
+          printable: Callable[[EvidenceRecord], EvidenceRecord], jsonl: bool | None) -> Batch:
     texts = _texts(stream)
     skipped, header, rest = _header(texts)
     state = _State(source)
     if header is None:
         return _finish(state, 0, printable, _KEY_COLUMNS)
-    if header.lstrip().startswith("{"):
+    if jsonl if jsonl is not None else header.lstrip().startswith("{"):
         lines = chain([header], io.StringIO(rest, newline="\n"),
                       chain.from_iterable(io.StringIO(t, newline="\n") for t in texts))
         rows = _jsonl(lines, skipped, state)
