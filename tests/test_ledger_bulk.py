@@ -81,6 +81,7 @@ def write(tmp: Path, name: str, text: str) -> Path:
 @example(text="phone,first_inbound_at\n+491701234567,2026-03-01T24:00:00Z\n")
 @example(text="phone,first_inbound_at\n+491701234567,2026-03-01T09:15:00+01:60\n")
 @example(text="phone,first_inbound_at\n+491701234567,  \n")
+@example(text="phone,first_inbound_at\n+491701234567,2026-03-01,\n+8801712345678,2026-03-01")
 @example(text="\n" * 9000 + '{"phone": "+491701234567", "first_inbound_at": "2026-03-01"}\n')
 def test_bulk_csv_equals_the_reference(tmp_path: Path, text: str) -> None:
     """Every generated CSV ledger (every column spelling the reader takes, near-miss values,

@@ -126,3 +126,24 @@ def test_the_date_span_ends_at_a_business_message(tmp_path: Path) -> None:
     path.write_text(path.read_text() + json.dumps(message("491701234569", 1_720_000_000)) + "\n")
     ((block, _),) = list(inspect_sources([path]))
     assert "dates: 2023-11-14 22:13 to 2024-07-03 09:46" in block
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(st.text(alphabet="0123456789", max_size=17),
+                      st.sampled_from(["5215541637145", "0491701234567", "1555010", "٤٩١٧٠١٢٣٤٥٦٧",
+                                       "999123456789", "+491701234567", " 491701234567"])))
+def test_a_wa_id_is_told_as_evidence_key_tells_it(text: str) -> None:
+    """The wa_id short cuts (webhooks' number check, ``record_keys`` of a digits-only phone)
+    decide exactly as ``evidence_key``: taken or not, and the same canonical key."""
+    from contactguard.evidence.identity import Key, record_keys
+    from contactguard.model import EvidenceRecord
+    from contactguard.phones import evidence_key
+
+    key = evidence_key(text)
+    assert webhooks._is_number(text) == (key is not None)
+    record = EvidenceRecord(source="x", phone=text)
+    if key is None:
+        with pytest.raises(EvidenceError):
+            record_keys(record)
+    else:
+        assert record_keys(record) == (Key("phone", key),)

@@ -454,9 +454,11 @@ def _finish(state: _State, rows: int,
     for key, row in state.other.items():
         keys = _keys(key, state.source, row, printable, cell_names)
         moved.append((keys, row))
+    late = False  # a number alone that a row read whole brought: out of line order
     for keys, row in moved:
         if len(keys) == 1 and keys[0].kind == "phone":
             _put_sorted(plain, keys[0].value, row)
+            late = True
             continue
         first_in, first_out, last_in, opted, _left, sources = row
         entry = EvidenceEntry(first_in, first_out, last_in, opted, sources)
@@ -466,7 +468,13 @@ def _finish(state: _State, rows: int,
             general[keys] = EvidenceEntry(
                 merged.first_inbound_at, merged.first_outbound_at, merged.last_inbound_at,
                 merged.opted_out_at, _by_line(merged.sources))
+    if late:  # in the order of first appearance, as the records would have come
+        batch.plain = dict(sorted(plain.items(), key=_first_line))
     return batch
+
+
+def _first_line(item: tuple[str, PlainRow]) -> int:
+    return int(item[1][5][0].rpartition(":")[2])
 
 
 def _put_sorted(plain: dict[str, PlainRow], number: str, row: PlainRow) -> None:

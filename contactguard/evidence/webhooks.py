@@ -78,7 +78,7 @@ from typing import IO, Any, cast
 
 from ..errors import EvidenceError
 from ..model import EvidenceRecord
-from ..phones import evidence_key, mask, variants
+from ..phones import evidence_key, mask, plain_number, variants
 from .ledger import bounded_lines
 
 __all__ = [
@@ -475,7 +475,7 @@ def _value(
         if not phone and user_id in by_user_id:
             phone = by_user_id[user_id]  # contacts[] of this payload name the number
         known = by_wa_id.get(phone, _NOTHING)
-        key_phone = phone if phone and evidence_key(phone) is not None else None
+        key_phone = phone if phone and _is_number(phone) else None
         uid = user_id or known.get("user_id", "")
         uid = uid if uid and _USER_ID.fullmatch(uid) else ""
         parent = parent or known.get("parent_user_id", "")
@@ -659,6 +659,14 @@ def _text(value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return ""
+
+
+def _is_number(text: str) -> bool:
+    """Whether ``evidence_key`` takes ``text``; a wa_id (ASCII digits) told by
+    ``plain_number``, which decides as ``evidence_key`` does, without its parse."""
+    if text.isdigit() and text.isascii() and plain_number("+" + text):
+        return True
+    return evidence_key(text) is not None
 
 
 def _digits(text: str) -> str:
