@@ -4,7 +4,7 @@
 objects that ``Evidence`` then merges per key set. This module reads the same file into what
 that merging ends with, and no object per row on the way:
 
-- the file is read in blocks of ``MAX_LINE`` bytes, each decoded at once and handed to
+- the file is read in blocks of 64 KiB of whole lines, each decoded at once and handed to
   ``csv.reader`` (or split into lines for ``json.loads``) through ``io.StringIO``, so lines
   are cut exactly where the line reader cuts them (at ``\\n`` only);
 - each row's cells are picked by index and aggregated under the row's *spelling* of its keys
