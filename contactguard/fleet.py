@@ -35,8 +35,10 @@ from .books import ReadOptions, read_book
 from .errors import ConfigError, ContactguardError, SyncError
 from .model import Contact, Take
 from .pipeline import Sanitizer
-from .sync import SyncJob, SyncOutcome, run_sync, take_lock
+from .sync import SyncOutcome, run_sync
 from .syncconfig import SyncConfig, load_configs
+from .syncfiles import take_lock
+from .syncsource import SourceReader, http_session
 
 if TYPE_CHECKING:
     from .evidence import Evidence
@@ -202,35 +204,39 @@ class SharedSource:
         return _SharedSanitizer(evidence, policy, self.contacts())
 
     def _load(self) -> list[Contact]:
-        # a SyncJob that is never entered: no lock, no target, only its source reading
-        job = SyncJob(
-            self.config, transport=self._transport, sleep=self._sleep, dry_run=self._dry_run
-        )
+        client = None
+        session = None
         try:
             if self.config.source.url is not None:
                 from .carddav import CardDAVClient
 
-                job.source = CardDAVClient(
-                    self.config.source.url,
-                    job._session(self.config.source, "source"),
-                    read_only=True,
-                    batch=self.config.batch,
+                session = http_session(
+                    self.config,
+                    self.config.source,
+                    "source",
+                    transport=self._transport,
+                    sleep=self._sleep,
                 )
+                client = CardDAVClient(
+                    self.config.source.url, session, read_only=True, batch=self.config.batch
+                )
+            reader = SourceReader(self.config, client, dry_run=self._dry_run)
             fmt = "vcard" if self.config.source.url is not None else self.config.source.input_format
             options = ReadOptions(input_format=fmt, fields=self.keep)
-            with job._source_book() as (book, names):
+            with reader.book() as (book, names):
                 if isinstance(book, Path):
                     contacts = list(read_book(book, options))
                 else:
                     contacts = list(read_book(book, options, name=self.label))
             if names is not None:
                 contacts = [names.rename(c) for c in contacts]
-            self.groups = job.groups
-            if job.source is not None:
-                self.requests = dict(job.source.requests)
+            self.groups = reader.groups
+            if client is not None:
+                self.requests = dict(client.requests)
             return contacts
         finally:
-            job.close()
+            if session is not None:
+                session.close()
 
 
 def load_folder(folder: str | Path) -> tuple[list[SyncConfig], list[TargetResult]]:

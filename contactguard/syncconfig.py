@@ -453,7 +453,7 @@ def _resolve_source(source: str, base: Path) -> str:
     return str(base / Path(source).expanduser())
 
 
-def _secret(endpoint: Endpoint, kind: str, section: str) -> str | None:
+def secret(endpoint: Endpoint, kind: str, section: str) -> str | None:
     """The password or token of an endpoint, from its environment variable or file."""
     env: str | None = getattr(endpoint, f"{kind}_env")
     file: Path | None = getattr(endpoint, f"{kind}_file")
