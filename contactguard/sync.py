@@ -37,7 +37,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -45,17 +45,28 @@ from .books import ReadOptions
 from .cardtext import card_hash
 from .guards import GuardRefused, nested_collections, no_evidence, too_many_deletions
 from .model import Contact, Take
-from .pipeline import Sanitizer, parse_max_age
+from .pipeline import Sanitizer, Summary, parse_max_age
 from .policy import Policy
 from .syncapply import Applier, QuarantineFailed
-from .syncconfig import Endpoint, SyncConfig, load_config, secret
+from .syncconfig import Endpoint, SyncConfig, is_url, load_config, secret
 from .syncfiles import (
     STATE_VERSION,
     load_state,
+    previous_report,
     report_files,
     save_state,
     take_lock,
     write_sync_report,
+)
+from .syncmemo import (
+    Memo,
+    config_hash,
+    expiry,
+    inputs_hash,
+    listing_hash,
+    phone_as_written,
+    summary_from,
+    summary_json,
 )
 from .syncplan import (
     Action,
@@ -122,6 +133,11 @@ class SyncJob:
         self._mark: dict[str, Any] = {}  # the target's sync token and listing (davsync.py)
         self._new_mark: dict[str, Any] = {}
         self._reader: SourceReader | None = None
+        self._listing: dict[str, str | None] | None = None  # the target's, once listed
+        self._memo: Memo | None = None  # what the last converged run's decisions depended on
+        self._inputs: str | None = None  # the local inputs' fingerprint, taken before reading
+        self._evidence_seen: Evidence | None = None
+        self._summary: Summary | None = None  # of the plan being applied
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -148,7 +164,7 @@ class SyncJob:
                 batch=self.config.batch,
             )
             state = load_state(self.config)
-            self._state, self._mark = state.cards, state.mark
+            self._state, self._mark, self._memo = state.cards, state.mark, state.memo
         except BaseException:
             self.close()
             raise
@@ -158,6 +174,8 @@ class SyncJob:
         self.close()
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
         for session in self._sessions:
             session.close()
         self._sessions.clear()
@@ -215,7 +233,11 @@ class SyncJob:
 
     def _refusals(self, plan: Plan, evidence: Evidence) -> list[str]:
         """What the guards (guards.py) say against this plan."""
-        found = []
+        return self._guards(plan, len(evidence) + len(evidence.names))
+
+    def _guards(self, plan: Plan, people: int) -> list[str]:
+        """The guards over a plan and the number of people the evidence knows."""
+        found: list[str] = []
         urls = []
         if self.config.source.url is not None and self.config.target.url is not None:
             urls.append((self.config.source.url, self.config.target.url))
@@ -227,7 +249,7 @@ class SyncJob:
             if nested is not None:
                 found.append(nested)
                 break
-        empty = no_evidence(len(evidence) + len(evidence.names))
+        empty = no_evidence(people)
         if empty is not None:
             found.append(empty)
         many = too_many_deletions(
@@ -239,6 +261,12 @@ class SyncJob:
 
     def _target_listing(self) -> dict[str, str | None]:
         """The target's listing: only the changes since the last run when the server can."""
+        assert self.target is not None
+        if self._listing is None:
+            self._listing = self._list_target()
+        return self._listing
+
+    def _list_target(self) -> dict[str, str | None]:
         from . import davsync
 
         assert self.target is not None
@@ -271,11 +299,12 @@ class SyncJob:
     def _evidence(self) -> Any:
         from .evidence import load_evidence
 
-        local = [s for s in self.config.evidence_sources if not _is_url(s)]
+        local = [s for s in self.config.evidence_sources if not is_url(s)]
         if self.config.ledger is not None:
             local.append(str(self.config.ledger))
         evidence = load_evidence(local)
-        remote = [s for s in self.config.evidence_sources if _is_url(s)]
+        self._evidence_seen = evidence
+        remote = [s for s in self.config.evidence_sources if is_url(s)]
         if remote:
             from .evidence.remote import fetch_records
 
@@ -347,11 +376,81 @@ class SyncJob:
         """Quarantine, then DELETE and PUT as planned (``syncapply.Applier``); a 412 skips that
         card."""
         assert self.target is not None
+        self._summary = plan.summary
         applier = Applier(self.config, self.target, self._state, self._save_state)
         return applier.apply(plan)
 
     def _save_state(self, cards: dict[str, Any], converged: bool) -> None:
-        save_state(self.config, cards, self._new_mark)
+        save_state(self.config, cards, self._new_mark, self._new_memo() if converged else None)
+
+    # -- a run with nothing to decide ----------------------------------------------------------
+
+    def reuse(self) -> Plan | None:
+        """The plan of a run whose decisions cannot have changed since the last converged run
+        (``syncmemo.py``): nothing to do, the previous report kept. None: ``plan`` decides.
+
+        Costs the source's and the phone's listing (one request each where the server offers
+        sync-collection); ``plan`` reuses them when this says no.
+        """
+        memo = self._memo
+        self._inputs = inputs_hash(self.config)  # before anything is read: a change counts
+        if self.dry_run or self._shared is not None or memo is None or self._inputs is None:
+            return None
+        now = self._now or datetime.now(timezone.utc)
+        if memo.inputs != self._inputs or memo.config != config_hash(self.config):
+            return None
+        if memo.expired(now):
+            return None
+        previous = None
+        if self.config.report is not None:
+            previous = previous_report(self.config.report)
+            if previous is None:
+                return None  # the report of the last run is gone: decide again to write it
+        listing = self._target_listing()
+        if not phone_as_written(listing, self._state):
+            return None
+        if self.config.source.url is not None:
+            if self._reader is None:
+                self._reader = SourceReader(self.config, self.source, dry_run=self.dry_run)
+            if listing_hash(self._reader.fetch()) != memo.source:
+                return None
+        plan = Plan([], len(self._state), {}, [], summary_from(memo.summary), Policy())
+        plan.reused, plan.previous_report = True, previous
+        plan.target_cards, plan.groups = len(listing), memo.groups
+        plan.notes = [
+            "nothing changed since the last run (source, phone, evidence, config): its "
+            "decisions stand"
+        ]
+        plan.refusals = self._guards(plan, memo.evidence)
+        return plan
+
+    def _new_memo(self) -> dict[str, Any] | None:
+        """The memo of this run, when it decided from local inputs alone (else None)."""
+        if self.dry_run or self._shared is not None or self._inputs is None:
+            return None
+        if self._memo is not None and self._evidence_seen is None:
+            return self._memo.as_json()  # a reused run: nothing it depends on changed
+        evidence = self._evidence_seen
+        if evidence is None or self._summary is None:
+            return None
+        source = "file"
+        if self.config.source.url is not None:
+            if self._reader is None or self._reader.listing is None:
+                return None
+            found = listing_hash(self._reader.listing)
+            if found is None:
+                return None
+            source = found
+        now = self._now or datetime.now(timezone.utc)
+        return Memo(
+            config=config_hash(self.config),
+            inputs=self._inputs,
+            source=source,
+            expires=expiry(evidence, parse_max_age(self.config.max_age), now),
+            evidence=len(evidence) + len(evidence.names),
+            groups=self.groups,
+            summary=summary_json(self._summary),
+        ).as_json()
 
     def requests(self) -> dict[str, dict[str, int]]:
         """Requests sent so far, per endpoint and method."""
@@ -384,10 +483,6 @@ class _CardSanitizer(Sanitizer):
         return map(self._names.rename, super()._read(label, source))
 
 
-def _is_url(text: str) -> bool:
-    return text.lower().startswith(("http://", "https://"))
-
-
 # --------------------------------------------------------------------------- one run
 
 
@@ -415,7 +510,7 @@ def run_sync(
     with SyncJob(
         config, transport=transport, sleep=sleep, now=now, dry_run=dry_run, shared=shared
     ) as job:
-        plan = job.plan()
+        plan = job.reuse() or job.plan()
         if plan.refusals and not (force or config.force):
             raise GuardRefused(
                 "; ".join(plan.refusals)

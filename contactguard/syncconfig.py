@@ -127,7 +127,7 @@ class SyncConfig:
         files = [self.file]
         if self.source.path is not None:
             files.append(self.source.path)
-        local = [s for s in self.evidence_sources if not _is_url(s)]
+        local = [s for s in self.evidence_sources if not is_url(s)]
         if self.ledger is not None:
             local.append(str(self.ledger))
         for endpoint in (self.source, self.target, self.evidence_auth):
@@ -410,7 +410,7 @@ def _bool(value: Any, name: str, fail: Callable[[str], ConfigError]) -> bool:
     return value
 
 
-def _is_url(text: str) -> bool:
+def is_url(text: str) -> bool:
     return text.lower().startswith(("http://", "https://"))
 
 

@@ -20,12 +20,14 @@ from typing import Any, TextIO
 from ._atomic import atomic_write
 from .errors import SyncError
 from .syncconfig import SyncConfig
+from .syncmemo import Memo
 from .syncplan import SyncOutcome
 
 __all__ = [
     "STATE_VERSION",
     "SyncState",
     "load_state",
+    "previous_report",
     "report_files",
     "save_state",
     "take_lock",
@@ -45,6 +47,7 @@ class SyncState:
     ) -> None:
         self.cards = cards if cards is not None else {}
         self.mark = mark if mark is not None else {}
+        self.memo: Memo | None = None  # what the last converged run depended on (syncmemo)
 
 
 def load_state(config: SyncConfig) -> SyncState:
@@ -62,6 +65,7 @@ def load_state(config: SyncConfig) -> SyncState:
         return SyncState()
     mark = data.get("sync")
     state = SyncState(mark=mark if isinstance(mark, dict) else {})
+    state.memo = Memo.load(data.get("memo"))
     cards = data.get("cards")
     if not isinstance(cards, dict):
         return state
@@ -70,8 +74,14 @@ def load_state(config: SyncConfig) -> SyncState:
     return state
 
 
-def save_state(config: SyncConfig, cards: dict[str, Any], mark: dict[str, Any]) -> None:
-    """Write the state atomically: the cards we wrote and the target's sync mark."""
+def save_state(
+    config: SyncConfig,
+    cards: dict[str, Any],
+    mark: dict[str, Any],
+    memo: dict[str, Any] | None = None,
+) -> None:
+    """Write the state atomically: the cards we wrote, the target's sync mark and (after a
+    converged run) the memo of what its decisions depended on."""
     data: dict[str, Any] = {
         "version": STATE_VERSION,
         "target": config.target.describe(),
@@ -79,6 +89,8 @@ def save_state(config: SyncConfig, cards: dict[str, Any], mark: dict[str, Any]) 
     }
     if mark:
         data["sync"] = mark  # the listing the token belongs to (RFC 6578)
+    if memo is not None:
+        data["memo"] = memo
     try:
         config.state.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(config.state) as stream:
@@ -94,8 +106,7 @@ def write_sync_report(path: Path, outcome: SyncOutcome, config: SyncConfig) -> N
     from .report import build_report
 
     plan = outcome.plan
-    report = build_report(plan.decisions, plan.summary, plan.policy)
-    report["sync"] = {
+    section = {
         "source": config.source.describe(),
         "target": config.target.describe(),
         "name": config.label,
@@ -119,11 +130,36 @@ def write_sync_report(path: Path, outcome: SyncOutcome, config: SyncConfig) -> N
         "warnings": outcome.warnings,
         "failed": outcome.failed,
         "requests": outcome.requests,
+        "reused": plan.reused,
     }
+    if plan.reused and plan.previous_report is not None:
+        # the decisions stand: the last report's body, with this run's sync section
+        head = plan.previous_report[: plan.previous_report.rindex(_SYNC_KEY)]
+        text = head + json.dumps({"sync": section}, ensure_ascii=False, indent=2)[1:]
+    else:
+        report = build_report(plan.decisions, plan.summary, plan.policy)
+        report["sync"] = section
+        text = json.dumps(report, ensure_ascii=False, indent=2)
     path.parent.mkdir(parents=True, exist_ok=True)
     _rotate_reports(path, config.report_keep)
     with atomic_write(path) as stream:  # created 0600: it names people
-        stream.write(json.dumps(report, ensure_ascii=False, indent=2).encode("utf-8"))
+        stream.write(text.encode("utf-8"))
+
+
+# the report's last top-level key, as ``json.dumps(indent=2)`` writes it: a JSON string holds
+# no raw line break, so this appears once, at the top level
+_SYNC_KEY = '\n  "sync": '
+
+
+def previous_report(path: Path) -> str | None:
+    """The text of the last run's report when it is one this code wrote, else None."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not text.startswith("{\n") or text.count(_SYNC_KEY) != 1 or not text.endswith("}\n}"):
+        return None
+    return text
 
 
 def report_files(path: Path, keep: int) -> list[Path]:

@@ -155,6 +155,8 @@ class Plan:
     groups: int = 0  # group cards in the source (KIND:group): lists, not people; never synced
     refusals: list[str] = field(default_factory=list)  # guards that stop the run unless forced
     target_cards: int = 0  # cards on the target when it was listed
+    reused: bool = False  # nothing changed since the last run: its decisions stand (syncmemo)
+    previous_report: str | None = field(default=None, repr=False)  # that run's report, reused
     _by_uid: dict[str, Decision] | None = field(default=None, repr=False)
 
     def count(self, kind: str) -> int:

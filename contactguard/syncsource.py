@@ -69,6 +69,10 @@ class SourceReader:
         self.source = client  # None for a file source
         self.dry_run = dry_run  # then the source cache is read, never written
         self.groups = 0
+        self.listing: dict[str, str | None] | None = None  # href → ETag, once fetched
+        self._fresh: dict[str, RemoteCard] = {}  # fetched this run (slimmed)
+        self._known: dict[str, str] = {}  # href → ETag the cache held before this run
+        self._cache: SourceCache | None = None
 
     @contextlib.contextmanager
     def book(self) -> Iterator[tuple[Any, CardNames | None]]:
@@ -93,40 +97,63 @@ class SourceReader:
         book.name = base  # the report's input: the source's URL
         yield book, names
 
-    def cards(self) -> dict[str, str]:
-        """href → text of every source card, fetching only what the cache does not hold."""
+    def fetch(self) -> dict[str, str | None]:
+        """The source's listing (href → ETag), fetching what the cache does not hold; asked
+        once per run (``cards`` then reads the texts without another request)."""
+        if self.listing is not None:
+            return self.listing
         assert self.source is not None
         client = self.source
         path = self.config.source_cache
         if path is None or (self.dry_run and not path.exists()):
-            return {c.href: _slim(c.data or "") for c in client.fetch_all()}
+            fetched = client.fetch_all()
+            self._fresh = {c.href: replace(c, data=_slim(c.data or "")) for c in fetched}
+            self.listing = {c.href: c.etag for c in fetched}
+            return self.listing
         from .sourcecache import SourceCache
 
-        with SourceCache(path, self.config.source.describe()) as cache:
-            known = cache.etags()
-            fetched: list[RemoteCard]
-            changes = incremental_source(client, cache, known, _slim)
-            if changes is not None:  # RFC 6578: only what changed since the last run
-                listing, fetched = changes.cards, list(changes.texts.values())
-            elif not known:  # a first run: the whole book in one request
+        cache = self._cache = SourceCache(path, self.config.source.describe())
+        try:
+            self.listing = self._fetch_cached(client, cache)
+        except BaseException:
+            self.close()
+            raise
+        return self.listing
+
+    def _fetch_cached(self, client: CardDAVClient, cache: SourceCache) -> dict[str, str | None]:
+        known = self._known = cache.etags()
+        changes = incremental_source(client, cache, known, _slim)
+        if changes is not None:  # RFC 6578: only what changed since the last run (slimmed)
+            listing = changes.cards
+            fresh = dict(changes.texts)
+        else:
+            if not known:  # a first run: the whole book in one request
                 fetched = client.fetch_all()
                 listing = {c.href: c.etag for c in fetched}
             else:
                 listing = client.listing()
                 wanted = [h for h, etag in listing.items() if etag is None or known.get(h) != etag]
                 fetched = list(client.multiget(wanted)) if wanted else []
-            fresh = {
-                c.href: replace(c, data=_slim(c.data)) for c in fetched if c.data is not None
-            }
-            # a card without ETag cannot be checked next run: used now, never cached
-            keep = [(c.href, c.etag, c.data) for c in fresh.values() if c.etag and c.data]
-            gone = [h for h in known if h not in listing or (h in fresh and not fresh[h].etag)]
-            if not self.dry_run:
-                cache.update(keep, gone)
-                cache.set_sync_mark(
-                    changes.token if changes else None, client.collection, client.use_sync
-                )
-            cached = cache.texts() if len(fresh) < len(listing) else {}
+            fresh = {c.href: replace(c, data=_slim(c.data)) for c in fetched if c.data is not None}
+        self._fresh = fresh = {h: c for h, c in fresh.items() if c.data is not None}
+        # a card without ETag cannot be checked next run: used now, never cached
+        keep = [(c.href, c.etag, c.data) for c in fresh.values() if c.etag and c.data]
+        gone = [h for h in known if h not in listing or (h in fresh and not fresh[h].etag)]
+        if not self.dry_run:
+            cache.update(keep, gone)
+            token = changes.token if changes else None
+            cache.set_sync_mark(token, client.collection, client.use_sync)
+        return listing
+
+    def cards(self) -> dict[str, str]:
+        """href → text of every source card, fetching only what the cache does not hold."""
+        listing = self.fetch()
+        fresh, known = self._fresh, self._known
+        cached: dict[str, str] = {}
+        if self._cache is not None:
+            if len(fresh) < len(listing):
+                cached = self._cache.texts()
+            self.close()
         texts: dict[str, str] = {}
         for href, etag in listing.items():
             card = fresh.get(href)
@@ -136,6 +163,11 @@ class SourceReader:
                 texts[href] = cached[href]
             # else: listed but gone before the fetch - it left the source
         return texts
+
+    def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
 
 
 class CardNames:
