@@ -28,7 +28,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -133,8 +133,24 @@ def config_hash(config: SyncConfig) -> str:
             versions.append(version(package))
         except PackageNotFoundError:  # pragma: no cover - run from a source tree
             versions.append("?")
-    text = repr((config, versions))
+    text = json.dumps([_canonical(config), versions], sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _canonical(value: object) -> object:
+    """``value`` as JSON the same in every process (a set's order follows string hashing,
+    which differs between processes)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _canonical(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, (set, frozenset)):
+        return sorted(repr(v) for v in value)
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
 
 
 def inputs_hash(config: SyncConfig) -> str | None:
