@@ -24,6 +24,7 @@ status only. ``requests`` counts what was sent, per method.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -182,7 +183,7 @@ class HttpSession:
         elif credentials.username is not None:
             auth = httpx.BasicAuth(credentials.username, credentials.password or "")
         # TLS is always verified: against the system's CAs, or the config's ca_bundle
-        tls: ssl.SSLContext | bool = _tls_context(ca_bundle) if ca_bundle else True
+        tls = _tls_context(ca_bundle) if ca_bundle else _system_tls()
         self.retries = max(0, retries)
         self.backoff = backoff
         self.max_retry_after = max_retry_after
@@ -307,6 +308,14 @@ class HttpSession:
                 delay = max(delay, retry_after)
             self._sleep(min(delay, self.max_retry_after))
             attempt += 1
+
+
+@functools.lru_cache(maxsize=1)
+def _system_tls() -> ssl.SSLContext:
+    """The verifying TLS context of every session without a ca_bundle (httpx's own default),
+    made once: loading the CA bundle costs about 50 ms, and a fleet opens a session per phone.
+    A context may serve many connections and threads at once."""
+    return httpx.create_ssl_context()
 
 
 def _tls_context(ca_bundle: str) -> ssl.SSLContext:
