@@ -302,7 +302,8 @@ class SyncJob:
         local = [s for s in self.config.evidence_sources if not is_url(s)]
         if self.config.ledger is not None:
             local.append(str(self.config.ledger))
-        evidence = load_evidence(local)
+        key = self.config.backup_key_file
+        evidence = load_evidence(local, backup_key_file=None if key is None else str(key))
         self._evidence_seen = evidence
         remote = [s for s in self.config.evidence_sources if is_url(s)]
         if remote:
