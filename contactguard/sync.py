@@ -4,6 +4,11 @@
                                                          ├─► plan by UID ─► quarantine
     target listing (href → ETag) + state file ───────────┘       ─► DELETE / PUT
 
+The parts live beside this module: ``syncsource`` (reading the source), ``syncplan`` (the
+desired book and the diff), ``syncapply`` (quarantine, DELETE, PUT), ``syncfiles`` (state, lock,
+reports), ``syncmemo`` (when the last decisions may be reused); ``docs/architecture.md`` draws
+a run.
+
 - **Config**: a TOML file (see ``load_config`` and the README, "Scheduled sync"); relative paths
   are relative to the config file. Secrets come from an environment variable or a file named in
   the config, never from the config itself or the command line.
@@ -17,8 +22,13 @@
 - **The source is fetched once**: a local cache (``sourcecache.py``; SQLite, 0600, next to the
   state file, ``source_cache = false`` turns it off) keeps every source card's ETag and text. A run
   lists the source and fetches only new or changed cards; a first run (empty cache) fetches the
-  whole book in one ``addressbook-query``. Every card still goes through the Sanitizer on every
-  run: only the download is cached, never a decision.
+  whole book in one ``addressbook-query``. Only the download is cached, never a decision of a
+  card: every card goes through the Sanitizer again whenever anything decisions depend on
+  changed.
+- **Nothing to decide**: after a run that made every change it planned, the state keeps what its
+  decisions depended on (``syncmemo.py``); when all of it is unchanged and the phone holds
+  exactly what we wrote, the next run (``SyncJob.reuse``) parses and decides nothing and keeps
+  the last report, for one listing request per collection.
 - **Nothing is lost**: a card we did not write (added on the phone, or edited there) is saved to
   the quarantine folder — every byte, file and folder fsynced, length checked — before it is
   deleted or overwritten; when that fails the card is left alone and the run exits 1.
