@@ -405,7 +405,7 @@ class SyncJob:
         """
         memo = self._memo
         self._inputs = inputs_hash(self.config)  # before anything is read: a change counts
-        if self.dry_run or self._shared is not None or memo is None or self._inputs is None:
+        if self.dry_run or memo is None or self._inputs is None:
             return None
         now = self._now or datetime.now(timezone.utc)
         if memo.inputs != self._inputs or memo.config != config_hash(self.config):
@@ -420,11 +420,8 @@ class SyncJob:
         listing = self._target_listing()
         if not phone_as_written(listing, self._state):
             return None
-        if self.config.source.url is not None:
-            if self._reader is None:
-                self._reader = SourceReader(self.config, self.source, dry_run=self.dry_run)
-            if listing_hash(self._reader.fetch()) != memo.source:
-                return None
+        if self._source_fingerprint() != memo.source:
+            return None
         plan = Plan([], len(self._state), {}, [], summary_from(memo.summary), Policy())
         plan.reused, plan.previous_report = True, previous
         plan.target_cards, plan.groups = len(listing), memo.groups
@@ -435,23 +432,32 @@ class SyncJob:
         plan.refusals = self._guards(plan, memo.evidence)
         return plan
 
+    def _source_fingerprint(self, *, fetch: bool = True) -> str | None:
+        """What the source's decisions came from: its listing's hash (a fleet's shared source
+        adds the fields it parses); "file" for a file source (its stat is among the inputs)."""
+        if self._shared is not None:
+            return self._shared.fingerprint()
+        if self.config.source.url is None:
+            return "file"
+        if self._reader is None:
+            if not fetch:
+                return None
+            self._reader = SourceReader(self.config, self.source, dry_run=self.dry_run)
+        listing = self._reader.fetch() if fetch else self._reader.listing
+        return None if listing is None else listing_hash(listing)
+
     def _new_memo(self) -> dict[str, Any] | None:
         """The memo of this run, when it decided from local inputs alone (else None)."""
-        if self.dry_run or self._shared is not None or self._inputs is None:
+        if self.dry_run or self._inputs is None:
             return None
         if self._memo is not None and self._evidence_seen is None:
             return self._memo.as_json()  # a reused run: nothing it depends on changed
         evidence = self._evidence_seen
         if evidence is None or self._summary is None:
             return None
-        source = "file"
-        if self.config.source.url is not None:
-            if self._reader is None or self._reader.listing is None:
-                return None
-            found = listing_hash(self._reader.listing)
-            if found is None:
-                return None
-            source = found
+        source = self._source_fingerprint(fetch=False)
+        if source is None:
+            return None
         now = self._now or datetime.now(timezone.utc)
         return Memo(
             config=config_hash(self.config),

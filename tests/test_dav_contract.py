@@ -324,6 +324,39 @@ class TestFleetContract:
         for result in again.results[:2]:
             assert result.outcome is not None
             assert result.outcome.requests == {"target": {"REPORT": 1}}
+            assert result.outcome.plan.reused  # nothing changed: no phone decided again
+
+    def test_a_fleet_reuses_per_phone_and_decides_again_where_evidence_changed(
+        self, fx: Fixture, tmp_path: Path
+    ) -> None:
+        """Two phones with their own ledgers: after one ledger changes, only that phone decides
+        again; the shared source is fetched once and parsed only for it."""
+        from contactguard.fleet import load_folder, run_fleet
+
+        folder = tmp_path / "fleet"
+        folder.mkdir()
+        for name in ("a", "b"):
+            url = fx.server.make_addressbook("phone1", f"{fx.target_book}{name}")
+            (folder / f"{name}.csv").write_text((tmp_path / "ledger.csv").read_text())
+            (folder / f"{name}.toml").write_text(
+                fx.config_text(url).replace("ledger.csv", f"{name}.csv")
+            )
+        for pw in tmp_path.glob("*.pw"):
+            (folder / pw.name).write_text(pw.read_text())
+            (folder / pw.name).chmod(0o600)
+        configs, _ = load_folder(folder)
+        first = run_fleet(configs, jobs=2, lock=folder / ".lock")
+        created = [r.outcome.counts()["created"] for r in first.results if r.outcome]
+        assert first.ok and created == [2, 2]
+        ledger = folder / "b.csv"
+        ledger.write_text(ledger.read_text() + "+491712345678,2026-01-11,\n")
+        again = run_fleet(configs, jobs=2, lock=folder / ".lock")
+        outcomes = [r.outcome for r in again.results]
+        assert outcomes[0] is not None and outcomes[1] is not None
+        assert outcomes[0].plan.reused and not outcomes[1].plan.reused
+        assert outcomes[1].counts()["created"] == 1
+        (source_requests,) = again.sources.values()
+        assert source_requests == {"REPORT": 1}
 
 
 def _state(fx: Fixture) -> dict[str, Any]:
