@@ -103,8 +103,6 @@ def save_state(
 
 def write_sync_report(path: Path, outcome: SyncOutcome, config: SyncConfig) -> None:
     """The sanitize report (one entry per source contact) plus a "sync" section."""
-    from .report import build_report
-
     plan = outcome.plan
     section = {
         "source": config.source.describe(),
@@ -137,6 +135,8 @@ def write_sync_report(path: Path, outcome: SyncOutcome, config: SyncConfig) -> N
         head = plan.previous_report[: plan.previous_report.rindex(_SYNC_KEY)]
         text = head + json.dumps({"sync": section}, ensure_ascii=False, indent=2)[1:]
     else:
+        from .report import build_report  # a reused run does not import it
+
         report = build_report(plan.decisions, plan.summary, plan.policy)
         report["sync"] = section
         text = json.dumps(report, ensure_ascii=False, indent=2)
