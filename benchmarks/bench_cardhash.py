@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from contactguard.cardtext import card_hash
 from contactguard.model import Contact, Field, Phone
-from contactguard.sync import _parse, _serialize, canonical_hash
+from contactguard.syncplan import canonical_hash, parse_card, serialize_card
 
 CARDS = 5000
 EXTRA = (
@@ -38,7 +38,7 @@ def cards() -> list[bytes]:
             phones=(Phone(f"+49170{i:07d}", ("cell",)),),
             fields=(Field("ORG", ("Weber GmbH",)),),
         )
-        data = _serialize(contact)
+        data = serialize_card(contact)
         if i % 5 == 0:
             data = data.replace(b"END:VCARD", EXTRA.encode() + b"END:VCARD")
         out.append(data)
@@ -57,7 +57,7 @@ def best(fn: Callable[[bytes], object], data: list[bytes], rounds: int = 5) -> f
 
 def main() -> None:
     data = cards()
-    baseline = best(lambda d: canonical_hash(_parse(d, "bench")), data)  # type: ignore[arg-type]
+    baseline = best(lambda d: canonical_hash(parse_card(d, "bench")), data)  # type: ignore[arg-type]
     new = best(card_hash, data)
     for name, seconds in (("parse + canonical_hash (before)", baseline), ("card_hash", new)):
         print(f"{name:34} {seconds * 1e6 / len(data):8.1f} µs/card")

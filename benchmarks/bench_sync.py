@@ -19,6 +19,15 @@ one run, ``--repeat`` rounds of:
 Each figure is the median of its rounds. Targets: 2 <= 0.7 x 1, 4 <= 0.3 x 3 and 6 <= 0.3 x 5,
 and a no-op run sends one request per collection and no PUT or DELETE.
 
+Two more figures put those ratios in context (printed, not targets):
+
+- **like for like**: step 2 writes ~300 cards to the phone over CardDAV (Radicale's cost per PUT),
+  while vdirsyncer's pull writes local files. ``contactguard sync --dry-run`` into the empty phone
+  (fetch, parse, decide; no cache, no PUT) is timed beside it in every round;
+- **server floor**: the cheapest standard question "has the source changed?" — one
+  ``sync-collection`` REPORT with a current token, timed in-process with httpx — as a share of
+  vdirsyncer's no-op. No client can answer the no-op or the after-changes case for less.
+
 Counting requests must not slow what is timed, so Radicale runs at log level ``warning`` and:
 
 - contactguard's requests are counted on the client side, in the timed runs themselves: its HTTP
@@ -127,6 +136,31 @@ def contactguard_requests(report: Path) -> Counter[str]:
     return Counter({f"{where}:{k}": v for where, counts in sent.items() for k, v in counts.items()})
 
 
+def server_floor(url: str) -> float:
+    """Seconds of one ``sync-collection`` REPORT on the source with a current token (median of
+    3): what the server spends telling that nothing changed."""
+    prop = (
+        b'<?xml version="1.0"?><d:propfind xmlns:d="DAV:">'
+        b"<d:prop><d:sync-token/></d:prop></d:propfind>"
+    )
+    headers = {"Depth": "0", "Content-Type": "application/xml; charset=utf-8"}
+    with httpx.Client(base_url=url, auth=("it", USERS["it"]), timeout=600) as http:
+        answer = http.request("PROPFIND", "/it/all/", headers=headers, content=prop)
+        token = re.search(r"sync-token>([^<]+)<", answer.text)
+        assert token is not None
+        body = (
+            '<?xml version="1.0"?><d:sync-collection xmlns:d="DAV:">'
+            f"<d:sync-token>{token.group(1)}</d:sync-token><d:sync-level>1</d:sync-level>"
+            "<d:prop><d:getetag/></d:prop></d:sync-collection>"
+        ).encode()
+        seconds = []
+        for _ in range(3):
+            started = time.perf_counter()
+            http.request("REPORT", "/it/all/", headers=headers, content=body).raise_for_status()
+            seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds)
+
+
 def fmt(counts: Counter[str]) -> str:
     return " ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "none"
 
@@ -213,17 +247,20 @@ def main() -> None:
                                  headers={"Content-Type": "text/vcard"}).raise_for_status()
 
             times: dict[str, list[float]] = {
-                k: [] for k in ("vp", "cf", "vn", "cn", "vc", "cc")
+                k: [] for k in ("vp", "cd", "cf", "vn", "cn", "vc", "cc", "floor")
             }
             for round_no in range(args.repeat):
                 vdir_fresh()
                 times["vp"].append(timed([*vdir, "sync"]))
                 cg_fresh()
+                times["cd"].append(timed([*cg, "--dry-run"], env))
                 times["cf"].append(timed(cg, env))
                 cg_first_req = contactguard_requests(report)
                 times["vn"].append(timed([*vdir, "sync"]))
                 times["cn"].append(timed(cg, env))
                 cg_noop_req = contactguard_requests(report)
+                cg_noop_reused = json.loads(report.read_text())["sync"].get("reused")
+                times["floor"].append(server_floor(server.url))
                 edit_source(round_no)
                 times["vc"].append(timed([*vdir, "sync"]))
                 times["cc"].append(timed(cg, env))
@@ -261,6 +298,13 @@ def main() -> None:
         print(f"{label}: {figure:.2f} s [{rounds[key]}], ratio {figure / base:.2f} "
               f"(target <= {target:.2f} x {peer_label} {base:.2f} s) "
               f"{'PASS' if passed else 'FAIL'}; requests: {fmt(counts)}")
+    print(f"like for like: contactguard first run --dry-run (fetch, parse, decide; no PUT) "
+          f"{med['cd']:.2f} s [{rounds['cd']}], "
+          f"ratio {med['cd'] / med['vp']:.2f} x vdirsyncer pull")
+    print(f"server floor: one sync-collection REPORT on the source {med['floor']:.2f} s "
+          f"[{rounds['floor']}] = {med['floor'] / med['vn']:.2f} x vdirsyncer no-op, "
+          f"{med['floor'] / med['vc']:.2f} x vdirsyncer after {args.changes} changes")
+    print(f"contactguard no-op run reused the last decisions: {cg_noop_reused}")
     listings = {k: v for k, v in cg_noop_req.items() if not k.endswith((":PUT", ":DELETE"))}
     one_each = sorted(listings.values()) == [1, 1] and len(cg_noop_req) == 2
     print(f"contactguard no-op requests: {fmt(cg_noop_req)} (target: one listing per collection, "

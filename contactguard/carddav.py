@@ -24,6 +24,7 @@ status only. ``requests`` counts what was sent, per method.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -47,11 +48,15 @@ __all__ = [
     "CardDAVClient",
     "CardRejected",
     "Credentials",
+    "DavEntry",
     "HttpSession",
     "PreconditionFailed",
     "RemoteCard",
     "ResponseTooLarge",
     "ServerUnreachable",
+    "href_path",
+    "multistatus",
+    "parse_etag",
     "safe_url",
 ]
 
@@ -178,7 +183,7 @@ class HttpSession:
         elif credentials.username is not None:
             auth = httpx.BasicAuth(credentials.username, credentials.password or "")
         # TLS is always verified: against the system's CAs, or the config's ca_bundle
-        tls: ssl.SSLContext | bool = _tls_context(ca_bundle) if ca_bundle else True
+        tls = _tls_context(ca_bundle) if ca_bundle else _system_tls()
         self.retries = max(0, retries)
         self.backoff = backoff
         self.max_retry_after = max_retry_after
@@ -305,6 +310,14 @@ class HttpSession:
             attempt += 1
 
 
+@functools.lru_cache(maxsize=1)
+def _system_tls() -> ssl.SSLContext:
+    """The verifying TLS context of every session without a ca_bundle (httpx's own default),
+    made once: loading the CA bundle costs about 50 ms, and a fleet opens a session per phone.
+    A context may serve many connections and threads at once."""
+    return httpx.create_ssl_context()
+
+
 def _tls_context(ca_bundle: str) -> ssl.SSLContext:
     """A verifying TLS context trusting the CAs in ``ca_bundle``; a one-line SyncError when the
     file is missing, unreadable or holds no certificate."""
@@ -400,7 +413,9 @@ _HOME_BODY = (
 
 
 @dataclass(frozen=True)
-class _Entry:
+class DavEntry:
+    """One ``response`` of a Multi-Status answer: its href and the properties that came 200."""
+
     href: str
     props: dict[str, ET.Element]
 
@@ -464,11 +479,11 @@ class CardDAVClient:
                 entries = self._propfind(self.collection, _LEAN_BODY, depth="1")
         else:
             entries = self._propfind(self.collection, _LEAN_BODY, depth="1")
-        base = _path(self.collection)
+        base = href_path(self.collection)
         return {
-            _path(e.href): _etag(e.text(f"{{{DAV}}}getetag"))
+            href_path(e.href): parse_etag(e.text(f"{{{DAV}}}getetag"))
             for e in entries
-            if _path(e.href) != base and not e.is_collection() and not e.href.endswith("/")
+            if href_path(e.href) != base and not e.is_collection() and not e.href.endswith("/")
         }
 
     def fetch_all(self) -> list[RemoteCard]:
@@ -494,7 +509,7 @@ class CardDAVClient:
     def href_for(self, uid: str) -> str:
         """The href of a new card: its UID when that is URL-safe, else the UID's hash."""
         name = uid if _SAFE_NAME.fullmatch(uid) else hashlib.sha1(uid.encode()).hexdigest()  # noqa: S324
-        return _path(self._collection()) + name + ".vcf"
+        return href_path(self._collection()) + name + ".vcf"
 
     def put(self, href: str, data: bytes, etag: str | None) -> str | None:
         """Create (``etag`` None: If-None-Match: *) or replace (If-Match) a card; its new ETag.
@@ -519,7 +534,7 @@ class CardDAVClient:
                 f"PUT {safe_url(self._absolute(href))}: {_REJECTED[response.status_code]}",
                 response.status_code,
             )
-        return _etag(response.headers.get("ETag"))
+        return parse_etag(response.headers.get("ETag"))
 
     def delete(self, href: str, etag: str | None) -> None:
         """Delete a card, only if it still has ``etag`` (a 404 counts as done)."""
@@ -566,20 +581,20 @@ class CardDAVClient:
         books = sorted(
             e.href
             for e in self._propfind(home_url, _LEAN_BODY, depth="1")
-            if e.is_addressbook() and _path(e.href) != _path(home_url)
+            if e.is_addressbook() and href_path(e.href) != href_path(home_url)
         )
         if not books:
             raise SyncError(f"{shown}: no address book found here; give the address book's URL")
         return self._absolute(books[0] if books[0].endswith("/") else books[0] + "/")
 
-    def _propfind(self, url: str, body: bytes, *, depth: str) -> list[_Entry]:
+    def _propfind(self, url: str, body: bytes, *, depth: str) -> list[DavEntry]:
         response = self.session.request(
             "PROPFIND",
             url,
             content=body,
             headers={"Depth": depth, "Content-Type": "application/xml; charset=utf-8"},
         )
-        return _multistatus(response.content, safe_url(url))
+        return multistatus(response.content, safe_url(url))
 
     def _query(self, *, with_data: bool) -> list[RemoteCard] | None:
         """All cards by addressbook-query (RFC 6352 §8.6); None when the listing must PROPFIND.
@@ -599,14 +614,14 @@ class CardDAVClient:
         if response.status_code != 207 or _TRUNCATED.search(response.content):
             self.use_query = False
             return None
-        base = _path(url)
+        base = href_path(url)
         cards = []
-        for entry in _multistatus(response.content, safe_url(url)):
-            href = _path(entry.href)
+        for entry in multistatus(response.content, safe_url(url)):
+            href = href_path(entry.href)
             data = entry.text(f"{{{CARDDAV}}}address-data")
             if href == base or href.endswith("/") or (with_data and data is None):
                 continue
-            cards.append(RemoteCard(href, _etag(entry.text(f"{{{DAV}}}getetag")), data))
+            cards.append(RemoteCard(href, parse_etag(entry.text(f"{{{DAV}}}getetag")), data))
         if not cards:
             self.use_query = False
             return None
@@ -626,13 +641,14 @@ class CardDAVClient:
             content=xml.encode("utf-8"),
             headers={"Depth": "1", "Content-Type": "application/xml; charset=utf-8"},
         )
-        for entry in _multistatus(response.content, safe_url(collection)):
+        for entry in multistatus(response.content, safe_url(collection)):
             data = entry.text(f"{{{CARDDAV}}}address-data")
             if data is not None:
-                yield RemoteCard(_path(entry.href), _etag(entry.text(f"{{{DAV}}}getetag")), data)
+                etag = parse_etag(entry.text(f"{{{DAV}}}getetag"))
+                yield RemoteCard(href_path(entry.href), etag, data)
 
 
-def _multistatus(content: bytes, shown: str) -> list[_Entry]:
+def multistatus(content: bytes, shown: str) -> list[DavEntry]:
     """The entries of a 207 Multi-Status body with the properties that came back 200 OK."""
     try:
         # ElementTree expands no external entities; expat bounds entity expansion (billion laughs)
@@ -652,21 +668,21 @@ def _multistatus(content: bytes, shown: str) -> list[_Entry]:
             prop = propstat.find(f"{{{DAV}}}prop")
             if prop is not None:
                 props.update((child.tag, child) for child in prop)
-        entries.append(_Entry(href.text.strip(), props))
+        entries.append(DavEntry(href.text.strip(), props))
     return entries
 
 
-def _own_entry(entries: list[_Entry], url: str) -> _Entry | None:
-    target = unquote(_path(url)).rstrip("/")
-    return next((e for e in entries if unquote(_path(e.href)).rstrip("/") == target), None)
+def _own_entry(entries: list[DavEntry], url: str) -> DavEntry | None:
+    target = unquote(href_path(url)).rstrip("/")
+    return next((e for e in entries if unquote(href_path(e.href)).rstrip("/") == target), None)
 
 
-def _path(href: str) -> str:
+def href_path(href: str) -> str:
     """The path of a href or URL, as the server encoded it: the key cards are known by."""
     return urlsplit(href).path or "/"
 
 
-def _etag(value: str | None) -> str | None:
+def parse_etag(value: str | None) -> str | None:
     """An ETag without weak marker and quotes; None when missing."""
     if value is None or not value.strip():
         return None

@@ -89,10 +89,10 @@ def sync_collection(
     a server that leaves it out is caught by the caller, which fetches such cards. An answer
     larger than ``max_bytes`` raises ``ResponseTooLarge`` before it is held in memory.
     """
-    from .carddav import RemoteCard, _etag, _path, safe_url
+    from .carddav import RemoteCard, href_path, parse_etag, safe_url
 
     url = client.collection or client.url
-    base = _path(url)
+    base = href_path(url)
     delta = Delta(token)
     for _ in range(_MAX_ROUNDS):
         response = client.session.request(
@@ -119,7 +119,7 @@ def sync_collection(
             href_text = item.findtext(f"{{{DAV}}}href")
             if not href_text:
                 continue
-            href = _path(href_text.strip())
+            href = href_path(href_text.strip())
             status = item.findtext(f"{{{DAV}}}status") or ""
             if href.rstrip("/") == base.rstrip("/"):
                 more = more or " 507" in status  # RFC 6578 §3.6: truncated, ask again
@@ -131,7 +131,7 @@ def sync_collection(
                 delta.changed.pop(href, None)
                 continue
             props = _props(item)
-            etag = _etag(_text(props.get(f"{{{DAV}}}getetag")))
+            etag = parse_etag(_text(props.get(f"{{{DAV}}}getetag")))
             data = _text(props.get(f"{{{CARDDAV}}}address-data")) if with_data else None
             delta.changed[href] = RemoteCard(href, etag, data)
             size = (_text(props.get(f"{{{DAV}}}getcontentlength")) or "").strip()
@@ -259,7 +259,14 @@ def _multiget_bounded(client: CardDAVClient, hrefs: list[str], budget: int) -> l
     """
     from xml.sax.saxutils import escape
 
-    from .carddav import RemoteCard, ResponseTooLarge, _etag, _multistatus, _path, safe_url
+    from .carddav import (
+        RemoteCard,
+        ResponseTooLarge,
+        href_path,
+        multistatus,
+        parse_etag,
+        safe_url,
+    )
 
     collection = client.collection or client.url
     body = (
@@ -283,11 +290,11 @@ def _multiget_bounded(client: CardDAVClient, hrefs: list[str], budget: int) -> l
             client, hrefs[half:], budget
         )
     cards = []
-    for entry in _multistatus(response.content, safe_url(collection)):
+    for entry in multistatus(response.content, safe_url(collection)):
         data = entry.text(f"{{{CARDDAV}}}address-data")
         if data is not None:
             cards.append(
-                RemoteCard(_path(entry.href), _etag(entry.text(f"{{{DAV}}}getetag")), data)
+                RemoteCard(href_path(entry.href), parse_etag(entry.text(f"{{{DAV}}}getetag")), data)
             )
     return cards
 

@@ -35,10 +35,14 @@ from .books import ReadOptions, read_book
 from .errors import ConfigError, ContactguardError, SyncError
 from .model import Contact, Take
 from .pipeline import Sanitizer
-from .sync import SyncJob, SyncOutcome, run_sync, take_lock
+from .sync import SyncOutcome, run_sync
 from .syncconfig import SyncConfig, load_configs
+from .syncfiles import take_lock
+from .syncmemo import listing_hash
+from .syncsource import SourceReader, http_session
 
 if TYPE_CHECKING:
+    from .carddav import CardDAVClient, HttpSession
     from .evidence import Evidence
     from .policy import Policy
 
@@ -183,15 +187,30 @@ class SharedSource:
         self._guard = threading.Lock()
         self._contacts: list[Contact] | None = None
         self._error: ContactguardError | None = None
+        self._session: HttpSession | None = None
+        self._client: CardDAVClient | None = None
+        self._reader: SourceReader | None = None
+        self._fingerprint: str | None = None
+
+    def fingerprint(self) -> str | None:
+        """The source's listing, fetched once for all its targets (without parsing it): what a
+        target's memo compares (``syncmemo``); None when it cannot be told unchanged. Raises
+        SyncError when the source cannot be read."""
+        with self._guard:
+            self._fetch()
+            return self._fingerprint
 
     def contacts(self) -> list[Contact]:
         """The parsed book; the first caller reads it, later ones wait for it or its error."""
         with self._guard:
+            self._fetch()
             if self._contacts is None and self._error is None:
                 try:
-                    self._contacts = self._load()
+                    self._contacts = self._parse()
                 except ContactguardError as exc:
                     self._error = exc
+                finally:
+                    self.close()
             if self._error is not None:
                 raise SyncError(f"the source could not be read: {self._error}")
             assert self._contacts is not None
@@ -201,36 +220,62 @@ class SharedSource:
         """A Sanitizer for one target's evidence and policy over the shared contacts."""
         return _SharedSanitizer(evidence, policy, self.contacts())
 
-    def _load(self) -> list[Contact]:
-        # a SyncJob that is never entered: no lock, no target, only its source reading
-        job = SyncJob(
-            self.config, transport=self._transport, sleep=self._sleep, dry_run=self._dry_run
-        )
+    def close(self) -> None:
+        """Close the connection and the source cache (the requests sent stay counted)."""
+        if self._client is not None:
+            self.requests = dict(self._client.requests)
+        if self._reader is not None:
+            self._reader.close()
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def _fetch(self) -> None:
+        """Fetch the source's listing and its new cards once (the caller holds the guard)."""
+        if self._reader is not None or self._error is not None:
+            if self._error is not None:
+                raise SyncError(f"the source could not be read: {self._error}")
+            return
         try:
             if self.config.source.url is not None:
                 from .carddav import CardDAVClient
 
-                job.source = CardDAVClient(
-                    self.config.source.url,
-                    job._session(self.config.source, "source"),
-                    read_only=True,
-                    batch=self.config.batch,
+                self._session = http_session(
+                    self.config,
+                    self.config.source,
+                    "source",
+                    transport=self._transport,
+                    sleep=self._sleep,
                 )
-            fmt = "vcard" if self.config.source.url is not None else self.config.source.input_format
-            options = ReadOptions(input_format=fmt, fields=self.keep)
-            with job._source_book() as (book, names):
-                if isinstance(book, Path):
-                    contacts = list(read_book(book, options))
-                else:
-                    contacts = list(read_book(book, options, name=self.label))
-            if names is not None:
-                contacts = [names.rename(c) for c in contacts]
-            self.groups = job.groups
-            if job.source is not None:
-                self.requests = dict(job.source.requests)
-            return contacts
-        finally:
-            job.close()
+                self._client = CardDAVClient(
+                    self.config.source.url, self._session, read_only=True, batch=self.config.batch
+                )
+            reader = SourceReader(self.config, self._client, dry_run=self._dry_run)
+            found: str | None = "file"
+            if self._client is not None:
+                found = listing_hash(reader.fetch())
+            self._reader = reader
+        except ContactguardError as exc:
+            self._error = exc
+            self.close()
+            raise SyncError(f"the source could not be read: {exc}") from exc
+        # the fields parsed for every target are part of what each one decides from
+        self._fingerprint = None if found is None else f"{found} {sorted(self.keep)}"
+
+    def _parse(self) -> list[Contact]:
+        reader = self._reader
+        assert reader is not None
+        fmt = "vcard" if self.config.source.url is not None else self.config.source.input_format
+        options = ReadOptions(input_format=fmt, fields=self.keep)
+        with reader.book() as (book, names):
+            if isinstance(book, Path):
+                contacts = list(read_book(book, options))
+            else:
+                contacts = list(read_book(book, options, name=self.label))
+        if names is not None:
+            contacts = [names.rename(c) for c in contacts]
+        self.groups = reader.groups
+        return contacts
 
 
 def load_folder(folder: str | Path) -> tuple[list[SyncConfig], list[TargetResult]]:
@@ -333,8 +378,14 @@ def run_fleet(
             except Exception as exc:  # a bug in one target must not stop the others
                 return TargetResult(config.label, config, error=f"{type(exc).__name__}: {exc}")
 
-        with ThreadPoolExecutor(max(1, min(jobs, len(targets))), "contactguard-target") as pool:
-            results = list(pool.map(one, targets))
+        try:
+            with ThreadPoolExecutor(
+                max(1, min(jobs, len(targets))), "contactguard-target"
+            ) as pool:
+                results = list(pool.map(one, targets))
+        finally:
+            for source in shared.values():
+                source.close()
     order = {id(c): i for i, c in enumerate(configs)}
     everything = [*failures, *clashes, *results]
     everything.sort(key=lambda r: (order.get(id(r.config), -1), r.label))
@@ -354,7 +405,7 @@ def _sync_one(
     sleep: Callable[[float], None],
     now: datetime | None,
 ) -> SyncOutcome:
-    source.contacts()  # the source's failure is this target's failure, before any lock is taken
+    source.fingerprint()  # the source's failure is this target's, before any lock is taken
     # the one-phone run (guards, journal, report), over the shared source
     return run_sync(
         config,

@@ -127,7 +127,8 @@ class SourceCache:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         os.close(fd)
         self.path.chmod(0o600)
-        db = sqlite3.connect(self.path, isolation_level=None)
+        # a fleet fetches in one target thread and reads the texts in another (never at once)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA journal_mode=DELETE")  # no -wal file left beside it
             db.executescript(_SCHEMA)

@@ -4,6 +4,11 @@
                                                          ├─► plan by UID ─► quarantine
     target listing (href → ETag) + state file ───────────┘       ─► DELETE / PUT
 
+The parts live beside this module: ``syncsource`` (reading the source), ``syncplan`` (the
+desired book and the diff), ``syncapply`` (quarantine, DELETE, PUT), ``syncfiles`` (state, lock,
+reports), ``syncmemo`` (when the last decisions may be reused); ``docs/architecture.md`` draws
+a run.
+
 - **Config**: a TOML file (see ``load_config`` and the README, "Scheduled sync"); relative paths
   are relative to the config file. Secrets come from an environment variable or a file named in
   the config, never from the config itself or the command line.
@@ -17,8 +22,13 @@
 - **The source is fetched once**: a local cache (``sourcecache.py``; SQLite, 0600, next to the
   state file, ``source_cache = false`` turns it off) keeps every source card's ETag and text. A run
   lists the source and fetches only new or changed cards; a first run (empty cache) fetches the
-  whole book in one ``addressbook-query``. Every card still goes through the Sanitizer on every
-  run: only the download is cached, never a decision.
+  whole book in one ``addressbook-query``. Only the download is cached, never a decision of a
+  card: every card goes through the Sanitizer again whenever anything decisions depend on
+  changed.
+- **Nothing to decide**: after a run that made every change it planned, the state keeps what its
+  decisions depended on (``syncmemo.py``); when all of it is unchanged and the phone holds
+  exactly what we wrote, the next run (``SyncJob.reuse``) parses and decides nothing and keeps
+  the last report, for one listing request per collection.
 - **Nothing is lost**: a card we did not write (added on the phone, or edited there) is saved to
   the quarantine folder — every byte, file and folder fsynced, length checked — before it is
   deleted or overwritten; when that fails the card is left alone and the run exits 1.
@@ -34,44 +44,60 @@
 
 from __future__ import annotations
 
-import bisect
 import contextlib
-import fcntl
-import hashlib
-import io
-import json
-import os
-import re
-import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any
 
-from ._atomic import atomic_write, private_folder, write_new_durably
-from .books import ReadOptions, read_book, write_book
-from .books.vcard import derived_uid
-from .cardkind import is_group_card, slim
+from .books import ReadOptions
 from .cardtext import card_hash
-from .errors import SyncError
 from .guards import GuardRefused, nested_collections, no_evidence, too_many_deletions
-from .journal import Entry
-from .model import Contact, Decision, Take
+from .model import Contact, Take
 from .pipeline import Sanitizer, Summary, parse_max_age
 from .policy import Policy
-from .syncconfig import Endpoint, SyncConfig, _secret, load_config
+from .syncapply import Applier, QuarantineFailed
+from .syncconfig import Endpoint, SyncConfig, is_url, load_config, secret
+from .syncfiles import (
+    STATE_VERSION,
+    load_state,
+    previous_report,
+    report_files,
+    save_state,
+    take_lock,
+    write_sync_report,
+)
+from .syncmemo import (
+    Memo,
+    config_hash,
+    expiry,
+    inputs_hash,
+    listing_hash,
+    phone_as_written,
+    summary_from,
+    summary_json,
+)
+from .syncplan import (
+    Action,
+    Plan,
+    RunIncomplete,
+    SyncOutcome,
+    TargetCard,
+    canonical_hash,
+    desired_book,
+    diff,
+    parse_card,
+)
+from .syncsource import CardNames, SourceReader, http_session
 
 if TYPE_CHECKING:  # httpx stays out of ``contactguard --help``: carddav is imported lazily
-    from . import davsync
-    from .carddav import CardDAVClient, HttpSession, RemoteCard
+    from .carddav import CardDAVClient, HttpSession
     from .evidence import Evidence
     from .fleet import SharedSource
-    from .sourcecache import SourceCache
 
 __all__ = [
+    "STATE_VERSION",
     "Action",
     "Endpoint",
     "Plan",
@@ -82,200 +108,11 @@ __all__ = [
     "SyncOutcome",
     "canonical_hash",
     "load_config",
+    "report_files",
     "run_sync",
+    "take_lock",
+    "write_sync_report",
 ]
-
-# 2: read_hash covers every property of the card (cardtext.card_hash); a state of
-# version 1 is dropped, and cards that hold what we want are adopted again
-STATE_VERSION = 2
-
-
-class QuarantineFailed(SyncError):
-    """A card could not be saved to the quarantine, so it was neither deleted nor overwritten."""
-
-
-class RunIncomplete(SyncError):
-    """The run went on, but a card could not be quarantined (and was left alone) or the journal
-    could not be written; ``outcome`` says what was done."""
-
-    def __init__(self, message: str, *, outcome: SyncOutcome) -> None:
-        super().__init__(message)
-        self.outcome = outcome
-
-# what the vCard reader counts as a line end (books/vcard.py): CRLF, LF, CR CR LF, a lone CR
-_EOL = re.compile(r"\r*\n|\r(?![\r\n])")
-
-
-# --------------------------------------------------------------------------- canonical form
-
-
-def canonical_hash(contact: Contact) -> str:
-    """A hash of what a card says, blind to how it is written (order, case, folding, PRODID).
-
-    Two cards with the same hash show the same person with the same numbers and fields.
-    """
-    n = list(contact.n)
-    while n and not n[-1].strip():
-        n.pop()
-    phones = sorted(
-        (p.value.strip(), sorted({t.lower() for t in p.types if t.lower() != "voice"}))
-        for p in contact.phones
-    )
-    fields = sorted(
-        (
-            f.name.upper(),
-            [f.value] if isinstance(f.value, str) else list(f.value),
-            sorted({t.lower() for t in f.types}),
-        )
-        for f in contact.fields
-    )
-    text = json.dumps(
-        [contact.uid, contact.display_name, [x.strip() for x in n], phones, fields],
-        ensure_ascii=False,
-        sort_keys=True,
-    )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
-def _serialize(contact: Contact) -> bytes:
-    out = io.BytesIO()
-    write_book([contact], out, "vcard3")
-    return out.getvalue()
-
-
-def _parse(data: str | bytes, name: str) -> Contact | None:
-    """The first card of a vCard text, or None when there is none."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    with contextlib.suppress(Exception):  # a broken card is foreign: quarantined, deleted
-        for contact in read_book(io.BytesIO(raw), ReadOptions(input_format="vcard"), name=name):
-            return contact
-    return None
-
-
-# --------------------------------------------------------------------------- plan
-
-
-@dataclass(frozen=True)
-class Desired:
-    """One card the phone should hold."""
-
-    uid: str
-    contact: Contact
-    source_hash: str  # canonical_hash of the clean contact
-
-
-@dataclass(frozen=True)
-class TargetCard:
-    """One card on the phone's address book, as far as we know it."""
-
-    href: str
-    etag: str | None
-    uid: str | None
-    ours: bool  # it holds exactly what we wrote
-    source_hash: str | None = None  # when ours: the clean contact it was written from
-    read_hash: str | None = None  # cardtext.card_hash of the card as written / fetched
-    data: str | None = None  # the vCard text, when fetched
-
-
-@dataclass(frozen=True)
-class Action:
-    """One change to the target: create, update or delete (quarantining first when needed)."""
-
-    kind: str  # "create" | "update" | "delete"
-    uid: str | None
-    href: str
-    etag: str | None = None  # If-Match for update/delete
-    desired: Desired | None = None
-    quarantine: str | None = None  # the card text to save first (a card we did not write)
-    why: str = ""
-
-    def describe(self) -> str:
-        name = self.desired.contact.display_name if self.desired else ""
-        extra = " (quarantined first)" if self.quarantine is not None else ""
-        who = f"{name} <{self.uid}>" if name else f"<{self.uid or '?'}>"
-        return f"{self.kind:6} {who} {self.href}{extra}" + (f": {self.why}" if self.why else "")
-
-
-@dataclass
-class Plan:
-    """What a run would do, and what it found."""
-
-    actions: list[Action]
-    unchanged: int
-    adopted: dict[str, TargetCard]  # href → card that already holds what we want
-    decisions: list[Decision]
-    summary: Summary
-    policy: Policy
-    notes: list[str] = field(default_factory=list)
-    groups: int = 0  # group cards in the source (KIND:group): lists, not people; never synced
-    refusals: list[str] = field(default_factory=list)  # guards that stop the run unless forced
-    target_cards: int = 0  # cards on the target when it was listed
-    _by_uid: dict[str, Decision] | None = field(default=None, repr=False)
-
-    def count(self, kind: str) -> int:
-        return sum(1 for a in self.actions if a.kind == kind)
-
-    def by_uid(self) -> dict[str, Decision]:
-        """The removal decision of each source contact by UID (why its card leaves the phone)."""
-        if self._by_uid is None:
-            self._by_uid = {
-                d.contact.uid: d for d in self.decisions if d.contact.uid and not d.kept
-            }
-        return self._by_uid
-
-    def text(self) -> str:
-        lines = [a.describe() for a in self.actions] or ["nothing to do"]
-        return "\n".join(lines)
-
-
-@dataclass
-class SyncOutcome:
-    """What a run did: counts, skipped cards, requests sent per endpoint."""
-
-    plan: Plan
-    dry_run: bool = False
-    created: int = 0
-    updated: int = 0
-    deleted: int = 0
-    quarantined: int = 0
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    quarantine_files: list[str] = field(default_factory=list)
-    requests: dict[str, dict[str, int]] = field(default_factory=dict)
-    seconds: float = 0.0
-    failed: list[str] = field(default_factory=list)  # quarantines that failed: card left alone
-    journal: list[Entry] = field(default_factory=list)  # one entry per change (and per failure)
-    warnings: list[str] = field(default_factory=list)  # guards forced past: said, --quiet or not
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "created": self.created,
-            "updated": self.updated,
-            "deleted": self.deleted,
-            "quarantined": self.quarantined,
-            "skipped": len(self.skipped),
-            "unchanged": self.plan.unchanged,
-        }
-
-    def summary_line(self) -> str:
-        c = self.counts()
-        prefix = (
-            "contactguard sync (dry run, nothing changed): would have"
-            if self.dry_run
-            else ("contactguard sync:")
-        )
-        if self.dry_run:
-            p = self.plan
-            return (
-                f"{prefix} created {p.count('create')}, updated {p.count('update')}, deleted "
-                f"{p.count('delete')}, quarantined "
-                f"{sum(1 for a in p.actions if a.quarantine is not None)}; "
-                f"{p.unchanged} unchanged"
-            )
-        return (
-            f"{prefix} created {c['created']}, updated {c['updated']}, deleted {c['deleted']}, "
-            f"quarantined {c['quarantined']}, skipped {c['skipped']}; "
-            f"{c['unchanged']} unchanged"
-        )
 
 
 class SyncJob:
@@ -305,7 +142,12 @@ class SyncJob:
         self._state: dict[str, dict[str, Any]] = {}
         self._mark: dict[str, Any] = {}  # the target's sync token and listing (davsync.py)
         self._new_mark: dict[str, Any] = {}
-        self._record = threading.Lock()  # outcome and state, written by the PUT workers
+        self._reader: SourceReader | None = None
+        self._listing: dict[str, str | None] | None = None  # the target's, once listed
+        self._memo: Memo | None = None  # what the last converged run's decisions depended on
+        self._inputs: str | None = None  # the local inputs' fingerprint, taken before reading
+        self._evidence_seen: Evidence | None = None
+        self._summary: Summary | None = None  # of the plan being applied
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -331,7 +173,8 @@ class SyncJob:
                 self._session(self.config.target, "target"),
                 batch=self.config.batch,
             )
-            self._state = self._load_state()
+            state = load_state(self.config)
+            self._state, self._mark, self._memo = state.cards, state.mark, state.memo
         except BaseException:
             self.close()
             raise
@@ -341,6 +184,8 @@ class SyncJob:
         self.close()
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
         for session in self._sessions:
             session.close()
         self._sessions.clear()
@@ -352,21 +197,8 @@ class SyncJob:
         self._lock = take_lock(self.config.lock, "with this config")
 
     def _session(self, endpoint: Endpoint, section: str) -> HttpSession:
-        from .carddav import Credentials, HttpSession
-
-        session = HttpSession(
-            credentials=Credentials(
-                username=endpoint.username,
-                password=_secret(endpoint, "password", section),
-                token=_secret(endpoint, "token", section),
-            ),
-            timeout=self.config.timeout,
-            retries=self.config.retries,
-            backoff=self.config.backoff,
-            max_retry_after=self.config.max_retry_after,
-            ca_bundle=None if endpoint.ca_bundle is None else str(endpoint.ca_bundle),
-            transport=self._transport,
-            sleep=self._sleep,
+        session = http_session(
+            self.config, endpoint, section, transport=self._transport, sleep=self._sleep
         )
         self._sessions.append(session)
         return session
@@ -397,11 +229,11 @@ class SyncJob:
                 f"{self.groups} group card(s) in the source (KIND:group): lists, not people; "
                 "never synced"
             )
-        desired = self._desired(sanitizer.clean, notes)
+        desired = desired_book(sanitizer.clean, notes)
         assert self.target is not None
         listing = self._target_listing()
         known = self._known(listing)
-        plan = self._diff(desired, known)
+        plan = diff(desired, known, self.target.href_for)
         plan.decisions, plan.summary, plan.policy = decisions, sanitizer.summary, policy
         plan.notes = notes + plan.notes
         plan.target_cards = len(listing)
@@ -411,7 +243,11 @@ class SyncJob:
 
     def _refusals(self, plan: Plan, evidence: Evidence) -> list[str]:
         """What the guards (guards.py) say against this plan."""
-        found = []
+        return self._guards(plan, len(evidence) + len(evidence.names))
+
+    def _guards(self, plan: Plan, people: int) -> list[str]:
+        """The guards over a plan and the number of people the evidence knows."""
+        found: list[str] = []
         urls = []
         if self.config.source.url is not None and self.config.target.url is not None:
             urls.append((self.config.source.url, self.config.target.url))
@@ -423,7 +259,7 @@ class SyncJob:
             if nested is not None:
                 found.append(nested)
                 break
-        empty = no_evidence(len(evidence) + len(evidence.names))
+        empty = no_evidence(people)
         if empty is not None:
             found.append(empty)
         many = too_many_deletions(
@@ -435,6 +271,12 @@ class SyncJob:
 
     def _target_listing(self) -> dict[str, str | None]:
         """The target's listing: only the changes since the last run when the server can."""
+        assert self.target is not None
+        if self._listing is None:
+            self._listing = self._list_target()
+        return self._listing
+
+    def _list_target(self) -> dict[str, str | None]:
         from . import davsync
 
         assert self.target is not None
@@ -467,17 +309,18 @@ class SyncJob:
     def _evidence(self) -> Any:
         from .evidence import load_evidence
 
-        local = [s for s in self.config.evidence_sources if not _is_url(s)]
+        local = [s for s in self.config.evidence_sources if not is_url(s)]
         if self.config.ledger is not None:
             local.append(str(self.config.ledger))
         key = self.config.backup_key_file
         evidence = load_evidence(local, backup_key_file=None if key is None else str(key))
-        remote = [s for s in self.config.evidence_sources if _is_url(s)]
+        self._evidence_seen = evidence
+        remote = [s for s in self.config.evidence_sources if is_url(s)]
         if remote:
             from .evidence.remote import fetch_records
 
             auth = self.config.evidence_auth
-            token = _secret(auth, "token", "evidence")
+            token = secret(auth, "token", "evidence")
             for url in remote:
                 evidence.update(
                     fetch_records(
@@ -495,89 +338,13 @@ class SyncJob:
         return evidence
 
     @contextlib.contextmanager
-    def _source_book(self) -> Iterator[tuple[Any, _CardNames | None]]:
+    def _source_book(self) -> Iterator[tuple[Any, CardNames | None]]:
         """The source as one book, and (CardDAV) the URL of the card each line came from."""
-        source = self.config.source
-        if source.path is not None:
-            yield source.path, None
-            return
-        cards = sorted(self._source_cards().items())  # href order: the same order every run
-        people = [(href, text) for href, text in cards if not is_group_card(text)]
-        self.groups = len(cards) - len(people)
-        cards = people
-        base = source.describe()
-        names = _CardNames(_origin(base))
-        chunks = []
-        for href, text in cards:
-            if not text.endswith("\n"):
-                text += "\r\n"
-            names.add(href, len(_EOL.findall(text)))
-            chunks.append(text)
-        book = io.BytesIO("".join(chunks).encode("utf-8"))
-        book.name = base  # the report's input: the source's URL
-        yield book, names
-
-    def _slim(self, text: str) -> str:
-        """A source card without photos, logos, sounds and keys (the reader never reads them)."""
-        return slim(text)
-
-    def _source_cards(self) -> dict[str, str]:
-        """href → text of every source card, fetching only what the cache does not hold."""
-        assert self.source is not None
-        client = self.source
-        path = self.config.source_cache
-        if path is None or (self.dry_run and not path.exists()):
-            return {c.href: self._slim(c.data or "") for c in client.fetch_all()}
-        from .sourcecache import SourceCache
-
-        with SourceCache(path, self.config.source.describe()) as cache:
-            known = cache.etags()
-            fetched: list[RemoteCard]
-            changes = _incremental_source(client, cache, known, self._slim)
-            if changes is not None:  # RFC 6578: only what changed since the last run
-                listing, fetched = changes.cards, list(changes.texts.values())
-            elif not known:  # a first run: the whole book in one request
-                fetched = client.fetch_all()
-                listing = {c.href: c.etag for c in fetched}
-            else:
-                listing = client.listing()
-                wanted = [h for h, etag in listing.items() if etag is None or known.get(h) != etag]
-                fetched = list(client.multiget(wanted)) if wanted else []
-            fresh = {
-                c.href: replace(c, data=self._slim(c.data)) for c in fetched if c.data is not None
-            }
-            # a card without ETag cannot be checked next run: used now, never cached
-            keep = [(c.href, c.etag, c.data) for c in fresh.values() if c.etag and c.data]
-            gone = [h for h in known if h not in listing or (h in fresh and not fresh[h].etag)]
-            if not self.dry_run:
-                cache.update(keep, gone)
-                cache.set_sync_mark(
-                    changes.token if changes else None, client.collection, client.use_sync
-                )
-            cached = cache.texts() if len(fresh) < len(listing) else {}
-        texts: dict[str, str] = {}
-        for href, etag in listing.items():
-            card = fresh.get(href)
-            if card is not None:
-                texts[href] = card.data or ""
-            elif etag is not None and known.get(href) == etag and href in cached:
-                texts[href] = cached[href]
-            # else: listed but gone before the fetch - it left the source
-        return texts
-
-    def _desired(self, clean: list[Contact], notes: list[str]) -> dict[str, Desired]:
-        desired: dict[str, Desired] = {}
-        for contact in clean:
-            uid = (contact.uid or "").strip() or derived_uid(contact)
-            if uid in desired:
-                # two clean contacts with one UID (copied cards): give the later one its own
-                uid = derived_uid(contact)
-                if uid in desired:
-                    notes.append(f"{contact.where}: same UID and numbers as another card; skipped")
-                    continue
-            contact = replace(contact, uid=uid)
-            desired[uid] = Desired(uid, contact, canonical_hash(contact))
-        return desired
+        if self._reader is None:
+            self._reader = SourceReader(self.config, self.source, dry_run=self.dry_run)
+        with self._reader.book() as (book, names):
+            self.groups = self._reader.groups
+            yield book, names
 
     def _known(self, listing: dict[str, str | None]) -> dict[str, TargetCard]:
         """Every target card: from the state when its ETag is the one we got, else fetched."""
@@ -594,7 +361,7 @@ class SyncJob:
         if fetch:
             assert self.target is not None
             for card in self.target.multiget(fetch):
-                contact = _parse(card.data or "", card.href)
+                contact = parse_card(card.data or "", card.href)
                 ok = contact is not None and contact.error is None and contact.uid
                 # every property counts (PHOTO, X-*, grouped items): a card that differs in
                 # anything from what we wrote is foreign, and quarantined before it changes
@@ -614,323 +381,93 @@ class SyncJob:
                 )
         return cards
 
-    def _diff(self, desired: dict[str, Desired], known: dict[str, TargetCard]) -> Plan:
-        actions: list[Action] = []
-        adopted: dict[str, TargetCard] = {}
-        unchanged = 0
-        by_uid: dict[str, TargetCard] = {}
-        for href in sorted(known):
-            card = known[href]
-            if card.uid is not None and card.uid in desired and card.uid not in by_uid:
-                by_uid[card.uid] = card
-                continue
-            why = (
-                "a second card with the same UID"
-                if card.uid in by_uid
-                else "not allowed on the phone"
-                if card.uid is not None
-                else "not a readable vCard with a UID"
-            )
-            actions.append(
-                Action(
-                    "delete",
-                    card.uid,
-                    href,
-                    card.etag,
-                    quarantine=None if card.ours else (card.data or ""),
-                    why=why,
-                )
-            )
-        assert self.target is not None
-        taken = set(known)
-        for uid, want in desired.items():
-            found = by_uid.get(uid)
-            if found is None:
-                href = self.target.href_for(uid)
-                if href in taken:
-                    digest = hashlib.sha1(uid.encode()).hexdigest()  # noqa: S324 - a name
-                    href = self.target.href_for(digest + "-cg")
-                taken.add(href)
-                actions.append(Action("create", uid, href, None, want))
-                continue
-            if found.ours and found.source_hash == want.source_hash:
-                unchanged += 1
-                continue
-            if not found.ours and found.read_hash == card_hash(_serialize(want.contact)):
-                # the same content, written by an earlier run (state lost) or by anyone
-                adopted[found.href] = replace(found, source_hash=want.source_hash)
-                unchanged += 1
-                continue
-            actions.append(
-                Action(
-                    "update",
-                    uid,
-                    found.href,
-                    found.etag,
-                    want,
-                    quarantine=None if found.ours else (found.data or ""),
-                    why="" if found.ours else "changed on the phone",
-                )
-            )
-        # deletes first: a leak leaves the phone as soon as possible
-        order = {"delete": 0, "update": 1, "create": 2}
-        actions.sort(key=lambda a: order[a.kind])
-        return Plan(actions, unchanged, adopted, [], Summary(), Policy())
-
     # -- applying ------------------------------------------------------------------------------
 
     def apply(self, plan: Plan) -> SyncOutcome:
-        """Quarantine, then DELETE and PUT as planned; a 412 skips that card."""
+        """Quarantine, then DELETE and PUT as planned (``syncapply.Applier``); a 412 skips that
+        card."""
         assert self.target is not None
-        outcome = SyncOutcome(plan)
-        state = self._state
-        for href, card in plan.adopted.items():  # they hold what we want: ours from now on
-            state[href] = {
-                "uid": card.uid,
-                "etag": card.etag,
-                "source_hash": card.source_hash,
-                "read_hash": card.read_hash,
-            }
-        # deletes first and one by one: a leak leaves the phone as soon as possible
-        deletes = [a for a in plan.actions if a.kind == "delete"]
-        writes = [a for a in plan.actions if a.kind != "delete"]
-        workers = min(self.config.concurrency, len(writes))
-        try:
-            for action in deletes:
-                self._apply_guarded(action, outcome, state)
-            if workers <= 1:
-                for action in writes:
-                    self._apply_guarded(action, outcome, state)
-            else:
-                # a few PUTs in flight overlap our work with the server's; bounded to stay polite
-                pool = ThreadPoolExecutor(workers, thread_name_prefix="contactguard-put")
-                try:
-                    futures = [pool.submit(self._apply_guarded, a, outcome, state) for a in writes]
-                    for future in futures:
-                        future.result()
-                finally:
-                    pool.shutdown(wait=True, cancel_futures=True)
-            self._read_back(writes, state)
-        finally:
-            try:
-                self._save_state(state)
-            finally:
-                self._write_journal(outcome)
-        outcome.skipped.sort(key=lambda s: s["href"])
-        return outcome
+        self._summary = plan.summary
+        applier = Applier(self.config, self.target, self._state, self._save_state)
+        return applier.apply(plan)
 
-    def _read_back(self, writes: list[Action], state: dict[str, Any]) -> None:
-        """Fetch the cards whose PUT answered without an ETag, and remember them as stored.
+    def _save_state(self, cards: dict[str, Any], converged: bool) -> None:
+        save_state(self.config, cards, self._new_mark, self._new_memo() if converged else None)
 
-        Such a server may have rewritten the card (RFC 6352 §6.3.2.3: added a REV, an X-
-        property of its own), which the whole-card comparison would otherwise take for an edit
-        on the phone on every run. The stored version is adopted only when it still says what
-        we wrote (the same contact); anything else is compared again next run.
+    # -- a run with nothing to decide ----------------------------------------------------------
+
+    def reuse(self) -> Plan | None:
+        """The plan of a run whose decisions cannot have changed since the last converged run
+        (``syncmemo.py``): nothing to do, the previous report kept. None: ``plan`` decides.
+
+        Costs the source's and the phone's listing (one request each where the server offers
+        sync-collection); ``plan`` reuses them when this says no.
         """
-        assert self.target is not None
-        hrefs = [a.href for a in writes if a.href in state and state[a.href]["etag"] is None]
-        if not hrefs:
-            return
-        try:
-            stored = list(self.target.multiget(hrefs))
-        except SyncError:
-            return  # the next run fetches and compares them
-        by_href = {a.href: a for a in writes}
-        for card in stored:
-            entry = state.get(card.href)
-            action = by_href.get(card.href)
-            if entry is None or action is None or action.desired is None or not card.etag:
-                continue
-            contact = _parse(card.data or "", card.href)
-            written = _parse(_serialize(action.desired.contact), "written")
-            if contact is None or written is None or contact.uid != entry["uid"]:
-                continue
-            if canonical_hash(contact) == canonical_hash(written):
-                entry["etag"] = card.etag
-                entry["read_hash"] = card_hash(card.data or "")
+        memo = self._memo
+        self._inputs = inputs_hash(self.config)  # before anything is read: a change counts
+        if self.dry_run or memo is None or self._inputs is None:
+            return None
+        now = self._now or datetime.now(timezone.utc)
+        if memo.inputs != self._inputs or memo.config != config_hash(self.config):
+            return None
+        if memo.expired(now):
+            return None
+        previous = None
+        if self.config.report is not None:
+            previous = previous_report(self.config.report)
+            if previous is None:
+                return None  # the report of the last run is gone: decide again to write it
+        listing = self._target_listing()
+        if not phone_as_written(listing, self._state):
+            return None
+        if self._source_fingerprint() != memo.source:
+            return None
+        plan = Plan([], len(self._state), {}, [], summary_from(memo.summary), Policy())
+        plan.reused, plan.previous_report = True, previous
+        plan.target_cards, plan.groups = len(listing), memo.groups
+        plan.notes = [
+            "nothing changed since the last run (source, phone, evidence, config): its "
+            "decisions stand"
+        ]
+        plan.refusals = self._guards(plan, memo.evidence)
+        return plan
 
-    def _write_journal(self, outcome: SyncOutcome) -> None:
-        from .journal import append
+    def _source_fingerprint(self, *, fetch: bool = True) -> str | None:
+        """What the source's decisions came from: its listing's hash (a fleet's shared source
+        adds the fields it parses); "file" for a file source (its stat is among the inputs)."""
+        if self._shared is not None:
+            return self._shared.fingerprint()
+        if self.config.source.url is None:
+            return "file"
+        if self._reader is None:
+            if not fetch:
+                return None
+            self._reader = SourceReader(self.config, self.source, dry_run=self.dry_run)
+        listing = self._reader.fetch() if fetch else self._reader.listing
+        return None if listing is None else listing_hash(listing)
 
-        if self.config.journal is not None and outcome.journal:
-            outcome.journal.sort(key=lambda e: (e.action, e.uid))
-            try:
-                append(
-                    self.config.journal, outcome.journal, max_bytes=self.config.journal_max_bytes
-                )
-            except SyncError as exc:  # the changes are made: say so, and exit 1 after the run
-                outcome.failed.append(str(exc))
-
-    def _apply_guarded(self, action: Action, outcome: SyncOutcome, state: dict[str, Any]) -> None:
-        """Apply one action; a 412 skips it and the next run decides again."""
-        from .carddav import CardRejected, PreconditionFailed
-
-        try:
-            self._apply_one(action, outcome, state)
-        except CardRejected as exc:  # this card only: the others may still fit
-            with self._record:
-                outcome.skipped.append(
-                    {
-                        "action": action.kind,
-                        "uid": action.uid or "",
-                        "href": action.href,
-                        "reason": f"the phone's server refused the card: {exc}",
-                    }
-                )
-        except QuarantineFailed as exc:
-            with self._record:
-                outcome.failed.append(str(exc))  # the card stays; the run will exit 1
-                outcome.journal.append(
-                    self._entry(action, outcome.plan, "kept", f"not {action.kind}d: {exc}")
-                )
-        except PreconditionFailed:
-            with self._record:
-                state.pop(action.href, None)  # fetch it next run and decide again
-                outcome.skipped.append(
-                    {
-                        "action": action.kind,
-                        "uid": action.uid or "",
-                        "href": action.href,
-                        "reason": "changed on the server since it was listed (HTTP 412); "
-                        "the next run takes it into account",
-                    }
-                )
-
-    def _apply_one(self, action: Action, outcome: SyncOutcome, state: dict[str, Any]) -> None:
-        assert self.target is not None
-        saved = None
-        if action.quarantine is not None:
-            saved = self._quarantine(action)
-            with self._record:
-                outcome.quarantine_files.append(str(saved))
-                outcome.quarantined += 1
-        if action.kind == "delete":
-            self.target.delete(action.href, action.etag)
-            with self._record:
-                state.pop(action.href, None)
-                outcome.deleted += 1
-                outcome.journal.append(self._entry(action, outcome.plan, saved=saved))
-            return
-        assert action.desired is not None
-        data = _serialize(action.desired.contact)
-        etag = self.target.put(action.href, data, action.etag if action.kind == "update" else None)
-        with self._record:
-            state[action.href] = {
-                "uid": action.uid,
-                "etag": etag,  # None when the server does not say: fetched and compared next run
-                "source_hash": action.desired.source_hash,
-                "read_hash": card_hash(data),
-            }
-            if action.kind == "create":
-                outcome.created += 1
-            else:
-                outcome.updated += 1
-            outcome.journal.append(self._entry(action, outcome.plan, saved=saved))
-
-    def _entry(
-        self,
-        action: Action,
-        plan: Plan,
-        kind: str | None = None,
-        reason: str | None = None,
-        saved: Path | None = None,
-    ) -> Entry:
-        """The journal entry of one action: masked numbers, and why it was taken."""
-        from .phones import mask, normalize
-
-        decision = plan.by_uid().get(action.uid or "")
-        numbers: list[str] = []
-        why = action.why
-        if action.desired is not None:
-            raws = [p.value for p in action.desired.contact.phones]
-            why = why or ("changed on the source" if action.kind == "update" else "wrote first")
-        elif action.quarantine is not None:
-            card = _parse(action.quarantine, "quarantined")
-            raws = [p.value for p in card.phones] if card is not None else []
-        elif decision is not None:
-            raws = [n.e164 or n.raw for n in decision.numbers]
-            why = str(decision.reason)
-        else:
-            raws = []
-            why = why if why != "not allowed on the phone" else "left the source"
-        for raw in raws:
-            numbers.append(mask(normalize(raw, self.config.region) or raw))
-        return Entry(
-            time=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            target=self.config.target.describe(),
-            action=kind or action.kind,
-            uid=action.uid or action.href,
-            numbers=tuple(numbers),
-            reason=reason or why or "",
-            quarantine=None if saved is None else str(saved),
-        )
-
-    def _quarantine(self, action: Action) -> Path:
-        """Save a card we did not write before it is deleted or overwritten: every byte written,
-        file and folder fsynced, the length checked. Raises QuarantineFailed otherwise (and
-        leaves no partial file): the card then stays on the phone."""
-        folder = self.config.quarantine
-        name = action.uid or action.href.rstrip("/").rsplit("/", 1)[-1]
-        try:
-            private_folder(folder)
-        except OSError as exc:
-            raise QuarantineFailed(
-                f"cannot create the quarantine folder ({exc.strerror}); <{name}> was left on "
-                "the phone",
-                file=str(folder),
-            ) from exc
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80] or "card"
-        data = (action.quarantine or "").encode("utf-8")
-        for counter in range(1000):
-            path = folder / f"{stamp}-{safe}{'' if counter == 0 else f'-{counter}'}.vcf"
-            try:
-                write_new_durably(path, data)
-            except FileExistsError:
-                continue
-            except OSError as exc:
-                raise QuarantineFailed(
-                    f"cannot save <{name}> to the quarantine ({exc.strerror or exc}); it was "
-                    "left on the phone",
-                    file=str(folder),
-                ) from exc
-            return path
-        raise QuarantineFailed("too many quarantined cards with the same name", file=str(folder))
-
-    # -- state ---------------------------------------------------------------------------------
-
-    def _load_state(self) -> dict[str, dict[str, Any]]:
-        path = self.config.state
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError):
-            return {}  # unreadable: every card is fetched and compared, nothing is lost
-        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
-            return {}
-        if data.get("target") != self.config.target.describe():
-            return {}
-        mark = data.get("sync")
-        self._mark = mark if isinstance(mark, dict) else {}
-        cards = data.get("cards")
-        if not isinstance(cards, dict):
-            return {}
-        # an entry of another shape is as good as none: that card is fetched and compared
-        return {href: entry for href, entry in cards.items() if _state_entry(entry)}
-
-    def _save_state(self, cards: dict[str, Any]) -> None:
-        data = {"version": STATE_VERSION, "target": self.config.target.describe(), "cards": cards}
-        if self._new_mark:
-            data["sync"] = self._new_mark  # the listing the token belongs to (RFC 6578)
-        try:
-            self.config.state.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_write(self.config.state) as stream:
-                stream.write(json.dumps(data, indent=1, sort_keys=True).encode("utf-8"))
-        except OSError as exc:
-            raise SyncError(
-                f"cannot write the state file ({exc.strerror})", file=str(self.config.state)
-            ) from exc
+    def _new_memo(self) -> dict[str, Any] | None:
+        """The memo of this run, when it decided from local inputs alone (else None)."""
+        if self.dry_run or self._inputs is None:
+            return None
+        if self._memo is not None and self._evidence_seen is None:
+            return self._memo.as_json()  # a reused run: nothing it depends on changed
+        evidence = self._evidence_seen
+        if evidence is None or self._summary is None:
+            return None
+        source = self._source_fingerprint(fetch=False)
+        if source is None:
+            return None
+        now = self._now or datetime.now(timezone.utc)
+        return Memo(
+            config=config_hash(self.config),
+            inputs=self._inputs,
+            source=source,
+            expires=expiry(evidence, parse_max_age(self.config.max_age), now),
+            evidence=len(evidence) + len(evidence.names),
+            groups=self.groups,
+            summary=summary_json(self._summary),
+        ).as_json()
 
     def requests(self) -> dict[str, dict[str, int]]:
         """Requests sent so far, per endpoint and method."""
@@ -942,30 +479,6 @@ class SyncJob:
         return out
 
 
-class _CardNames:
-    """Which source card each line of the joined source book came from."""
-
-    def __init__(self, origin: str) -> None:
-        self.origin = origin  # scheme://host[:port] of the source
-        self.starts: list[int] = []  # 1-based first line of each card in the joined book
-        self.hrefs: list[str] = []
-        self._next = 1
-
-    def add(self, href: str, lines: int) -> None:
-        self.starts.append(self._next)
-        self.hrefs.append(href)
-        self._next += lines
-
-    def rename(self, contact: Contact) -> Contact:
-        """The contact named ``<source-url><href>:<line in the card>`` instead of a joined line."""
-        i = bisect.bisect_right(self.starts, contact.line) - 1
-        if i < 0:
-            return contact
-        return replace(
-            contact, source=self.origin + self.hrefs[i], line=contact.line - self.starts[i] + 1
-        )
-
-
 class _CardSanitizer(Sanitizer):
     """The Sanitizer, with each source card's contacts named by the card's own URL."""
 
@@ -974,7 +487,7 @@ class _CardSanitizer(Sanitizer):
         evidence: Evidence,
         policy: Policy,
         options: ReadOptions,
-        names: _CardNames | None,
+        names: CardNames | None,
     ) -> None:
         super().__init__(evidence, policy, options)
         self._names = names
@@ -985,33 +498,6 @@ class _CardSanitizer(Sanitizer):
         # every contact must be renamed: none is offered to ``take``, which would see the
         # joined book's line
         return map(self._names.rename, super()._read(label, source))
-
-
-def _origin(url: str) -> str:
-    """scheme://host[:port] of a URL: a card's href (an absolute path) is appended to it."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _is_url(text: str) -> bool:
-    return text.lower().startswith(("http://", "https://"))
-
-
-def _incremental_source(
-    client: CardDAVClient,
-    cache: SourceCache,
-    known: dict[str, str],
-    slim: Callable[[str], str],
-) -> davsync.Listing | None:
-    """The source's changes since the token the cache keeps; None: list it as before."""
-    from . import davsync
-
-    token, collection = cache.sync_mark()
-    if client.use_sync is None and cache.sync_offered() is False:
-        client.use_sync = False  # the server said no before: do not ask on every run
-    return davsync.fetch_changed(client, known, token, collection, slim=slim)
 
 
 # --------------------------------------------------------------------------- one run
@@ -1041,7 +527,7 @@ def run_sync(
     with SyncJob(
         config, transport=transport, sleep=sleep, now=now, dry_run=dry_run, shared=shared
     ) as job:
-        plan = job.plan()
+        plan = job.reuse() or job.plan()
         if plan.refusals and not (force or config.force):
             raise GuardRefused(
                 "; ".join(plan.refusals)
@@ -1059,90 +545,3 @@ def run_sync(
         more = f" (and {len(outcome.failed) - 1} more problems)" if len(outcome.failed) > 1 else ""
         raise RunIncomplete(outcome.failed[0] + more, outcome=outcome)
     return outcome
-
-
-def write_sync_report(path: Path, outcome: SyncOutcome, config: SyncConfig) -> None:
-    """The sanitize report (one entry per source contact) plus a "sync" section."""
-    from .report import build_report
-
-    plan = outcome.plan
-    report = build_report(plan.decisions, plan.summary, plan.policy)
-    report["sync"] = {
-        "source": config.source.describe(),
-        "target": config.target.describe(),
-        "name": config.label,
-        "groups": outcome.plan.groups,
-        "dry_run": outcome.dry_run,
-        "counts": outcome.counts(),
-        "actions": [
-            {
-                "action": a.kind,
-                "uid": a.uid,
-                "href": a.href,
-                "quarantined": a.quarantine is not None,
-                **({"name": a.desired.contact.display_name} if a.desired else {}),
-                **({"why": a.why} if a.why else {}),
-            }
-            for a in plan.actions
-        ],
-        "skipped": outcome.skipped,
-        "quarantine_files": outcome.quarantine_files,
-        "notes": plan.notes,
-        "warnings": outcome.warnings,
-        "failed": outcome.failed,
-        "requests": outcome.requests,
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _rotate_reports(path, config.report_keep)
-    with atomic_write(path) as stream:  # created 0600: it names people
-        stream.write(json.dumps(report, ensure_ascii=False, indent=2).encode("utf-8"))
-
-
-def report_files(path: Path, keep: int) -> list[Path]:
-    """The report of the last run and those before it: ``report.json``, ``report.1.json``, ..."""
-    return [path] + [path.with_name(f"{path.stem}.{n}{path.suffix}") for n in range(1, keep)]
-
-
-def _rotate_reports(path: Path, keep: int) -> None:
-    """Keep the reports of the last ``keep`` runs: each one moves down a number, the oldest
-    goes."""
-    files = report_files(path, keep)
-    for older, newer in zip(reversed(files[1:]), reversed(files[:-1]), strict=True):
-        with contextlib.suppress(FileNotFoundError):
-            newer.replace(older)
-
-
-_STATE_KEYS = frozenset({"uid", "etag", "source_hash", "read_hash"})
-
-
-def _state_entry(entry: object) -> bool:
-    """Whether a state-file entry has the shape this version writes (text or null values)."""
-    return (
-        isinstance(entry, dict)
-        and entry.keys() == _STATE_KEYS
-        and all(value is None or isinstance(value, str) for value in entry.values())
-    )
-
-
-def take_lock(path: Path, over: str) -> TextIO:
-    """An exclusive flock on ``path`` (created 0600), held until the returned file is closed;
-    a second run stops at once with a SyncError saying which run (``over``) holds it."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        stream = os.fdopen(fd, "a+", encoding="utf-8")
-    except OSError as exc:
-        raise SyncError(f"cannot open the lock file ({exc.strerror})", file=str(path)) from exc
-    try:
-        fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as exc:
-        stream.close()
-        raise SyncError(
-            f"another sync run {over} is still running (it holds the lock); "
-            "this run changed nothing - the next scheduled run will catch up",
-            file=str(path),
-        ) from exc
-    stream.truncate(0)
-    stream.write(f"{os.getpid()}\n")
-    stream.flush()
-    return stream

@@ -130,7 +130,7 @@ class SyncConfig:
         files = [self.file]
         if self.source.path is not None:
             files.append(self.source.path)
-        local = [s for s in self.evidence_sources if not _is_url(s)]
+        local = [s for s in self.evidence_sources if not is_url(s)]
         if self.ledger is not None:
             local.append(str(self.ledger))
         if self.backup_key_file is not None:
@@ -422,7 +422,7 @@ def _bool(value: Any, name: str, fail: Callable[[str], ConfigError]) -> bool:
     return value
 
 
-def _is_url(text: str) -> bool:
+def is_url(text: str) -> bool:
     return text.lower().startswith(("http://", "https://"))
 
 
@@ -465,7 +465,7 @@ def _resolve_source(source: str, base: Path) -> str:
     return str(base / Path(source).expanduser())
 
 
-def _secret(endpoint: Endpoint, kind: str, section: str) -> str | None:
+def secret(endpoint: Endpoint, kind: str, section: str) -> str | None:
     """The password or token of an endpoint, from its environment variable or file."""
     env: str | None = getattr(endpoint, f"{kind}_env")
     file: Path | None = getattr(endpoint, f"{kind}_file")

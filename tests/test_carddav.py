@@ -236,3 +236,21 @@ class TestSecrets:
         assert safe_url(f"https://u:{SECRET}@dav.example.com:8443/b/?token=x") == (
             "https://dav.example.com:8443/b/"
         )
+
+
+def test_sessions_without_a_ca_bundle_share_one_verifying_tls_context() -> None:
+    """Every session verifies TLS; those without a ca_bundle share the one system context."""
+    import ssl
+
+    from contactguard.carddav import _system_tls
+
+    first, second = HttpSession(), HttpSession()
+    try:
+        context = _system_tls()
+        assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+        assert _system_tls() is context
+        for session in (first, second):  # httpx's pool holds the context its connections use
+            assert session._client._transport._pool._ssl_context is context  # type: ignore[attr-defined]
+    finally:
+        first.close()
+        second.close()

@@ -7,6 +7,7 @@ Xandikos refuses an unknown token with 412, Radicale with 403).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 from collections.abc import Iterator
@@ -323,3 +324,235 @@ class TestFleetContract:
         for result in again.results[:2]:
             assert result.outcome is not None
             assert result.outcome.requests == {"target": {"REPORT": 1}}
+            assert result.outcome.plan.reused  # nothing changed: no phone decided again
+
+    def test_a_fleet_reuses_per_phone_and_decides_again_where_evidence_changed(
+        self, fx: Fixture, tmp_path: Path
+    ) -> None:
+        """Two phones with their own ledgers: after one ledger changes, only that phone decides
+        again; the shared source is fetched once and parsed only for it."""
+        from contactguard.fleet import load_folder, run_fleet
+
+        folder = tmp_path / "fleet"
+        folder.mkdir()
+        for name in ("a", "b"):
+            url = fx.server.make_addressbook("phone1", f"{fx.target_book}{name}")
+            (folder / f"{name}.csv").write_text((tmp_path / "ledger.csv").read_text())
+            (folder / f"{name}.toml").write_text(
+                fx.config_text(url).replace("ledger.csv", f"{name}.csv")
+            )
+        for pw in tmp_path.glob("*.pw"):
+            (folder / pw.name).write_text(pw.read_text())
+            (folder / pw.name).chmod(0o600)
+        configs, _ = load_folder(folder)
+        first = run_fleet(configs, jobs=2, lock=folder / ".lock")
+        created = [r.outcome.counts()["created"] for r in first.results if r.outcome]
+        assert first.ok and created == [2, 2]
+        ledger = folder / "b.csv"
+        ledger.write_text(ledger.read_text() + "+491712345678,2026-01-11,\n")
+        again = run_fleet(configs, jobs=2, lock=folder / ".lock")
+        outcomes = [r.outcome for r in again.results]
+        assert outcomes[0] is not None and outcomes[1] is not None
+        assert outcomes[0].plan.reused and not outcomes[1].plan.reused
+        assert outcomes[1].counts()["created"] == 1
+        (source_requests,) = again.sources.values()
+        assert source_requests == {"REPORT": 1}
+
+
+def _state(fx: Fixture) -> dict[str, Any]:
+    return dict(json.loads(load_config(fx.config).state.read_text()))
+
+
+def _report(fx: Fixture) -> dict[str, Any]:
+    path = load_config(fx.config).report
+    assert path is not None
+    return dict(json.loads(path.read_text()))
+
+
+def _decided(report: dict[str, Any]) -> list[tuple[str, bool]]:
+    """(card, decision) of every entry a report holds: what its decisions were."""
+    return sorted((c["source"], c["decision"]) for c in report["contacts"])
+
+
+class TestReuse:
+    """A run with nothing new to decide costs one listing per collection and no parsing; any
+    change it depends on (source, phone, evidence, policy, time) makes it decide again."""
+
+    def test_an_unchanged_run_reuses_the_last_decisions_and_report(self, fx: Fixture) -> None:
+        """After a converged run, the next is reused: one REPORT per book, same report body."""
+        first = run_sync(fx.config)
+        assert not first.plan.reused and first.counts()["created"] == 2
+        before = _report(fx)
+        second = run_sync(fx.config)
+        assert second.plan.reused
+        assert second.requests == {"source": {"REPORT": 1}, "target": {"REPORT": 1}}
+        assert second.counts() == {
+            "created": 0, "updated": 0, "deleted": 0, "quarantined": 0, "skipped": 0,
+            "unchanged": 2,
+        }
+        after = _report(fx)
+        assert _decided(after) == _decided(before) and len(after["contacts"]) == 3
+        assert after["sync"]["reused"] is True and after["sync"]["counts"]["unchanged"] == 2
+        assert second.plan.summary.contacts_in == 3 and second.plan.summary.contacts_kept == 2
+        assert _state(fx)["memo"]["source"]
+
+    def test_a_change_on_the_source_only_is_decided_and_synced(self, fx: Fixture) -> None:
+        """An edited source card ends the reuse: it is decided again and reaches the phone."""
+        run_sync(fx.config)
+        assert run_sync(fx.config).plan.reused
+        fx.put_source("anna", card("anna-1", "Anna Schmidt-Otto", "0170 1234567"))
+        changed = run_sync(fx.config)
+        assert not changed.plan.reused and changed.counts()["updated"] == 1
+        assert "Schmidt-Otto" in fx.phone()["anna-1.vcf"]
+        assert run_sync(fx.config).plan.reused
+
+    def test_a_card_added_on_the_phone_ends_the_reuse(self, fx: Fixture) -> None:
+        """A card someone put on the phone is seen, quarantined and deleted, never reused past."""
+        run_sync(fx.config)
+        fx.server.put_card("phone1", fx.target_book, "zoe", card("zoe-1", "Zoe Roth", "0175 1"))
+        outcome = run_sync(fx.config)
+        assert not outcome.plan.reused
+        assert outcome.counts()["deleted"] == 1 and outcome.counts()["quarantined"] == 1
+        assert sorted(fx.phone()) == ["anna-1.vcf", "carla-1.vcf"]
+
+    def test_a_card_edited_on_the_phone_ends_the_reuse(self, fx: Fixture) -> None:
+        """A card edited on the phone (new ETag) is quarantined and written back."""
+        run_sync(fx.config)
+        edited = fx.phone()["anna-1.vcf"].replace("END:VCARD", "NOTE:mine\r\nEND:VCARD")
+        fx.server.put_card("phone1", fx.target_book, "anna-1", edited)
+        outcome = run_sync(fx.config)
+        assert not outcome.plan.reused and outcome.counts()["quarantined"] == 1
+        assert "NOTE:mine" not in fx.phone()["anna-1.vcf"]
+
+    def test_changed_evidence_is_decided_again(self, fx: Fixture) -> None:
+        """Bernd writing first (a new ledger row) ends the reuse and puts him on the phone."""
+        run_sync(fx.config)
+        ledger = fx.tmp / "ledger.csv"
+        ledger.write_text(ledger.read_text() + "+491712345678,2026-01-11,\n")
+        outcome = run_sync(fx.config)
+        assert not outcome.plan.reused and outcome.counts()["created"] == 1
+        assert sorted(fx.phone()) == ["anna-1.vcf", "bernd-1.vcf", "carla-1.vcf"]
+
+    def test_changed_policy_is_decided_again(self, fx: Fixture) -> None:
+        """A config that keeps a field more ends the reuse and rewrites the cards."""
+        fx.put_source("anna", card("anna-1", "Anna Schmidt", "0170 1234567", "ORG:Acme\r\n"))
+        run_sync(fx.config)
+        assert "ORG" not in fx.phone()["anna-1.vcf"]
+        fx.config.write_text(fx.config.read_text() + '[policy]\nkeep_fields = ["ORG"]\n')
+        outcome = run_sync(fx.config)
+        assert not outcome.plan.reused and outcome.counts()["updated"] == 1
+        assert "ORG:Acme" in fx.phone()["anna-1.vcf"]
+
+    def test_evidence_that_ages_out_ends_the_reuse_on_time(self, fx: Fixture) -> None:
+        """With max_age, a run before Anna's evidence ages out is reused, one after is not."""
+        from datetime import datetime, timezone
+
+        fx.config.write_text(fx.config.read_text() + '[policy]\nmax_age = "30d"\n')
+        (fx.tmp / "ledger.csv").write_text(
+            "phone,first_inbound_at,first_outbound_at\n"
+            f"{ANNA},2026-01-01,\n{CARLA},2026-01-20,\n"
+        )
+        start = datetime(2026, 1, 25, tzinfo=timezone.utc)
+        assert run_sync(fx.config, now=start).counts()["created"] == 2
+        assert _state(fx)["memo"]["expires"].startswith("2026-01-31")
+        assert run_sync(fx.config, now=datetime(2026, 1, 30, tzinfo=timezone.utc)).plan.reused
+        later = run_sync(fx.config, now=datetime(2026, 2, 1, tzinfo=timezone.utc))
+        assert not later.plan.reused and later.counts()["deleted"] == 1
+        assert sorted(fx.phone()) == ["carla-1.vcf"]
+
+    def test_an_invalid_token_still_reuses_after_a_full_listing(self, fx: Fixture) -> None:
+        """A phone token the server refuses costs a full listing; the phone is as written, so
+        the run is still reused and a new token kept."""
+        run_sync(fx.config)
+        state_file = load_config(fx.config).state
+        state = json.loads(state_file.read_text())
+        state["sync"]["token"] = "http://example.com/expired/1"
+        state_file.write_text(json.dumps(state))
+        outcome = run_sync(fx.config)
+        assert outcome.plan.reused and outcome.counts()["unchanged"] == 2
+        assert _state(fx)["sync"]["token"] != "http://example.com/expired/1"
+
+    def test_a_dry_run_and_a_lost_report_are_never_reused(self, fx: Fixture) -> None:
+        """A dry run always decides (it shows the plan); a missing report makes a full run."""
+        run_sync(fx.config)
+        assert not run_sync(fx.config, dry_run=True).plan.reused
+        report = load_config(fx.config).report
+        assert report is not None
+        report.unlink()
+        outcome = run_sync(fx.config)
+        assert not outcome.plan.reused and len(_report(fx)["contacts"]) == 3
+
+
+# one step of a change sequence: (what, which person)
+_STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["edit source", "drop source", "add evidence", "drop evidence", "add on phone",
+             "edit on phone", "nothing"]
+        ),
+        st.sampled_from(["anna", "bernd", "carla", "dora"]),
+    ),
+    min_size=1,
+    max_size=4,
+)
+_PEOPLE = {
+    "anna": ("anna-1", "Anna Schmidt", "0170 1234567", ANNA),
+    "bernd": ("bernd-1", "Bernd Keller", "0171 2345678", "+491712345678"),
+    "carla": ("carla-1", "Carla Weber", "0172 3456789", CARLA),
+    "dora": ("dora-1", "Dora Lang", "0173 4567890", "+491734567890"),
+}
+
+
+@pytest.mark.parametrize("dav", ["radicale"], indirect=True)
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(steps=_STEPS)
+def test_incremental_runs_end_where_a_fresh_full_run_ends(
+    dav: Any, tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, str]]
+) -> None:
+    """After any sequence of changes, each incremental (or reused) run leaves the phone holding
+    exactly what a first run into an empty phone book writes."""
+    tmp = tmp_path_factory.mktemp("seq")
+    fx = Fixture(dav, tmp)
+    allowed = {"anna", "carla"}
+    try:
+        run_sync(fx.config)
+        for number, (what, who) in enumerate(steps):
+            uid, name, tel, _ = _PEOPLE[who]
+            if what == "edit source":
+                fx.put_source(who, card(uid, name, tel, f"NOTE:step {number}\r\n"))
+            elif what == "drop source" and who in ("anna", "bernd", "carla"):
+                with contextlib.suppress(Exception):
+                    delete_card(dav, "it", fx.source_book, f"{who}.vcf")
+            elif what in ("add evidence", "drop evidence"):
+                (allowed.add if what == "add evidence" else allowed.discard)(who)
+                fx.tmp.joinpath("ledger.csv").write_text(
+                    "phone,first_inbound_at,first_outbound_at\n"
+                    + "".join(f"{_PEOPLE[p][3]},2026-01-10,\n" for p in sorted(allowed))
+                )
+            elif what == "add on phone":
+                dav.put_card("phone1", fx.target_book, f"x{number}", card(f"x-{number}", name, tel))
+            elif what == "edit on phone":
+                on_phone = fx.phone()
+                if on_phone:
+                    file, text = sorted(on_phone.items())[0]
+                    edited = text.replace("END:VCARD", f"NOTE:phone {number}\r\nEND:VCARD")
+                    dav.put_card("phone1", fx.target_book, file[: -len(".vcf")], edited)
+            run_sync(fx.config)
+            fresh_book = f"{fx.target_book}f{number}"
+            fresh_url = dav.make_addressbook("phone1", fresh_book)
+            fresh = tmp / f"fresh{number}"
+            fresh.mkdir()
+            for file in ("ledger.csv", "it.pw", "phone1.pw"):
+                if (tmp / file).exists():
+                    (fresh / file).write_text((tmp / file).read_text())
+                    (fresh / file).chmod(0o600)
+            (fresh / "sync.toml").write_text(fx.config_text(fresh_url))
+            run_sync(fresh / "sync.toml")
+            assert fx.phone() == stored(dav, "phone1", fresh_book)
+    finally:
+        while _sessions:
+            _sessions.pop().close()

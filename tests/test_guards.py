@@ -35,7 +35,7 @@ from contactguard.guards import (
 )
 from contactguard.journal import KEEP, Entry, append, read_entries
 from contactguard.outputs import check_outputs
-from contactguard.syncconfig import Endpoint, _secret, load_config
+from contactguard.syncconfig import Endpoint, load_config, secret
 
 LEDGER = "phone,first_inbound_at\n+4915123456701,2026-01-05\n"
 BOOK = "BEGIN:VCARD\r\nFN:Anna\r\nTEL:+4915123456701\r\nEND:VCARD\r\n"
@@ -619,16 +619,16 @@ class TestSecretFiles:
         self, tmp_path: Path, mode: int
     ) -> None:
         """Any group or other permission bit refuses the file, as ssh does; 0400-0700 are read."""
-        secret = tmp_path / "pw"
-        secret.write_text("s3cret\n")
-        secret.chmod(mode)
-        endpoint = Endpoint(password_file=secret)
+        secret_file = tmp_path / "pw"
+        secret_file.write_text("s3cret\n")
+        secret_file.chmod(mode)
+        endpoint = Endpoint(password_file=secret_file)
         if mode & 0o077:
             with pytest.raises(ConfigError, match="may be read by other users") as caught:
-                _secret(endpoint, "password", "target")
+                secret(endpoint, "password", "target")
             assert "s3cret" not in str(caught.value)
         else:
-            assert _secret(endpoint, "password", "target") == "s3cret"
+            assert secret(endpoint, "password", "target") == "s3cret"
 
     def test_a_qr_code_onto_a_fifo_is_refused(self, runner: CliRunner, tmp_path: Path) -> None:
         """invite --qr naming a FIFO is refused: the FIFO stays."""

@@ -727,22 +727,22 @@ def test_a_bad_token_is_one_line_and_never_in_the_exception_chain(token: str) ->
 def test_a_crlf_environment_token_is_stripped(monkeypatch: pytest.MonkeyPatch) -> None:
     """A token from an EnvironmentFile with CRLF ends loses its CR, as a token file's line
     end is lost."""
-    from contactguard.syncconfig import Endpoint, _secret
+    from contactguard.syncconfig import Endpoint, secret
 
     monkeypatch.setenv("CG_TOKEN", "abc123\r")
-    assert _secret(Endpoint(url="https://x/", token_env="CG_TOKEN"), "token", "target") == "abc123"
+    assert secret(Endpoint(url="https://x/", token_env="CG_TOKEN"), "token", "target") == "abc123"
 
 
 @pytest.mark.parametrize("data", [b"caf\xe9\n", b"\xff\xfe\x00p"])
 def test_a_password_file_that_is_not_utf8_is_one_line(tmp_path: Path, data: bytes) -> None:
     """A password file that is not UTF-8 is a ConfigError naming the section, key and file."""
-    from contactguard.syncconfig import Endpoint, _secret
+    from contactguard.syncconfig import Endpoint, secret
 
     path = tmp_path / "pw"
     path.write_bytes(data)
     path.chmod(0o600)  # a readable secret file would be refused first
     with pytest.raises(ConfigError, match=r"pw: \[target\] password_file is not UTF-8 text"):
-        _secret(Endpoint(url="https://x/", password_file=path), "password", "target")
+        secret(Endpoint(url="https://x/", password_file=path), "password", "target")
 
 
 # --- the HTML report on the quick path ----------------------------------------------------------

@@ -202,7 +202,8 @@ class TestSyncQuarantineBeforeDelete:
     ) -> None:
         """If the quarantine copy cannot be written, the DELETE is never sent."""
         from contactguard.errors import SyncError
-        from contactguard.sync import Action, SyncJob, SyncOutcome
+        from contactguard.sync import Action, SyncOutcome
+        from contactguard.syncapply import Applier
 
         sent: list[str] = []
 
@@ -212,9 +213,8 @@ class TestSyncQuarantineBeforeDelete:
 
         blocker = tmp_path / "quarantine"
         blocker.write_text("a file where the folder should be")
-        job = SyncJob.__new__(SyncJob)
-        job.config = type("C", (), {"quarantine": blocker / "sub"})()
-        job.target = Target()  # type: ignore[assignment]
+        config = type("C", (), {"quarantine": blocker / "sub"})()
+        job = Applier(config, Target(), {}, lambda cards, converged: None)  # type: ignore[arg-type]
         action = Action("delete", "leak", "/phone/leak.vcf", etag='"1"', quarantine="BEGIN:VCARD")
         with pytest.raises(SyncError, match="quarantine"):
             job._apply_one(action, SyncOutcome(None), {})  # type: ignore[arg-type]
