@@ -367,7 +367,7 @@ def evidence_import(sources: tuple[str, ...], ledger: str, me: str | None,
 
     Importing the same source twice changes nothing; an import is one transaction.
     """
-    from .evidence import SourceContext, iter_records
+    from .evidence import SourceContext
     from .evidence.store import Ledger
     from .outputs import check_outputs
 
@@ -383,7 +383,7 @@ def evidence_import(sources: tuple[str, ...], ledger: str, me: str | None,
         context = SourceContext(warn=warnings.append, not_understood=not_understood, me=me,
                                 date_order=_date_orders(date_order),
                                 backup_key_file=backup_key_file)
-        stats = db.import_records(iter_records(sources, context))
+        stats = db.import_sources(sources, context)
         total = db.statement_count()  # not len(db): resolving a million entries takes a minute
     for warning in warnings:
         click.echo(terminal_safe(f"warning: {warning}"), err=True)

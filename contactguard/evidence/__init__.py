@@ -31,12 +31,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import fastpaths
 from .._text import shown_path
 from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord
 from ..phones import evidence_key, variants
-from . import ledger
-from .identity import Identity, Key, record_keys, resolve, statements_of
+from . import bulk, ledger
+from .bulk import Batch, PlainRow, merge_plain
+from .identity import Identity, Key, Statement, record_keys, resolve, statements_of
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -46,6 +48,9 @@ __all__ = [
     "Evidence",
     "SourceContext",
     "SourceKind",
+    "expand",
+    "gather",
+    "head_of",
     "iter_records",
     "kind_of",
     "load_evidence",
@@ -64,6 +69,9 @@ class Evidence:
         # what the readers met and did not understand (not evidence): description → count
         self.not_understood: Counter[str] = Counter()
         self._table: dict[tuple[Key, ...], EvidenceEntry] = {}  # key set → merged statement
+        # the statements of a number seen alone (most of any ledger), kept compact: "+digits"
+        # → (first in, first out, last in, opted out, number left, sources); never in _table
+        self._plain: dict[str, PlainRow] = {}
         self._resolved: _Resolved | None = None  # built on first use after the last ``add``
         self._hits: set[str] = set()  # index keys and names a book contact looked up
 
@@ -71,10 +79,36 @@ class Evidence:
         """Merge one record under its set of keys (EvidenceError: a phone that is no number,
         or no key at all)."""
         keys = record_keys(record)
+        self._resolved = None
+        if len(keys) == 1 and keys[0].kind == "phone":
+            first_in, last_in = record.first_inbound_at, record.last_inbound_at
+            if first_in is not None and (last_in is None or first_in > last_in):
+                last_in = first_in  # as EvidenceEntry.from_record
+            row: PlainRow = (first_in, record.first_outbound_at, last_in, record.opted_out_at,
+                             record.number_left_at, (record.source,))
+            number = keys[0].value
+            seen = self._plain.get(number)
+            self._plain[number] = row if seen is None else merge_plain(seen, row)
+            return
         entry = EvidenceEntry.from_record(record)
         previous = self._table.get(keys)
         self._table[keys] = entry if previous is None else previous.merge(entry)
+
+    def _absorb(self, batch: Batch) -> None:
+        """Merge the statements of one ledger file read in bulk (``evidence.bulk``), as adding
+        its records one by one would."""
         self._resolved = None
+        plain = self._plain
+        if not plain:
+            plain.update(batch.plain)
+        else:
+            for number, row in batch.plain.items():
+                seen = plain.get(number)
+                plain[number] = row if seen is None else merge_plain(seen, row)
+        table = self._table
+        for keys, entry in batch.general.items():
+            previous = table.get(keys)
+            table[keys] = entry if previous is None else previous.merge(entry)
 
     def update(self, records: Iterable[EvidenceRecord]) -> None:
         """Merge many records (see ``add``)."""
@@ -91,6 +125,7 @@ class Evidence:
         view.warnings = self.warnings
         view.not_understood = self.not_understood
         view._table = self._table  # shared, not copied: evidence can be a million people
+        view._plain = self._plain
         if ar_without_9 == self.ar_without_9:
             view._resolved = self._resolve()  # read-only once built: views share it
         return view
@@ -104,9 +139,20 @@ class Evidence:
     def _resolve(self) -> _Resolved:
         resolved = self._resolved
         if resolved is None:
-            identities = resolve(statements_of(self._table), ar_without_9=self.ar_without_9)
+            identities = resolve(self._statements(), ar_without_9=self.ar_without_9)
             resolved = self._resolved = _Resolved(identities, self.ar_without_9)
         return resolved
+
+    def _statements(self) -> list[Statement]:
+        """Every statement: those of several keys, then those of a number alone."""
+        statements = statements_of(self._table)
+        statements.extend(
+            Statement((Key("phone", number),),
+                      EvidenceEntry(first_in, first_out, last_in, opted, sources, left))
+            for number, (first_in, first_out, last_in, opted, left, sources)
+            in self._plain.items()
+        )
+        return statements
 
     def identities(self) -> list[Identity]:
         """Every identity, ordered by its smallest key."""
@@ -407,13 +453,38 @@ def iter_records(
     A source named explicitly that no kind recognises is an EvidenceError; a file inside a
     folder or matched by a glob that no kind recognises is skipped with a warning.
     """
-    context = context or SourceContext()
+    for item in _reading(sources, context or SourceContext(), in_bulk=False):
+        assert not isinstance(item, Batch)
+        yield item
+
+
+def gather(
+    sources: Iterable[str | Path] | str | Path, context: SourceContext, into: Evidence
+) -> int:
+    """Read every source into ``into``, as ``into.update(iter_records(sources, context))``
+    does, with CSV and JSONL ledger files read in bulk (``evidence.bulk``) unless the fast
+    paths are off; the number of records read."""
+    count = 0
+    for item in _reading(sources, context, in_bulk=fastpaths.enabled()):
+        if isinstance(item, Batch):
+            into._absorb(item)
+            count += item.rows
+        else:
+            into.add(item)
+            count += 1
+    return count
+
+
+def _reading(
+    sources: Iterable[str | Path] | str | Path, context: SourceContext, *, in_bulk: bool
+) -> Iterator[EvidenceRecord | Batch]:
+    """``iter_records``; with ``in_bulk``, a ledger file the bulk reader takes is one Batch."""
     batches: dict[str, tuple[SourceKind, list[str]]] = {}
     seen: set[tuple[int, int]] = set()  # files already read: one file by two spellings is one
-    for location, explicit in _expand(sources):
+    for location, explicit in expand(sources):
         if not _is_url(location) and not _first_time(location, seen):
             continue
-        head = _head(location)
+        head = head_of(location)
         kind = kind_of(location, head)
         if kind is None:
             if explicit:
@@ -428,12 +499,19 @@ def iter_records(
         if kind.read_all is not None:
             batches.setdefault(kind.name, (kind, []))[1].append(location)
             continue
+        if in_bulk and kind.name in _BULK_KINDS:
+            batch = bulk.read(location, location, _printable,
+                              jsonl=kind.name == "jsonl-ledger")
+            if batch is not None:
+                yield batch
+                continue
         yield from map(_printable, kind.records(location, context))
     for kind, locations in batches.values():
         assert kind.read_all is not None
         yield from map(_printable, kind.read_all(locations, context))
 
 
+_BULK_KINDS = frozenset({"csv-ledger", "jsonl-ledger"})  # read by evidence.bulk when it can
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -494,11 +572,11 @@ def load_evidence(
         date_order=date_order,
         backup_key_file=backup_key_file,
     )
-    evidence.update(iter_records(sources, context))
+    gather(sources, context, evidence)
     return evidence
 
 
-def _expand(sources: Iterable[str | Path] | str | Path) -> Iterator[tuple[str, bool]]:
+def expand(sources: Iterable[str | Path] | str | Path) -> Iterator[tuple[str, bool]]:
     """(location, named explicitly?) for each source: folders and globs become their files."""
     if isinstance(sources, (str, Path)):
         sources = [sources]
@@ -552,11 +630,14 @@ def _folder_files(folder: Path) -> Iterator[Path]:
             yield path
 
 
-def _head(location: str) -> bytes:
+def head_of(location: str) -> bytes:
     """The first bytes a sniffer sees: none for a URL or a folder."""
     if _is_url(location) or Path(location).is_dir():
         return b""
     return _read_head(location)
+
+
+_head = head_of  # the former private name, still imported by the command line
 
 
 def _read_head(location: str) -> bytes:

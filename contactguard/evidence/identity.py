@@ -166,9 +166,11 @@ def record_keys(record: EvidenceRecord) -> tuple[Key, ...]:
     (they cannot identify anyone reliably)."""
     number = record.phone
     if (number is not None and record.user_id is None and record.parent_user_id is None
-            and record.username is None and record.lid is None and record.name is None
-            and plain_number(number)):
-        return (Key("phone", number),)  # the common record: one number, already canonical
+            and record.username is None and record.lid is None and record.name is None):
+        if plain_number(number):
+            return (Key("phone", number),)  # the common record: one number, already canonical
+        if number.isdigit() and number.isascii() and plain_number("+" + number):
+            return (Key("phone", "+" + number),)  # a wa_id: what evidence_key makes of it
     keys: set[Key] = set()
     if record.phone is not None and record.phone.strip():
         phone = phone_key(record.phone)

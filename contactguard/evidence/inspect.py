@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import ContactguardError, EvidenceError
 from ..model import EvidenceEntry
-from . import Evidence, SourceContext, _expand, _head, chats, kind_of
+from . import Evidence, SourceContext, chats, expand, gather, head_of, kind_of
 
 _PHONE_KINDS = {
     "android-backup": "Android WhatsApp backup (encrypted)",
@@ -27,10 +27,10 @@ def inspect_sources(
     others, its block says why."""
     sources = list(sources)
     found = False
-    for location, _explicit in _expand(sources):
+    for location, _explicit in expand(sources):
         found = True
         try:
-            kind = kind_of(location, _head(location))
+            kind = kind_of(location, head_of(location))
             if kind is None:
                 raise EvidenceError("not a known evidence source", file=location)
             if kind.name == "whatsapp-chat":
@@ -52,6 +52,20 @@ def inspect_sources(
 
 def _when(value: datetime | None) -> str:
     return "-" if value is None else f"{value:%Y-%m-%d %H:%M}"
+
+
+def _span(entries: Iterable[EvidenceEntry]) -> str:
+    """The dates line: from the first message to the last one the evidence knows of, in
+    either direction. A business message counts at both ends: a source whose latest
+    statement is the business writing (a status, an echo, a call) covers that day too, and
+    without it a source of business messages alone would show no end."""
+    firsts: list[datetime] = []
+    lasts: list[datetime] = []
+    for e in entries:
+        firsts.extend(t for t in (e.first_inbound_at, e.first_outbound_at) if t is not None)
+        lasts.extend(t for t in (e.last_inbound_at, e.first_inbound_at, e.first_outbound_at)
+                     if t is not None)
+    return f"  dates: {_when(min(firsts, default=None))} to {_when(max(lasts, default=None))}"
 
 
 def _chat_block(s: chats.ChatSummary) -> str:
@@ -100,15 +114,13 @@ def _phone_block(location: str, kind: str, backup_key_file: str | None) -> str:
     else:
         evidence.update(android.read(location, key_file=backup_key_file, tally=tally))
     entries = [identity.entry for identity in evidence.identities()]
-    firsts = [t for e in entries for t in (e.first_inbound_at, e.first_outbound_at) if t]
-    lasts = [t for e in entries for t in (e.last_inbound_at, e.first_outbound_at) if t]
     lines = [
         location,
         f"  kind: {_PHONE_KINDS[kind]}",
         f"  identities: {len(entries)} ({evidence.unmatchable} without a number), wrote first: "
         f"{sum(e.initiated for e in entries)}, business wrote first: "
         f"{sum((not e.initiated) and e.first_outbound_at is not None for e in entries)}",
-        f"  dates: {_when(min(firsts, default=None))} to {_when(max(lasts, default=None))}",
+        _span(entries),
     ]
     lines.extend(f"  {line}" for line in tally.lines())
     lines.extend(f"  note: {w}" for w in warnings)
@@ -118,18 +130,10 @@ def _phone_block(location: str, kind: str, backup_key_file: str | None) -> str:
 def _records_block(location: str, kind: str) -> str:
     warnings: list[str] = []
     evidence = Evidence()
-    from . import SOURCE_KINDS
-
-    reader = next(k for k in SOURCE_KINDS if k.name == kind)
-    count = 0
     context = SourceContext(warn=warnings.append, not_understood=evidence.note_not_understood)
-    for record in reader.records(location, context):
-        evidence.add(record)
-        count += 1
+    count = gather([location], context, evidence)  # a ledger file in bulk, like --evidence
     identities = evidence.identities()
     entries: list[EvidenceEntry] = [i.entry for i in identities]
-    firsts = [t for e in entries for t in (e.first_inbound_at, e.first_outbound_at) if t]
-    lasts = [t for e in entries for t in (e.last_inbound_at, e.first_inbound_at) if t]
     lines = [
         location,
         f"  kind: {kind}",
@@ -138,7 +142,7 @@ def _records_block(location: str, kind: str) -> str:
         f"  wrote first: {sum(e.initiated for e in entries)}, business wrote first: "
         f"{sum((not e.initiated) and e.first_outbound_at is not None for e in entries)}, "
         f"opted out: {sum(e.opted_out for e in entries)}",
-        f"  dates: {_when(min(firsts, default=None))} to {_when(max(lasts, default=None))}",
+        _span(entries),
     ]
     lines.extend(
         f"  not understood (not evidence): {count} × {what}"

@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import chain
 from typing import IO
 
+from .. import fastpaths
 from ..errors import EvidenceError
 from ..model import EvidenceRecord
 from ..phones import evidence_key, plain_number
@@ -62,9 +63,9 @@ OPTIONAL_COLUMNS = (
     "first_outbound_at", "last_inbound_at", "opted_out_at", "name", "user_id", "parent_user_id",
     "username", "lid",
 )
-_KNOWN_COLUMNS = frozenset(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+KNOWN_COLUMNS = frozenset(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
 _DELIMITERS = (",", ";", "\t")
-_BOM = "\ufeff"
+BOM = "\ufeff"
 MAX_LINE = 1024 * 1024  # a ledger row is well under 1 KB; a longer line is not a ledger
 
 # A Cloud API webhook payload also starts with "{", but never has a top-level "phone" key.
@@ -77,7 +78,7 @@ _Fail = Callable[[str], EvidenceError]
 def records(stream: IO[bytes] | IO[str], source: str) -> Iterator[EvidenceRecord]:
     """The records of a CSV or JSONL ledger (told apart by the first non-blank line)."""
     lines = _text_lines(stream, source)
-    skipped, first = _first_content_line(lines)
+    skipped, first = first_content_line(lines)
     if first is None:
         return
     rest = chain([first], lines)
@@ -91,7 +92,7 @@ def records_reference(stream: IO[bytes] | IO[str], source: str) -> Iterator[Evid
     """``records`` with every CSV row read by the plain per-row code (the reference the fast
     reading is tested against; same records, same errors)."""
     lines = _text_lines(stream, source)
-    skipped, first = _first_content_line(lines)
+    skipped, first = first_content_line(lines)
     if first is None:
         return
     rest = chain([first], lines)
@@ -104,7 +105,7 @@ def records_reference(stream: IO[bytes] | IO[str], source: str) -> Iterator[Evid
 def read_csv(stream: IO[bytes] | IO[str], source: str) -> Iterator[EvidenceRecord]:
     """The records of a CSV ledger; ``source`` names it in messages and in ``record.source``."""
     lines = _text_lines(stream, source)
-    skipped, first = _first_content_line(lines)
+    skipped, first = first_content_line(lines)
     if first is not None:
         yield from _csv(chain([first], lines), source, skipped)
 
@@ -144,15 +145,15 @@ def sniff_jsonl(location: str, head: bytes) -> bool:
 
 
 def _csv(
-    lines: Iterator[str], source: str, offset: int, *, reference: bool = False
+    lines: Iterator[str], source: str, offset: int, *, reference: bool | None = None
 ) -> Iterator[EvidenceRecord]:
     """CSV rows after ``offset`` blank lines; ``lines`` starts with the header line.
 
-    ``reference`` reads every row through ``_record`` (the plain reading the fast one is
+    ``reference`` reads every row through ``row_record`` (the plain reading the fast one is
     tested against)."""
     header_line = next(lines)
     header_lineno = offset + 1
-    delimiter, names = _pick_delimiter(header_line)
+    delimiter, names = pick_delimiter(header_line)
     missing = [column for column in REQUIRED_COLUMNS if column not in names]
     if missing:
         raise EvidenceError(
@@ -161,13 +162,15 @@ def _csv(
             file=source,
             line=header_lineno,
         )
-    twice = sorted({name for name in names if name in _KNOWN_COLUMNS and names.count(name) > 1})
+    twice = sorted({name for name in names if name in KNOWN_COLUMNS and names.count(name) > 1})
     if twice:  # which of the two holds the truth cannot be told: refuse rather than pick one
         raise EvidenceError(
             f"the header names the column {', '.join(twice)} twice", file=source,
             line=header_lineno,
         )
-    index = {name: names.index(name) for name in _KNOWN_COLUMNS if name in names}
+    index = {name: names.index(name) for name in KNOWN_COLUMNS if name in names}
+    if reference is None:
+        reference = not fastpaths.enabled()
     if not reference:
         yield from _csv_rows(lines, delimiter, index, source, header_lineno)
         return
@@ -185,7 +188,7 @@ def _csv(
         if not any(cell.strip() for cell in row):
             continue
         values = {name: row[i] for name, i in index.items() if i < len(row)}
-        yield _record(values, source, line)
+        yield row_record(values, source, line)
 
 
 _ABSENT = sys.maxsize  # the index of a column the header does not name: never a cell
@@ -197,7 +200,7 @@ def _csv_rows(
 ) -> Iterator[EvidenceRecord]:
     """The rows of ``reader`` as records: the loop of ``_csv(reference=True)`` with the common
     row (a valid number and ISO times, or other keys) read inline. Whatever the inline reading
-    does not take as it is (a bad number or time, a row without keys) goes to ``_record``,
+    does not take as it is (a bad number or time, a row without keys) goes to ``row_record``,
     which says what is wrong with file and line, exactly as the reference does."""
     i_phone, i_name, i_user, i_parent, i_username, i_lid, i_in, i_out, i_last, i_opt = (
         index.get(column, _ABSENT) for column in (
@@ -246,7 +249,7 @@ def _csv_rows(
             opted = parse(text) if text else None
         except (_Unsure, ValueError):
             values = {column: row[i] for column, i in index.items() if i < size}
-            yield _record(values, source, line)
+            yield row_record(values, source, line)
             continue
         yield record(f"{source}:{line}", phone, name, user_id, first_in, first_out, last_in,
                      opted, parent, username, lid)
@@ -274,15 +277,17 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
 # A key's closing quote and its colon. Outside strings every match ends a key; inside one a
 # quote is escaped, so matches there only add: when an object of plain values has as many
 # keys as matches, no key was named twice.
-_KEY_END = re.compile(r'"\s*:')
+KEY_END = re.compile(r'"\s*:')
 
 
 def _jsonl(
-    lines: Iterable[str], source: str, offset: int, *, reference: bool = False
+    lines: Iterable[str], source: str, offset: int, *, reference: bool | None = None
 ) -> Iterator[EvidenceRecord]:
     """JSONL rows after ``offset`` blank lines. A line is parsed by ``json.loads`` alone when
-    that shows no key named twice (see ``_KEY_END``) and its row read inline; anything else
-    (and everything with ``reference``) goes through the duplicate-key hook and ``_record``."""
+    that shows no key named twice (see ``KEY_END``) and its row read inline; anything else
+    (and everything with ``reference``) goes through the duplicate-key hook and ``row_record``."""
+    if reference is None:
+        reference = not fastpaths.enabled()
     for lineno, text in enumerate(lines, start=offset + 1):
         if not text.strip():
             continue
@@ -291,10 +296,10 @@ def _jsonl(
                 value = json.loads(text)
             except (ValueError, RecursionError):
                 value = None  # the reference parse says what is wrong
-            if (isinstance(value, dict) and len(_KEY_END.findall(text)) == len(value)
+            if (isinstance(value, dict) and len(KEY_END.findall(text)) == len(value)
                     and not any(isinstance(v, (dict, list)) for v in value.values())):
                 fast = _fast_record(value, source, lineno)
-                yield _record(value, source, lineno) if fast is None else fast
+                yield row_record(value, source, lineno) if fast is None else fast
                 continue
         try:
             value = json.loads(text, object_pairs_hook=_unique_keys)
@@ -310,12 +315,12 @@ def _jsonl(
                 file=source,
                 line=lineno,
             )
-        yield _record(value, source, lineno)
+        yield row_record(value, source, lineno)
 
 
 def _fast_record(values: Mapping[str, object], source: str, line: int) -> EvidenceRecord | None:
-    """``_record`` of a row whose values are all text (or null) in the common shapes, or None
-    when ``_record`` must read it (a wrong value: it says what is wrong)."""
+    """``row_record`` of a row whose values are all text (or null) in the common shapes, or None
+    when ``row_record`` must read it (a wrong value: it says what is wrong)."""
     cells = [values.get(column) for column in _FAST_COLUMNS]
     if not all(cell is None or type(cell) is str for cell in cells):
         return None
@@ -341,7 +346,7 @@ def _fast_record(values: Mapping[str, object], source: str, line: int) -> Eviden
 _FAST_COLUMNS = ("phone", "name", "user_id", "parent_user_id", "username", "lid", *TIME_COLUMNS)
 
 
-def _record(values: Mapping[str, object], source: str, line: int) -> EvidenceRecord:
+def row_record(values: Mapping[str, object], source: str, line: int) -> EvidenceRecord:
     """One ledger row as a record; EvidenceError saying which value is wrong."""
 
     def fail(message: str) -> EvidenceError:
@@ -409,7 +414,7 @@ def _text_lines(stream: IO[bytes] | IO[str], source: str) -> Iterator[str]:
     first = next(text_lines, None)
     if first is None:
         return
-    yield first.removeprefix(_BOM)
+    yield first.removeprefix(BOM)
     yield from text_lines
 
 
@@ -452,7 +457,7 @@ def _decode(raw_lines: Iterator[bytes], source: str) -> Iterator[str]:
         raise EvidenceError("not UTF-8 text (truncated at the end)", file=source) from exc
 
 
-def _first_content_line(lines: Iterator[str]) -> tuple[int, str | None]:
+def first_content_line(lines: Iterator[str]) -> tuple[int, str | None]:
     """(number of blank lines skipped, the first non-blank line or None)."""
     skipped = 0
     for line in lines:
@@ -462,11 +467,11 @@ def _first_content_line(lines: Iterator[str]) -> tuple[int, str | None]:
     return skipped, None
 
 
-def _pick_delimiter(header: str) -> tuple[str, list[str]]:
+def pick_delimiter(header: str) -> tuple[str, list[str]]:
     """The delimiter that splits the header into the most known columns, and the names."""
     best = max(
         _DELIMITERS,
-        key=lambda d: len(_KNOWN_COLUMNS.intersection(_header_names(header, d))),
+        key=lambda d: len(KNOWN_COLUMNS.intersection(_header_names(header, d))),
     )
     return best, _header_names(header, best)
 
@@ -476,10 +481,10 @@ def _header_names(header: str, delimiter: str) -> list[str]:
         cells = next(csv.reader([header], delimiter=delimiter), [])
     except csv.Error:  # a stray CR inside the line (binary data, old Mac line ends): no header
         return []
-    return [cell.strip().lstrip(_BOM).strip().lower() for cell in cells]
+    return [cell.strip().lstrip(BOM).strip().lower() for cell in cells]
 
 
 def _head_line(head: bytes) -> str:
-    text = head.decode("utf-8", errors="replace").lstrip(_BOM + " \t\r\n")
+    text = head.decode("utf-8", errors="replace").lstrip(BOM + " \t\r\n")
     lines = text.splitlines()
     return lines[0].strip() if lines else ""

@@ -28,13 +28,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 from urllib.parse import quote
 
 from ..errors import EvidenceError
@@ -46,61 +43,31 @@ from .identity import (
     Statement,
     key_from_text,
     name_key,
-    number_class,
     record_keys,
     resolve,
 )
+from .storeforget import FORGET_WAIT, ForgetResult, LedgerBusy, LedgerForget, names_identity
+from .storeschema import (
+    ALL_TIMES,
+    MARKER,
+    MARKER_TABLE,
+    SCHEMA,
+    SCHEMA_VERSION,
+    SQLITE_MAGIC,
+    TIMES,
+    V1_TABLES,
+    batches,
+    decode_keys,
+    dt,
+    encode_keys,
+    looks_like_v1,
+)
+from .storewrite import ImportStats, LedgerWrites
 
-__all__ = ["SCHEMA_VERSION", "ImportStats", "Ledger", "LedgerBusy", "LedgerEntry", "read", "sniff"]
-
-SCHEMA_VERSION = 2
-SQLITE_MAGIC = b"SQLite format 3\x00"
-MARKER_TABLE = "contactguard_ledger"
-MARKER = "contactguard evidence ledger"
-FORGET_WAIT = 10.0  # seconds ``forget`` waits for other users of the ledger by default
-
-_SCHEMA = """
-CREATE TABLE contactguard_ledger (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-INSERT INTO contactguard_ledger (name, value) VALUES ('format', 'contactguard evidence ledger');
-CREATE TABLE statement (
-    id INTEGER PRIMARY KEY,
-    keys TEXT NOT NULL UNIQUE,  -- the sorted identity keys, "kind:value" per line
-    first_inbound_at TEXT,
-    first_outbound_at TEXT,
-    last_inbound_at TEXT,
-    opted_out_at TEXT,
-    number_left_at TEXT
-);
-CREATE TABLE statement_key (
-    kind TEXT NOT NULL,
-    value TEXT NOT NULL,
-    statement INTEGER NOT NULL REFERENCES statement (id) ON DELETE CASCADE,
-    PRIMARY KEY (kind, value, statement)
-) WITHOUT ROWID;
-CREATE TABLE said_by (
-    statement INTEGER NOT NULL REFERENCES statement (id) ON DELETE CASCADE,
-    source TEXT NOT NULL,
-    PRIMARY KEY (statement, source)
-) WITHOUT ROWID;
-PRAGMA user_version = 2;
-"""
-assert f"'{MARKER}'" in _SCHEMA and f"user_version = {SCHEMA_VERSION};" in _SCHEMA
-_V1_TABLES = frozenset({"identity", "said_by"})
-_TIMES = ("first_inbound_at", "first_outbound_at", "last_inbound_at", "opted_out_at")
-_ALL_TIMES = (*_TIMES, "number_left_at")
-
-
-class LedgerBusy(EvidenceError):
-    """Another program holds the ledger longer than ``forget`` may wait."""
-
-
-@dataclass(frozen=True)
-class ImportStats:
-    """What one import did: records read, statements (key sets) added and changed."""
-
-    records: int
-    added: int
-    changed: int
+__all__ = [
+    "FORGET_WAIT", "SCHEMA_VERSION", "ForgetResult", "ImportStats", "Ledger", "LedgerBusy",
+    "LedgerEntry", "read", "sniff",
+]
 
 
 @dataclass(frozen=True)
@@ -117,34 +84,6 @@ class LedgerEntry:
     shared: tuple[Key, ...] = ()
 
 
-@dataclass(frozen=True)
-class ForgetResult:
-    """What ``forget`` removed: identities, statements and the keys they held."""
-
-    identities: int
-    statements: int
-    keys: tuple[Key, ...]
-
-
-def _ts(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is not timezone.utc:
-        value = value.astimezone(timezone.utc)
-    return value.isoformat()
-
-
-def _dt(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-def _encode_keys(keys: tuple[Key, ...]) -> str:
-    return "\n".join(f"{k.kind}:{k.value}" for k in keys)
-
-
-def _decode_keys(text: str) -> tuple[Key, ...]:
-    return tuple(Key(*line.split(":", 1)) for line in text.split("\n"))
-
 
 def _entry_kind(identity: Identity) -> tuple[str, str]:
     if identity.number is not None:
@@ -155,7 +94,8 @@ def _entry_kind(identity: Identity) -> tuple[str, str]:
     return ("user_id" if key.kind == "bsuid" else key.kind), key.value
 
 
-class Ledger:
+
+class Ledger(LedgerWrites, LedgerForget):
     """A SQLite evidence ledger. Use as a context manager.
 
     ``Ledger(path)`` opens it for writing and creates it (mode 0600) if missing;
@@ -234,13 +174,13 @@ class Ledger:
                     file=shown,
                 )
             return version
-        if version == 1 and tables == _V1_TABLES and _looks_like_v1(db):
+        if version == 1 and tables == V1_TABLES and looks_like_v1(db):
             if not self.readonly:
                 self._upgrade_v1()
                 return SCHEMA_VERSION
             return 1
         if new and not tables and version == 0 and not self.readonly:
-            db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+            db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
             return SCHEMA_VERSION
         if version > SCHEMA_VERSION and tables >= {"statement", "said_by"}:
             raise EvidenceError(
@@ -262,7 +202,7 @@ class Ledger:
             statements = self._v1_statements()  # read whole before the tables go
             db.execute("DROP TABLE said_by")
             db.execute("DROP TABLE identity")
-            for ddl in _SCHEMA.split(";"):
+            for ddl in SCHEMA.split(";"):
                 if ddl.strip():
                     db.execute(ddl)
             for statement in statements:
@@ -287,222 +227,11 @@ class Ledger:
     def close(self) -> None:
         self._db.close()
 
-    # -- writing ---------------------------------------------------------------------------
-
-    def import_records(self, records: Iterable[EvidenceRecord]) -> ImportStats:
-        """Merge records into the ledger in ONE transaction; all or nothing."""
-        self._writable()
-        merged: dict[tuple[Key, ...], EvidenceEntry] = {}
-        count = 0
-        for record in records:  # read the whole source first: a bad row aborts before any write
-            count += 1
-            keys = record_keys(record)
-            entry = EvidenceEntry.from_record(record)
-            previous = merged.get(keys)
-            merged[keys] = entry if previous is None else previous.merge(entry)
-        added = changed = 0
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            encoded = {keys: _encode_keys(keys) for keys in merged}
-            existing = self._existing(list(encoded.values()))
-            fresh: list[tuple[tuple[Key, ...], EvidenceEntry]] = []
-            updated: list[tuple[int, tuple[Key, ...], EvidenceEntry]] = []
-            for keys, entry in merged.items():
-                found = existing.get(encoded[keys])
-                if found is None:
-                    added += 1
-                    fresh.append((keys, entry))
-                    continue
-                sid, old = found
-                new = old.merge(entry)
-                if _times(new) != _times(old) or set(new.sources) != set(old.sources):
-                    changed += 1
-                    updated.append((sid, keys, new))
-            self._write(fresh, updated, encoded)
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
-        return ImportStats(count, added, changed)
-
     def statement_count(self) -> int:
         """How many statements (key sets) the ledger holds: one indexed count, no resolving."""
         table = "identity" if self.version == 1 else "statement"  # a v1 ledger read-only
         return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
 
-    def _existing(self, encoded: list[str]) -> dict[str, tuple[int, EvidenceEntry]]:
-        """The stored statements among ``encoded`` key sets, looked up in batches through the
-        unique index on ``keys`` (an import costs in proportion to what it brings)."""
-        found: dict[str, tuple[int, EvidenceEntry]] = {}
-        if self._db.execute("SELECT NOT EXISTS (SELECT 1 FROM statement)").fetchone()[0]:
-            return found  # a new ledger: nothing to look up
-        rows: dict[int, tuple[str, list[str | None]]] = {}
-        for batch in _batches(encoded):
-            marks = ",".join("?" * len(batch))
-            for sid, keys, *times in self._db.execute(
-                f"SELECT id, keys, {', '.join(_ALL_TIMES)} FROM statement "  # noqa: S608
-                f"WHERE keys IN ({marks})",
-                batch,
-            ):
-                rows[int(sid)] = (str(keys), times)
-        sources: dict[int, list[str]] = {sid: [] for sid in rows}
-        for batch in _batches(list(rows)):
-            marks = ",".join("?" * len(batch))
-            for sid, source in self._db.execute(
-                f"SELECT statement, source FROM said_by WHERE statement IN ({marks}) "  # noqa: S608
-                "ORDER BY statement, source",
-                batch,
-            ):
-                sources[int(sid)].append(str(source))
-        for sid, (keys, times) in rows.items():
-            first_in, first_out, last_in, opted, left = (_dt(v) for v in times)
-            found[keys] = (sid, EvidenceEntry(first_in, first_out, last_in, opted,
-                                              tuple(sources[sid]), left))
-        return found
-
-    def _write(
-        self,
-        fresh: list[tuple[tuple[Key, ...], EvidenceEntry]],
-        updated: list[tuple[int, tuple[Key, ...], EvidenceEntry]],
-        encoded: dict[tuple[Key, ...], str],
-    ) -> None:
-        """New statements and changed ones, written with one ``executemany`` per table."""
-        columns = ", ".join(_ALL_TIMES)
-        # the new statements get the ids after the highest one (the transaction is immediate:
-        # no one else writes), so they need not be read back
-        first = int(self._db.execute("SELECT coalesce(max(id), 0) + 1 FROM statement")
-                    .fetchone()[0])
-        self._db.executemany(
-            f"INSERT INTO statement (id, keys, {columns}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-            ((sid, encoded[keys], _ts(e.first_inbound_at), _ts(e.first_outbound_at),
-              _ts(e.last_inbound_at), _ts(e.opted_out_at), _ts(e.number_left_at))
-             for sid, (keys, e) in enumerate(fresh, start=first)),
-        )
-        self._db.executemany(
-            "UPDATE statement SET first_inbound_at = ?, first_outbound_at = ?,"
-            " last_inbound_at = ?, opted_out_at = ?, number_left_at = ? WHERE id = ?",
-            [(*(_ts(getattr(e, t)) for t in _ALL_TIMES), sid) for sid, _keys, e in updated],
-        )
-        written = [(sid, keys, e) for sid, (keys, e) in enumerate(fresh, start=first)]
-        written += updated
-        # generators, not lists: the rows are handed to SQLite one at a time
-        self._db.executemany(
-            "INSERT OR IGNORE INTO statement_key (kind, value, statement) VALUES (?, ?, ?)",
-            ((k.kind, k.value, sid) for sid, keys, _e in written for k in keys),
-        )
-        self._db.executemany(
-            "INSERT OR IGNORE INTO said_by (statement, source) VALUES (?, ?)",
-            ((sid, source) for sid, _keys, e in written for source in e.sources),
-        )
-
-    def opt_out(self, number: str, at: datetime | None = None, source: str = "opt-out") -> str:
-        """Record that the person behind ``number`` asked not to be contacted; returns its key."""
-        key = self._key(number)
-        at = at or datetime.now(timezone.utc)
-        record = EvidenceRecord(
-            source=f"{source} {at.date().isoformat()}", phone=key, opted_out_at=at
-        )
-        self.import_records([record])
-        return key
-
-    def forget(self, text: str, *, wait: float = FORGET_WAIT) -> ForgetResult:
-        """Delete the whole identity ``text`` names (a number in any spelling, a user ID, a LID,
-        a username or a display name): every statement, key and source, and leave no bytes of
-        its keys in the file, its WAL or its journal.
-
-        Waits up to ``wait`` seconds for other programs using the ledger, then raises
-        ``LedgerBusy`` (nothing deleted, or deleted but not yet scrubbed: run it again).
-        Forgetting a key the ledger does not hold still scrubs and verifies.
-        """
-        self._writable()
-        wanted = key_from_text(text)
-        if not wanted:
-            raise EvidenceError(
-                f"{text!r} is not a phone number, user id, LID, username or name"
-            )
-        deadline = time.monotonic() + wait
-        self._db.execute(f"PRAGMA busy_timeout = {max(int(wait * 1000), 1)}")
-        # in WAL mode, wait until no reader holds an old snapshot before deleting anything
-        self._settle_wal(deadline, deleted=False)
-        identities = [i for i in self._identities(ar_without_9=True) if _names(i, wanted)]
-        ids: set[int] = set()
-        keys: set[Key] = set(wanted)
-        for identity in identities:
-            keys.update(identity.keys)
-            for statement in identity.statements:
-                row = self._db.execute(
-                    "SELECT id FROM statement WHERE keys = ?", (_encode_keys(statement.keys),)
-                ).fetchone()
-                if row is not None:
-                    ids.add(int(row[0]))
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("DELETE FROM statement WHERE id = ?", [(i,) for i in ids])
-            self._db.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise LedgerBusy(
-                f"the ledger is busy ({exc}): another program used it for more than "
-                f"{wait:g} s; nothing was deleted, try again when it is done",
-                file=str(self.path),
-            ) from exc
-        self._scrub(deadline, sorted(keys), deleted=bool(ids))
-        return ForgetResult(len(identities), len(ids), tuple(sorted(keys)))
-
-    def _settle_wal(self, deadline: float, *, deleted: bool) -> None:
-        """In WAL mode: checkpoint and truncate the log, retrying until ``deadline``."""
-        mode = self._db.execute("PRAGMA journal_mode").fetchone()[0]
-        if str(mode).lower() != "wal":
-            return
-        while True:
-            try:
-                busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            except sqlite3.OperationalError:
-                busy = 1
-            if not busy:
-                return
-            if time.monotonic() >= deadline:
-                raise self._busy(deleted)
-            time.sleep(0.05)
-
-    def _busy(self, deleted: bool) -> LedgerBusy:
-        if deleted:
-            return LedgerBusy(
-                "the ledger is busy: the identity was deleted, but another program still "
-                "reads an older state of the file, so its old pages may remain; run forget "
-                "again once that program is done",
-                file=str(self.path),
-            )
-        return LedgerBusy(
-            "the ledger is busy: another program is reading or writing it; nothing was "
-            "deleted, try again when it is done",
-            file=str(self.path),
-        )
-
-    def _scrub(self, deadline: float, keys: list[Key], *, deleted: bool) -> None:
-        """Rebuild the file so no freed page keeps the keys, empty the WAL, then verify."""
-        while True:
-            try:
-                self._settle_wal(deadline, deleted=deleted)
-                self._db.execute("VACUUM")
-                self._settle_wal(deadline, deleted=deleted)
-            except sqlite3.OperationalError as exc:
-                if time.monotonic() >= deadline:
-                    raise self._busy(deleted) from exc
-                time.sleep(0.05)
-                continue
-            left = _traces(self.path, keys)
-            if not left:
-                return
-            # the file was rebuilt and the log emptied: bytes that remain are not going away
-            raise EvidenceError(
-                f"erasure could not be verified: {left} still holds the forgotten key's "
-                "bytes (another entry or source may contain them); do not rely on this "
-                "ledger being clean",
-                file=str(self.path),
-            )
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -515,13 +244,13 @@ class Ledger:
             sources.setdefault(sid, []).append(source)
         out = []
         for sid, keys, *times in self._db.execute(
-            f"SELECT id, keys, {', '.join(_ALL_TIMES)} FROM statement ORDER BY keys"  # noqa: S608
+            f"SELECT id, keys, {', '.join(ALL_TIMES)} FROM statement ORDER BY keys"  # noqa: S608
         ):
-            first_in, first_out, last_in, opted, left = (_dt(v) for v in times)
+            first_in, first_out, last_in, opted, left = (dt(v) for v in times)
             entry = EvidenceEntry(
                 first_in, first_out, last_in, opted, tuple(sorted(sources.get(sid, []))), left
             )
-            out.append(Statement(_decode_keys(keys), entry))
+            out.append(Statement(decode_keys(keys), entry))
         return out
 
     def _v1_statements(self) -> list[Statement]:
@@ -530,7 +259,7 @@ class Ledger:
             sources.setdefault((kind, key), []).append(source)
         table: dict[tuple[Key, ...], EvidenceEntry] = {}
         for kind, key, user_id, *times in self._db.execute(
-            f"SELECT kind, key, user_id, {', '.join(_TIMES)} FROM identity"  # noqa: S608
+            f"SELECT kind, key, user_id, {', '.join(TIMES)} FROM identity"  # noqa: S608
         ):
             record = EvidenceRecord(
                 source=str(self.path),
@@ -539,7 +268,7 @@ class Ledger:
                 user_id=user_id if kind == "phone" else key if kind == "user_id" else None,
             )
             keys = record_keys(record)
-            first_in, first_out, last_in, opted = (_dt(v) for v in times)
+            first_in, first_out, last_in, opted = (dt(v) for v in times)
             entry = EvidenceEntry(
                 first_in, first_out, last_in, opted, tuple(sorted(sources.get((kind, key), [])))
             )
@@ -559,7 +288,7 @@ class Ledger:
             if not wanted:
                 raise EvidenceError(f"{number!r} is not a phone number, user id or name")
         for identity in self._identities(ar_without_9=wanted is not None):
-            if wanted is not None and not _names(identity, wanted):
+            if wanted is not None and not names_identity(identity, wanted):
                 continue
             kind, key = _entry_kind(identity)
             bsuids = [k.value for k in identity.keys if k.kind == "bsuid"]
@@ -639,7 +368,7 @@ class Ledger:
             fresh -= found
             found |= fresh
             wanted = set()
-            for batch in _batches(sorted(fresh)):
+            for batch in batches(sorted(fresh)):
                 marks = ",".join("?" * len(batch))
                 wanted.update(
                     (str(kind), str(value))
@@ -650,7 +379,7 @@ class Ledger:
                     )
                 )
             wanted -= seen
-        for batch in _batches(sorted(found)):
+        for batch in batches(sorted(found)):
             marks = ",".join("?" * len(batch))
             sources: dict[int, list[str]] = {}
             for sid, source in self._db.execute(
@@ -659,35 +388,23 @@ class Ledger:
             ):
                 sources.setdefault(int(sid), []).append(str(source))
             for sid, keys, *times in self._db.execute(
-                f"SELECT id, keys, {', '.join(_ALL_TIMES)} FROM statement "  # noqa: S608
+                f"SELECT id, keys, {', '.join(ALL_TIMES)} FROM statement "  # noqa: S608
                 f"WHERE id IN ({marks}) ORDER BY keys",
                 batch,
             ):
-                first_in, first_out, last_in, opted, left = (_dt(v) for v in times)
+                first_in, first_out, last_in, opted, left = (dt(v) for v in times)
                 entry = EvidenceEntry(first_in, first_out, last_in, opted,
                                       tuple(sorted(sources.get(int(sid), []))), left)
-                yield from self._statement_records(Statement(_decode_keys(keys), entry))
+                yield from self._statement_records(Statement(decode_keys(keys), entry))
 
     def __len__(self) -> int:
         """The number of identities."""
         return len(self._identities())
 
-    # -- internals -------------------------------------------------------------------------
-
-    def _writable(self) -> None:
-        if self.readonly:
-            raise EvidenceError("opened read-only", file=str(self.path))
-
-    def _key(self, number: str) -> str:
-        key = evidence_key(number)
-        if key is None:
-            raise EvidenceError(f"{number!r} is not a phone number in international form (+49…)")
-        return key
-
     def _get(self, keys: tuple[Key, ...]) -> EvidenceEntry | None:
         row = self._db.execute(
-            f"SELECT id, {', '.join(_ALL_TIMES)} FROM statement WHERE keys = ?",  # noqa: S608
-            (_encode_keys(keys),),
+            f"SELECT id, {', '.join(ALL_TIMES)} FROM statement WHERE keys = ?",  # noqa: S608
+            (encode_keys(keys),),
         ).fetchone()
         if row is None:
             return None
@@ -698,81 +415,8 @@ class Ledger:
                 "SELECT source FROM said_by WHERE statement = ? ORDER BY source", (sid,)
             )
         )
-        first_in, first_out, last_in, opted, left = (_dt(v) for v in times)
+        first_in, first_out, last_in, opted, left = (dt(v) for v in times)
         return EvidenceEntry(first_in, first_out, last_in, opted, sources, left)
-
-    def _put(self, keys: tuple[Key, ...], entry: EvidenceEntry) -> None:
-        encoded = _encode_keys(keys)
-        self._db.execute(
-            f"INSERT INTO statement (keys, {', '.join(_ALL_TIMES)}) VALUES (?, ?, ?, ?, ?, ?)"  # noqa: S608
-            " ON CONFLICT (keys) DO UPDATE SET"
-            " first_inbound_at = excluded.first_inbound_at,"
-            " first_outbound_at = excluded.first_outbound_at,"
-            " last_inbound_at = excluded.last_inbound_at, opted_out_at = excluded.opted_out_at,"
-            " number_left_at = excluded.number_left_at",
-            (encoded, *(_ts(getattr(entry, t)) for t in _ALL_TIMES)),
-        )
-        (sid,) = self._db.execute("SELECT id FROM statement WHERE keys = ?", (encoded,)).fetchone()
-        self._db.executemany(
-            "INSERT OR IGNORE INTO statement_key (kind, value, statement) VALUES (?, ?, ?)",
-            [(k.kind, k.value, sid) for k in keys],
-        )
-        self._db.executemany(
-            "INSERT OR IGNORE INTO said_by (statement, source) VALUES (?, ?)",
-            [(sid, s) for s in entry.sources],
-        )
-
-
-def _batches(items: list[str] | list[int], size: int = 500) -> Iterator[list[Any]]:
-    """``items`` in slices that stay within SQLite's limit of bound parameters."""
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
-
-
-def _looks_like_v1(db: sqlite3.Connection) -> bool:
-    columns = {row[1] for row in db.execute("PRAGMA table_info(identity)")}
-    return {"kind", "key", "user_id", *_TIMES} <= columns
-
-
-def _names(identity: Identity, wanted: list[Key]) -> bool:
-    """Whether ``identity`` is named by any of ``wanted`` (numbers by their WhatsApp variants,
-    Argentina's 549/54 included: erasure errs on the side of removing)."""
-    for key in wanted:
-        if key.kind == "phone":
-            target = number_class(key.value, ar_without_9=True)
-            if any(
-                number_class(k.value, ar_without_9=True) == target
-                for k in identity.keys
-                if k.kind == "phone"
-            ):
-                return True
-        elif key in identity.keys:
-            return True
-    return False
-
-
-def _traces(path: Path, keys: list[Key]) -> str | None:
-    """The first of the ledger's files (main, -wal, -journal) that still holds a key's bytes."""
-    needles = set()
-    for key in keys:
-        value = key.value.removeprefix("+").removesuffix("@lid")
-        if value:
-            needles.add(value.encode("utf-8"))
-    for suffix in ("", "-wal", "-journal"):
-        candidate = path.with_name(path.name + suffix)
-        try:
-            data = candidate.read_bytes()
-        except FileNotFoundError:
-            continue
-        except OSError:
-            return candidate.name
-        if any(needle in data for needle in needles):
-            return candidate.name
-    return None
-
-
-def _times(entry: EvidenceEntry) -> tuple[datetime | None, ...]:
-    return tuple(getattr(entry, t) for t in _ALL_TIMES)
 
 
 def sniff(location: str, head: bytes) -> bool:

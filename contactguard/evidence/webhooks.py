@@ -66,6 +66,7 @@ Every record's source is ``"file:line"`` (JSONL), ``"file"`` or ``"file#name"`` 
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -77,13 +78,14 @@ from typing import IO, Any, cast
 
 from ..errors import EvidenceError
 from ..model import EvidenceRecord
-from ..phones import evidence_key, mask, variants
+from ..phones import evidence_key, mask, plain_number, variants
 from .ledger import bounded_lines
 
 __all__ = [
     "MAX_DEPTH",
     "MAX_DOCUMENT_BYTES",
     "MAX_VALUES",
+    "payloads",
     "read_json",
     "read_jsonl",
     "records",
@@ -110,6 +112,7 @@ _UNPROMPTED_TYPES = frozenset(
 # list, flow), a reaction. They prove that the business wrote before them.
 _REPLY_TYPES = frozenset({"button", "interactive", "reaction"})
 _OPT_OUT = "stop"
+_NOTHING: dict[str, str] = {}  # read-only: what a payload's contacts[] say of an unnamed wa_id
 _BUSINESS_INITIATED = "BUSINESS_INITIATED"
 _UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -140,15 +143,26 @@ def records(
 ) -> Iterator[EvidenceRecord]:
     """The records of a webhook archive file; ``warn`` hears about skipped events."""
     source = str(path)
+    counter = _Counter()
+    for where, payload in payloads(path):
+        yield from _payload(payload, where, counter, warn, not_understood)
+    counter.report(source, warn)
+
+
+def payloads(path: Path | str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(source "file:line" / "file" / "file#name", payload) for every payload of an archive:
+    the one walk of the file that ``records`` reads evidence from, also for readers of other
+    parts of a payload (the app's contact list of ``smb_app_state_sync``)."""
+    source = str(path)
     try:
         stream = Path(path).open("rb")  # noqa: SIM115 - closed when the generator ends
     except OSError as exc:
         raise EvidenceError(f"cannot open: {exc.strerror}", file=source) from exc
     with stream:
         if source.lower().endswith(_JSONL_SUFFIXES):
-            yield from read_jsonl(stream, source, warn=warn, not_understood=not_understood)
+            yield from _jsonl_payloads(stream, source)
         else:
-            yield from read_json(stream, source, warn=warn, not_understood=not_understood)
+            yield from _json_payloads(stream, source)
 
 
 def read_jsonl(
@@ -157,6 +171,27 @@ def read_jsonl(
 ) -> Iterator[EvidenceRecord]:
     """The records of a JSONL archive (one payload per line), read line by line."""
     counter = _Counter()
+    for where, payload in _jsonl_payloads(stream, source):
+        yield from _payload(payload, where, counter, warn, not_understood)
+    counter.report(source, warn)
+
+
+def read_json(
+    stream: IO[bytes], source: str, *, warn: Warn | None = None,
+    not_understood: Unknown = _ignore,
+) -> Iterator[EvidenceRecord]:
+    """The records of a ``.json`` file: a payload, a list of them, or named payloads (or one
+    payload per line, as some loggers write into a ``.json``)."""
+    counter = _Counter()
+    for where, payload in _json_payloads(stream, source):
+        yield from _payload(payload, where, counter, warn, not_understood)
+    counter.report(source, warn)
+
+
+def _jsonl_payloads(stream: IO[bytes], source: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The payloads of a stream holding one per line (memory: one line at a time). A line
+    that is not an object is an error; an object that is not a payload (a logger's header)
+    is skipped."""
     lines = bounded_lines(stream, source, MAX_DOCUMENT_BYTES, "a webhook payload")
     for lineno, line in enumerate(lines, 1):
         raw = cast(bytes, line)  # a binary stream gives bytes lines
@@ -172,37 +207,52 @@ def read_jsonl(
                 line=lineno,
             )
         if _is_payload(value):
-            yield from _payload(value, f"{source}:{lineno}", counter, warn, not_understood)
-    counter.report(source, warn)
+            yield f"{source}:{lineno}", value
 
 
-def read_json(
-    stream: IO[bytes], source: str, *, warn: Warn | None = None,
-    not_understood: Unknown = _ignore,
-) -> Iterator[EvidenceRecord]:
-    """The records of a ``.json`` file: a payload, a list of them, or named payloads."""
+def _json_payloads(stream: IO[bytes], source: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The payloads of a ``.json`` file. One document is read whole, up to
+    ``MAX_DOCUMENT_BYTES``. A file of one payload per line ("Extra data" after the first) is
+    read as JSONL, line by line, whatever its size; a larger file that is not is refused."""
     data = stream.read(MAX_DOCUMENT_BYTES + 1)
     if len(data) > MAX_DOCUMENT_BYTES:
-        raise EvidenceError(
-            f"larger than {MAX_DOCUMENT_BYTES} bytes; store big archives as JSONL "
-            "(one payload per line)",
-            file=source,
-        )
+        if not _first_line_is_document(data):
+            raise EvidenceError(
+                f"larger than {MAX_DOCUMENT_BYTES} bytes; store big archives as JSONL "
+                "(one payload per line)",
+                file=source,
+            )
+        del data
+        stream.seek(0)
+        yield from _jsonl_payloads(stream, source)
+        return
     data = data.removeprefix(_UTF8_BOM)
     try:
         value = _parse(data, source, None)
     except EvidenceError as exc:
         # A logger may write one payload per line into a file called .json.
         if isinstance(exc.__cause__, json.JSONDecodeError) and exc.__cause__.msg == "Extra data":
-            yield from read_jsonl(
-                io.BytesIO(data), source, warn=warn, not_understood=not_understood
-            )
+            yield from _jsonl_payloads(io.BytesIO(data), source)
             return
         raise
-    counter = _Counter()
-    for where, payload in _payloads(value, source):
-        yield from _payload(payload, where, counter, warn, not_understood)
-    counter.report(source, warn)
+    yield from _payloads(value, source)
+
+
+def _first_line_is_document(data: bytes) -> bool:
+    """Whether the first non-blank line of ``data`` is a whole JSON object (the file holds
+    one payload per line) rather than the start of one large document."""
+    start = len(_UTF8_BOM) if data.startswith(_UTF8_BOM) else 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end == -1 else end
+        line = data[start:end]
+        if line.strip():
+            try:
+                return isinstance(json.loads(line), dict)
+            except (ValueError, RecursionError):
+                return False
+        start = end + 1
+    return False
 
 
 # -- parsing -----------------------------------------------------------------------------------
@@ -210,14 +260,16 @@ def read_json(
 
 def _parse(data: bytes, source: str, line: int | None) -> Any:
     # an upper bound of the values (separators inside strings count too), at C speed
-    if data.count(b",") + data.count(b"[") + data.count(b"{") > MAX_VALUES:
+    brackets = data.count(b"[") + data.count(b"{")
+    if data.count(b",") + brackets > MAX_VALUES:
         raise EvidenceError(
             f"more than {MAX_VALUES:,} JSON values in one document; store big archives as "
             "JSONL (one payload per line)",
             file=source,
             line=line,
         )
-    if _nesting_exceeds(data, MAX_DEPTH):
+    # no deeper than the number of opening brackets: most payloads need no nesting check
+    if brackets > MAX_DEPTH and _nesting_exceeds(data, MAX_DEPTH):
         raise EvidenceError(
             f"JSON nested deeper than {MAX_DEPTH} levels; not a webhook payload",
             file=source,
@@ -332,16 +384,10 @@ class _Business:
 
     @classmethod
     def of(cls, metadata: Mapping[str, Any]) -> _Business:
-        ids = set()
-        for field_name in ("display_phone_number", "phone_number_id"):
-            digits = _digits(_text(metadata.get(field_name)))
-            if not digits:
-                continue
-            ids.add(digits)
-            key = evidence_key(digits)
-            if key is not None:
-                ids.update(v[1:] for v in variants(key, ar_without_9=True))
-        return cls(frozenset(ids))
+        """The business of a payload (every payload of an archive names the same one or a
+        few: they are made once per pair of identifiers)."""
+        return _business(_text(metadata.get("display_phone_number")),
+                         _text(metadata.get("phone_number_id")))
 
     def owns(self, number: str) -> bool:
         digits = _digits(number)
@@ -357,6 +403,20 @@ def _payload(
             value = change.get("value")
             if isinstance(value, dict):
                 yield from _value(value, source, counter, warn, unknown)
+
+
+@functools.lru_cache(maxsize=256)
+def _business(display_number: str, number_id: str) -> _Business:
+    ids = set()
+    for text in (display_number, number_id):
+        digits = _digits(text)
+        if not digits:
+            continue
+        ids.add(digits)
+        key = evidence_key(digits)
+        if key is not None:
+            ids.update(v[1:] for v in variants(key, ar_without_9=True))
+    return _Business(frozenset(ids))
 
 
 def _replies_to_business(message: Mapping[str, Any], business: _Business) -> bool:
@@ -414,12 +474,12 @@ def _value(
             return  # the business's own number: nobody to record
         if not phone and user_id in by_user_id:
             phone = by_user_id[user_id]  # contacts[] of this payload name the number
-        known = by_wa_id.get(phone, {})
-        key_phone = phone if phone and evidence_key(phone) is not None else None
+        known = by_wa_id.get(phone, _NOTHING)
+        key_phone = phone if phone and _is_number(phone) else None
         uid = user_id or known.get("user_id", "")
-        uid = uid if _USER_ID.fullmatch(uid) else ""
+        uid = uid if uid and _USER_ID.fullmatch(uid) else ""
         parent = parent or known.get("parent_user_id", "")
-        parent = parent if _USER_ID.fullmatch(parent) else ""
+        parent = parent if parent and _USER_ID.fullmatch(parent) else ""
         username = username or known.get("username", "")
         if key_phone is None and not uid:
             counter.no_identity += 1
@@ -514,7 +574,7 @@ def _value(
     # contacts[] link keys even when no event of this payload carried them (an unknown type):
     # one record without times, so a status naming only the user id elsewhere finds the number
     for wa_id, ids in by_wa_id.items():
-        uid = ids["user_id"] if _USER_ID.fullmatch(ids["user_id"]) else ""
+        uid = ids["user_id"] if ids["user_id"] and _USER_ID.fullmatch(ids["user_id"]) else ""
         if uid and wa_id not in linked and evidence_key(wa_id) is not None and not (
             business.owns(wa_id)
         ):
@@ -585,27 +645,43 @@ def _warn_number_change(message: Mapping[str, Any], source: str, warn: Warn | No
 # -- small helpers -----------------------------------------------------------------------------
 
 
-def _dicts(value: object) -> Iterator[dict[str, Any]]:
-    """The objects of a JSON array; anything else (missing, wrong type) yields nothing."""
-    if isinstance(value, list):
-        yield from (item for item in value if isinstance(item, dict))
+def _dicts(value: object) -> list[dict[str, Any]]:
+    """The objects of a JSON array; anything else (missing, wrong type) gives none."""
+    if type(value) is list:  # json.loads makes plain lists
+        return [item for item in value if type(item) is dict]
+    return []
 
 
 def _text(value: object) -> str:
     """A string field, stripped; JSON numbers are accepted (some loggers write wa_ids so)."""
-    if isinstance(value, str):
+    if type(value) is str or isinstance(value, str):
         return value.strip()
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return ""
 
 
+def _is_number(text: str) -> bool:
+    """Whether ``evidence_key`` takes ``text``; a wa_id (ASCII digits) told by
+    ``plain_number``, which decides as ``evidence_key`` does, without its parse."""
+    if text.isdigit() and text.isascii() and plain_number("+" + text):
+        return True
+    return evidence_key(text) is not None
+
+
 def _digits(text: str) -> str:
+    if text.isdigit() and text.isascii():
+        return text  # the common case, told at C speed
     return "".join(ch for ch in text if ch.isascii() and ch.isdigit())
 
 
 def _timestamp(value: object) -> datetime | None:
     """Unix seconds (string or number, as the Cloud API writes them) as aware UTC, or None."""
+    if type(value) is str and value.isdigit() and value.isascii():
+        try:  # the Cloud API's own spelling: "1735689600"
+            return datetime.fromtimestamp(int(value), tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
@@ -621,30 +697,3 @@ def _timestamp(value: object) -> datetime | None:
         return None
 
 
-def payloads(path: Path | str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(source "file:line" / "file" / "file#name", payload) for every payload of an archive,
-    within the same limits as ``records`` (for readers of other parts of a payload than
-    evidence: the app's contact list of ``smb_app_state_sync``)."""
-    source = str(path)
-    try:
-        stream = Path(path).open("rb")  # noqa: SIM115 - closed when the generator ends
-    except OSError as exc:
-        raise EvidenceError(f"cannot open: {exc.strerror}", file=source) from exc
-    with stream:
-        data = stream.read(MAX_DOCUMENT_BYTES + 1)
-        if not source.lower().endswith(_JSONL_SUFFIXES) and len(data) <= MAX_DOCUMENT_BYTES:
-            try:
-                yield from _payloads(_parse(data.removeprefix(_UTF8_BOM), source, None), source)
-                return
-            except EvidenceError as exc:
-                cause = exc.__cause__
-                if not (isinstance(cause, json.JSONDecodeError) and cause.msg == "Extra data"):
-                    raise
-        stream.seek(0)
-        lines = bounded_lines(stream, source, MAX_DOCUMENT_BYTES, "a webhook payload")
-        for lineno, line in enumerate(lines, 1):
-            raw = cast(bytes, line).removeprefix(_UTF8_BOM) if lineno == 1 else cast(bytes, line)
-            if raw.strip():
-                value = _parse(raw, source, lineno)
-                if _is_payload(value):
-                    yield f"{source}:{lineno}", value

@@ -1,0 +1,558 @@
+"""A CSV or JSONL ledger file read at C speed, aggregated per statement as it is read.
+
+``ledger.records`` yields one ``EvidenceRecord`` per row; a million rows make a million
+objects that ``Evidence`` then merges per key set. This module reads the same file into what
+that merging ends with, and no object per row on the way:
+
+- the file is read in blocks of 64 KiB of whole lines, each decoded at once and handed to
+  ``csv.reader`` (or split into lines for ``json.loads``) through ``io.StringIO``, so lines
+  are cut exactly where the line reader cuts them (at ``\\n`` only);
+- each row's cells are picked by index and aggregated under the row's *spelling* of its keys
+  (the phone cell as written, or the tuple of key cells): earliest first-times, latest
+  last-times, the row's line;
+- times in the shapes machines write are parsed by ``datetime.fromisoformat`` (dates through
+  a memo), any other through ``timeparse.parse_timestamp``;
+- only at the end is each distinct spelling turned into canonical keys, once: a plain
+  "+digits" by ``phones.plain_number``, anything else through the row reader ``ledger.row_record``
+  and ``identity.record_keys``, exactly as a record of that row would be.
+
+The fast reading is only trusted for a file it reads entirely. Whatever it is not sure of — a
+bad value, a malformed row, a line too long, text that is not UTF-8 — makes ``read`` return
+None, and the caller reads the file again with the reference reader (``ledger.records``),
+which names the file and line of the problem. So every error message is the reference's, and
+the statements are the reference's: ``tests/test_ledger_bulk.py`` holds the two together.
+"""
+
+from __future__ import annotations
+
+import csv
+import gc
+import io
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+from itertools import chain, compress, repeat
+from operator import itemgetter, not_
+from typing import IO, Any
+
+from .._text import shown_path
+from ..errors import EvidenceError
+from ..model import EvidenceEntry, EvidenceRecord
+from ..phones import plain_number
+from ..timeparse import parse_timestamp
+from . import ledger
+from .identity import Key, bsuid_key, lid_key, name_key, record_keys, username_key
+
+__all__ = ["Batch", "PlainRow", "merge_plain", "read"]
+
+# The compact statement of one number seen alone: (first inbound, first outbound, last
+# inbound, opted out, number left, sources). ``Evidence`` keeps phone-only statements so.
+PlainRow = tuple[
+    datetime | None, datetime | None, datetime | None, datetime | None,
+    datetime | None, tuple[str, ...],
+]
+
+_KEY_COLUMNS = ("phone", "name", "user_id", "parent_user_id", "username", "lid")
+_UTC = timezone.utc
+
+
+class Batch:
+    """One ledger file's statements: ``plain`` (a number alone, "+digits" → ``PlainRow``)
+    and ``general`` (every other key set → entry), both in order of first appearance, and how
+    many ``rows`` (records) the file held."""
+
+    __slots__ = ("general", "plain", "rows")
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.plain: dict[str, PlainRow] = {}
+        self.general: dict[tuple[Key, ...], EvidenceEntry] = {}
+
+
+class _Unsure(Exception):
+    """The fast reading leaves the file to the reference reading."""
+
+
+def read(path: str, source: str, printable: Callable[[EvidenceRecord], EvidenceRecord],
+         *, jsonl: bool | None = None) -> Batch | None:
+    """The statements of the ledger file at ``path`` (named ``source``), or None when the
+    reference reader must read it (module docstring). ``printable`` is applied to each record
+    the reference would yield (``evidence._printable``). ``jsonl``: read as JSONL (True) or
+    CSV (False), as the sniffed kind says; None tells them apart as ``ledger.records`` does
+    (by the first non-blank line)."""
+    enabled = gc.isenabled()
+    gc.disable()  # a million containers that live to the end: collecting them is pure cost
+    try:
+        with open(path, "rb") as stream:  # noqa: PTH123 - the caller said it is a file
+            return _read(stream, source, printable, jsonl)
+    except (_Unsure, EvidenceError, csv.Error, UnicodeDecodeError, RecursionError,
+            ValueError, OverflowError, OSError, IndexError, KeyError, TypeError):
+        return None
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read(stream: IO[bytes], source: str,
+          printable: Callable[[EvidenceRecord], EvidenceRecord], jsonl: bool | None) -> Batch:
+    texts = _texts(stream)
+    skipped, header, rest = _header(texts)
+    state = _State(source)
+    if header is None:
+        return _finish(state, 0, printable, _KEY_COLUMNS)
+    if jsonl if jsonl is not None else header.lstrip().startswith("{"):
+        lines = chain([header], io.StringIO(rest, newline="\n"),
+                      chain.from_iterable(io.StringIO(t, newline="\n") for t in texts))
+        rows = _jsonl(lines, skipped, state)
+        return _finish(state, rows, printable, _KEY_COLUMNS)
+    reader = _Csv(header, skipped + 1, state)
+    rows = reader.read(chain([rest], texts))
+    return _finish(state, rows, printable, reader.cell_names)
+
+
+def _texts(stream: IO[bytes]) -> Iterator[str]:
+    """The stream as blocks of whole lines, each decoded at once (BOM removed from the first);
+    ``_Unsure`` for a line longer than ``ledger.MAX_LINE`` or bytes that are not UTF-8."""
+    limit = ledger.MAX_LINE
+    carry = b""
+    first = True
+    while True:
+        data = stream.read(_BLOCK)
+        block = carry + data if carry else data
+        if not data:
+            if not block:
+                return
+            cut = len(block)
+        else:
+            cut = block.rfind(b"\n") + 1
+        if cut == 0 or block.find(b"\n", 0, cut) >= limit - 1 or (not data and cut >= limit):
+            if cut == 0 and len(block) < limit:
+                carry = block
+                continue
+            raise _Unsure  # a line too long: the reference says which
+        carry = block[cut:]
+        text = block[:cut].decode("utf-8")  # UnicodeDecodeError: the reference says where
+        if first:
+            text = text.removeprefix(ledger.BOM)
+            first = False
+        yield text
+        if not data:
+            return
+
+
+def _header(texts: Iterator[str]) -> tuple[int, str | None, str]:
+    """(blank lines skipped, the first non-blank line or None, the rest of its block)."""
+    skipped = 0
+    for text in texts:
+        lines = io.StringIO(text, newline="\n")
+        for line in lines:
+            if line.strip():
+                return skipped, line, lines.read()
+            skipped += 1
+    return skipped, None, ""
+
+
+class _State:
+    """What the reading has aggregated: ``plain`` under each "+"-prefixed phone spelling,
+    ``other`` under each spelling of several key cells (or a whole record's keys)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.name = shown_path(source)
+        self.plain: dict[str, PlainRow] = {}
+        self.other: dict[Any, PlainRow] = {}
+        self.unchecked = False  # plain holds spellings not yet checked by plain_number
+
+    def put(self, table: dict[Any, PlainRow], key: Any, first_in: datetime | None,
+            first_out: datetime | None, last_in: datetime | None, opted: datetime | None,
+            line: int) -> None:
+        if first_in is not None and (last_in is None or first_in > last_in):
+            last_in = first_in  # as EvidenceEntry.from_record
+        row = (first_in, first_out, last_in, opted, None, (f"{self.name}:{line}",))
+        seen = table.setdefault(key, row)
+        if seen is not row:
+            table[key] = merge_plain(seen, row)
+
+    def record(self, record: EvidenceRecord, line: int) -> None:
+        """A whole record from the row reader, aggregated under ``("record", keys…)``."""
+        key = ("record", record.phone, record.name, record.user_id, record.parent_user_id,
+               record.username, record.lid)
+        self.put(self.other, key, record.first_inbound_at, record.first_outbound_at,
+                 record.last_inbound_at, record.opted_out_at, line)
+
+
+_BLOCK = 64 * 1024  # bytes read at a time (at most ledger.MAX_LINE: see _texts); a block's
+# rows and columns stay in the processor's cache: 1 MiB blocks read 20% slower
+_DAYS: dict[str, datetime] = {}
+_DAYS_KEPT = 50_000
+
+
+def _when(text: str) -> datetime | None:
+    """``parse_timestamp(text.strip())`` with the common shapes read by ``fromisoformat``
+    (ValueError: not a time; the reference reading says what is wrong)."""
+    size = len(text)
+    if size == 20 and text[4::3] in ("--T::Z", "-- ::Z"):
+        return datetime.fromisoformat(text)  # "Z" is UTC: Python 3.11 reads it
+    if size == 10 and text[4::3] == "--":
+        moment = _DAYS.get(text)
+        if moment is None:
+            moment = datetime.fromisoformat(text).replace(tzinfo=_UTC)
+            if len(_DAYS) < _DAYS_KEPT:
+                _DAYS[text] = moment
+        return moment
+    if size == 25 and text[4::3] in ("--T::+:", "--T::-:", "-- ::+:", "-- ::-:") and (
+            text[20:22] <= "23" and text[23:25] <= "59"):
+        return datetime.fromisoformat(text).astimezone(_UTC)
+    if size == 19 and text[4::3] in ("--T::", "-- ::"):
+        return datetime.fromisoformat(text).replace(tzinfo=_UTC)
+    text = text.strip()  # as the row reader does: a cell of spaces is empty
+    return parse_timestamp(text) if text else None
+
+
+def _column(cells: Sequence[str]) -> list[datetime | None]:
+    """A column of time cells ("" unset) as times: when every set cell has one of the common
+    shapes (told by slicing the joined column, at C speed), all of it by ``fromisoformat``;
+    otherwise cell by cell (``_when``)."""
+    present = list(filter(None, cells))
+    if not present:
+        return [None] * len(cells)
+    size = len(present[0])
+    count = len(present)
+    joined = "\n".join(present)
+    step = size + 1
+    # every set cell has ``size`` characters (a cell of a block without quotes has no line
+    # break), and the separators of the shape are where they belong in every one
+    if (len(joined) == step * count - 1 and joined[size::step] == "\n" * (count - 1)
+            and size in (20, 25, 19, 10) and joined[4::step] == "-" * count
+            and joined[7::step] == "-" * count):
+        fromiso = datetime.fromisoformat
+        if size == 10:
+            day = _DAYS.get
+            return [(day(t) or _when(t)) if t else None for t in cells]
+        if joined[10::step] == "T" * count and joined[13::step] == ":" * count and (
+                joined[16::step] == ":" * count):
+            if size == 20 and joined[19::step] == "Z" * count:
+                return [fromiso(t) if t else None for t in cells]
+            if size == 19:
+                return [fromiso(t).replace(tzinfo=_UTC) if t else None for t in cells]
+            if (size == 25 and joined[22::step] == ":" * count
+                    and not joined[19::step].strip("+-") and max(joined[23::step]) <= "5"):
+                # hours of 24 or more are refused by fromisoformat (ValueError)
+                return [fromiso(t).astimezone(_UTC) if t else None for t in cells]
+    when = _when
+    return [when(t) if t else None for t in cells]
+
+
+class _Csv:
+    """The rows of a CSV ledger after its header, block by block."""
+
+    def __init__(self, header: str, header_lineno: int, state: _State) -> None:
+        delimiter, names = ledger.pick_delimiter(header)
+        if any(column not in names for column in ledger.REQUIRED_COLUMNS) or any(
+            names.count(name) > 1 for name in names if name in ledger.KNOWN_COLUMNS
+        ):
+            raise _Unsure  # the reference says what is wrong with the header
+        self.state = state
+        self.delimiter = delimiter
+        self.width = width = len(names)
+        self.next_line = header_lineno + 1
+        self.index = index = {
+            name: names.index(name) for name in ledger.KNOWN_COLUMNS if name in names}
+        # a time column the header does not name reads the empty padding after the row
+        self.times = [index.get(column, width + k)
+                      for k, column in enumerate(ledger.TIME_COLUMNS)]
+        self.padding = ([""] * len(ledger.TIME_COLUMNS)
+                        if any(c not in index for c in ledger.TIME_COLUMNS) else [])
+        self.i_phone = index["phone"]
+        self.others = [index[c] for c in _KEY_COLUMNS[1:] if c in index]
+        self.cell_names = [c for c in _KEY_COLUMNS if c in index]
+        self.key_cells = itemgetter(*(index[c] for c in self.cell_names))
+
+    def read(self, texts: Iterator[str]) -> int:
+        """Every row of the blocks; the number of rows (records)."""
+        rows = 0
+        for text in texts:
+            if '"' in text:  # a quoted field may hold a line break: read the rest row by row
+                return rows + self._stream(chain([text], texts))
+            rows += self._block(text)
+        return rows
+
+    def _block(self, text: str) -> int:
+        """One block without quotes: one row per line, read column by column."""
+        rows = list(csv.reader(io.StringIO(text, newline="\n"), delimiter=self.delimiter))
+        first = self.next_line
+        self.next_line += len(rows)
+        if not rows:
+            return 0
+        if set(map(len, rows)) != {self.width}:
+            return self._rows(enumerate(rows, first))  # blank, short or long rows
+        lines: Sequence[int] = range(first, first + len(rows))
+        others = self.others
+        count = len(rows)
+        if others:
+            pick = itemgetter(*others)
+            marks = list(map(any if len(others) > 1 else bool, map(pick, rows)))
+            if any(marks):  # rows with other keys, aggregated under their key cells
+                keep = list(map(not_, marks))
+                self._columns(list(compress(rows, marks)), list(compress(lines, marks)),
+                              self.state.other, map(self.key_cells, compress(rows, marks)))
+                rows = list(compress(rows, keep))
+                lines = list(compress(lines, keep))
+                if not rows:
+                    return count
+        phones: Sequence[str] = list(map(itemgetter(self.i_phone), rows))
+        if not all(phones):
+            raise _Unsure  # a row without keys, or with other keys only as spaces
+        if max(phones)[:1] != "+":  # some wa_ids (a spelling that sorts before "+" is odd)
+            phones = [_plus(p) for p in phones]
+        if not all(map(plain_number, phones)):  # checked while the block is in the cache
+            self.state.unchecked = True
+        self._columns(rows, lines, self.state.plain, phones)
+        return count
+
+    def _columns(self, rows: list[list[str]], lines: Sequence[int],
+                 table: dict[Any, PlainRow], keys: Iterable[Any]) -> None:
+        """Aggregate ``rows`` (all of the header's width) under ``keys``, column by column."""
+        columns = list(zip(*rows, strict=True))
+        absent = [None] * len(rows)
+        ins, outs, lasts, opts = (
+            _column(columns[i]) if i < self.width else absent for i in self.times)
+        lasts = [a if b is None or (a is not None and a > b) else b
+                 for a, b in zip(ins, lasts, strict=True)]  # as EvidenceEntry.from_record
+        sources = zip(map(f"{self.state.name}:{{}}".format, lines))
+        new = list(zip(ins, outs, lasts, opts, repeat(None), sources))
+        keys = list(keys)
+        before = len(table)
+        if table.keys().isdisjoint(keys):
+            table.update(zip(keys, new, strict=True))
+            if len(table) - before == len(keys):
+                return
+            # a key seen twice in the block: its later rows overwrote the first; merged again
+            again = {key for key, seen in Counter(keys).items() if seen > 1}
+            firsts: set[Any] = set()
+            for key, row in zip(keys, new, strict=True):
+                if key in again:
+                    if key in firsts:
+                        table[key] = merge_plain(table[key], row)
+                    else:
+                        firsts.add(key)
+                        table[key] = row
+            return
+        for key, row in zip(keys, new, strict=True):  # a key seen in an earlier block
+            seen = table.setdefault(key, row)
+            if seen is not row:
+                table[key] = merge_plain(seen, row)
+
+    def _stream(self, texts: Iterator[str]) -> int:
+        """The rest of the file row by row (it has quotes)."""
+        reader = csv.reader(chain.from_iterable(io.StringIO(t, newline="\n") for t in texts),
+                            delimiter=self.delimiter)
+        first = self.next_line
+        rows = self._rows(enumerate(reader, first))
+        if reader.line_num != self.next_line - first:
+            raise _Unsure  # a row spans lines: the reference reading counts them
+        return rows
+
+    def _rows(self, numbered: Iterable[tuple[int, list[str]]]) -> int:
+        """Rows one by one; the number of rows (blank ones not counted)."""
+        state, width, padding = self.state, self.width, self.padding
+        i_phone, others, key_cells = self.i_phone, self.others, self.key_cells
+        i_in, i_out, i_last, i_opt = self.times
+        plain, other = state.plain, state.other
+        when, put = _when, state.put
+        state.unchecked = True
+        rows = 0
+        line = self.next_line - 1
+        for line, row in numbered:
+            if len(row) != width or (not row[i_phone] and not any(row[i] for i in others)):
+                if any(cell.strip() for cell in row):
+                    values = {c: row[i] for c, i in self.index.items() if i < len(row)}
+                    state.record(ledger.row_record(values, state.source, line), line)
+                    rows += 1
+                continue
+            rows += 1
+            if padding:
+                row = row + padding
+            table: dict[Any, PlainRow]
+            if any(row[i] for i in others):
+                key: Any = key_cells(row)
+                if type(key) is str:
+                    key = (key,)
+                table = other
+            else:
+                key = _plus(row[i_phone])
+                table = plain
+            text = row[i_in]
+            first_in = when(text) if text else None
+            text = row[i_out]
+            first_out = when(text) if text else None
+            text = row[i_last]
+            last_in = when(text) if text else None
+            text = row[i_opt]
+            opted = when(text) if text else None
+            put(table, key, first_in, first_out, last_in, opted, line)
+        self.next_line = max(self.next_line, line + 1)
+        return rows
+
+
+def _plus(phone: str) -> str:
+    """A wa_id (ASCII digits) with its "+"; any other spelling as it is."""
+    return "+" + phone if phone[:1] != "+" and phone.isdigit() and phone.isascii() else phone
+
+
+def _jsonl(lines: Iterator[str], offset: int, state: _State) -> int:
+    """Aggregate the JSONL rows; the number of rows."""
+    loads = json.loads
+    count_ends = ledger.KEY_END.findall
+    when, put, plain, other = _when, state.put, state.plain, state.other
+    state.unchecked = True
+    rows = 0
+    for lineno, text in enumerate(lines, start=offset + 1):
+        if not text.strip():
+            continue
+        rows += 1
+        value = loads(text)  # ValueError: the reference says what is wrong
+        if type(value) is not dict or len(count_ends(text)) != len(value):
+            raise _Unsure  # not an object, or perhaps a key named twice: the reference decides
+        phone = value.get("phone")
+        cells = (phone, value.get("name"), value.get("user_id"), value.get("parent_user_id"),
+                 value.get("username"), value.get("lid"))
+        times = (value.get("first_inbound_at"), value.get("first_outbound_at"),
+                 value.get("last_inbound_at"), value.get("opted_out_at"))
+        if type(phone) is not str or not phone or any(
+                cell is not None and type(cell) is not str for cell in (*cells, *times)):
+            state.record(ledger.row_record(value, state.source, lineno), lineno)
+            continue
+        first_in, first_out, last_in, opted = (when(t) if t else None for t in times)
+        if any(cells[1:]):
+            put(other, cells, first_in, first_out, last_in, opted, lineno)
+        else:
+            put(plain, _plus(phone), first_in, first_out, last_in, opted, lineno)
+    return rows
+
+
+def _finish(state: _State, rows: int,
+            printable: Callable[[EvidenceRecord], EvidenceRecord],
+            cell_names: Sequence[str]) -> Batch:
+    """Each distinct key spelling to its canonical keys, once (``phones.plain_number`` for
+    "+digits"; anything else through the row reader and ``record_keys``); statements of one
+    key set fed by several spellings merged with their lines in order, as the records of
+    those lines would merge."""
+    batch = Batch()
+    batch.rows = rows
+    plain = state.plain
+    odd = [number for number in plain if not plain_number(number)] if state.unchecked else []
+    moved: list[tuple[tuple[Key, ...], PlainRow]] = []
+    if odd:  # rare: rebuilt in order, each odd spelling under its canonical keys
+        rebuilt: dict[str, PlainRow] = {}
+        wanted = set(odd)
+        for number, row in plain.items():
+            if number in wanted:
+                keys = _keys(number, state.source, row, printable, cell_names)
+                if len(keys) != 1 or keys[0].kind != "phone":
+                    moved.append((keys, row))
+                    continue
+                number = keys[0].value
+            _put_sorted(rebuilt, number, row)
+        plain = rebuilt
+    batch.plain = plain
+    general = batch.general
+    for key, row in state.other.items():
+        keys = _keys(key, state.source, row, printable, cell_names)
+        moved.append((keys, row))
+    late = False  # a number alone that a row read whole brought: out of line order
+    for keys, row in moved:
+        if len(keys) == 1 and keys[0].kind == "phone":
+            _put_sorted(plain, keys[0].value, row)
+            late = True
+            continue
+        first_in, first_out, last_in, opted, _left, sources = row
+        entry = EvidenceEntry(first_in, first_out, last_in, opted, sources)
+        old = general.setdefault(keys, entry)
+        if old is not entry:
+            merged = old.merge(entry)
+            general[keys] = EvidenceEntry(
+                merged.first_inbound_at, merged.first_outbound_at, merged.last_inbound_at,
+                merged.opted_out_at, _by_line(merged.sources))
+    if late:  # in the order of first appearance, as the records would have come
+        batch.plain = dict(sorted(plain.items(), key=_first_line))
+    return batch
+
+
+def _first_line(item: tuple[str, PlainRow]) -> int:
+    return int(item[1][5][0].rpartition(":")[2])
+
+
+def _put_sorted(plain: dict[str, PlainRow], number: str, row: PlainRow) -> None:
+    old = plain.setdefault(number, row)
+    if old is not row:
+        *times, sources = merge_plain(old, row)
+        plain[number] = (*times, _by_line(sources))  # type: ignore[assignment]
+
+
+def _keys(key: Any, source: str, row: PlainRow,
+          printable: Callable[[EvidenceRecord], EvidenceRecord],
+          cell_names: Sequence[str]) -> tuple[Key, ...]:
+    """The canonical keys of one key spelling, as ``record_keys`` gives them for the record of
+    its first row (EvidenceError: the reference reading says what is wrong)."""
+    if type(key) is tuple and key[0] != "record":
+        keys = _cell_keys(key, cell_names)
+        if keys is not None:
+            return keys
+    line = int(row[5][0].rpartition(":")[2])
+    if type(key) is str:
+        record = ledger.row_record({"phone": key}, source, line)
+    elif key[0] == "record":
+        record = EvidenceRecord(f"{source}:{line}", phone=key[1], name=key[2], user_id=key[3],
+                                parent_user_id=key[4], username=key[5], lid=key[6])
+    else:
+        record = ledger.row_record(dict(zip(cell_names, key, strict=True)), source, line)
+    return record_keys(printable(record))
+
+
+_MAKERS = {"name": name_key, "user_id": bsuid_key, "parent_user_id": bsuid_key,
+           "username": username_key, "lid": lid_key}
+
+
+def _cell_keys(cells: tuple[str | None, ...], names: Sequence[str]) -> tuple[Key, ...] | None:
+    """``record_keys`` of the row reader's record of these key cells, when they are ASCII
+    text in the common shapes; None leaves them to the row reader."""
+    keys = set()
+    for column, cell in zip(names, cells, strict=True):
+        if cell is None:
+            continue
+        if not cell.isascii():  # perhaps a lone surrogate (JSON "\ud800"): see _printable
+            return None
+        text = cell.strip()
+        if not text:
+            continue
+        if column == "phone":
+            number = text if text[0] == "+" else "+" + text
+            if not plain_number(number):
+                return None
+            keys.add(Key("phone", number))
+        else:
+            made = _MAKERS[column](text)
+            if made is not None:
+                keys.add(made)
+    return tuple(sorted(keys)) if keys else None
+
+
+def _by_line(sources: tuple[str, ...]) -> tuple[str, ...]:
+    """Sources of one file in the order of their lines (as the rows were read)."""
+    return tuple(sorted(sources, key=lambda s: int(s.rpartition(":")[2])))
+
+
+def merge_plain(old: PlainRow, new: PlainRow) -> PlainRow:
+    """``EvidenceEntry.merge`` of two compact statements."""
+    a_in, a_out, a_last, a_opt, a_left, a_src = old
+    b_in, b_out, b_last, b_opt, b_left, b_src = new
+    return (
+        a_in if b_in is None or (a_in is not None and a_in <= b_in) else b_in,
+        a_out if b_out is None or (a_out is not None and a_out <= b_out) else b_out,
+        a_last if b_last is None or (a_last is not None and a_last >= b_last) else b_last,
+        a_opt if b_opt is None or (a_opt is not None and a_opt >= b_opt) else b_opt,
+        a_left if b_left is None or (a_left is not None and a_left >= b_left) else b_left,
+        a_src + tuple(s for s in b_src if s not in a_src),
+    )
