@@ -47,7 +47,7 @@ from . import policy as _policy
 from ._text import shown_path
 from .books import ReadOptions, chunks, read_book, write_book
 from .errors import ContactguardError
-from .evidence import Evidence, load_evidence
+from .evidence import Evidence
 from .evidence.identity import Identity
 from .model import Contact, Decision, Reason, Take
 from .policy import Policy
@@ -695,31 +695,6 @@ class Result:
         write_report(path, self.decisions, self.summary, self.policy)
 
 
-def parse_max_age(text: str | timedelta | None) -> timedelta | None:
-    """"1y", "6m", "365d", "52w", "12h" or a number of days → timedelta; None stays None.
-
-    A year is 365 days and a month 30: a retention period rounds down, never up (fail closed:
-    "6m" removes a person after 180 days, not after 184)."""
-    from .errors import ConfigError
-
-    if text is None or isinstance(text, timedelta):
-        return text
-    value = text.strip().lower()
-    units = {"y": 365.0, "m": 30.0, "w": 7.0, "d": 1.0, "h": 1 / 24}
-    try:
-        if value and value[-1] in units:
-            days = float(value[:-1]) * units[value[-1]]
-        else:
-            days = float(value)
-        if not days >= 0:  # also NaN
-            raise ValueError(value)
-        return timedelta(days=days)
-    except (ValueError, OverflowError) as exc:  # "inf", "1e12d": no timedelta holds them
-        raise ConfigError(
-            f"max age {text!r} is not a duration such as 1y, 6m, 365d, 52w or 12h"
-        ) from exc
-
-
 def sanitize(
     books: BookSource | Sequence[BookSource],
     evidence: Evidence | Iterable[str | Path] = (),
@@ -742,22 +717,22 @@ def sanitize(
     reading chat exports (``--me``, ``--date-order``). The whole result is held in memory; for
     very large books iterate ``Sanitizer.decisions()`` instead.
     """
+    from .options import EvidenceOptions, RunOptions, sanitizer
+
     if isinstance(books, (str, Path)) or hasattr(books, "read"):
         books = [books]  # type: ignore[list-item]
-    if not isinstance(evidence, Evidence):
-        evidence = load_evidence(evidence, me=me, date_order=date_order)
-    policy = Policy(
+    options = RunOptions(
         region=region,
-        keep_fields=frozenset(keep_fields),
-        max_age=parse_max_age(max_age),
+        keep_fields=tuple(keep_fields),
+        max_age=max_age,
         match_ar_without_9=match_ar_without_9,
         now=now,
-    )
-    options = ReadOptions(
         input_format=input_format,
         phone_columns=tuple(phone_columns),
         name_columns=tuple(name_columns),
     )
-    sanitizer = Sanitizer(evidence, policy, options)
-    decisions = list(sanitizer.decisions(books))
-    return Result(sanitizer.clean, decisions, sanitizer.summary, policy)
+    if not isinstance(evidence, Evidence):
+        evidence = EvidenceOptions(tuple(evidence), me=me, date_order=date_order).load()
+    engine = sanitizer(options, evidence)
+    decisions = list(engine.decisions(books))
+    return Result(engine.clean, decisions, engine.summary, engine.policy)

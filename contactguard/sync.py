@@ -60,7 +60,8 @@ from .errors import SyncError
 from .guards import GuardRefused, nested_collections, no_evidence, too_many_deletions
 from .journal import Entry
 from .model import Contact, Decision, Take
-from .pipeline import Sanitizer, Summary, parse_max_age
+from .options import RunOptions
+from .pipeline import Sanitizer, Summary
 from .policy import Policy
 from .syncconfig import Endpoint, SyncConfig, _secret, load_config
 
@@ -376,13 +377,13 @@ class SyncJob:
     def plan(self) -> Plan:
         """Compute the clean book and the changes the target needs; change nothing."""
         evidence = self._evidence()
-        policy = Policy(
+        policy = RunOptions(
             region=self.config.region,
             keep_fields=self.config.keep_fields,
-            max_age=parse_max_age(self.config.max_age),
+            max_age=self.config.max_age,
             match_ar_without_9=self.config.match_ar_without_9,
             now=self._now,
-        )
+        ).policy()
         if self._shared is not None:
             sanitizer = self._shared.sanitizer(evidence, policy)
             decisions = list(sanitizer.decisions([self._shared.label]))

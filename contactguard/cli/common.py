@@ -1,5 +1,5 @@
 """What the commands share: the options of every command that runs the policy, and the one
-builder of its Sanitizer."""
+builder of its Sanitizer (through ``contactguard.options``)."""
 
 from __future__ import annotations
 
@@ -114,6 +114,8 @@ def sanitizer_for(pipeline: dict[str, Any], *, only_kept_fields: bool = False,
     options (``pipeline_options``, as click passes them) describe. With ``books`` (files, not
     standard input) a contactguard ledger is queried for the books' numbers and names instead
     of read whole."""
+    from ..options import EvidenceOptions, RunOptions, sanitizer
+
     evidence, ledger = pipeline["evidence"], pipeline["ledger"]
     if not evidence and not ledger:
         raise click.UsageError(
@@ -122,81 +124,19 @@ def sanitizer_for(pipeline: dict[str, Any], *, only_kept_fields: bool = False,
         )
     from pathlib import Path
 
-    from ..books import ReadOptions
-    from ..evidence import load_evidence
-    from ..pipeline import Sanitizer, parse_max_age
-    from ..policy import Policy
-
     if ledger is not None and not Path(ledger).is_file():
         raise click.BadParameter(f"{ledger}: no such ledger", param_hint="--ledger")
-    region, keep_fields = pipeline["region"], pipeline["keep_fields"]
-    input_format = pipeline["input_format"]
-    phone_columns, name_columns = pipeline["phone_columns"], pipeline["name_columns"]
-    targeted = (ledger is not None and bool(books) and "-" not in books and _is_ledger(ledger)
-                and _worth_asking(ledger, books))
-    whole = [ledger] if ledger is not None and not targeted else []
-    loaded = load_evidence([*evidence, *whole], me=pipeline["me"],
-                           date_order=date_orders(pipeline["date_order"]),
-                           backup_key_file=pipeline["backup_key_file"])
+    run = RunOptions(
+        region=pipeline["region"], keep_fields=pipeline["keep_fields"],
+        max_age=pipeline["max_age"], match_ar_without_9=pipeline["match_ar_without_9"],
+        input_format=pipeline["input_format"], phone_columns=pipeline["phone_columns"],
+        name_columns=pipeline["name_columns"])
+    loaded = EvidenceOptions(
+        evidence, ledger, me=pipeline["me"], date_order=date_orders(pipeline["date_order"]),
+        backup_key_file=pipeline["backup_key_file"]).load(books, run)
     for warning in loaded.warnings:
         click.echo(terminal_safe(f"warning: {warning}"), err=True)
-    policy = Policy(region=region, keep_fields=frozenset(keep_fields),
-                    max_age=parse_max_age(pipeline["max_age"]),
-                    match_ar_without_9=pipeline["match_ar_without_9"])
-    options = ReadOptions(input_format, tuple(phone_columns), tuple(name_columns),
-                          fields=policy.keep_fields if only_kept_fields else None)
-    if targeted and ledger is not None:
-        from ..evidence.store import Ledger
-
-        numbers, names = _book_keys(books, ReadOptions(input_format, tuple(phone_columns),
-                                                       tuple(name_columns)), region)
-        with Ledger(ledger, readonly=True) as db:
-            loaded.update(db.records_for(numbers, names))
-    return Sanitizer(loaded, policy, options)
-
-
-def _is_ledger(location: str) -> bool:
-    """A contactguard ledger (not a phone's database, which --ledger reads as evidence)."""
-    from ..evidence import _head, kind_of
-
-    kind = kind_of(location, _head(location))
-    return kind is not None and kind.name == "sqlite-ledger"
-
-
-def _worth_asking(ledger: str, books: tuple[str, ...]) -> bool:
-    """Whether asking the ledger about each of the books' numbers beats reading it whole: a
-    look-up costs about what reading a few entries costs, and a card or row takes at least
-    about 50 bytes, so the books hold at most size/50 contacts."""
-    from pathlib import Path
-
-    from ..evidence.store import Ledger
-
-    try:
-        size = sum(Path(book).stat().st_size for book in books)
-    except OSError:
-        return False  # reading the book says what is wrong
-    with Ledger(ledger, readonly=True) as db:
-        entries = db.statement_count()
-    return entries * 50 > 4 * size
-
-
-def _book_keys(books: tuple[str, ...], options: Any,
-               region: str | None) -> tuple[set[str], set[str]]:
-    """The E.164 numbers and display names of the books: what a ledger is asked about."""
-    from ..books import read_book
-    from ..phones import normalize
-
-    numbers: set[str] = set()
-    names: set[str] = set()
-    for book in books:
-        for contact in read_book(book, options):
-            if contact.display_name:
-                names.add(contact.display_name)
-            for phone in contact.phones:
-                e164 = normalize(phone.value, region)
-                if e164 is not None:
-                    numbers.add(e164)
-    return numbers, names
+    return sanitizer(run, loaded, only_kept_fields=only_kept_fields)
 
 
 def jobs_for(jobs: int) -> int:
