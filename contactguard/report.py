@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from . import phones
 from .model import Contact, Decision, Reason
-from .policy import _NEED_REGION, Policy
+from .policy import Policy, reason_without_evidence, removed_detail
 
 REPORT_VERSION = 1
 
@@ -75,7 +75,8 @@ def contact_entry(decision: Decision, *, mask: bool = True) -> dict[str, Any]:
     return item
 
 
-def _header(summary: Any, policy: Policy) -> dict[str, Any]:
+def header(summary: Any, policy: Policy) -> dict[str, Any]:
+    """The report's head: version, time, inputs, policy, counts and the unmatched evidence."""
     return {
         "version": REPORT_VERSION,
         "generated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
@@ -94,7 +95,7 @@ def _header(summary: Any, policy: Policy) -> dict[str, Any]:
 
 def build_report(decisions: Iterable[Decision], summary: Any, policy: Policy) -> dict[str, Any]:
     """The whole report as a dict (held in memory; the CLI streams it instead)."""
-    report = _header(summary, policy)
+    report = header(summary, policy)
     report["contacts"] = [contact_entry(d) for d in decisions]
     return report
 
@@ -118,7 +119,6 @@ _CONTACT_MIDDLE = {
 }
 
 
-_CODE_LENGTH = phones._CODE_LENGTH
 _SOURCE_HEADS: dict[str, str] = {}
 
 
@@ -135,7 +135,7 @@ def entry_json(decision: Decision) -> str:
                 text += ', "evidence": [' + ", ".join(map(encode, n.sources)) + "]"
             numbers.append(text + "}")
         else:  # the common entry: a stripped number without evidence
-            numbers.append(_stripped(n.e164, n.raw, _STRIPPED_TAIL[n.reason]))
+            numbers.append(stripped_entry(n.e164, n.raw, n.reason))
     text = (
         _contact_head(decision.contact)
         + _CONTACT_MIDDLE[decision.kept, decision.reason] + ", ".join(numbers) + "]"
@@ -147,17 +147,24 @@ def entry_json(decision: Decision) -> str:
     return text + "}"
 
 
-def _stripped(e164: str | None, raw: str, tail: str) -> str:
-    """The entry of a stripped number without evidence, up to ``tail`` (its decision)."""
+def stripped_entry(e164: str | None, raw: str, reason: Reason) -> str:
+    """The JSON entry of a number stripped for ``reason`` that has no evidence: its masked
+    form (of ``e164``, else of the number as written), its decision and reason."""
+    tail = _STRIPPED_TAIL[reason]
     if e164 is not None and e164[:1] == "+" and e164.isascii() and e164[1:].isdigit():
-        # phones.mask's first case, inline: an E.164 number ("+digits") whose national number
-        # has more than five digits, shown as "+" code, three digits, stars, two
-        length = _CODE_LENGTH.get(e164[1:4])
-        if length is not None:
-            hidden = len(e164) - length - 6
-            if hidden > 0:
-                return f'{{"number": "{e164[: length + 4]}{"*" * hidden}{e164[-2:]}"{tail}'
+        # "+digits" masks to "+digits***digits": nothing in it for JSON to escape
+        return '{"number": "' + phones.mask(e164) + '"' + tail
     return '{"number": ' + _encode(phones.mask(e164 or raw)) + tail
+
+
+def removed_entry(
+    source: str, line: int, name: str, reason: Reason, numbers: Sequence[str], detail: str
+) -> str:
+    """The JSON entry of a contact removed for ``reason`` whose ``numbers`` (entries made by
+    ``stripped_entry``) have no evidence: what ``entry_json`` writes for its Decision."""
+    more = ', "detail": ' + _encode(detail) if detail else ""
+    return (f"{_entry_head(source, line, name)}{_CONTACT_MIDDLE[False, reason]}"
+            f"{', '.join(numbers)}]{more}}}")
 
 
 def _contact_head(contact: Contact) -> str:
@@ -206,15 +213,13 @@ def quick_parts(
     region; None where quick_decision is None. What worker processes render most of a large
     book with (the quick path): the readers offer whole cards and rows this way (``take``), so that
     they never become a Contact. The parallel differential test holds it to the decision path.
-    Without ``render`` the entry is "" (a run that writes no JSON report counts only).
+    ``policy`` says the reason (``reason_without_evidence``, ``removed_detail``); this renders
+    the entry. Without ``render`` the entry is "" (a run that writes no JSON report counts only).
     """
-    no_evidence, invalid, no_number = Reason.NO_EVIDENCE, Reason.INVALID_NUMBER, Reason.NO_NUMBER
-    valid_tail, invalid_tail = _STRIPPED_TAIL[no_evidence], _STRIPPED_TAIL[invalid]
-    middles = {reason: _CONTACT_MIDDLE[False, reason] for reason in Reason}
-    codes = {reason: reason.value for reason in Reason}
+    no_evidence, invalid = Reason.NO_EVIDENCE, Reason.INVALID_NUMBER
+    codes = {reason: reason.value for reason in Reason}  # .value is a Python-level property
     need_region = region is None
-    detail = ', "detail": ' + _encode(_NEED_REGION)
-    stripped, entry_head, is_national = _stripped, _entry_head, phones.is_national
+    is_national = phones.is_national
 
     def entry(
         source: str, line: int, name: str, raws: Sequence[str]
@@ -225,19 +230,18 @@ def quick_parts(
         for raw in raws:
             e164 = normalize(raw)
             if e164 is None:
-                numbers.append(stripped(None, raw, invalid_tail) if render else raw)
+                numbers.append(stripped_entry(None, raw, invalid) if render else raw)
                 if need_region and is_national(raw):
                     national += 1
             elif lookup(e164) is not None:
                 return None  # evidence: the full decision
             else:
                 valid = True
-                numbers.append(stripped(e164, raw, valid_tail) if render else raw)
-        reason = no_evidence if valid else invalid if numbers else no_number
+                numbers.append(stripped_entry(e164, raw, no_evidence) if render else raw)
+        reason = reason_without_evidence(valid, len(numbers))
         if not render:
             return "", codes[reason], len(numbers), national
-        more = detail if need_region and reason is invalid else ""
-        text = f"{entry_head(source, line, name)}{middles[reason]}{', '.join(numbers)}]{more}}}"
+        text = removed_entry(source, line, name, reason, numbers, removed_detail(reason, region))
         return text, codes[reason], len(numbers), national
 
     return entry
@@ -291,7 +295,7 @@ class ReportWriter:
 
     def finish(self, stream: IO[bytes], summary: Any, policy: Policy) -> None:
         self._flush()
-        head = json.dumps(_header(summary, policy), ensure_ascii=False, indent=2)
+        head = json.dumps(header(summary, policy), ensure_ascii=False, indent=2)
         stream.write((head[:-2] + ',\n  "contacts": [').encode("utf-8"))
         self._spool.seek(0)
         shutil.copyfileobj(self._spool, stream, 1 << 20)

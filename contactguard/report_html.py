@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .model import Decision
 from .policy import Policy
-from .report import ReportWriter, _header, contact_entry
+from .report import ReportWriter, contact_entry, header
 
 if TYPE_CHECKING:
     from .pipeline import Summary
@@ -360,7 +360,7 @@ class HtmlReportWriter:
         self._spool.close()
 
     def finish(self, stream: IO[bytes], summary: Summary, policy: Policy) -> None:
-        head = _header(summary, policy)
+        head = header(summary, policy)
         stream.write(page_head(head, self._count).encode("utf-8"))
         self._spool.seek(0)
         with self._spool:

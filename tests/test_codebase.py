@@ -21,9 +21,6 @@ PRIVATE_IMPORTS_ALLOWED = frozenset({
     ("contactguard.davsync", "contactguard.carddav._path"),
     ("contactguard.evidence.inspect", "contactguard.evidence._expand"),
     ("contactguard.evidence.inspect", "contactguard.evidence._head"),
-    ("contactguard.report", "contactguard.phones._CODE_LENGTH"),
-    ("contactguard.report", "contactguard.policy._NEED_REGION"),
-    ("contactguard.report_html", "contactguard.report._header"),
     ("contactguard.sync", "contactguard.syncconfig._secret"),
 })
 
