@@ -17,7 +17,8 @@ input order — so merging, and every result, is what ``decisions()`` gives:
                      contacts with evidence (or in doubt) ───────────┘   full decision, merge
 
 A book ``stream`` reads in this process (``jobs=1``, a small file, standard input) goes the
-same way, without the pieces: ``_quick_items`` is what a worker does and what this process does.
+same way, without the pieces. The quick path and the worker protocol live in the private
+``_workers`` module.
 ``decisions()`` alone builds a Decision for every contact: the reference the tests hold the
 rest to.
 """
@@ -25,40 +26,28 @@ rest to.
 from __future__ import annotations
 
 import functools
-import itertools
-import multiprocessing
-import os
 import shutil
-import signal
 import sys
 import tempfile
 import threading
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
+from typing import IO, Any, BinaryIO, cast
 
 from . import phones
 from . import policy as _policy
 from ._text import shown_path
 from .books import ReadOptions, chunks, read_book, write_book
-from .errors import ContactguardError
 from .evidence import Evidence
 from .evidence.identity import Identity
 from .model import Contact, Decision, Reason, Take
 from .policy import Policy
 
-if TYPE_CHECKING:
-    from .report import QuickParts
-
 BookSource = str | Path | BinaryIO
 
-# below this a book is read in one process: starting workers costs more than they save
-PARALLEL_MIN_BYTES = 4 << 20
 
 
 @dataclass
@@ -191,7 +180,7 @@ class Sanitizer:
             if outcome.evidence.names
             else None
         )
-        yield from _Run(self, outcome, names).decide(held)
+        yield from Pass(self, outcome, names).decide(held)
         outcome.finish()
 
     def stream(
@@ -201,7 +190,7 @@ class Sanitizer:
         jobs: int = 1,
         entries: bool = False,
         chunk_bytes: int = chunks.CHUNK_BYTES,
-        min_bytes: int = PARALLEL_MIN_BYTES,
+        min_bytes: int | None = None,
     ) -> Iterator[Decision | Rendered]:
         """``decisions()`` for large books, spread over ``jobs`` processes.
 
@@ -209,9 +198,9 @@ class Sanitizer:
         ``Rendered`` batches, with their JSON report entries when ``entries``
         (``ReportWriter.add_rendered`` takes them). Every other contact is decided in this
         process, in input order, and yielded as a Decision, so merging works as in
-        ``decisions()``. A book file of at least ``min_bytes`` is cut into pieces of about
-        ``chunk_bytes`` that worker processes read; smaller books, standard input, ``jobs=1``
-        and systems without ``fork`` are read in this process, in the same way.
+        ``decisions()``. A book file of at least ``min_bytes`` (None: 4 MB) is cut into pieces
+        of about ``chunk_bytes`` that worker processes read; smaller books, standard input,
+        ``jobs=1`` and systems without ``fork`` are read in this process, in the same way.
         """
         return self._stream(books, jobs, entries, chunk_bytes, min_bytes)
 
@@ -221,30 +210,35 @@ class Sanitizer:
         jobs: int,
         entries: bool | None,  # None: no Rendered batches, every contact a Decision
         chunk_bytes: int = chunks.CHUNK_BYTES,
-        min_bytes: int = PARALLEL_MIN_BYTES,
+        min_bytes: int | None = None,
     ) -> Iterator[Decision | Rendered]:
-        parallel = entries is not None and jobs > 1 and _can_fork()
+        from . import _workers
+
+        if min_bytes is None:
+            min_bytes = _workers.PARALLEL_MIN_BYTES
+        parallel = entries is not None and jobs > 1 and _workers.can_fork()
         with _rereadable(books) as sources:
             run = self._start(sources)
             outcome = run.outcome
             for label, source in sources:
                 plan = None
-                if parallel and isinstance(source, (str, Path)) and _size(source) >= min_bytes:
+                if (parallel and isinstance(source, (str, Path))
+                        and _workers.size(source) >= min_bytes):
                     plan = chunks.plan(source, label, self.read_options, chunk_bytes)
                 if entries is None:
                     yield from run.decide(self._read(label, source))
                 elif plan is None:
                     read = functools.partial(self._read, label, source)
-                    yield from run.quickly(read, label, entries)
+                    yield from _workers.quickly(run, read, label, entries)
                 else:
-                    yield from run.parallel(plan, jobs, entries)
+                    yield from _workers.parallel(run, plan, jobs, entries)
         outcome.finish()
 
-    def _start(self, sources: list[tuple[str, BookSource]]) -> _Run:
+    def _start(self, sources: list[tuple[str, BookSource]]) -> Pass:
         outcome = self._new_outcome()
         outcome.summary.inputs = [label for label, _ in sources]
         name_counts = self._count_names(sources) if outcome.evidence.names else None
-        return _Run(self, outcome, name_counts)
+        return Pass(self, outcome, name_counts)
 
     def _read(self, label: str, source: BookSource, take: Take | None = None) -> Iterator[Contact]:
         if isinstance(source, (str, Path)):
@@ -287,19 +281,9 @@ def unmatched_entry(identity: Identity) -> dict[str, Any]:
 _REASON_VALUES = {reason: reason.value for reason in Reason}
 
 
-def _tally(summary: Summary, decision: Decision, region: str | None) -> None:
-    """Count one final decision into ``summary``."""
-    summary.count(
-        _REASON_VALUES[decision.reason],
-        len(decision.numbers),
-        decision.kept,
-        _needs_region(decision) if region is None else 0,
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """Contacts a worker process decided (removed, no evidence for any number), in input order
+    """Contacts the quick path decided (removed, no evidence for any number), in input order
     and already counted in the summary: how many, their JSON report entries (``b""`` unless
     asked for), and the line of the book reading has reached."""
 
@@ -361,7 +345,7 @@ class _Outcome:
         ]
 
 
-class _Run:
+class Pass:
     """One pass of a Sanitizer over its books: what every contact's decision needs."""
 
     def __init__(
@@ -375,13 +359,12 @@ class _Run:
 
     def decide(self, contacts: Iterable[Contact]) -> Iterator[Decision]:
         """The final decision for each contact, counted, in order."""
-        quick, full = self.quick(), self.full
-        summary, region = self.outcome.summary, self.region
+        quick, full, count = self.quick(), self.full, self.count
         for contact in contacts:
             decision = quick(contact)
             if decision is None:
                 decision = full(contact)
-            _tally(summary, decision, region)
+            count(decision)
             yield decision
 
     def quick(self) -> Callable[[Contact], Decision | None]:
@@ -404,221 +387,23 @@ class _Run:
 
         return quick
 
-    def quick_parts(self, render: bool = True) -> QuickParts:
-        """``report.quick_parts`` for this run: None where ``quick`` would be None."""
-        from .report import quick_parts
-
-        evidence = self.outcome.evidence
-        entry = quick_parts(
-            phones.normalizer(self.region), evidence.number_index().get, self.region, render
-        )
-        if self.name_counts is None:
-            return entry
-        by_name = evidence.by_name
-
-        def parts(
-            source: str, line: int, name: str, numbers: Sequence[str]
-        ) -> tuple[str, str, int, int] | None:
-            return None if by_name(name) is not None else entry(source, line, name, numbers)
-
-        return parts
-
-    def quickly(
-        self,
-        read: Callable[[Take | None], Iterable[Contact]],
-        label: str,
-        entries: bool,
-        first_line: int = 1,
-    ) -> Iterator[Decision | Rendered]:
-        """Decide what ``read`` gives here as a worker would (see ``_quick_items``), and the
-        rest in full: a book read in this process by ``stream``."""
-        items = _quick_items(self, read, label, first_line, entries, self.outcome.summary)
-        return self.settle(items)
-
-    def settle(self, items: Iterable[Rendered | Contact]) -> Iterator[Decision | Rendered]:
-        """What ``_quick_items`` gives, with the contacts it left decided in full, in order."""
-        summary, region, full = self.outcome.summary, self.region, self.full
-        for item in items:
-            if isinstance(item, Rendered):
-                yield item
-                continue
-            decision = full(item)
-            _tally(summary, decision, region)
-            yield decision
-
     def full(self, contact: Contact) -> Decision:
+        """The Decision path: ``policy.decide``, then keep or merge the contact."""
         outcome = self.outcome
-        region = self.region
-        numbers = _policy.normalize_numbers(contact, region)
+        numbers = _policy.normalize_numbers(contact, self.region)
         decision = _policy.decide(
             contact, numbers, outcome.evidence, self.sanitizer.policy, self.now, self.name_counts
         )
         return outcome.collect(decision)
 
-    def parallel(
-        self, plan: chunks.Plan, jobs: int, entries: bool
-    ) -> Iterator[Decision | Rendered]:
-        """Decide one book in pieces: workers do the quick decisions, this process the rest."""
-        # forked before any thread starts, the workers inherit this run: nothing is pickled
-        # but the pieces' positions going out and their outcomes coming back; the evidence
-        # index and the fast number path (checked against phonenumbers) are built here once,
-        # not in every worker
-        self.outcome.evidence.number_index()
-        phones.normalizer(self.region)
-        workers = ProcessPoolExecutor(
-            jobs,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_worker_init,
-            initargs=(self, plan, entries),
+    def count(self, decision: Decision) -> None:
+        """Count one final decision into the run's summary."""
+        self.outcome.summary.count(
+            _REASON_VALUES[decision.reason],
+            len(decision.numbers),
+            decision.kept,
+            _needs_region(decision) if self.region is None else 0,
         )
-        summary = self.outcome.summary
-        pieces = plan.chunks()  # a generator: closed when done with, which closes the file
-        failed: chunks.Chunk | None = None
-        window: deque[tuple[chunks.Chunk, Future[_Piece | None]]] = deque()
-
-        def send(count: int) -> chunks.Chunk | None:
-            """Hand the next ``count`` pieces to the workers; the one they no longer take."""
-            for chunk in itertools.islice(pieces, count):
-                try:
-                    window.append((chunk, workers.submit(_work, chunk)))
-                except BrokenProcessPool:  # a worker died: an earlier piece will say so
-                    return chunk
-            return None
-
-        try:
-            # a window of pieces in flight keeps memory flat whatever the book's size
-            unsent = send(2 * jobs)
-            while window:
-                chunk, pending = window.popleft()
-                try:
-                    piece = pending.result()
-                except BrokenProcessPool:  # a worker was killed (out of memory, a signal)
-                    piece = None
-                if piece is None:
-                    failed = chunk
-                    break
-                if unsent is None:
-                    unsent = send(1)
-                items, counts = piece
-                summary.add(counts)
-                yield from self.settle(items)
-            if failed is None:
-                failed = unsent  # None when every piece was read
-        finally:
-            workers.shutdown(wait=True, cancel_futures=True)
-            pieces.close()
-        if failed is not None:
-            # the piece did not read as a part of the file (a CSV cut inside a quoted cell, an
-            # error in the book, a worker that died): read the rest here, which is what reading
-            # the whole file does from this piece on, error included
-            rest = chunks.Chunk(failed.start, None, failed.first_line, True)
-            options = self.sanitizer.read_options
-            read = functools.partial(chunks.read_chunk, plan, rest, options)
-            yield from self.quickly(read, plan.label, entries, rest.first_line)
-
-
-# A piece's outcome: its items in order (Rendered runs of quick decisions, and the Contacts
-# that need the full decision) and the counts of the quick decisions.
-_Piece = tuple[list["Rendered | Contact"], Summary]
-_WORK: tuple[_Run, chunks.Plan, bool] | None = None  # in a worker: its run, book and task
-
-
-def _worker_init(run: _Run, plan: chunks.Plan, entries: bool) -> None:
-    global _WORK
-    _WORK = (run, plan, entries)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-
-
-def _work(chunk: chunks.Chunk) -> _Piece | None:
-    """In a worker: the quick decisions of one piece; None when the piece cannot be read."""
-    assert _WORK is not None
-    run, plan, entries = _WORK
-    options = run.sanitizer.read_options
-    summary = Summary()
-    try:
-        read = functools.partial(chunks.read_chunk, plan, chunk, options)
-        items = list(_quick_items(run, read, plan.label, chunk.first_line, entries, summary))
-    except ContactguardError:
-        return None
-    return items, summary
-
-
-# Rendered entries per batch: one write to the report spool, and memory stays flat where a
-# whole book is read in one process
-_BATCH = 1024
-
-
-def _quick_items(
-    run: _Run,
-    read: Callable[[Take | None], Iterable[Contact]],
-    label: str,
-    first_line: int,
-    entries: bool,
-    summary: Summary,
-) -> Iterator[Rendered | Contact]:
-    """The contacts ``read(take)`` gives (a book, or a piece of one from ``first_line``) in
-    order: the quick decisions (removed, no evidence for any number) in ``Rendered`` batches,
-    with their report entries when ``entries``, counted into ``summary`` as they are yielded;
-    every other contact as it is, for the full decision."""
-    from .report import join_entries, quick_entries
-
-    batch: list[str] = []  # the entries since the last item
-    reasons: list[str] = []  # of the quick decisions, which all remove
-    numbers = national = 0
-    line = first_line  # the line reading has reached
-
-    def add(got: tuple[str, str, int, int] | None, at: int) -> bool:
-        """Count a quick decision into the batch; False (and nothing done) for None."""
-        nonlocal numbers, national, line
-        if got is None:
-            return False
-        text, code, count, invalid = got
-        batch.append(text)
-        reasons.append(code)
-        numbers += count
-        national += invalid
-        line = at
-        return True
-
-    def rendered() -> Rendered:
-        """The batch so far, counted into ``summary``; the batch starts afresh."""
-        nonlocal numbers, national
-        summary.count_removed(reasons, numbers, national)
-        done = Rendered(label, line, len(batch), join_entries(batch) if entries else b"")
-        batch.clear()
-        reasons.clear()
-        numbers = national = 0
-        return done
-
-    # the readers offer most contacts to ``take``; ``quick`` decides the ones they yield
-    parts = run.quick_parts(entries)
-    quick = quick_entries(parts)
-
-    def take(at: int, name: str, phones: list[str]) -> bool:
-        # a full batch declines: the contact comes to the loop below, which decides it
-        return len(batch) < _BATCH and add(parts(label, at, name, phones), at)
-
-    for contact in read(take):
-        if len(batch) >= _BATCH:
-            yield rendered()
-        if add(quick(contact), contact.line):
-            continue
-        if batch:
-            yield rendered()
-        yield contact
-    if batch:
-        yield rendered()
-
-
-def _can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods() and sys.platform == "linux"
-
-
-def _size(path: str | Path) -> int:
-    try:
-        return os.stat(path).st_size  # noqa: PTH116
-    except OSError:
-        return 0
 
 
 def _needs_region(decision: Decision) -> int:

@@ -11,14 +11,14 @@ import json
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
 from . import phones
 from .model import Contact, Decision, Reason
-from .policy import Policy, reason_without_evidence, removed_detail
+from .policy import Policy
 
 REPORT_VERSION = 1
 
@@ -181,70 +181,6 @@ def _entry_head(source: str, line: int, name: str) -> str:
             _SOURCE_HEADS.clear()
         head = _SOURCE_HEADS[source] = '{"source": ' + _encode(source)[:-1] + ":"
     return f'{head}{line}", "name": {_encode(masked_name(name))}'
-
-
-QuickEntry = Callable[[Contact], "tuple[str, str, int, int] | None"]
-# (source, line, display name, the numbers as written) → as QuickEntry
-QuickParts = Callable[[str, int, str, "Sequence[str]"], "tuple[str, str, int, int] | None"]
-
-
-def quick_entries(parts: QuickParts) -> QuickEntry:
-    """``parts`` (see ``quick_parts``) as a function of a parsed contact: what worker processes
-    render the contacts a reader yields with (the quick path). None for a contact with an error."""
-
-    def entry(contact: Contact) -> tuple[str, str, int, int] | None:
-        if contact.error is not None:
-            return None
-        numbers = [phone.value for phone in contact.phones]
-        return parts(contact.source, contact.line, contact.display_name, numbers)
-
-    return entry
-
-
-def quick_parts(
-    normalize: Callable[[str], str | None],
-    lookup: Callable[[str], Any],
-    region: str | None,
-    render: bool = True,
-) -> QuickParts:
-    """``entry_json(policy.quick_decision(...))`` of a parsed contact given by its parts (its
-    source, line, display name and numbers as written), without building the decision: the
-    entry, its reason code, how many numbers, and how many of them are invalid for want of a
-    region; None where quick_decision is None. What worker processes render most of a large
-    book with (the quick path): the readers offer whole cards and rows this way (``take``), so that
-    they never become a Contact. The parallel differential test holds it to the decision path.
-    ``policy`` says the reason (``reason_without_evidence``, ``removed_detail``); this renders
-    the entry. Without ``render`` the entry is "" (a run that writes no JSON report counts only).
-    """
-    no_evidence, invalid = Reason.NO_EVIDENCE, Reason.INVALID_NUMBER
-    codes = {reason: reason.value for reason in Reason}  # .value is a Python-level property
-    need_region = region is None
-    is_national = phones.is_national
-
-    def entry(
-        source: str, line: int, name: str, raws: Sequence[str]
-    ) -> tuple[str, str, int, int] | None:
-        numbers = []
-        valid = False
-        national = 0
-        for raw in raws:
-            e164 = normalize(raw)
-            if e164 is None:
-                numbers.append(stripped_entry(None, raw, invalid) if render else raw)
-                if need_region and is_national(raw):
-                    national += 1
-            elif lookup(e164) is not None:
-                return None  # evidence: the full decision
-            else:
-                valid = True
-                numbers.append(stripped_entry(e164, raw, no_evidence) if render else raw)
-        reason = reason_without_evidence(valid, len(numbers))
-        if not render:
-            return "", codes[reason], len(numbers), national
-        text = removed_entry(source, line, name, reason, numbers, removed_detail(reason, region))
-        return text, codes[reason], len(numbers), national
-
-    return entry
 
 
 # the spooled entries: one per line, indented as the header is

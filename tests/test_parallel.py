@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from contactguard import phones
+from contactguard import _workers, phones
 from contactguard.books import ReadOptions, chunks, read_book
 from contactguard.cli import main
 from contactguard.errors import InputError
@@ -181,11 +181,10 @@ def test_generated_books(tmp_path: Path, fmt: str, region: str | None) -> None:
 def test_batches_stay_small_in_one_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
 ) -> None:
-    """A book read in one process comes in batches of at most _BATCH entries (memory stays
+    """A book read in one process comes in batches of at most BATCH entries (memory stays
     flat): a full batch declines the next contact offered, which is then decided from its
     Contact; the results are those of ``decisions()``."""
-    pipeline = sys.modules["contactguard.pipeline"]
-    monkeypatch.setattr(pipeline, "_BATCH", 7)
+    monkeypatch.setattr(_workers, "BATCH", 7)
     book = _generated(tmp_path, fmt, 600)
     # evidence for one contact in ten: runs of quick decisions longer than a batch
     evidence = load_evidence([ROOT / "samples" / "ledger.csv"])
@@ -282,7 +281,7 @@ class TestCuts:
         assert len(cuts) == 1 and cuts[0].start == 0 and cuts[0].last
 
 
-_real_work = sys.modules["contactguard.pipeline"]._work
+_real_work = _workers._work
 
 
 def _dying_work(chunk: chunks.Chunk) -> Any:
@@ -303,7 +302,7 @@ def test_a_killed_worker_costs_time_not_contacts(
     alone = _run(book, evidence, jobs=None)
     plan = chunks.plan(book, "b", ReadOptions(), 4096)
     assert plan is not None and any(40_000 < c.start < 50_000 for c in plan.chunks())
-    monkeypatch.setattr(sys.modules["contactguard.pipeline"], "_work", _dying_work)
+    monkeypatch.setattr(_workers, "_work", _dying_work)
     assert _run(book, evidence, jobs=2, chunk_bytes=4096)[:3] == alone[:3]
 
 
