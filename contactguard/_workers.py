@@ -12,8 +12,8 @@ Decision for every contact gives (docs/architecture.md, "Which path a contact ta
                      contacts with evidence (or in doubt) ───────────┘   full decision, merge
 
 A book read in this process (``jobs=1``, a small file, standard input) goes the same way, without
-the pieces: ``quick_items`` is what a worker does and what this process does. ``Sanitizer.stream``
-is the way in.
+the pieces: ``quick_items`` is what a worker does and what this process does. Nothing here runs
+in reference mode (``fastpaths``): the run then decides every contact in full, in one process.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import phones
@@ -35,7 +36,7 @@ from . import policy as _policy
 from .books import chunks
 from .errors import ContactguardError
 from .model import Contact, Decision, Take
-from .pipeline import Rendered, Summary
+from .pipeline import Summary
 
 if TYPE_CHECKING:
     from .pipeline import Pass
@@ -53,6 +54,18 @@ Parts = tuple[str, str, int, int]
 # (source, line, display name, the numbers as written) → Parts, or None: the full decision
 QuickParts = Callable[[str, int, str, Sequence[str]], "Parts | None"]
 Read = Callable[[Take | None], Iterable[Contact]]
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """Contacts the quick path decided (removed, no evidence for any number), in input order
+    and already counted in the summary: how many, their JSON report entries (``b""`` unless
+    asked for), and the line of the book reading has reached."""
+
+    source: str
+    line: int
+    count: int
+    data: bytes
 
 
 def can_fork() -> bool:

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from . import phones
+from . import fastpaths, phones
 from .model import Contact, Decision, Reason
 from .policy import Policy
 
@@ -147,6 +147,11 @@ def entry_json(decision: Decision) -> str:
     return text + "}"
 
 
+def _reference_entry(decision: Decision) -> str:
+    """What ``entry_json`` stands in for: the entry through ``json.dumps`` (reference mode)."""
+    return json.dumps(contact_entry(decision), ensure_ascii=False)
+
+
 def stripped_entry(e164: str | None, raw: str, reason: Reason) -> str:
     """The JSON entry of a number stripped for ``reason`` that has no evidence: its masked
     form (of ``e164``, else of the number as written), its decision and reason."""
@@ -188,7 +193,7 @@ _FIRST, _NEXT, _SEPARATOR = b"\n    ", b",\n    ", ",\n    "
 
 
 def join_entries(entries: list[str]) -> bytes:
-    """Entries as ``ReportWriter.add_rendered`` takes them."""
+    """Entries as a report writer's ``_add_rendered`` takes them."""
     return _SEPARATOR.join(entries).encode("utf-8")
 
 
@@ -203,15 +208,17 @@ class ReportWriter:
         self._spool: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         self._count = 0
         self._pending: list[str] = []
+        self._entry = entry_json if fastpaths.enabled() else _reference_entry
 
     def add(self, decision: Decision) -> None:
         pending = self._pending
-        pending.append(entry_json(decision))
+        pending.append(self._entry(decision))
         if len(pending) >= self._BATCH:
             self._flush()
 
-    def add_rendered(self, data: bytes, count: int) -> None:
-        """Add ``count`` entries made by ``join_entries`` (in a worker process), in order."""
+    def _add_rendered(self, data: bytes, count: int) -> None:
+        """Add ``count`` entries made by ``join_entries`` (the engine's quick path, in a worker
+        process or in this one), in order. Only ``Sanitizer.run`` calls this."""
         if count:
             self._flush()
             self._write(data, count)

@@ -342,7 +342,7 @@ class HtmlReportWriter:
         self._count += 1
         self._spool.write(row_html(self._count, decision))
 
-    def add_rendered(self, data: bytes, count: int) -> None:
+    def _add_rendered(self, data: bytes, count: int) -> None:
         """Add ``count`` JSON entries made by ``report.join_entries`` (in a worker process or
         by the one-process path), in order: the HTML report takes the quick path as the JSON
         report does, parsing the entries in C instead of building a Decision for each."""

@@ -59,7 +59,7 @@ from .cardtext import card_hash
 from .errors import SyncError
 from .guards import GuardRefused, nested_collections, no_evidence, too_many_deletions
 from .journal import Entry
-from .model import Contact, Decision, Take
+from .model import Contact, Decision
 from .options import RunOptions
 from .pipeline import Sanitizer, Summary
 from .policy import Policy
@@ -384,26 +384,28 @@ class SyncJob:
             match_ar_without_9=self.config.match_ar_without_9,
             now=self._now,
         ).policy()
+        sanitizer = Sanitizer(evidence, policy, self._read_options(policy))
+        decisions: list[Decision] = []
         if self._shared is not None:
-            sanitizer = self._shared.sanitizer(evidence, policy)
-            decisions = list(sanitizer.decisions([self._shared.label]))
+            run = sanitizer.run([self._shared.book()], on_decision=decisions.append)
             self.groups = self._shared.groups
         else:
             with self._source_book() as (book, names):
-                sanitizer = _CardSanitizer(evidence, policy, self._read_options(policy), names)
-                decisions = list(sanitizer.decisions([book]))
+                # each source card's contacts are named by the card's own URL
+                relabel = None if names is None else names.rename
+                run = sanitizer.run([book], on_decision=decisions.append, relabel=relabel)
         notes = list(evidence.warnings)
         if self.groups:
             notes.append(
                 f"{self.groups} group card(s) in the source (KIND:group): lists, not people; "
                 "never synced"
             )
-        desired = self._desired(sanitizer.clean, notes)
+        desired = self._desired(run.clean, notes)
         assert self.target is not None
         listing = self._target_listing()
         known = self._known(listing)
         plan = self._diff(desired, known)
-        plan.decisions, plan.summary, plan.policy = decisions, sanitizer.summary, policy
+        plan.decisions, plan.summary, plan.policy = decisions, run.summary, policy
         plan.notes = notes + plan.notes
         plan.target_cards = len(listing)
         plan.refusals = self._refusals(plan, evidence)
@@ -964,27 +966,6 @@ class _CardNames:
         return replace(
             contact, source=self.origin + self.hrefs[i], line=contact.line - self.starts[i] + 1
         )
-
-
-class _CardSanitizer(Sanitizer):
-    """The Sanitizer, with each source card's contacts named by the card's own URL."""
-
-    def __init__(
-        self,
-        evidence: Evidence,
-        policy: Policy,
-        options: ReadOptions,
-        names: _CardNames | None,
-    ) -> None:
-        super().__init__(evidence, policy, options)
-        self._names = names
-
-    def _read(self, label: str, source: Any, take: Take | None = None) -> Iterator[Contact]:
-        if self._names is None:
-            return super()._read(label, source, take)
-        # every contact must be renamed: none is offered to ``take``, which would see the
-        # joined book's line
-        return map(self._names.rename, super()._read(label, source))
 
 
 def _origin(url: str) -> str:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
+import io
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import click
 
@@ -59,13 +58,9 @@ def sanitize(
 
     Example: contactguard sanitize export.vcf --evidence ledger.csv --region DE -o clean.vcf
     """
-    from .._atomic import atomic_write
-    from ..books import write_book
     from ..outputs import check_outputs
-    from ..pipeline import Rendered
     from ..progress import Console
     from ..report import summary_text
-    from ..report_html import writer_for
 
     if report == "-" and output == "-" and not dry_run:
         raise click.UsageError(
@@ -80,51 +75,54 @@ def sanitize(
                   [*books, *pipeline["evidence"], *ledger, *key])
     # the report and the clean book look at no other field: readers may skip them (faster)
     sanitizer = sanitizer_for(pipeline, only_kept_fields=True, books=books)
-    policy = sanitizer.policy
-    writer = writer_for(report) if report else None
-    try:
-        # workers (and one process, with --jobs 1) render JSON entries of the common decision,
-        # which both report writers take; --verbose needs every Decision here
-        quick = not verbose
-        with Console(sys.stderr, books, quiet=quiet, verbose=verbose, style=click.style) as console:
-            items = (
-                sanitizer.stream(books, jobs=jobs_for(jobs), entries=writer is not None)
-                if quick else sanitizer.decisions(books)
-            )
-            for item in items:
-                if isinstance(item, Rendered):
-                    console.decided(item.count, item.source, item.line)
-                    if writer is not None:
-                        writer.add_rendered(item.data, item.count)
-                    continue
-                console.decision(item)
-                if writer is not None:
-                    writer.add(item)
-        if not dry_run:
-            if output == "-":
-                write_book(sanitizer.clean, sys.stdout.buffer, fmt)
-                sys.stdout.flush()
-            else:
-                with atomic_write(output) as stream:
-                    write_book(sanitizer.clean, stream, fmt)
-        if writer is not None and report == "-":
-            writer.finish(sys.stdout.buffer, sanitizer.summary, policy)
-            sys.stdout.flush()
-        elif writer is not None and report:
-            with atomic_write(Path(report)) as stream:
-                writer.finish(stream, sanitizer.summary, policy)
-    finally:
-        if writer is not None:
-            writer.close()
+    with Console(sys.stderr, books, quiet=quiet, verbose=verbose, style=click.style) as console:
+        # --verbose needs every Decision; without it most contacts are only counted and
+        # rendered into the report (the quick path, in worker processes for a large book)
+        run = sanitizer.run(
+            books,
+            jobs=jobs_for(jobs),
+            output=None if dry_run else _target(output, console),
+            format=fmt,
+            report=None if report is None else _target(report, console),
+            on_decision=console.show if verbose else None,
+            on_progress=console.decided,
+        )
     if as_json:
         # the JSON summary must not corrupt a clean book written to standard output
-        echo_json({"command": "sanitize", "dry_run": dry_run, "inputs": sanitizer.summary.inputs,
+        echo_json({"command": "sanitize", "dry_run": dry_run, "inputs": run.summary.inputs,
                    "output": None if dry_run else shown_path(output),
                    "report": None if report is None else shown_path(report),
-                   "summary": sanitizer.summary.as_dict()},
+                   "summary": run.summary.as_dict()},
                   err=(output == "-" and not dry_run) or report == "-")
     elif not quiet:
-        click.echo(summary_text(sanitizer.summary, dry_run=dry_run), err=True)
+        click.echo(summary_text(run.summary, dry_run=dry_run), err=True)
+
+
+def _target(name: str, console: Any) -> str | BinaryIO:
+    """An output named on the command line: a path, or for "-" standard output, which the
+    progress bar (on standard error: the same terminal, maybe) leaves before it is written."""
+    if name != "-":
+        return name
+    return cast(BinaryIO, _AfterBar(sys.stdout.buffer, console))
+
+
+class _AfterBar(io.RawIOBase):
+    """Standard output that erases the progress bar before its first write."""
+
+    def __init__(self, stream: BinaryIO, console: Any) -> None:
+        super().__init__()
+        self._stream = stream
+        self._console = console
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._console.progress.close()
+        return self._stream.write(data)
+
+    def flush(self) -> None:
+        self._stream.flush()
 
 
 @main.command()
@@ -214,7 +212,7 @@ def check(
 
 
 def _check(books: tuple[str, ...], pipeline: dict[str, Any], *, quiet: bool) -> Any:
-    """(findings, summary) of a check run."""
+    """(findings, summary) of a check run: the books and the app's contacts, as one run."""
     from ..check import finding
     from ..progress import Console
 
@@ -223,16 +221,18 @@ def _check(books: tuple[str, ...], pipeline: dict[str, Any], *, quiet: bool) -> 
     # the app's contacts are not known before they are read: a ledger is then read whole
     sanitizer = sanitizer_for(pipeline, books=() if app_contacts else books)
     policy = sanitizer.policy
-    findings = []
+    inputs = [*books, *_app_books(app_contacts, pipeline["backup_key_file"])]
+    findings: list[Any] = []
+
+    def decided(decision: Any) -> None:
+        console.decision(decision)
+        found = finding(decision, policy)
+        if found is not None:
+            findings.append(found)  # only offenders are held: a clean book costs nothing
+
     with Console(sys.stderr, books, quiet=quiet) as console:
-        decisions = sanitizer.decisions(books) if books else iter(())
-        for decision in itertools.chain(decisions, _app_decisions(
-                sanitizer, app_contacts, pipeline["backup_key_file"])):
-            console.decision(decision)
-            found = finding(decision, policy)
-            if found is not None:
-                findings.append(found)  # only offenders are held: a clean book costs nothing
-    return findings, sanitizer.summary
+        run = sanitizer.run(inputs, on_decision=decided)
+    return findings, run.summary
 
 
 def _check_nagios(ctx: click.Context, books: tuple[str, ...], pipeline: dict[str, Any]) -> None:
@@ -258,13 +258,14 @@ def _check_nagios(ctx: click.Context, books: tuple[str, ...], pipeline: dict[str
     click.echo(f"CONTACTGUARD OK - clean, {count(summary.contacts_in, 'contact')} | {perfdata}")
 
 
-def _app_decisions(sanitizer: Any, sources: tuple[str, ...],
-                   key_file: str | None) -> Iterator[Any]:
-    """The decisions for the contacts the phone's WhatsApp app holds (``--app-contacts``)."""
+def _app_books(sources: tuple[str, ...], key_file: str | None) -> list[Any]:
+    """The contacts the phone's WhatsApp app holds (``--app-contacts``), one book a source."""
     from ..evidence.appcontacts import read_app_contacts
+    from ..pipeline import ParsedBook
 
-    for source in sources:
-        contacts = read_app_contacts(
+    return [
+        ParsedBook(source, list(read_app_contacts(
             source, key_file=key_file,
-            warn=lambda text: click.echo(terminal_safe(f"warning: {text}"), err=True))
-        yield from sanitizer.decide_contacts(source, contacts)
+            warn=lambda text: click.echo(terminal_safe(f"warning: {text}"), err=True))))
+        for source in sources
+    ]
