@@ -84,10 +84,10 @@ def quick_parts(run: Pass, render: bool = True) -> QuickParts:
     source, line, display name and numbers as written), without building the decision: the
     entry, its reason code, how many numbers, and how many of them are invalid for want of a
     region; None where quick_decision is None (evidence for a number, or under the name).
-    ``policy`` says the reason, ``report`` renders the entry. Without ``render`` the entry is
-    "" (a run that writes no JSON report counts only)."""
+    ``policy`` says the reason and its detail, ``report`` renders the entry. Without
+    ``render`` the entry is "" (a run that writes no JSON report counts only)."""
     from .model import Reason
-    from .report import removed_entry, stripped_entry
+    from .report import removed_entries
 
     region = run.region
     normalize = phones.normalizer(region)
@@ -95,34 +95,41 @@ def quick_parts(run: Pass, render: bool = True) -> QuickParts:
     # normalize gives "+digits" or None: Evidence.lookup of such a number is a dict get
     lookup = evidence.number_index().get
     by_name = evidence.by_name if run.name_counts is not None else None
-    reason_for, detail_for = _policy.reason_without_evidence, _policy.removed_detail
-    no_evidence, invalid = Reason.NO_EVIDENCE, Reason.INVALID_NUMBER
+    # the policy's rule over all it depends on: any valid number, any number at all
+    reasons = {
+        (valid, numbers): _policy.reason_without_evidence(valid, numbers)
+        for valid in (False, True) for numbers in (False, True)
+    }
     codes = {reason: reason.value for reason in Reason}  # .value is a Python-level property
+    invalid, valid_entry, removed = removed_entries(
+        {reason: _policy.removed_detail(reason, region) for reason in Reason}
+    )
     need_region = region is None
     is_national = phones.is_national
 
     def parts(source: str, line: int, name: str, raws: Sequence[str]) -> Parts | None:
-        if by_name is not None and by_name(name) is not None:
-            return None  # evidence under the name: the full decision
+        if by_name is not None and raws and by_name(name) is not None:
+            # evidence under the name: the full decision (asked only where ``decide`` asks, a
+            # contact with numbers: asking records the name's evidence as matched)
+            return None
         numbers = []
         valid = False
         national = 0
         for raw in raws:
             e164 = normalize(raw)
             if e164 is None:
-                numbers.append(stripped_entry(None, raw, invalid) if render else raw)
+                numbers.append(invalid(raw) if render else raw)
                 if need_region and is_national(raw):
                     national += 1
             elif lookup(e164) is not None:
                 return None  # evidence: the full decision
             else:
                 valid = True
-                numbers.append(stripped_entry(e164, raw, no_evidence) if render else raw)
-        reason = reason_for(valid, len(numbers))
+                numbers.append(valid_entry(e164) if render else raw)
+        reason = reasons[valid, bool(numbers)]
         if not render:
             return "", codes[reason], len(numbers), national
-        text = removed_entry(source, line, name, reason, numbers, detail_for(reason, region))
-        return text, codes[reason], len(numbers), national
+        return removed(source, line, name, reason, numbers), codes[reason], len(numbers), national
 
     return parts
 

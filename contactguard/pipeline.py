@@ -441,7 +441,10 @@ class Pass:
         by_name = evidence.by_name
 
         def quick(contact: Contact) -> Decision | None:
-            if by_name(contact.display_name) is not None:
+            # asked only where ``decide`` asks (a parsed contact with numbers): asking records
+            # the name's evidence as matched
+            if (contact.phones and contact.error is None
+                    and by_name(contact.display_name) is not None):
                 return None
             return quick_decision(contact, normalize, lookup, region)
 

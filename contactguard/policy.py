@@ -123,10 +123,10 @@ def removed_detail(reason: Reason, region: str | None) -> str:
     return NEED_REGION if reason is Reason.INVALID_NUMBER and region is None else ""
 
 
-def reason_without_evidence(valid: bool, numbers: int) -> Reason:
+def reason_without_evidence(valid: bool, numbers: bool) -> Reason:
     """The reason a contact none of whose numbers has evidence is removed for: ``no-evidence``
-    when at least one of its ``numbers`` is ``valid``, else ``invalid-number``, and
-    ``no-number`` for a contact without any (the order of ``_CONTACT_REASON_ORDER``). The
+    when at least one of its numbers is ``valid``, else ``invalid-number`` when it has
+    ``numbers``, and ``no-number`` without any (the order of ``_CONTACT_REASON_ORDER``). The
     quick path (``quick_decision``, and the report entries the workers render) asks this rule
     instead of building a Decision."""
     if valid:
@@ -162,7 +162,7 @@ def quick_decision(
             decided.append(new_number_decision(raw, e164, False, Reason.NO_EVIDENCE, ()))
         else:
             return None  # evidence: the full decision
-    reason = reason_without_evidence(valid, len(decided))
+    reason = reason_without_evidence(valid, bool(decided))
     detail = removed_detail(reason, region)
     return new_decision(contact, False, reason, tuple(decided), None, None, detail)
 

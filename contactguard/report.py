@@ -11,13 +11,13 @@ import json
 import re
 import shutil
 import tempfile
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
 from . import fastpaths, phones
-from .model import Contact, Decision, Reason
+from .model import Decision, Reason
 from .policy import Policy
 
 REPORT_VERSION = 1
@@ -135,9 +135,9 @@ def entry_json(decision: Decision) -> str:
                 text += ', "evidence": [' + ", ".join(map(encode, n.sources)) + "]"
             numbers.append(text + "}")
         else:  # the common entry: a stripped number without evidence
-            numbers.append(stripped_entry(n.e164, n.raw, n.reason))
+            numbers.append(_stripped(n.e164, n.raw, _STRIPPED_TAIL[n.reason]))
     text = (
-        _contact_head(decision.contact)
+        _contact_head(decision)
         + _CONTACT_MIDDLE[decision.kept, decision.reason] + ", ".join(numbers) + "]"
     )
     if decision.merged_into:
@@ -152,32 +152,95 @@ def _reference_entry(decision: Decision) -> str:
     return json.dumps(contact_entry(decision), ensure_ascii=False)
 
 
-def stripped_entry(e164: str | None, raw: str, reason: Reason) -> str:
-    """The JSON entry of a number stripped for ``reason`` that has no evidence: its masked
-    form (of ``e164``, else of the number as written), its decision and reason."""
-    tail = _STRIPPED_TAIL[reason]
+def _stripped(e164: str | None, raw: str, tail: str) -> str:
+    """The JSON entry of a stripped number without evidence, up to ``tail`` (its decision and
+    reason, rendered): its masked form (of ``e164``, else of the number as written)."""
     if e164 is not None and e164[:1] == "+" and e164.isascii() and e164[1:].isdigit():
-        # "+digits" masks to "+digits***digits": nothing in it for JSON to escape
-        return '{"number": "' + phones.mask(e164) + '"' + tail
+        # phones.mask's common case, inline: "+", the country code and three digits shown,
+        # stars, the last two digits (nothing in it for JSON to escape)
+        shown = (_SHOWN or _learn_shown()).get(e164[1:4])
+        if shown is not None:
+            hidden = len(e164) - shown - 2
+            if hidden > 0:
+                return f'{{"number": "{e164[:shown]}{"*" * hidden}{e164[-2:]}"{tail}'
     return '{"number": ' + _encode(phones.mask(e164 or raw)) + tail
 
 
-def removed_entry(
-    source: str, line: int, name: str, reason: Reason, numbers: Sequence[str], detail: str
-) -> str:
-    """The JSON entry of a contact removed for ``reason`` whose ``numbers`` (entries made by
-    ``stripped_entry``) have no evidence: what ``entry_json`` writes for its Decision."""
-    more = ', "detail": ' + _encode(detail) if detail else ""
-    return (f"{_entry_head(source, line, name)}{_CONTACT_MIDDLE[False, reason]}"
-            f"{', '.join(numbers)}]{more}}}")
+# E.164 number's first three digits → how many leading characters phones.mask shows of it
+_SHOWN: dict[str, int] = {}
 
 
-def _contact_head(contact: Contact) -> str:
-    """An entry's start: its source, line and name."""
-    return _entry_head(contact.source, contact.line, contact.display_name)
+def _learn_shown() -> dict[str, int]:
+    """``_SHOWN``, learnt from ``phones.mask`` itself on first use (two probes of different
+    lengths per lead): the leads where it shows "+", the country code and three digits and
+    stars the rest but the last two. Numbers of any other lead are left to ``phones.mask``."""
+    table = _SHOWN
+    for lead in map(str, range(100, 1000)):
+        seen = set()
+        for probe in (f"+{lead}2345678901", f"+{lead}23456789"):
+            masked = phones.mask(probe)
+            shown = masked.find("*")
+            if shown < 5 or masked != probe[:shown] + "*" * (len(probe) - shown - 2) + probe[-2:]:
+                break
+            seen.add(shown)
+        else:
+            if len(seen) == 1:
+                table[lead] = seen.pop()
+    return table
 
 
-def _entry_head(source: str, line: int, name: str) -> str:
+RemovedEntry = Callable[[str, int, str, Reason, "list[str]"], str]
+
+
+def removed_entries(
+    details: Mapping[Reason, str],
+) -> tuple[Callable[[str], str], Callable[[str], str], RemovedEntry]:
+    """The renderers of a contact removed without evidence for any number, as ``entry_json``
+    writes its Decision (what the quick path renders most of a large book with): an invalid
+    number's entry (from the number as written), a valid number's entry (from its E.164 form),
+    and the contact's entry from its source, line, name, reason and those number entries.
+    ``details`` gives the detail each reason's entry carries (``policy.removed_detail``)."""
+    invalid_tail = _STRIPPED_TAIL[Reason.INVALID_NUMBER]
+    valid_tail = _STRIPPED_TAIL[Reason.NO_EVIDENCE]
+    middles = {
+        reason: _CONTACT_MIDDLE[False, reason].replace("%", "%%")
+        + "%s]"
+        + (', "detail": ' + _encode(details[reason]).replace("%", "%%")
+           if details.get(reason) else "")
+        + "}"
+        for reason in Reason
+    }
+    entry_head, encode, mask = _entry_head, _encode, phones.mask
+    shown_of = (_SHOWN or _learn_shown()).get
+
+    def invalid(raw: str) -> str:
+        return '{"number": ' + encode(mask(raw)) + invalid_tail
+
+    def valid(e164: str) -> str:
+        # as _stripped: a normalised number is "+digits"
+        shown = shown_of(e164[1:4])
+        if shown is not None and e164[:1] == "+" and e164.isascii() and e164[1:].isdigit():
+            hidden = len(e164) - shown - 2
+            if hidden > 0:
+                return f'{{"number": "{e164[:shown]}{"*" * hidden}{e164[-2:]}"{valid_tail}'
+        return '{"number": ' + encode(mask(e164)) + valid_tail
+
+    def entry(source: str, line: int, name: str, reason: Reason, numbers: list[str]) -> str:
+        return entry_head(source, line, name) + middles[reason] % ", ".join(numbers)
+
+    return invalid, valid, entry
+
+
+def _contact_head(decision: Decision) -> str:
+    """An entry's start: its source, line and name (a kept number in it shown, as
+    ``contact_entry`` shows it)."""
+    contact = decision.contact
+    # a merged duplicate is removed, yet its numbers are kept (in the contact it merged into)
+    kept = {n.e164 for n in decision.numbers if n.kept and n.e164}
+    return _entry_head(contact.source, contact.line, contact.display_name, kept)
+
+
+def _entry_head(source: str, line: int, name: str, kept: Collection[str] = ()) -> str:
     # '{"source": "<source>:' per book, encoded once (json escapes character by character)
     try:
         head = _SOURCE_HEADS[source]
@@ -185,7 +248,7 @@ def _entry_head(source: str, line: int, name: str) -> str:
         if len(_SOURCE_HEADS) > 256:
             _SOURCE_HEADS.clear()
         head = _SOURCE_HEADS[source] = '{"source": ' + _encode(source)[:-1] + ":"
-    return f'{head}{line}", "name": {_encode(masked_name(name))}'
+    return f'{head}{line}", "name": {_encode(masked_name(name, kept))}'
 
 
 # the spooled entries: one per line, indented as the header is

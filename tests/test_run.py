@@ -90,7 +90,7 @@ def _outputs(sanitizer: Sanitizer, book: Path, jobs: int) -> tuple[bytes, bytes]
         sanitizer.run([book], jobs=jobs, output=out, report=report)
     except InputError as exc:  # a book the writer made unreadable (no phone column, …)
         return b"error", str(exc).encode()
-    return out.getvalue(), re.sub(rb'"generated_at": "[^"]*"', b"", report.getvalue())
+    return out.getvalue(), re.sub(rb'\n  "generated_at": "[^"]*",', b"", report.getvalue())
 
 
 @contextmanager
@@ -103,7 +103,7 @@ def _pieces(size: int) -> Iterator[None]:
 
 class TestReferenceMode:
     @pytest.mark.skipif(sys.platform != "linux", reason="the workers fork (Linux only)")
-    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(book=st.lists(contacts, min_size=1, max_size=14), found=st.lists(records, max_size=10),
            region=st.sampled_from(["DE", None]), fmt=st.sampled_from(["vcard3", "csv"]),
            piece=st.integers(1, 400))
@@ -247,3 +247,38 @@ class TestRun:
         assert not {"stream", "decide_contacts"} & set(dir(Sanitizer))
         assert not hasattr(pipeline, "Rendered")
         assert {"ParsedBook", "Run", "Sanitizer"} <= set(contactguard.__all__)
+
+
+class TestWhatReferenceModeFound:
+    """Two places where a fast path differed from the reference, found by the test above."""
+
+    def _both(self, book: list[Contact], found: list[EvidenceRecord]) -> list[tuple[bytes, bytes]]:
+        evidence = _evidence(found)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "book.vcf"
+            with path.open("wb") as stream:
+                write_book(book, stream, "vcard3")
+            runs = [_outputs(Sanitizer(evidence, Policy(region="DE", now=NOW)), path, 1)]
+            with fastpaths.reference():
+                runs.append(_outputs(Sanitizer(evidence, Policy(region="DE", now=NOW)), path, 1))
+        return runs
+
+    def test_a_kept_number_in_the_name_is_shown_as_contact_entry_shows_it(self) -> None:
+        """A contact saved under its own number, kept: the report's fast entry shows the name
+        unmasked, as ``contact_entry`` does (the number is in the report in full anyway)."""
+        book = [Contact("book", 1, fn="+49 151 23456701", phones=(Phone("+4915123456701"),))]
+        found = [EvidenceRecord("ledger.csv:2", phone="4915123456701", first_inbound_at=NOW)]
+        fast, reference = self._both(book, found)
+        assert fast == reference
+        assert b'"name": "+49 151 23456701"' in fast[1]
+
+    def test_name_evidence_for_a_contact_without_numbers_stays_unmatched(self) -> None:
+        """The quick path asks for evidence under a name only where ``decide`` does (a contact
+        with numbers), so a chat under the name of a contact without numbers is unmatched in
+        both modes."""
+        book = [Contact("book", 1, fn="Anna"), Contact("book", 6, fn="Ben",
+                                                       phones=(Phone("+4917098765402"),))]
+        found = [EvidenceRecord("chat.txt", name="Anna", first_inbound_at=NOW)]
+        fast, reference = self._both(book, found)
+        assert fast == reference
+        assert json.loads(fast[1])["summary"]["evidence"]["unmatched"] == 1
