@@ -14,7 +14,7 @@ from unittest import mock
 
 import pytest
 
-from contactguard import _workers, phones
+from contactguard import _workers, fastpaths, phones
 from contactguard.books import ReadOptions, chunks, read_book
 from contactguard.cli import main
 from contactguard.errors import InputError
@@ -59,17 +59,16 @@ def _evidence(book: Path) -> Evidence:
 def _run(book: Path, evidence: Evidence, *, jobs: int | None, chunk_bytes: int = 1,
          entries: bool = True, region: str | None = "DE") -> tuple[Any, ...]:
     """(report contacts, summary, clean book, batch sizes) of a run, or the error it raised.
-    ``jobs=None`` is the reference: a Decision for every contact (``on_decision``), its entry
-    written from its Decision. Books of any size are cut into pieces of ``chunk_bytes``."""
+    ``jobs=None`` is the reference: every fast path off (a Decision for every contact, its
+    entry through json.dumps). Books of any size are cut into pieces of ``chunk_bytes``."""
     policy = Policy(region=region, now=_parse(NOW))
     sanitizer = Sanitizer(evidence, policy, ReadOptions(fields=policy.keep_fields))
     out = io.BytesIO()
     batches: list[int] = []
     try:
-        with _pieces(chunk_bytes):
+        with _pieces(chunk_bytes), fastpaths.reference(jobs is None):
             run = sanitizer.run(
                 [book], jobs=jobs or 1, report=out if entries else None,
-                on_decision=(lambda decision: None) if jobs is None else None,
                 on_progress=lambda count, source, line: batches.append(count))
     except InputError as exc:
         return ("error", str(exc))
@@ -121,10 +120,6 @@ def test_samples_are_read_in_pieces_by_workers() -> None:
     assert kinds == {_workers.Rendered, Contact}
     assert result[1]["reasons"]["inbound-first"] > 0
     assert result[1]["reasons"]["ambiguous-number"] > 0  # chat evidence under a name
-
-
-def _decisions(book: Path) -> Any:
-    return Sanitizer(_evidence(book), Policy(region="DE")).decisions([book])
 
 
 def test_several_books_merge_across_pieces_as_in_one_process() -> None:
