@@ -226,9 +226,10 @@ def parallel(
     # forked before any thread starts, the workers inherit this run: nothing is pickled but
     # the pieces' positions going out and their outcomes coming back; the evidence index and
     # the fast number path (checked against phonenumbers) are built here once, not in every
-    # worker
+    # worker (and so are what the report's renderers learn on first use)
     run.outcome.evidence.number_index()
     phones.normalizer(run.region)
+    quick_parts(run, entries)
     workers = ProcessPoolExecutor(
         jobs,
         mp_context=multiprocessing.get_context("fork"),
