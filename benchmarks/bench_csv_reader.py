@@ -4,9 +4,10 @@
     .venv/bin/python benchmarks/bench_csv_reader.py --cpu      # CPU seconds: on a busy machine
     .venv/bin/python benchmarks/bench_csv_reader.py --profile  # also cProfile one Google read
 
-Reads each book three ways in this process: bare ``csv.reader`` (the baseline of target 2), our
-reader with every field (``ReadOptions()``), and our reader with the fields ``contactguard
-sanitize`` asks for by default (``ReadOptions(fields=frozenset())``: FN, N, TEL only). Inputs are
+Reads each book four ways in this process: bare ``csv.reader`` (the baseline of target 2), our
+reader with every field (``ReadOptions()``), our reader with the fields ``contactguard
+sanitize`` asks for by default (``ReadOptions(fields=frozenset())``: FN, N, TEL only), and the
+same in reference mode (``fastpaths.reference()``: the reader's reference paths). Inputs are
 generated into benchmarks/out/ like bench_sanitize.py does.
 """
 
@@ -26,6 +27,7 @@ from measure import OUT, ensure  # noqa: E402
 
 CPU = False
 
+from contactguard import fastpaths  # noqa: E402
 from contactguard.books import ReadOptions, read_book  # noqa: E402
 
 
@@ -66,8 +68,12 @@ def main() -> int:
         full = best(lambda p=path: ours(p, ReadOptions()), args.repeat)  # type: ignore[misc]
         lean = best(lambda p=path: ours(p, ReadOptions(fields=frozenset())),  # type: ignore[misc]
                     args.repeat)
+        with fastpaths.reference():  # the reader's reference paths (and nothing else differs)
+            slow = best(lambda p=path: ours(p, ReadOptions(fields=frozenset())),  # type: ignore[misc]
+                        args.repeat)
         print(f"{name:<8} csv.reader {base:6.3f}s   reader all fields {full:6.3f}s "
-              f"({full / base:5.2f}x)   reader FN/N/TEL {lean:6.3f}s ({lean / base:5.2f}x)",
+              f"({full / base:5.2f}x)   reader FN/N/TEL {lean:6.3f}s ({lean / base:5.2f}x)   "
+              f"reference mode FN/N/TEL {slow:6.3f}s ({slow / lean:5.2f}x the fast reader)",
               flush=True)
     if args.profile:
         import cProfile

@@ -24,6 +24,8 @@ from typing import Any
 
 import phonenumbers
 
+from . import fastpaths
+
 __all__ = [
     "evidence_key",
     "fast_path_agrees",
@@ -275,7 +277,10 @@ _FAST: dict[str | None, _FastPath] = {}
 def _fast_for(region: str | None) -> _FastPath:
     """``_fast_normalize`` for one region, as a function of the text (cached per region); one
     that is always unsure (everything goes to phonenumbers) when the fast path does not agree
-    with the installed phonenumbers (``fast_path_agrees``)."""
+    with the installed phonenumbers (``fast_path_agrees``), and in reference mode
+    (``fastpaths``)."""
+    if not fastpaths.enabled():
+        return _ask_phonenumbers
     try:
         return _FAST[region]
     except KeyError:

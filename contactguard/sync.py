@@ -473,7 +473,8 @@ class SyncJob:
         local = [s for s in self.config.evidence_sources if not _is_url(s)]
         if self.config.ledger is not None:
             local.append(str(self.config.ledger))
-        evidence = load_evidence(local)
+        key = self.config.backup_key_file
+        evidence = load_evidence(local, backup_key_file=None if key is None else str(key))
         remote = [s for s in self.config.evidence_sources if _is_url(s)]
         if remote:
             from .evidence.remote import fetch_records

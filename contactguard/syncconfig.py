@@ -54,7 +54,9 @@ _TOP_KEYS = frozenset(
         "report_keep",
     }
 )
-_EVIDENCE_KEYS = frozenset({"ledger", "sources", "token_env", "token_file", "ca_bundle"})
+_EVIDENCE_KEYS = frozenset(
+    {"ledger", "sources", "token_env", "token_file", "ca_bundle", "backup_key_file"}
+)
 _POLICY_KEYS = frozenset({"keep_fields", "max_age", "match_ar_without_9"})
 
 
@@ -95,6 +97,7 @@ class SyncConfig:
     evidence_sources: tuple[str, ...] = ()
     ledger: Path | None = None
     evidence_auth: Endpoint = field(default_factory=Endpoint)
+    backup_key_file: Path | None = None  # the key of encrypted phone backups among the sources
     keep_fields: frozenset[str] = frozenset()
     max_age: str | None = None
     match_ar_without_9: bool = False
@@ -130,6 +133,8 @@ class SyncConfig:
         local = [s for s in self.evidence_sources if not _is_url(s)]
         if self.ledger is not None:
             local.append(str(self.ledger))
+        if self.backup_key_file is not None:
+            files.append(self.backup_key_file)
         for endpoint in (self.source, self.target, self.evidence_auth):
             for path in (endpoint.password_file, endpoint.token_file, endpoint.ca_bundle):
                 if path is not None:
@@ -214,6 +219,12 @@ def _build(
             f"[evidence] ledger: no such ledger {ledger}; create it with "
             "`contactguard evidence import SRC --ledger DB`"
         )
+    backup_key_file = _path(evidence.get("backup_key_file"), "[evidence] backup_key_file", base,
+                            fail)
+    if backup_key_file is not None:
+        if not backup_key_file.is_file():
+            raise fail(f"[evidence] backup_key_file: no such file {backup_key_file}")
+        _refuse_open_secret(backup_key_file, "[evidence] backup_key_file")
     if not sources and ledger is None:
         raise fail(
             "[evidence] needs sources or a ledger: without evidence every contact would "
@@ -279,6 +290,7 @@ def _build(
             base,
             fail,
         ),
+        backup_key_file=backup_key_file,
         keep_fields=keep_fields,
         max_age=None if max_age is None else str(max_age),
         match_ar_without_9=bool(policy.get("match_ar_without_9", False)),

@@ -60,6 +60,10 @@ CREATE UNIQUE INDEX messages_key_index ON messages (key_remote_jid, key_from_me,
 CREATE TABLE chat_list (_id INTEGER PRIMARY KEY AUTOINCREMENT, key_remote_jid TEXT UNIQUE,
     message_table_id INTEGER, subject TEXT, creation INTEGER, last_read_message_table_id INTEGER,
     sort_timestamp INTEGER);
+CREATE TABLE receipts (_id INTEGER PRIMARY KEY AUTOINCREMENT, key_remote_jid TEXT NOT NULL,
+    key_id TEXT NOT NULL, remote_resource TEXT, receipt_device_timestamp INTEGER,
+    read_device_timestamp INTEGER, played_device_timestamp INTEGER);
+CREATE INDEX receipts_key_index ON receipts (key_remote_jid, key_id);
 """
 
 IOS_SCHEMA = """
@@ -172,8 +176,9 @@ class OldMsgstore:
                         "timestamp, media_wa_type) VALUES ('-1', 0, '-1', -1, 0, '0')")
 
     def message(self, jid: str, from_me: bool, when: datetime, wa_type: str = "0",
-                status: int | None = None) -> None:
-        """One message; ``status`` 6 makes it one of WhatsApp's notices."""
+                status: int | None = None) -> str:
+        """One message (its ``key_id`` returned); ``status`` 6 makes it one of WhatsApp's
+        notices."""
         self._keys += 1
         if status is None:
             status = 13 if from_me else 0
@@ -182,6 +187,19 @@ class OldMsgstore:
             " media_wa_type) VALUES (?, ?, ?, ?, 'hi', ?, ?)",
             (jid, int(from_me), f"K{self._keys}", status, ms(when), wa_type),
         )
+        return f"K{self._keys}"
+
+    def receipt(self, list_jid: str, key_id: str, recipient: str, when: datetime) -> None:
+        """The broadcast-list message ``key_id`` reached ``recipient`` (a jid)."""
+        self.db.execute(
+            "INSERT INTO receipts (key_remote_jid, key_id, remote_resource,"
+            " receipt_device_timestamp) VALUES (?, ?, ?, ?)",
+            (list_jid, key_id, recipient, ms(when)),
+        )
+
+    def drop_receipts(self) -> None:
+        """An old database from before the ``receipts`` table."""
+        self.db.execute("DROP TABLE receipts")
 
     def close(self) -> Path:
         self.db.commit()
@@ -198,13 +216,14 @@ class ChatStorage:
         self.db.executescript(IOS_SCHEMA)
         self._pk = 0
 
-    def session(self, jid: str, session_type: int = 0) -> int:
-        """A chat session (type 0 one to one, 1 group)."""
+    def session(self, jid: str, session_type: int = 0, identifier: str | None = None) -> int:
+        """A chat session (type 0 one to one, 1 group); ``identifier`` is the other key the
+        app keeps for the person (``ZCONTACTIDENTIFIER``, e.g. their ``…@lid``)."""
         self._pk += 1
         self.db.execute(
-            "INSERT INTO ZWACHATSESSION (Z_PK, Z_ENT, ZSESSIONTYPE, ZCONTACTJID, ZPARTNERNAME) "
-            "VALUES (?, 7, ?, ?, 'someone')",
-            (self._pk, session_type, jid),
+            "INSERT INTO ZWACHATSESSION (Z_PK, Z_ENT, ZSESSIONTYPE, ZCONTACTJID, ZPARTNERNAME, "
+            "ZCONTACTIDENTIFIER) VALUES (?, 7, ?, ?, 'someone', ?)",
+            (self._pk, session_type, jid, identifier),
         )
         return self._pk
 
@@ -223,8 +242,22 @@ class ChatStorage:
         return self.path
 
 
+def contacts_v2(path: Path, rows: list[tuple[str | None, str | None]]) -> Path:
+    """An iOS ``ContactsV2.sqlite`` whose ``ZWAADDRESSBOOKCONTACT`` rows are (``ZLID``,
+    ``ZWHATSAPPID``) pairs."""
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE ZWAADDRESSBOOKCONTACT (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, "
+               "Z_OPT INTEGER, ZFULLNAME VARCHAR, ZGIVENNAME VARCHAR, ZPHONENUMBER VARCHAR, "
+               "ZWHATSAPPID VARCHAR, ZLID VARCHAR, ZUSERNAME VARCHAR, ZABOUTTEXT VARCHAR)")
+    db.executemany("INSERT INTO ZWAADDRESSBOOKCONTACT (ZFULLNAME, ZWHATSAPPID, ZLID) "
+                   "VALUES ('someone', ?, ?)", [(jid, lid) for lid, jid in rows])
+    db.commit()
+    db.close()
+    return path
+
+
 def finder_backup(folder: Path, chatstorage: Path | None, *, domain: str,
-                  encrypted: bool = False) -> Path:
+                  encrypted: bool = False, contacts: Path | None = None) -> Path:
     """An iPhone backup folder as Finder writes it, holding ``chatstorage`` under ``domain``."""
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "Manifest.plist").open("wb") as stream:
@@ -234,9 +267,10 @@ def finder_backup(folder: Path, chatstorage: Path | None, *, domain: str,
         (folder / "Manifest.db").write_bytes(bytes(range(256)) * 16)
         return folder
     db = sqlite3.connect(folder / "Manifest.db")
-    db.execute("CREATE TABLE Files (fileID TEXT PRIMARY KEY, domain TEXT, relativePath TEXT, "
+    db.execute("CREATE TABLE IF NOT EXISTS Files (fileID TEXT PRIMARY KEY, domain TEXT, "
+               "relativePath TEXT, "
                "flags INTEGER, file BLOB)")
-    db.execute("CREATE TABLE Properties (key TEXT PRIMARY KEY, value BLOB)")
+    db.execute("CREATE TABLE IF NOT EXISTS Properties (key TEXT PRIMARY KEY, value BLOB)")
     if chatstorage is not None:
         file_id = hashlib.sha1(f"{domain}-ChatStorage.sqlite".encode()).hexdigest()
         db.execute("INSERT INTO Files VALUES (?, ?, 'ChatStorage.sqlite', 1, NULL)",
@@ -244,6 +278,13 @@ def finder_backup(folder: Path, chatstorage: Path | None, *, domain: str,
         target = folder / file_id[:2] / file_id
         target.parent.mkdir(exist_ok=True)
         target.write_bytes(chatstorage.read_bytes())
+    if contacts is not None:
+        file_id = hashlib.sha1(f"{domain}-ContactsV2.sqlite".encode()).hexdigest()
+        db.execute("INSERT INTO Files VALUES (?, ?, 'ContactsV2.sqlite', 1, NULL)",
+                   (file_id, domain))
+        target = folder / file_id[:2] / file_id
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(contacts.read_bytes())
     db.commit()
     db.close()
     return folder

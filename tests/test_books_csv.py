@@ -284,14 +284,19 @@ class TestLines:
         assert anna.n == ("", "Anna", "", "", "")
         assert (extra.line, extra.fn, extra.n, extra.phones) == (3, "", (), ())
 
-    def test_longest_line_allowed(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """A line of _MAX_LINE - 1 characters reads; one of _MAX_LINE is refused with its line."""
-        monkeypatch.setattr(books_csv, "_MAX_LINE", 1000)
+    def test_longest_line_allowed(self) -> None:
+        """A line of max_line - 1 characters reads; one of max_line is refused with its line."""
+
+        def lines(data: bytes) -> list[str]:
+            text = books_csv.text.Text(io.BytesIO(data), "book", max_line=1000)
+            return [line for block in text.blocks() for line in block]
+
         ok = b"Name,Phone\nAnna,1\n" + b"B" * 997 + b",2\n"
-        assert [c.line for c in read_bytes(ok)] == [2, 3]
+        assert len(lines(ok)) == 3
         with pytest.raises(InputError, match="line longer than 1,000 characters") as caught:
-            read_bytes(b"Name,Phone\nAnna,1\nCarla,3\n" + b"B" * 998 + b",2\n")
+            lines(b"Name,Phone\nAnna,1\nCarla,3\n" + b"B" * 998 + b",2\n")
         assert caught.value.line == 4
+        assert books_csv.text.MAX_LINE == 16 * 1024 * 1024  # what read() refuses
 
 
 class TestErrors:

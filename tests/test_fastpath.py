@@ -19,7 +19,8 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from contactguard import model, phones, report
 from contactguard.books import ReadOptions, read_book, vcard
-from contactguard.books.vcard import _build, _card_lines, _light_card, parse_card
+from contactguard.books.vcard import LightReader, parse_card
+from contactguard.books.vcard.lines import build, card_lines
 from contactguard.evidence import Evidence
 from contactguard.model import Contact, EvidenceRecord, Reason
 from contactguard.policy import Policy, decide, normalize_numbers, quick_decision
@@ -30,6 +31,7 @@ VCARD_FILES = sorted(
     {*TESTS.rglob("*.vcf"), *(ROOT / "samples").glob("*.vcf")}, key=lambda p: str(p)
 )
 FIELD_HINTS = [None, frozenset(), frozenset({"ORG", "EMAIL"})]
+_LIGHT = LightReader()
 
 
 def _make_book_module():  # type: ignore[no-untyped-def]
@@ -44,11 +46,11 @@ def _make_book_module():  # type: ignore[no-untyped-def]
 def _compare(data: bytes, fields: frozenset[str] | None) -> tuple[int, list[str]]:
     """(cards read light, mismatches) of every card of a file."""
     light, mismatches = 0, []
-    for line, body, error in _card_lines(io.BytesIO(data), "book.vcf"):
-        full = parse_card(_build("book.vcf", line, body, error))
+    for line, body, error in card_lines(io.BytesIO(data), "book.vcf"):
+        full = parse_card(build("book.vcf", line, body, error, plain=False))
         if error is not None:
             continue
-        fast = _light_card(body, "book.vcf", line, fields)
+        fast = _LIGHT.card(body, "book.vcf", line, fields)
         if fast is None:
             continue
         light += 1
@@ -86,10 +88,10 @@ class TestLightCards:
             b"GEO:1;2",
         ]
         for prop in cards:
-            assert _light_card(prop.split(b"\n"), "b", 1, frozenset()) is None, prop
-        assert _light_card([b"ORG:Firma"], "b", 1, frozenset({"ORG"})) is None
-        assert _light_card([b"ORG:Firma"], "b", 1, None) is None
-        assert _light_card([b"ORG:Firma"], "b", 1, frozenset()) == Contact("b", 1)
+            assert _LIGHT.card(prop.split(b"\n"), "b", 1, frozenset()) is None, prop
+        assert _LIGHT.card([b"ORG:Firma"], "b", 1, frozenset({"ORG"})) is None
+        assert _LIGHT.card([b"ORG:Firma"], "b", 1, None) is None
+        assert _LIGHT.card([b"ORG:Firma"], "b", 1, frozenset()) == Contact("b", 1)
 
 
 def _example_spellings() -> list[tuple[str, str | None]]:
@@ -342,8 +344,8 @@ class TestPlainWriter:
         every fixture, of a generated book, and made of awkward characters."""
         contacts: list[Contact] = []
         for path in VCARD_FILES:
-            for line, body, error in _card_lines(io.BytesIO(path.read_bytes()), "b.vcf"):
-                contacts.append(parse_card(_build("b.vcf", line, body, error)))
+            for line, body, error in card_lines(io.BytesIO(path.read_bytes()), "b.vcf"):
+                contacts.append(parse_card(build("b.vcf", line, body, error)))
         make_book = _make_book_module()
         data = b"".join(make_book.book_chunks("vcard30", 300))
         contacts += list(read_book(io.BytesIO(data), ReadOptions(fields=frozenset()), name="b"))
@@ -368,8 +370,8 @@ class TestPlainWriter:
                                     uid=text(2) or None, phones=phones_))
         plain = 0
         for contact in contacts:
-            fast = vcard._plain_serialize(contact)
+            fast = vcard.writer.plain_serialize(contact)
             if fast is not None:
                 plain += 1
-                assert fast == vcard._serialize(contact, "3.0"), contact
+                assert fast == vcard.writer.serialize(contact, "3.0"), contact
         assert plain > 500

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -145,12 +146,7 @@ def test_pieces_cut_around_long_lines_read_as_the_whole_book(
     path.write_bytes(data)
     plan = chunks.plan(path, path.name, ReadOptions(), 32)
     assert plan is not None
-    saved = chunks._BLOCK, chunks._MIN_CHUNK
-    chunks._BLOCK, chunks._MIN_CHUNK = block, 1
-    try:
-        cuts = list(plan.chunks())
-    finally:
-        chunks._BLOCK, chunks._MIN_CHUNK = saved
+    cuts = list(replace(plan, block=block, min_chunk=1).chunks())
     whole = [(c.line, c.display_name, c.phones, c.error) for c in read_book(path)]
     pieces = [(c.line, c.display_name, c.phones, c.error)
               for cut in cuts for c in chunks.read_chunk(plan, cut, ReadOptions())]
@@ -170,12 +166,7 @@ def test_a_card_start_inside_a_passed_over_line_is_no_cut(tmp_path: Path, block:
     data = path.read_bytes()
     plan = chunks.plan(path, path.name, ReadOptions(), 8)
     assert plan is not None
-    saved = chunks._BLOCK, chunks._MIN_CHUNK
-    chunks._BLOCK, chunks._MIN_CHUNK = block, 1
-    try:
-        cuts = list(plan.chunks())
-    finally:
-        chunks._BLOCK, chunks._MIN_CHUNK = saved
+    cuts = list(replace(plan, block=block, min_chunk=1).chunks())
     assert all(data[cut.start - 1:cut.start + 13] == b"\nBEGIN:VCARD\nF" for cut in cuts[1:])
 
 

@@ -8,6 +8,7 @@ import io
 import json
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -203,10 +204,11 @@ def test_batches_stay_small_in_one_process(
 
 
 class TestCuts:
-    def _cuts(self, path: Path, size: int = 1) -> list[chunks.Chunk]:
+    def _cuts(self, path: Path, size: int = 1, block: int = chunks.BLOCK,
+              min_chunk: int = chunks.MIN_CHUNK) -> list[chunks.Chunk]:
         plan = chunks.plan(path, path.name, ReadOptions(), size)
         assert plan is not None
-        return list(plan.chunks())
+        return list(replace(plan, block=block, min_chunk=min_chunk).chunks())
 
     def test_vcard_pieces_start_at_cards_on_their_line(self, tmp_path: Path) -> None:
         book = tmp_path / "book.vcf"
@@ -221,21 +223,17 @@ class TestCuts:
         assert cuts[-1].end is None
 
     @pytest.mark.parametrize("eol", ["\n", "\r\n"])
-    def test_line_numbers_across_blocks(
-        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, eol: str
-    ) -> None:
+    def test_line_numbers_across_blocks(self, tmp_path: Path, eol: str) -> None:
         """Cuts in blocks far smaller than the book (several per block, blocks that end inside
         a card): each piece's first line is the file's; a lone CR stops the cutting there and
         the rest is one piece."""
-        monkeypatch.setattr(chunks, "_BLOCK", 200)
-        monkeypatch.setattr(chunks, "_MIN_CHUNK", 1)
         cards = [f"BEGIN:VCARD{eol}VERSION:3.0{eol}FN:P{i}{eol}" + f"NOTE:x{eol}" * (i % 4)
                  + f"END:VCARD{eol}" for i in range(40)]
         cards[30] = cards[30].replace(f"FN:P30{eol}", "FN:P30\rNOTE:lone CR" + eol)
         book = tmp_path / "book.vcf"
         book.write_bytes("".join(cards).encode())
         data = book.read_bytes()
-        cuts = self._cuts(book, size=64)
+        cuts = self._cuts(book, size=64, block=200, min_chunk=1)
         assert len(cuts) > 10
         for cut in cuts:
             assert data[cut.start:].startswith(b"BEGIN:VCARD")
@@ -243,6 +241,11 @@ class TestCuts:
         lone = data.index(b"\r" + b"NOTE")
         assert cuts[-1].start < lone and cuts[-1].end is None and cuts[-1].last
         assert cuts[-2].end is not None and cuts[-2].end <= lone
+        plan = chunks.plan(book, book.name, ReadOptions(), 64)
+        assert plan is not None
+        pieces = [(c.line, c.display_name, c.phones, c.error)
+                  for cut in cuts for c in chunks.read_chunk(plan, cut, ReadOptions())]
+        assert pieces == [(c.line, c.display_name, c.phones, c.error) for c in read_book(book)]
         evidence = _evidence(book)
         alone = _run(book, evidence, jobs=None)
         assert _run(book, evidence, jobs=2, chunk_bytes=64)[:3] == alone[:3]

@@ -17,6 +17,7 @@ from phone_databases import (
     ChatStorage,
     Msgstore,
     OldMsgstore,
+    contacts_v2,
     crypt15_aes_key,
     encrypt_backup,
     finder_backup,
@@ -28,6 +29,7 @@ from contactguard.errors import EvidenceError
 from contactguard.evidence import iter_records, kind_of, load_evidence
 from contactguard.evidence.android import read as read_android
 from contactguard.evidence.ios import BUSINESS_DOMAIN, PERSONAL_DOMAIN
+from contactguard.evidence.ios import read as read_ios
 from contactguard.evidence.phonedb import Tally
 from contactguard.evidence.store import Ledger
 
@@ -244,6 +246,80 @@ class TestAndroidOldSchema:
         assert tally.unrecognised == 1
 
 
+class TestAndroidOldSchemaBroadcasts:
+    def test_broadcast_list_message_is_the_business_writing_first(self, tmp_path: Path) -> None:
+        """An old-schema broadcast the customer received (receipts) makes their answer a reply."""
+        db = OldMsgstore(tmp_path / "msgstore.db")
+        sent = db.message("1600000000@broadcast", True, at(2))
+        db.receipt("1600000000@broadcast", sent, f"{ANNA}@s.whatsapp.net", at(3))
+        db.message(f"{ANNA}@s.whatsapp.net", False, at(10))  # Anna answers the broadcast
+        db.message(f"{BERT}@s.whatsapp.net", False, at(11))  # Bert was not on the list
+        tally = Tally()
+        records = by_number(list(read_android(str(db.close()), tally=tally)))
+        assert records[ANNA].first_outbound_at == at(2)
+        assert records[ANNA].first_inbound_at == at(10)
+        assert records[BERT].first_outbound_at is None
+        assert tally.chats["broadcast lists"] == 1
+        assert tally.notes == []
+
+    def test_notice_on_a_list_and_foreign_recipients_are_not_outbound(
+        self, tmp_path: Path
+    ) -> None:
+        """A notice on the list is nobody's message; a recipient that is no number is skipped."""
+        db = OldMsgstore(tmp_path / "msgstore.db")
+        notice = db.message("1600000000@broadcast", True, at(1), status=6)
+        db.receipt("1600000000@broadcast", notice, f"{ANNA}@s.whatsapp.net", at(1))
+        sent = db.message("1600000000@broadcast", True, at(5))
+        db.receipt("1600000000@broadcast", sent, "491701234599-1600000000@g.us", at(6))
+        db.message(f"{ANNA}@s.whatsapp.net", False, at(10))
+        records = by_number(list(read_android(str(db.close()))))
+        assert set(records) == {ANNA}
+        assert records[ANNA].first_outbound_at is None
+
+    def test_without_receipts_table_a_note_says_so(self, tmp_path: Path) -> None:
+        """An old database without receipts: its broadcasts are named in a note, not guessed."""
+        db = OldMsgstore(tmp_path / "msgstore.db")
+        db.drop_receipts()
+        db.message("1600000000@broadcast", True, at(2))
+        db.message(f"{ANNA}@s.whatsapp.net", False, at(10))
+        tally = Tally()
+        records = by_number(list(read_android(str(db.close()), tally=tally)))
+        assert records[ANNA].first_outbound_at is None
+        assert any("no receipts table" in note for note in tally.notes)
+
+    @settings(max_examples=30, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(events=st.lists(
+        st.tuples(st.sampled_from(["in", "out", "list"]), st.sampled_from([ANNA, BERT, CARL]),
+                  st.integers(0, 500), st.booleans()),
+        max_size=25))
+    def test_reader_matches_a_model_of_lists_and_chats(
+        self, tmp_path_factory: pytest.TempPathFactory,
+        events: list[tuple[str, str, int, bool]],
+    ) -> None:
+        """Generated chats and list messages: first outbound = the earliest own or list message
+        with a receipt for that person; first inbound = the earliest customer message."""
+        db = OldMsgstore(tmp_path_factory.mktemp("old") / "msgstore.db")
+        first_in: dict[str, datetime] = {}
+        first_out: dict[str, datetime] = {}
+        for what, who, minute, received in events:
+            when = at(minute)
+            if what == "list":
+                key = db.message("1600000000@broadcast", True, when)
+                if received:
+                    db.receipt("1600000000@broadcast", key, f"{who}@s.whatsapp.net", when)
+                    first_out[who] = min(first_out.get(who, when), when)
+            else:
+                db.message(f"{who}@s.whatsapp.net", what == "out", when)
+                seen = first_out if what == "out" else first_in
+                seen[who] = min(seen.get(who, when), when)
+        records = by_number(list(read_android(str(db.close()))))
+        assert set(records) == set(first_in) | set(first_out)
+        for who, got in records.items():
+            assert got.first_inbound_at == first_in.get(who)
+            assert got.first_outbound_at == first_out.get(who)
+
+
 class TestNotWhatsApp:
     def test_foreign_sqlite_is_never_adopted_as_ledger(self, tmp_path: Path) -> None:
         """A SQLite file of another program is refused as a ledger and left untouched."""
@@ -293,6 +369,99 @@ class TestNotWhatsApp:
         with pytest.raises(EvidenceError):
             list(iter_records([path]))
         assert digest(path) == before
+
+
+DORA_LID, EMIL_LID, STRANGER_LID = "123456789012345@lid", "223456789012345@lid", \
+    "987654321098765@lid"
+
+
+class TestIOSLids:
+    def chats(self, path: Path) -> Path:
+        """Dora's chat kept under her LID (and her old phone session names it), Emil's LID
+        chat, a stranger's LID chat."""
+        db = ChatStorage(path)
+        db.session(f"{DORA}@s.whatsapp.net", identifier=DORA_LID)  # no messages: a link only
+        dora = db.session(DORA_LID)
+        db.message(dora, False, at(5))
+        emil = db.session(EMIL_LID)
+        db.message(emil, True, at(1))
+        db.message(emil, False, at(6))
+        stranger = db.session(STRANGER_LID)
+        db.message(stranger, False, at(7))
+        return db.close()
+
+    def test_lid_session_resolves_through_the_session_identifier(self, tmp_path: Path) -> None:
+        """A LID that a phone session names as its identifier is that number, LID kept."""
+        tally = Tally()
+        records = by_number(list(read_ios(str(self.chats(tmp_path / "ChatStorage.sqlite")),
+                                          tally=tally)))
+        assert records[DORA].lid == DORA_LID and records[DORA].first_inbound_at == at(5)
+        assert records[STRANGER_LID].phone is None
+        assert records[EMIL_LID].phone is None
+        assert tally.chats["1:1 chats with a LID mapped to a number"] == 1
+
+    def test_contacts_database_beside_links_more_lids(self, tmp_path: Path) -> None:
+        """ContactsV2.sqlite next to the chats links Emil's LID to his number."""
+        path = self.chats(tmp_path / "ChatStorage.sqlite")
+        contacts_v2(tmp_path / "ContactsV2.sqlite", [(EMIL_LID, f"{EMIL}@s.whatsapp.net"),
+                                                     (None, f"{ANNA}@s.whatsapp.net")])
+        evidence = load_evidence(path)
+        emil = evidence.lookup("+" + EMIL)
+        assert emil is not None and emil.initiated is False  # the business wrote first
+        dora = evidence.lookup("+" + DORA)
+        assert dora is not None and dora.initiated
+        assert evidence.lookup("+" + ANNA) is None  # a contact is not evidence
+
+    def test_lid_linked_to_two_numbers_is_not_guessed(self, tmp_path: Path) -> None:
+        """A LID the app links to two numbers stays an identity without a number."""
+        path = self.chats(tmp_path / "ChatStorage.sqlite")
+        contacts_v2(tmp_path / "ContactsV2.sqlite", [(DORA_LID, f"{ANNA}@s.whatsapp.net")])
+        tally = Tally()
+        records = by_number(list(read_ios(str(path), tally=tally)))
+        assert records[DORA_LID].phone is None
+        assert DORA not in records and ANNA not in records
+        assert any("more than one number" in note for note in tally.notes)
+
+    def test_backup_reads_the_same_apps_contacts(self, tmp_path: Path) -> None:
+        """In a Finder backup the contacts database of the chats' own app links the LIDs."""
+        chats = self.chats(tmp_path / "ChatStorage.sqlite")
+        contacts = contacts_v2(tmp_path / "ContactsV2.sqlite",
+                               [(EMIL_LID, f"{EMIL}@s.whatsapp.net")])
+        personal = contacts_v2(tmp_path / "personal.sqlite",
+                               [(STRANGER_LID, f"{ANNA}@s.whatsapp.net")])
+        folder = finder_backup(tmp_path / "backup", chats, domain=BUSINESS_DOMAIN,
+                               contacts=contacts)
+        finder_backup(folder, None, domain=PERSONAL_DOMAIN, contacts=personal)
+        records = by_number(list(read_ios(str(folder))))
+        assert records[EMIL].lid == EMIL_LID
+        assert ANNA not in records  # the personal app's contacts were not used
+
+    @settings(max_examples=30, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(links=st.lists(st.tuples(st.sampled_from([DORA_LID, EMIL_LID, STRANGER_LID]),
+                                    st.sampled_from([ANNA, BERT, CARL]),
+                                    st.booleans()), max_size=6))
+    def test_resolution_matches_a_model(self, tmp_path_factory: pytest.TempPathFactory,
+                                        links: list[tuple[str, str, bool]]) -> None:
+        """Generated links (sessions or contacts): a LID with exactly one linked number gets
+        it, every other LID stays without a number."""
+        folder = tmp_path_factory.mktemp("lids")
+        db = ChatStorage(folder / "ChatStorage.sqlite")
+        rows = []
+        for lid, number, in_session in links:
+            if in_session:
+                db.session(f"{number}@s.whatsapp.net", identifier=lid)
+            else:
+                rows.append((lid, f"{number}@s.whatsapp.net"))
+        for lid in (DORA_LID, EMIL_LID, STRANGER_LID):
+            db.message(db.session(lid), False, at(1))
+        db.close()
+        contacts_v2(folder / "ContactsV2.sqlite", rows)
+        records = list(read_ios(str(folder / "ChatStorage.sqlite")))
+        got = {r.lid: r.phone for r in records}
+        for lid in (DORA_LID, EMIL_LID, STRANGER_LID):
+            numbers = {number for other, number, _ in links if other == lid}
+            assert got[lid] == ("+" + next(iter(numbers)) if len(numbers) == 1 else None)
 
 
 class TestIOS:

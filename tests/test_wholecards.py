@@ -1,4 +1,4 @@
-"""The whole-card reader (``vcard._read_segment``) against the line-by-line reader.
+"""The whole-card reader (``WholeCardReader.read_segment``) against the line reader.
 
 ``vcard.read`` matches most cards whole with expressions built from the heads the line-by-line
 reader has judged light, and hands everything else to that reader. These tests hold the two to
@@ -19,53 +19,53 @@ from fuzz.targets import Taken, read_taking, read_vcard, same_when_taking
 from test_fastpath import FIELD_HINTS, VCARD_FILES, _make_book_module
 
 from contactguard.books import ReadOptions, vcard
+from contactguard.errors import ContactguardError
 from contactguard.model import Contact
 
 ROOT = Path(__file__).parent.parent
 
 
+class _Cold:
+    """The Reader the tests of this module read with."""
+
+    reader = vcard.Reader()
+
+
 @pytest.fixture(autouse=True)
 def _cold() -> Iterator[None]:
-    """Each test starts with nothing learnt (and leaves nothing learnt to the next one)."""
-    vcard._WHOLE.clear()
-    vcard._HEAD_KINDS.clear()
+    """Each test starts with a Reader that has learnt nothing."""
+    _Cold.reader = vcard.Reader()
     yield
-    vcard._WHOLE.clear()
-    vcard._HEAD_KINDS.clear()
 
 
 def _by_lines(data: bytes, fields: frozenset[str] | None) -> list[Contact] | str:
-    return read_vcard(data, fields, whole=False)
+    return read_vcard(data, fields, whole=False, reader=_Cold.reader)
 
 
 def _whole(data: bytes, fields: frozenset[str] | None) -> list[Contact] | str:
-    return read_vcard(data, fields, whole=True)
+    return read_vcard(data, fields, whole=True, reader=_Cold.reader)
 
 
 def _assert_same(data: bytes, fields: frozenset[str] | None) -> None:
     expected = _by_lines(data, fields)
     assert _whole(data, fields) == expected  # learning as it goes
     assert _whole(data, fields) == expected  # with what it learnt
-    assert same_when_taking(data, fields)  # the cards read whole offered to take
+    # the cards read whole offered to take
+    assert same_when_taking(data, fields, reader=_Cold.reader)
 
 
 def _whole_count(data: bytes, fields: frozenset[str] | None) -> int:
-    """How many cards of ``data`` the whole-card expression reads (the rest go line by line)."""
-    by_lines = 0
-    real = vcard._read_lines
+    """How many cards of ``data`` the whole-card expression reads (the rest go line by line):
+    ``take`` is offered exactly those."""
+    offered = 0
 
-    def counting(*args: object, **kwargs: object) -> Iterator[Contact]:
-        nonlocal by_lines
-        for contact in real(*args, **kwargs):  # type: ignore[arg-type]
-            by_lines += 1
-            yield contact
+    def take(line: int, name: str, numbers: list[str]) -> bool:
+        nonlocal offered
+        offered += 1
+        return False
 
-    vcard._read_lines = counting  # type: ignore[assignment]
-    try:
-        total = len(_whole(data, fields))
-    finally:
-        vcard._read_lines = real
-    return total - by_lines
+    list(_Cold.reader.read(io.BytesIO(data), "book", ReadOptions(fields=fields), take=take))
+    return offered
 
 
 @pytest.mark.parametrize("path", VCARD_FILES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -75,7 +75,7 @@ def test_fixture(path: Path, fields: frozenset[str] | None) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["vcard21", "vcard30", "vcard40"])
-def test_generated_book(fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generated_book(fmt: str) -> None:
     """The benchmark's books read the same, cut into segments of any size, and a 3.0 book
     almost all whole once its heads are learnt."""
     data = b"".join(_make_book_module().book_chunks(fmt, 600))
@@ -83,7 +83,7 @@ def test_generated_book(fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if fmt == "vcard30":
         assert _whole_count(data, frozenset()) > 550
     for segment in (1, 200, 4096):
-        monkeypatch.setattr(vcard, "_SEGMENT", segment)
+        _Cold.reader.segment = segment
         _assert_same(data, frozenset())
         _assert_same(data.replace(b"\n", b"\r\n"), frozenset({"EMAIL"}))
 
@@ -140,15 +140,14 @@ def _random_book(rng: random.Random) -> bytes:
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_random_books(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_random_books(seed: int) -> None:
     rng = random.Random(seed)
     for round_ in range(60):
         data = _random_book(rng)
         fields = rng.choice(FIELD_HINTS)
-        monkeypatch.setattr(vcard, "_SEGMENT", rng.choice([1, 64, 1 << 19]))
         if round_ % 7 == 0:  # forget the heads now and then
-            vcard._WHOLE.clear()
-            vcard._HEAD_KINDS.clear()
+            _Cold.reader = vcard.Reader()
+        _Cold.reader.segment = rng.choice([1, 64, 1 << 19])
         expected = _by_lines(data, fields)
         assert _whole(data, fields) == expected, data
 
@@ -163,10 +162,10 @@ def test_awkward_lines_are_not_read_whole() -> None:
         card = plain.replace("FN:Zoë Weiß\n", f"FN:Zoë Weiß\n{line}\n")
         data = (learnt + card).encode("utf-8")
         _assert_same(data, frozenset())
-        cards = list(vcard._card_lines(io.BytesIO(card.encode()), "b"))
+        cards = list(vcard.lines.card_lines(io.BytesIO(card.encode()), "b"))
         if len(cards) != 1 or cards[0][2] is not None or cards[0][1] != card.split("\n")[1:-2]:
             continue  # a line that ends or begins a card
-        if vcard._light_card(cards[0][1], "b", 1, frozenset()) is None:
+        if vcard.LightReader().card(cards[0][1], "b", 1, frozenset()) is None:
             assert _whole_count(data, frozenset()) == 3, line
         else:
             assert _whole_count(data, frozenset()) == 4, line
@@ -223,12 +222,12 @@ def test_take_is_offered_the_cards_read_whole() -> None:
         "BEGIN:VCARD\nVERSION:3.0\nN:Rossi;Paul;;;\nFN:\nEND:VCARD\n",
     ]
     data = "".join(cards * 2).encode()
-    result = read_taking(data, frozenset())
+    result = read_taking(data, frozenset(), reader=_Cold.reader)
     assert result[0] == _by_lines(data, frozenset())[0]  # line by line: learning its heads
     assert [type(item) for item in result] == [Contact, Contact, Taken, Contact, Taken, Contact]
     assert result[2] == Taken(14, "Paul Rossi", ())
     assert result[4] == Taken(26, "Hakan N.", ("+49 171 2",))
-    assert same_when_taking(data, frozenset())
+    assert same_when_taking(data, frozenset(), reader=_Cold.reader)
 
 
 def test_take_gets_the_first_n_and_the_first_fn_with_a_value() -> None:
@@ -247,22 +246,21 @@ def test_take_gets_the_first_n_and_the_first_fn_with_a_value() -> None:
         taken.append(Taken(line, name, tuple(numbers)))
         return True
 
-    yielded = list(vcard.read(io.BytesIO(data), "book", ReadOptions(fields=frozenset()), take=take))
+    options = ReadOptions(fields=frozenset())
+    yielded = list(_Cold.reader.read(io.BytesIO(data), "book", options, take=take))
     assert [c.line for c in yielded] == [1]  # the first card, read line by line
     assert taken == [
         Taken(6, "", ("0170 1",)), Taken(13, "Bob", ("0170 2",)), Taken(19, "Paul Rossi", ()),
     ]
-    assert same_when_taking(data, frozenset())
+    assert same_when_taking(data, frozenset(), reader=_Cold.reader)
 
 
 @pytest.mark.parametrize("eol", [b"\n", b"\r\n"])
-def test_large_photos(eol: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_photos(eol: bytes) -> None:
     """Cards larger than a segment are read whole or line by line as they come, and so is the
-    rest of a file where no card starts for more than _SEGMENT_CAP bytes; chunk ends fall
+    rest of a file where no card starts for more than ``segment_cap`` bytes; chunk ends fall
     anywhere, also inside "BEGIN:VCARD"."""
-    monkeypatch.setattr(vcard, "_CHUNK", 7)
-    monkeypatch.setattr(vcard, "_SEGMENT", 4096)
-    monkeypatch.setattr(vcard, "_SEGMENT_CAP", 64 * 1024)
+    _Cold.reader = vcard.Reader(chunk=7, segment=4096, segment_cap=64 * 1024)
     plain = "BEGIN:VCARD\nN:Ost;Ute;;;\nFN:Ute Ost\nTEL:0170 7654321\nEND:VCARD\n"
 
     def photo(size: int) -> str:
@@ -285,8 +283,28 @@ def test_threads_share_what_was_learnt() -> None:
     rng = random.Random(3)
     books = [_random_book(rng) for _ in range(40)]
     expected = [_by_lines(book, frozenset()) for book in books]
-    vcard._WHOLE.clear()
-    vcard._HEAD_KINDS.clear()
+    _Cold.reader = vcard.Reader()
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda book: _whole(book, frozenset()), books * 5))
     assert got == expected * 5
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_read_segment_is_the_line_reader(seed: int) -> None:
+    """The whole-card reader's entry, given a segment, yields the line reader's contacts (or
+    raises its error) and returns how many lines the segment ends."""
+    rng = random.Random(100 + seed)
+    reader = _Cold.reader
+    for _ in range(40):
+        data = _random_book(rng)
+        fields = rng.choice(FIELD_HINTS)
+        got: list[Contact] = []
+        try:
+            segment = reader.whole.read_segment(data, "book", fields, 1, True)
+            while True:
+                got.append(next(segment))
+        except StopIteration as stop:
+            assert got == _by_lines(data, fields), data
+            assert stop.value == vcard.lines.line_ends(data), data
+        except ContactguardError as exc:
+            assert str(exc) == _by_lines(data, fields), data

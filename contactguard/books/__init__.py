@@ -1,11 +1,13 @@
 """Address-book formats: sniff, read as a stream of Contacts, write a clean book.
 
 Every format is a module with the same two functions (registered by name in ``READERS`` and
-``WRITERS``):
+``WRITERS``), and one more where its files can be cut into pieces for workers (``PIECES``);
+``contract`` describes them:
 
     read(stream: BinaryIO, source: str, options: ReadOptions, *, take: Take | None)
         -> Iterator[Contact]
     write(contacts: Iterable[Contact], stream: BinaryIO, format: str) -> None
+    pieces(stream: BinaryIO, source: str, options: ReadOptions) -> contract.Pieces | None
 
 Readers take a binary file object and never seek backwards more than the sniffed head, so that
 standard input works; they yield one Contact at a time (memory stays flat).
@@ -15,14 +17,17 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from .._text import shown_path
 from ..errors import InputError
 from ..model import Contact, Take
+
+if TYPE_CHECKING:
+    from .contract import Pieces
 
 INPUT_FORMATS = ("vcard", "csv")
 OUTPUT_FORMATS = ("vcard3", "vcard4", "csv")
@@ -167,5 +172,15 @@ def _write_csv(contacts: Iterable[Contact], stream: BinaryIO, fmt: str) -> None:
     csv.write(contacts, stream, fmt)
 
 
+def _csv_pieces(stream: BinaryIO, source: str, options: ReadOptions) -> Pieces | None:
+    from . import csv
+
+    return csv.pieces(stream, source, options)
+
+
 READERS = {"vcard": _vcard.read, "csv": _read_csv}
+# The formats whose files can be cut into pieces for workers (see ``contract`` and ``chunks``).
+PIECES: dict[str, Callable[[BinaryIO, str, ReadOptions], Pieces | None]] = {
+    "vcard": _vcard.pieces, "csv": _csv_pieces,
+}
 WRITERS = {"vcard3": _vcard.write, "vcard4": _vcard.write, "csv": _write_csv}

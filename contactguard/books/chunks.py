@@ -2,13 +2,15 @@
 
 A piece starts where a record starts — a ``BEGIN:VCARD`` line, a CSV row outside any quoted
 cell — so that reading the pieces one after another yields exactly the contacts, lines and
-errors of reading the whole file. ``chunks`` walks the file once, in blocks, counting line ends
-and (for CSV) quotes at C speed; it holds one block in memory, never the file.
+errors of reading the whole file. This module only plans and dispatches: each format says
+through the book reader contract (``books.contract``, registered in ``books.PIECES``) where its
+records start and how a byte range of its files reads. ``chunks`` walks the file once, in
+blocks, counting line ends at C speed; it holds one block in memory, never the file.
 
 Files it cannot cut safely are read whole (one piece): standard input, UTF-16, old Mac files
-whose lines end in a lone CR. A CSV cut is checked when the piece is read: a piece that does not
-end outside a quoted cell fails to read (an unterminated quote), and the pipeline then reads the
-rest of the file in one piece from the last good cut.
+whose lines end in a lone CR, formats without ``pieces``. A cut is checked when the piece is
+read: a CSV piece that does not end outside a quoted cell fails to read (an unterminated
+quote), and the pipeline then reads the rest of the file in one piece from the last good cut.
 """
 
 from __future__ import annotations
@@ -21,19 +23,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import InputError
 from ..model import Contact, Take
-from . import ReadOptions, open_source, sniff, vcard
-from . import csv as csv_book
+from . import PIECES, ReadOptions, open_source, sniff
+from .contract import Cuts, Pieces
 
-__all__ = ["Chunk", "Plan", "plan", "read_chunk"]
+__all__ = ["CHUNK_BYTES", "Chunk", "Plan", "plan", "read_chunk"]
 
 CHUNK_BYTES = 1 << 20  # a piece: large enough that handing it to a worker costs nothing much
 # Pieces get smaller towards the end of a book (down to this), each about an eighth of what is
 # left, so that the workers finish together instead of one waiting for the other's last piece.
-_MIN_CHUNK = 1 << 16
-_BLOCK = 1 << 20  # read at a time while planning
-_BEGIN = b"\nBEGIN:VCARD"
+MIN_CHUNK = 1 << 16
+BLOCK = 1 << 20  # read at a time while planning
 _LONE_CR = re.compile(rb"\r(?!\n)")
 
 
@@ -50,19 +50,21 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Plan:
-    """How to read one book in pieces."""
+    """How to read one book in pieces (``block``, ``min_chunk``: see BLOCK and MIN_CHUNK)."""
 
     path: str
     label: str  # the name reports show
-    format: str  # "vcard" | "csv"
-    header: csv_book.Header | None  # CSV only: what the head settled for every row
+    format: str  # a key of books.PIECES: "vcard" | "csv"
+    pieces: Pieces  # what the format's reader said about this file
     chunk_bytes: int
     start: int = 0  # where the first piece starts: after a CSV header
     first_line: int = 1
+    block: int = BLOCK
+    min_chunk: int = MIN_CHUNK
 
     def chunks(self) -> Generator[Chunk, None, None]:
         """The pieces in file order, found while the file is read (the first right away)."""
-        return _cut(self.path, self.format, self.start, self.first_line, self.chunk_bytes)
+        return _cut(self, self.pieces.cuts())
 
 
 def plan(
@@ -77,50 +79,27 @@ def plan(
         if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
             return None  # UTF-16: a byte is not a character
         fmt = options.input_format or sniff(head)
-        header = None
-        if fmt == "csv":
-            stream.seek(0)
-            try:
-                header = csv_book.read_header(stream, label, options)
-            except InputError:
-                return None  # reading the whole file reports it, as it always has
-            if header.encoding not in ("utf-8", "cp1252"):
-                return None
-            # the rows start after the header's line end (line ends: see _cut)
-            stream.seek(0)
-            head = stream.read(_BLOCK)
-            start = -1
-            for _ in range(header.line):
-                start = head.find(b"\n", start + 1)
-                if start < 0:
-                    return None  # a header of a megabyte: no book worth cutting
-            start += 1
-            if head.count(b"\r", 0, start) != head.count(b"\r\n", 0, start):
-                return None
-            return Plan(path, label, fmt, header, chunk_bytes, start, header.line + 1)
-        if fmt != "vcard":
+        if fmt is None or fmt not in PIECES:
             return None
-    return Plan(path, label, fmt, header, chunk_bytes)
+        pieces_of = PIECES[fmt]
+        stream.seek(0)
+        pieces = pieces_of(stream, label, options)
+    if pieces is None:
+        return None
+    return Plan(path, label, fmt, pieces, chunk_bytes, pieces.start, pieces.first_line)
 
 
 def read_chunk(
     plan: Plan, chunk: Chunk, options: ReadOptions, take: Take | None = None
 ) -> Iterator[Contact]:
     """The contacts of one piece, as reading the whole file yields them there, less those
-    ``take`` took (see ``vcard.read`` and ``csv.read_range``)."""
+    ``take`` took (see ``books.contract.Pieces.read``)."""
     with open_source(plan.path) as raw:
         raw.seek(chunk.start)
         stream = io.BufferedReader(_Range(raw, chunk.end), 1 << 16)
-        if plan.format == "vcard":
-            yield from vcard.read(
-                stream, plan.label, options, first_line=chunk.first_line, last=chunk.last,
-                take=take,
-            )
-        else:
-            assert plan.header is not None
-            yield from csv_book.read_range(
-                stream, plan.label, options, plan.header, chunk.first_line, take
-            )
+        yield from plan.pieces.read(
+            stream, plan.label, options, chunk.first_line, chunk.last, take
+        )
 
 
 class _Range(io.RawIOBase):
@@ -142,36 +121,35 @@ class _Range(io.RawIOBase):
         return len(data)
 
 
-def _cut(
-    path: str, fmt: str, start: int, first_line: int, size: int
-) -> Generator[Chunk, None, None]:
+def _cut(plan: Plan, cuts: Cuts) -> Generator[Chunk, None, None]:
     # ``start``, ``first_line``: the piece being measured; ``offset``, ``line``: where the block
     # read next starts. Lines end at LF, CRLF and a lone CR; a file with a lone CR is not cut.
+    start, first_line, size, block_size = plan.start, plan.first_line, plan.chunk_bytes, plan.block
+    smallest = plan.min_chunk
     offset, line = start, first_line
-    quotes = 0  # CSV: parity of the quote characters from ``start`` to ``offset``
-    with Path(path).open("rb") as stream:
+    find, passed = cuts.find, cuts.passed
+    with Path(plan.path).open("rb") as stream:
         total = os.fstat(stream.fileno()).st_size
         stream.seek(start)
         carry = b""
         midline = False  # the block starts inside a line (a long one, partly passed over)
         while True:
-            data = stream.read(_BLOCK)
+            data = stream.read(block_size)
             block = carry + data
             if data:
                 cut = block.rfind(b"\n") + 1  # blocks end with a line end: no CRLF is split
                 if cut == 0:
-                    if len(block) <= _BLOCK:
+                    if len(block) <= block_size:
                         carry = block
                         continue
                     # a long line: no piece starts inside it, so pass over all of it but its
-                    # last byte (a CR there may end the line), counting its quotes: memory
-                    # holds a block or two whatever the line's length
-                    passed = block[:-1]
-                    if b"\r" in passed and _LONE_CR.search(passed):
+                    # last byte (a CR there may end the line), telling the format what it
+                    # held: memory holds a block or two whatever the line's length
+                    over = block[:-1]
+                    if b"\r" in over and _LONE_CR.search(over):
                         break
-                    if fmt == "csv":
-                        quotes = (quotes + passed.count(b'"')) & 1
-                    offset += len(passed)
+                    passed(over)
+                    offset += len(over)
                     carry, midline = block[-1:], True
                     continue
                 block, carry = block[:cut], block[cut:]
@@ -183,10 +161,10 @@ def _cut(
                 break  # a lone CR ends a line too: counting lines would take a regex; read whole
             # cuts in this block, each about ``_size`` bytes after the previous one; ``line``
             # is the line at ``counted`` in the block
-            position = max(start + _size(start, total, size) - offset, 0)
+            position = max(start + _size(start, total, size, smallest) - offset, 0)
             counted = 0
             while position < len(block):
-                found = _find_cut(block, position, fmt, quotes, midline)
+                found = find(block, position, midline)
                 if found is None:
                     break
                 line += block.count(b"\n", counted, found)
@@ -194,10 +172,9 @@ def _cut(
                 if offset + found > start:
                     yield Chunk(start, offset + found, first_line, False)
                     start, first_line = offset + found, line
-                position = max(found + 1, start + _size(start, total, size) - offset)
+                position = max(found + 1, start + _size(start, total, size, smallest) - offset)
             line += block.count(b"\n", counted)
-            if fmt == "csv":
-                quotes = (quotes + block.count(b'"')) & 1  # cuts leave it even
+            passed(block)  # cuts leave the format's count as at the piece's start
             offset += len(block)
             midline = False
             if not data:
@@ -205,37 +182,6 @@ def _cut(
     yield Chunk(start, None, first_line, True)
 
 
-def _size(start: int, total: int, size: int) -> int:
+def _size(start: int, total: int, size: int, min_chunk: int) -> int:
     """The length of the piece that starts at ``start``."""
-    return max(min(size, (total - start) // 8), min(size, _MIN_CHUNK))
-
-
-def _find_cut(
-    block: bytes, position: int, fmt: str, quotes: int, midline: bool = False
-) -> int | None:
-    """The first place at or after ``position`` where a piece may start, or None;
-    ``midline``: the block starts inside a line."""
-    if fmt == "vcard":
-        # a line "BEGIN:VCARD"; a block starts a line (the one before ends with a line end)
-        if (
-            position == 0
-            and not midline
-            and block.startswith(_BEGIN[1:])
-            and block[11:12] in (b"\r", b"\n")
-        ):
-            return 0
-        at = max(position - 1, 0)
-        while (at := block.find(_BEGIN, at)) >= 0:
-            if block[at + 12 : at + 13] in (b"\r", b"\n"):
-                return at + 1
-            at += 1
-        return None
-    # CSV: after a line end where the quotes before it are balanced
-    at = max(position - 1, 0)
-    quotes += block.count(b'"', 0, at)
-    while (found := block.find(b"\n", at)) >= 0 and found + 1 < len(block):
-        quotes += block.count(b'"', at, found)
-        if quotes & 1 == 0:
-            return found + 1
-        at = found + 1
-    return None
+    return max(min(size, (total - start) // 8), min(size, min_chunk))

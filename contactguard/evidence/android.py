@@ -10,8 +10,9 @@ Both apps keep it, the WhatsApp Business app (``com.whatsapp.w4b``) and the pers
   ``receipt_user`` (``message_row_id`` → ``receipt_user_jid_row_id``) the recipients of a
   broadcast-list message.
 - old: ``messages`` (``key_remote_jid`` such as ``491701234567@s.whatsapp.net``,
-  ``key_from_me``, ``timestamp``, ``media_wa_type``, ``status``; ``status`` 6 marks WhatsApp's
-  own notices).
+  ``key_from_me``, ``key_id``, ``timestamp``, ``media_wa_type``, ``status``; ``status`` 6 marks
+  WhatsApp's own notices); ``receipts`` (``key_remote_jid``, ``key_id``, ``remote_resource``)
+  names the recipients of a broadcast-list message.
 
 For every 1:1 chat (``…@s.whatsapp.net``, or ``…@lid`` mapped to one) one SQL aggregate gives
 the first and last message from the customer and the first message from the business; the
@@ -343,6 +344,7 @@ def _broadcasts(
 
 def _old(db: sqlite3.Connection, tally: Tally) -> dict[_Person, _Seen]:
     people: dict[_Person, _Seen] = {}
+    lists: list[str] = []
     for row in fold(db.execute(_OLD_CHATS)):
         jid = str(row[0] or "")
         user, _, server = jid.partition("@")
@@ -351,12 +353,48 @@ def _old(db: sqlite3.Connection, tally: Tally) -> dict[_Person, _Seen]:
         if kind == ONE_TO_ONE and number is None:
             kind = OTHER
         tally.chats[kind] += 1
+        if kind == BROADCAST:
+            lists.append(jid)
         _count_messages(tally, kind, row)
         if number is not None and (row[1] is not None or row[3] is not None):
             people.setdefault((number, None), _Seen()).add(row[1], row[2], row[3])
-    if tally.chats[BROADCAST]:
-        tally.notes.append(
-            "broadcast lists in the old schema: their recipients are not read, so their "
-            "messages are not counted as the business writing first"
-        )
+    if lists:
+        _old_broadcasts(db, lists, people, tally)
     return people
+
+
+# ``receipts`` names, per message of a group or broadcast list (``key_remote_jid``, ``key_id``),
+# each recipient whose phone received it (``remote_resource``).
+_OLD_RECEIPTS = {"key_remote_jid", "key_id", "remote_resource"}
+
+
+def _old_broadcasts(
+    db: sqlite3.Connection, lists: list[str], people: dict[_Person, _Seen], tally: Tally
+) -> None:
+    """A message the business sent to a broadcast list reached each recipient that
+    ``receipts`` names: the business wrote to them (outbound)."""
+    if not tables(db).get("receipts", set()) >= _OLD_RECEIPTS:
+        tally.notes.append(
+            "broadcast lists whose recipients this database does not name (no receipts "
+            "table): their messages are not counted as the business writing first"
+        )
+        return
+    notices = ", ".join(map(str, OLD_SYSTEM_STATUSES))
+    for start in range(0, len(lists), 500):  # within SQLite's limit of bound parameters
+        batch = lists[start : start + 500]
+        query = f"""
+            SELECT r.remote_resource, min(m.timestamp)
+              FROM messages AS m
+              JOIN receipts AS r ON r.key_remote_jid = m.key_remote_jid AND r.key_id = m.key_id
+             WHERE m.key_remote_jid IN ({",".join("?" * len(batch))})
+               AND m.key_from_me = 1 AND coalesce(m.status, 0) NOT IN ({notices})
+               AND m.timestamp >= {EARLIEST_MS}
+             GROUP BY r.remote_resource
+        """
+        for recipient, first in db.execute(query, batch):
+            user, _, server = str(recipient or "").partition("@")
+            if _jid_kind(user, server) != ONE_TO_ONE:
+                continue  # a recipient this reader cannot name by number: nothing is guessed
+            number = evidence_key(user)
+            if number is not None:
+                people.setdefault((number, None), _Seen()).add(None, None, first)

@@ -70,7 +70,8 @@ _JAVA_BYTE_ARRAY = bytes.fromhex("aced0005757200025b42acf317f8060854e00200007870
 _KEY14_LENGTH = 131  # cipher version 2, key version 1, salts and hashes 96, zero IV 16, key 32
 _MISSING_KEY = (
     "an encrypted WhatsApp backup needs its key: pass --backup-key-file FILE (a file holding "
-    f"the 64-digit key, or the app's key file) or set {KEY_ENV}"
+    f"the 64-digit key, or the app's key file; in a sync config: backup_key_file in "
+    f"[evidence]) or set {KEY_ENV}"
 )
 
 

@@ -9,15 +9,20 @@ contact card 4, location 5, link 7, document 8, GIF 11, sticker 15. WhatsApp's n
 or a ``ZGROUPEVENTTYPE``) are neither side's message; other types from the customer are not
 evidence (counted); any other message from the business counts as outbound, calls included
 (fail closed). Group sessions (``…@g.us``), status updates, broadcast lists and channels are
-skipped and counted; a ``…@lid`` session has no number here: counted, never guessed.
+skipped and counted. A ``…@lid`` session is resolved to the number the app links the LID to:
+a 1:1 session under the phone ``ZCONTACTJID`` whose ``ZCONTACTIDENTIFIER`` is that LID, or
+``ContactsV2.sqlite`` (beside the database, or in the backup under the same app's domain):
+``ZWAADDRESSBOOKCONTACT.ZLID`` beside ``ZWHATSAPPID``. A LID without a link, or linked to two
+numbers, is an identity without a number: counted and reported, never guessed.
 
 A Finder/iTunes backup is a folder with ``Manifest.db`` (table ``Files``: ``fileID``,
 ``domain``, ``relativePath``); a file is stored as ``<fileID[:2]>/<fileID>``. The WhatsApp
 Business app keeps its database in the shared group domain
 ``AppDomainGroup-group.net.whatsapp.WhatsAppSMB.shared``, the personal app in
 ``AppDomainGroup-group.net.whatsapp.WhatsApp.shared``; the Business one is read when present.
-An encrypted backup (``Manifest.plist``: ``IsEncrypted``) is refused with a clear error: no
-well-kept library opens one, so make an unencrypted backup for this.
+An encrypted backup (``Manifest.plist``: ``IsEncrypted``) is refused with a clear error saying
+to make an unencrypted backup: the one library that opens such backups cannot make one, so no
+test could hold a reader of them to a backup built from the format.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from .phonedb import (
     STATUS,
     UNDATED,
     UNRECOGNISED,
+    VIA_LID,
     Tally,
     fold,
     head_tables,
@@ -65,6 +71,7 @@ __all__ = [
 
 BUSINESS_DOMAIN = "AppDomainGroup-group.net.whatsapp.WhatsAppSMB.shared"
 PERSONAL_DOMAIN = "AppDomainGroup-group.net.whatsapp.WhatsApp.shared"
+CONTACTS_DATABASE = "ContactsV2.sqlite"
 CUSTOMER_TYPES = (0, 1, 2, 3, 4, 5, 7, 8, 11, 15)
 SYSTEM_TYPE = 6
 APPLE_EPOCH = datetime(2001, 1, 1, tzinfo=timezone.utc)
@@ -127,9 +134,13 @@ def read(
     if path.is_dir() or path.name == "Manifest.db":
         folder = path if path.is_dir() else path.parent
         database = find_in_backup(folder, warn=warn)
-        yield from _read_database(str(database), location, tally)
+        contacts = _beside_in_backup(folder, database, CONTACTS_DATABASE)
+        yield from _read_database(str(database), location, tally, contacts)
     else:
-        yield from _read_database(location, location, tally)
+        contacts = path.parent / CONTACTS_DATABASE
+        yield from _read_database(
+            location, location, tally, contacts if contacts.is_file() else None
+        )
 
 
 def find_in_backup(
@@ -195,6 +206,79 @@ def find_in_backup(
     return stored
 
 
+def _beside_in_backup(folder: Path, database: Path, relative_path: str) -> Path | None:
+    """The backup's ``relative_path`` of the same app (domain) as ``database``, if it holds
+    one."""
+    db = open_readonly(str(folder / "Manifest.db"))
+    try:
+        rows = db.execute(
+            "SELECT b.fileID FROM Files AS a JOIN Files AS b ON b.domain = a.domain "
+            "WHERE a.fileID = ? AND b.relativePath = ?",
+            (database.name, relative_path),
+        ).fetchall()
+    except sqlite3.DatabaseError:
+        return None  # the chats were found through it; a contacts file is optional
+    finally:
+        db.close()
+    for (file_id,) in rows:
+        stored = folder / str(file_id)[:2] / str(file_id)
+        if stored.is_file():
+            return stored
+    return None
+
+
+def lid_numbers(
+    db: sqlite3.Connection, found: dict[str, set[str]], contacts: Path | None, tally: Tally
+) -> dict[str, str]:
+    """``digits@lid`` → the number the app links it to: a 1:1 session kept under the phone
+    ``ZCONTACTJID`` whose ``ZCONTACTIDENTIFIER`` is the LID, and ``ContactsV2.sqlite``'s
+    ``ZWAADDRESSBOOKCONTACT`` rows (``ZLID`` beside ``ZWHATSAPPID``). A LID linked to two
+    numbers is linked to none (never guessed)."""
+    links: dict[str, set[str]] = {}
+    if "zcontactidentifier" in found.get("zwachatsession", set()):
+        for jid, identifier in db.execute(
+            "SELECT ZCONTACTJID, ZCONTACTIDENTIFIER FROM ZWACHATSESSION "
+            "WHERE ZCONTACTIDENTIFIER LIKE '%@lid'"
+        ):
+            _link(links, identifier, jid)
+    if contacts is not None:
+        try:
+            other = open_readonly(str(contacts))
+        except EvidenceError:
+            other = None
+        if other is not None:
+            try:
+                columns = tables(other).get("zwaaddressbookcontact", set())
+                if {"zlid", "zwhatsappid"} <= columns:
+                    for lid, jid in other.execute(
+                        "SELECT ZLID, ZWHATSAPPID FROM ZWAADDRESSBOOKCONTACT WHERE ZLID IS NOT NULL"
+                    ):
+                        _link(links, lid, jid)
+            except sqlite3.DatabaseError:
+                tally.notes.append(f"{CONTACTS_DATABASE} could not be read: LID chats were "
+                                   "linked to numbers through the chat sessions only")
+            finally:
+                other.close()
+    resolved = {lid: next(iter(numbers)) for lid, numbers in links.items() if len(numbers) == 1}
+    if len(resolved) < len(links):
+        tally.notes.append(
+            f"{len(links) - len(resolved)} LID(s) linked to more than one number: kept as "
+            "identities without a number"
+        )
+    return resolved
+
+
+def _link(links: dict[str, set[str]], lid: object, jid: object) -> None:
+    user, _, server = str(lid or "").partition("@")
+    digits = user.split(":", 1)[0]
+    phone, _, phone_server = str(jid or "").partition("@")
+    if server.lower() != "lid" or not digits.isdigit() or phone_server.lower() != "s.whatsapp.net":
+        return
+    number = evidence_key(phone)
+    if number is not None:
+        links.setdefault(f"{digits}@lid", set()).add(number)
+
+
 def _when(seconds: object) -> datetime | None:
     if not isinstance(seconds, (int, float)):
         return None
@@ -217,7 +301,9 @@ def _kind(jid: str, session_type: object) -> str:
     return OTHER
 
 
-def _read_database(path: str, location: str, tally: Tally) -> Iterator[EvidenceRecord]:
+def _read_database(
+    path: str, location: str, tally: Tally, contacts: Path | None = None
+) -> Iterator[EvidenceRecord]:
     db = open_readonly(path, location)
     try:
         found = tables(db)
@@ -235,6 +321,7 @@ def _read_database(path: str, location: str, tally: Tally) -> Iterator[EvidenceR
                 + " FROM ZWACHATSESSION"
             )
         }
+        mapped = lid_numbers(db, found, contacts, tally)
         query = _SESSIONS
         if "zgroupeventtype" not in found["zwamessage"]:
             query = query.replace("coalesce(m.ZGROUPEVENTTYPE, 0) > 0", "0")
@@ -246,15 +333,18 @@ def _read_database(path: str, location: str, tally: Tally) -> Iterator[EvidenceR
             kind = _kind(jid, session_type)
             user = jid.partition("@")[0]
             number = evidence_key(user) if kind == ONE_TO_ONE else None
-            lid = f"{user}@lid" if kind == LID_ONLY and user.isdigit() else None
+            digits = user.split(":", 1)[0]
+            lid = f"{digits}@lid" if kind == LID_ONLY and digits.isdigit() else None
             if (kind == ONE_TO_ONE and number is None) or (kind == LID_ONLY and lid is None):
                 kind = OTHER
+            if lid is not None and lid in mapped:
+                number, kind = mapped[lid], VIA_LID
             tally.chats[kind] += 1
             total, inbound, outbound, notices, unknown, undated = (
                 int(v or 0) for v in row[4:10]
             )
             tally.undated += undated
-            if kind in (ONE_TO_ONE, LID_ONLY):
+            if kind in (ONE_TO_ONE, VIA_LID, LID_ONLY):
                 tally.customer_messages += inbound
                 tally.business_messages += outbound
                 tally.system_messages += notices

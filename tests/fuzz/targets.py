@@ -92,21 +92,26 @@ def check_book(data: bytes, fmt: str = "vcard3", input_format: str | None = None
             assert entry.initiated and not entry.opted_out and not entry.expired(NOW, MAX_AGE)
 
 
-def read_vcard(data: bytes, fields: frozenset[str] | None, *, whole: bool) -> list[Any] | str:
-    """The contacts ``vcard.read`` gives for ``data`` (``whole``), or its line-by-line reader,
-    or the message of the error either raises."""
+def read_vcard(
+    data: bytes, fields: frozenset[str] | None, *, whole: bool, reader: Any = None
+) -> list[Any] | str:
+    """The contacts a vCard ``Reader`` (the module's one unless given) gives for ``data``
+    (``whole``), or its line reader, or the message of the error either raises."""
     from contactguard.books import vcard
 
+    reader = reader or vcard.READER
     try:
         if whole:
-            return list(vcard.read(io.BytesIO(data), "book", ReadOptions(fields=fields)))
-        chunks = vcard._byte_chunks(io.BytesIO(data))
-        return list(vcard._read_lines(chunks, "book", fields, 1, True))
+            return list(reader.read(io.BytesIO(data), "book", ReadOptions(fields=fields)))
+        chunks = vcard.lines.byte_chunks(io.BytesIO(data))
+        return list(reader.lines.read(chunks, "book", fields, 1, True))
     except ContactguardError as exc:
         return str(exc)
 
 
-def read_taking(data: bytes, fields: frozenset[str] | None, fmt: str = "vcard") -> Any:
+def read_taking(
+    data: bytes, fields: frozenset[str] | None, fmt: str = "vcard", reader: Any = None
+) -> Any:
     """The book read with a ``take`` that takes every other contact it is offered: the
     contacts yielded, and in the place of each one taken what take was given, as ``Taken``.
     A vCard book through ``vcard.read``; a CSV book as the parallel pipeline reads a piece of
@@ -124,7 +129,8 @@ def read_taking(data: bytes, fields: frozenset[str] | None, fmt: str = "vcard") 
     options = ReadOptions(input_format=None if fmt == "vcard" else "csv", fields=fields)
     try:
         if fmt == "vcard":
-            out.extend(vcard.read(io.BytesIO(data), "book", options, take=take))
+            read = (reader or vcard.READER).read
+            out.extend(read(io.BytesIO(data), "book", options, take=take))
             return out
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "book"
@@ -152,12 +158,14 @@ class Taken(NamedTuple):
         return cls(contact.line, contact.display_name, tuple(p.value for p in contact.phones))
 
 
-def same_when_taking(data: bytes, fields: frozenset[str] | None, fmt: str = "vcard") -> bool:
+def same_when_taking(
+    data: bytes, fields: frozenset[str] | None, fmt: str = "vcard", reader: Any = None
+) -> bool:
     """``read_taking`` is what reading the book gives, with a contact in its place wherever
     take took one (given its line, display name and numbers)."""
-    taking = read_taking(data, fields, fmt)
+    taking = read_taking(data, fields, fmt, reader)
     if fmt == "vcard":
-        expected = read_vcard(data, fields, whole=False)
+        expected = read_vcard(data, fields, whole=False, reader=reader)
     elif taking is None:
         return True  # not read in pieces
     else:
