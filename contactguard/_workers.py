@@ -95,11 +95,10 @@ def quick_parts(run: Pass, render: bool = True) -> QuickParts:
     # normalize gives "+digits" or None: Evidence.lookup of such a number is a dict get
     lookup = evidence.number_index().get
     by_name = evidence.by_name if run.name_counts is not None else None
-    # the policy's rule over all it depends on: any valid number, any number at all
-    reasons = {
-        (valid, numbers): _policy.reason_without_evidence(valid, numbers)
-        for valid in (False, True) for numbers in (False, True)
-    }
+    # the policy's rule over all it depends on: a valid number (then any number), or none
+    # valid but some, or no number at all
+    rule = _policy.reason_without_evidence
+    some_valid, none_valid, no_number = rule(True, True), rule(False, True), rule(False, False)
     codes = {reason: reason.value for reason in Reason}  # .value is a Python-level property
     invalid, valid_entry, removed = removed_entries(
         {reason: _policy.removed_detail(reason, region) for reason in Reason}
@@ -126,7 +125,7 @@ def quick_parts(run: Pass, render: bool = True) -> QuickParts:
             else:
                 valid = True
                 numbers.append(valid_entry(e164) if render else raw)
-        reason = reasons[valid, bool(numbers)]
+        reason = some_valid if valid else none_valid if numbers else no_number
         if not render:
             return "", codes[reason], len(numbers), national
         return removed(source, line, name, reason, numbers), codes[reason], len(numbers), national

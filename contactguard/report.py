@@ -225,8 +225,14 @@ def removed_entries(
                 return f'{{"number": "{e164[:shown]}{"*" * hidden}{e164[-2:]}"{valid_tail}'
         return '{"number": ' + encode(mask(e164)) + valid_tail
 
+    heads = _SOURCE_HEADS
+
     def entry(source: str, line: int, name: str, reason: Reason, numbers: list[str]) -> str:
-        return entry_head(source, line, name) + middles[reason] % ", ".join(numbers)
+        head = heads.get(source)
+        if head is None:
+            return entry_head(source, line, name) + middles[reason] % ", ".join(numbers)
+        return (f'{head}{line}", "name": {encode(masked_name(name))}'
+                + middles[reason] % ", ".join(numbers))
 
     return invalid, valid, entry
 
