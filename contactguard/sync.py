@@ -310,13 +310,14 @@ class SyncJob:
         return ReadOptions(input_format=fmt, fields=policy.keep_fields)
 
     def _evidence(self) -> Any:
-        from .evidence import load_evidence
+        from .options import EvidenceOptions
 
-        local = [s for s in self.config.evidence_sources if not is_url(s)]
-        if self.config.ledger is not None:
-            local.append(str(self.config.ledger))
-        key = self.config.backup_key_file
-        evidence = load_evidence(local, backup_key_file=None if key is None else str(key))
+        ledger, key = self.config.ledger, self.config.backup_key_file
+        evidence = EvidenceOptions(
+            sources=[s for s in self.config.evidence_sources if not is_url(s)],
+            ledger=None if ledger is None else str(ledger),
+            backup_key_file=None if key is None else str(key),
+        ).load()
         self._evidence_seen = evidence
         remote = [s for s in self.config.evidence_sources if is_url(s)]
         if remote:
