@@ -34,7 +34,8 @@ Both servers are started the way the test suite starts them (``tests/radicale_se
 ``tests/xandikos_server.py``): Radicale with htpasswd logins, Xandikos without logins (it leaves
 them to a proxy), so against Xandikos neither tool sends credentials.
 
-Counting requests must not slow what is timed, so Radicale runs at log level ``warning`` and:
+Counting requests must not slow what is timed, so Radicale runs at log level ``warning`` (Xandikos
+writes its one access-log line per request to its log file, as in the tests) and:
 
 - contactguard's requests are counted on the client side, in the timed runs themselves: its HTTP
   session counts every request it sends, and the JSON report carries the counts;
