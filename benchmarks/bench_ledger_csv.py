@@ -37,7 +37,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from measure import timed
+from measure import timed, write_small_book
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
@@ -92,15 +92,6 @@ def build_webhooks(path: Path, events: int) -> None:
                 {"id": "102290129340398", "changes": [{"value": value, "field": "messages"}]}]}
             out.write(json.dumps(payload, separators=(",", ":")) + "\n")
     tmp.rename(path)
-
-
-def write_book(path: Path) -> None:
-    cards = []
-    for i in range(100):
-        number = f"+4915{i * 9973:09d}" if i % 2 == 0 else f"+4916{i:09d}"  # half known
-        cards.append(f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Person {i}\r\nN:{i};Person;;;\r\n"
-                     f"TEL;TYPE=CELL:{number}\r\nEND:VCARD\r\n")
-    path.write_text("".join(cards))
 
 
 def bare_csv(path: Path) -> int:
@@ -171,7 +162,7 @@ def main() -> None:
         print(f"building {archive.name} ...", file=sys.stderr)
         build_webhooks(archive, args.events)
     book = OUT / "book-100.vcf"
-    write_book(book)
+    write_small_book(book)
 
     base = cpu(bare_csv, ledger, args.runs)
     read = cpu(ours, ledger, args.runs)

@@ -23,7 +23,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from measure import timed
+from measure import timed, write_small_book
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
@@ -55,15 +55,6 @@ def build_ledger(path: Path) -> None:
     tmp.rename(path)
 
 
-def write_book(path: Path) -> None:
-    cards = []
-    for i in range(100):
-        number = f"+4915{i * 9973:09d}" if i % 2 == 0 else f"+4916{i:09d}"  # half known
-        cards.append(f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Person {i}\r\nN:{i};Person;;;\r\n"
-                     f"TEL;TYPE=CELL:{number}\r\nEND:VCARD\r\n")
-    path.write_text("".join(cards))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -79,7 +70,7 @@ def main() -> None:
         print(f"  {time.perf_counter() - start:.0f} s, {ledger.stat().st_size / 1e6:.0f} MB",
               file=sys.stderr)
     book = OUT / "book-100.vcf"
-    write_book(book)
+    write_small_book(book)
     clean = OUT / "clean-100.vcf"
     command = [str(CLI), "sanitize", str(book), "--ledger", str(ledger), "-o", str(clean),
                "--report", str(OUT / "report-100.json"), "-q"]

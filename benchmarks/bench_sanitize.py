@@ -127,27 +127,17 @@ def full_parse(book: Path, ledger: Path, tag: str) -> None:
     every number, every field read, the full decision for every contact, the evidence merged per
     look-up, report entries through json.dumps (the reference the fast paths must equal)."""
     code = f"""
-import json
-from contactguard import policy as policy_module, report
-from contactguard.books import ReadOptions, write_book
+from contactguard.books import ReadOptions
 from contactguard.evidence import load_evidence
-from contactguard.policy import Policy
-from contactguard.report import ReportWriter
 from contactguard.pipeline import Sanitizer
-policy_module.quick_decision = lambda *args: None
-report.entry_json = lambda d: json.dumps(report.contact_entry(d), ensure_ascii=False)
-policy = Policy(region="DE")
-sanitizer = Sanitizer(load_evidence([{str(ledger)!r}]), policy, ReadOptions())
-writer = ReportWriter()
-for decision in sanitizer.decisions([{str(book)!r}]):
-    writer.add(decision)
-with open({str(OUT / f"clean-{tag}-full")!r}, "wb") as out:
-    write_book(sanitizer.clean, out, "vcard3")
-with open({str(OUT / f"report-{tag}-full.json")!r}, "wb") as out:
-    writer.finish(out, sanitizer.summary, policy)
+from contactguard.policy import Policy
+sanitizer = Sanitizer(load_evidence([{str(ledger)!r}]), Policy(region="DE"), ReadOptions())
+sanitizer.run([{str(book)!r}], output={str(OUT / f"clean-{tag}-full")!r},
+              report={str(OUT / f"report-{tag}-full.json")!r})
 """
     # reference mode: the vCard reader reads every card through vobject, the CSV reader takes
-    # its reference path, every number goes to phonenumbers, the vCard writer uses vobject
+    # its reference path, every number goes to phonenumbers, the vCard writer uses vobject,
+    # every contact gets the full decision in one process, report entries go through json.dumps
     env = {**ENV, "CONTACTGUARD_REFERENCE": "1"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
 

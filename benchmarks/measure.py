@@ -70,3 +70,13 @@ def timed(
         stderr = child.stderr.read().decode() if child.stderr else ""
         raise SystemExit(f"failed: {' '.join(command)}\n{stderr}")
     return elapsed, peak
+
+
+def write_small_book(path: Path) -> None:
+    """A 100-card vCard book, half of whose numbers the generated ledgers know."""
+    cards = []
+    for i in range(100):
+        number = f"+4915{i * 9973:09d}" if i % 2 == 0 else f"+4916{i:09d}"  # half known
+        cards.append(f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Person {i}\r\nN:{i};Person;;;\r\n"
+                     f"TEL;TYPE=CELL:{number}\r\nEND:VCARD\r\n")
+    path.write_text("".join(cards))

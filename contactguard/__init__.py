@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from .model import Decision as Decision
     from .model import EvidenceRecord as EvidenceRecord
     from .model import Reason as Reason
+    from .pipeline import ParsedBook as ParsedBook
     from .pipeline import Result as Result
+    from .pipeline import Run as Run
     from .pipeline import Sanitizer as Sanitizer
     from .pipeline import sanitize as sanitize
     from .policy import Policy as Policy
@@ -37,9 +39,11 @@ __all__ = [
     "EvidenceError",
     "EvidenceRecord",
     "InputError",
+    "ParsedBook",
     "Policy",
     "Reason",
     "Result",
+    "Run",
     "Sanitizer",
     "SyncError",
     "load_evidence",
@@ -58,9 +62,11 @@ _HOMES = {
     "EvidenceError": "errors",
     "EvidenceRecord": "model",
     "InputError": "errors",
+    "ParsedBook": "pipeline",
     "Policy": "policy",
     "Reason": "model",
     "Result": "pipeline",
+    "Run": "pipeline",
     "Sanitizer": "pipeline",
     "SyncError": "errors",
     "load_evidence": "evidence",

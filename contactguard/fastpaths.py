@@ -2,9 +2,11 @@
 
 contactguard's speed comes from fast paths that each stand in for a slower, obviously correct
 reference: the light vCard reader for vobject, the segment reader for the line reader, the
-number fast path for phonenumbers, the quick decision for the full policy, the report's
-pre-rendered entries for ``json.dumps``, the worker processes for one process. Each fast path
-asks :func:`enabled` before it is used, and takes the reference road when it says no.
+vCard writer's shortcut for vobject's serialiser, the CSV reader's column fast paths, the
+ledger files' block reader for the row-by-row reader, the number fast path for phonenumbers,
+the quick decision for the full policy, the report's pre-rendered entries for ``json.dumps``,
+the worker processes for one process. Each fast path asks :func:`enabled` before it is used,
+and takes the reference road when it says no.
 
 Reference mode is switched on for a process by the environment variable
 ``CONTACTGUARD_REFERENCE=1`` (it reaches worker processes and subprocesses), or for a block of

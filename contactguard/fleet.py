@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from .books import ReadOptions, read_book
 from .errors import ConfigError, ContactguardError, SyncError
-from .model import Contact, Take
-from .pipeline import Sanitizer
+from .model import Contact
+from .pipeline import ParsedBook
 from .sync import SyncOutcome, run_sync
 from .syncconfig import SyncConfig, load_configs
 from .syncfiles import take_lock
@@ -43,8 +43,6 @@ from .syncsource import SourceReader, http_session
 
 if TYPE_CHECKING:
     from .carddav import CardDAVClient, HttpSession
-    from .evidence import Evidence
-    from .policy import Policy
 
 __all__ = [
     "FLEET_LOCK",
@@ -137,17 +135,6 @@ class FleetOutcome:
         )
 
 
-class _SharedSanitizer(Sanitizer):
-    """The Sanitizer over contacts parsed once, instead of reading a book."""
-
-    def __init__(self, evidence: Evidence, policy: Policy, contacts: list[Contact]) -> None:
-        super().__init__(evidence, policy)
-        self._contacts = contacts
-
-    def _read(self, label: str, source: Any, take: Take | None = None) -> Iterator[Contact]:
-        return iter(self._contacts)
-
-
 def _source_key(config: SyncConfig) -> tuple[object, ...]:
     """Targets with the same key read the same book with the same login: it is read once."""
     s = config.source
@@ -216,9 +203,9 @@ class SharedSource:
             assert self._contacts is not None
             return self._contacts
 
-    def sanitizer(self, evidence: Evidence, policy: Policy) -> Sanitizer:
-        """A Sanitizer for one target's evidence and policy over the shared contacts."""
-        return _SharedSanitizer(evidence, policy, self.contacts())
+    def book(self) -> ParsedBook:
+        """The shared contacts as a book a run takes (each target's own Sanitizer)."""
+        return ParsedBook(self.label, self.contacts())
 
     def close(self) -> None:
         """Close the connection and the source cache (the requests sent stay counted)."""

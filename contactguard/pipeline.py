@@ -1,64 +1,73 @@
-"""The streaming pipeline: books in, decisions out, a clean book collected on the side.
+"""The engine: books in, decisions out, a clean book collected on the side.
 
-    read_book ─► normalize numbers ─► policy.decide ─► merge duplicates ─► Decision stream
-                                                                        └► clean contacts
+    books ─► read ─► normalize numbers ─► policy.decide ─► merge duplicates ─► Decision
+                                                                          └► clean contacts
 
-Decisions stream (the report can be written as they come, memory stays flat); only the kept
-contacts are held, because a later contact with the same number is merged into an earlier one.
-The CLI, the sync job and Python callers all go through ``Sanitizer``.
+``Sanitizer.run`` is the one loop every caller goes through — the command line (``sanitize``,
+``check``), the sync job (one phone or a fleet) and ``sanitize()``: it reads the books (files,
+standard input, or contacts read elsewhere: ``ParsedBook``), decides every contact, hands each
+Decision to ``on_decision``, writes the audit report and the clean book, and returns the
+``Run``: that run's clean book and counts. Only the kept contacts are held, because a later
+contact with the same number is merged into an earlier one; the report is spooled as decisions
+come, so memory stays flat.
 
-For a large book file the CLI uses ``Sanitizer.stream``: ``books.chunks`` cuts the file where
-cards or rows start, forked workers decide the common case of each piece (removed: no evidence
-for any number) and render its report entries, and this process decides everything else in
-input order — so merging, and every result, is what ``decisions()`` gives:
-
-    file ─► pieces ─► workers: read, quick decision, report entries ─┐
-                                                                      ├─► parent, in order:
-                     contacts with evidence (or in doubt) ───────────┘   full decision, merge
-
-A book ``stream`` reads in this process (``jobs=1``, a small file, standard input) goes the
-same way, without the pieces: ``_quick_items`` is what a worker does and what this process does.
-``decisions()`` alone builds a Decision for every contact: the reference the tests hold the
-rest to.
+Most contacts of a large book have no evidence for any number: those take the quick path
+(``_workers``: decided from what the reader offers, counted and rendered in batches, in worker
+processes for a large file), every other contact the Decision path, in input order. Both give
+the same result; docs/architecture.md says which contact takes which path and why. With
+``fastpaths`` in reference mode every contact takes the Decision path, in one process.
+``decisions()`` yields a Decision for every contact, for callers that iterate.
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
-import multiprocessing
-import os
 import shutil
-import signal
 import sys
 import tempfile
 import threading
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
-from . import phones
+from . import fastpaths, phones
 from . import policy as _policy
 from ._text import shown_path
 from .books import ReadOptions, chunks, read_book, write_book
-from .errors import ContactguardError
-from .evidence import Evidence, load_evidence
+from .evidence import Evidence
 from .evidence.identity import Identity
 from .model import Contact, Decision, Reason, Take
 from .policy import Policy
 
 if TYPE_CHECKING:
-    from .report import QuickParts
+    from ._workers import Rendered
+    from .report import ReportWriter
+    from .report_html import HtmlReportWriter
+
+__all__ = ["BookSource", "ParsedBook", "Result", "Run", "Sanitizer", "Summary", "sanitize"]
 
 BookSource = str | Path | BinaryIO
 
-# below this a book is read in one process: starting workers costs more than they save
-PARALLEL_MIN_BYTES = 4 << 20
+
+@dataclass(frozen=True)
+class ParsedBook:
+    """A book already read, given to a run as its contacts: the contact list a phone's
+    WhatsApp app holds (``check --app-contacts``), a sync source parsed once for many phones.
+    ``label`` names it in the run's inputs; each contact keeps its own source and line."""
+
+    label: str
+    contacts: Sequence[Contact]
+
+
+Book = BookSource | ParsedBook
+# what a run is told as it goes: a decision, or how many contacts up to which line of a book
+OnDecision = Callable[[Decision], None]
+OnProgress = Callable[[int, str, int], None]
+# a contact as read → the contact as the run sees it (its source and line, for the report)
+Relabel = Callable[[Contact], Contact]
 
 
 @dataclass
@@ -125,15 +134,29 @@ class Summary:
         }
 
 
-class Sanitizer:
-    """Run the policy over books. Iterate ``decisions()``; then ``clean`` and ``summary`` hold
-    the clean book (in input order) and the counts of the last run this thread started.
+@dataclass
+class Run:
+    """What one run of a Sanitizer made: its clean book (kept contacts, input order), its
+    counts, and the policy it ran under."""
 
-    A Sanitizer is configuration only: every run keeps its state (clean book, counts, which
-    evidence it matched) in a run object of its own, so the same Sanitizer can run again, or
-    in several threads at once, and each run counts only its own books. The evidence is read
-    with the policy's matching options (``Policy.match_ar_without_9`` is their one owner), as
-    it is when the Sanitizer is built.
+    clean: list[Contact]
+    summary: Summary
+    policy: Policy
+
+    def write(self, target: str | Path | BinaryIO, format: str = "vcard3") -> None:
+        """Write the clean book (atomically when ``target`` is a path)."""
+        _write_book(self.clean, target, format)
+
+
+class Sanitizer:
+    """Run the policy over books: ``run()`` (or iterate ``decisions()``).
+
+    A Sanitizer is configuration only — evidence, policy, read options: every run keeps its
+    state (clean book, counts, which evidence it matched) in a run object of its own, so the
+    same Sanitizer can run again, or in several threads at once, and each run counts only its
+    own books. The evidence is read with the policy's matching options
+    (``Policy.match_ar_without_9`` is their one owner), as it is when the Sanitizer is built.
+    ``clean`` and ``summary`` are those of the last run the calling thread started.
     """
 
     def __init__(
@@ -160,6 +183,72 @@ class Sanitizer:
         """The counts of the last run this thread started."""
         return self._outcome().summary
 
+    def run(
+        self,
+        books: Sequence[Book],
+        *,
+        jobs: int = 1,
+        output: str | Path | BinaryIO | None = None,
+        format: str = "vcard3",
+        report: str | Path | BinaryIO | None = None,
+        on_decision: OnDecision | None = None,
+        on_progress: OnProgress | None = None,
+        relabel: Relabel | None = None,
+    ) -> Run:
+        """Decide every contact of ``books``, in order, and return the run.
+
+        ``books`` are paths, "-" (standard input), binary file objects or ``ParsedBook``s.
+        ``jobs`` processes read a book file of 4 MB or more (Linux; one process elsewhere).
+        ``output`` receives the clean book in ``format`` (vcard3, vcard4, csv) and ``report``
+        the audit report (HTML for a .html path, else JSON), both atomically when paths, the
+        book first. ``on_decision`` is called with every contact's Decision in input order;
+        without it, contacts removed for want of any evidence are only counted and rendered
+        into the report (faster). ``on_progress(count, source, line)`` follows the run as it
+        reaches ``line`` of ``source``. ``relabel`` maps each contact read from a book to the
+        contact the run reports (the sync job names a card's contacts by the card's URL); such
+        a book is read in one process.
+        """
+        writer = None if report is None else _report_writer(report)
+        try:
+            # the quick path's batches stand for contacts without a Decision each
+            entries = None if on_decision is not None else writer is not None
+            for item in self._items(books, jobs, entries, relabel):
+                if isinstance(item, Decision):
+                    if on_decision is not None:
+                        on_decision(item)
+                    if writer is not None:
+                        writer.add(item)
+                    if on_progress is not None:
+                        on_progress(1, item.contact.source, item.contact.line)
+                    continue
+                if writer is not None:
+                    writer._add_rendered(item.data, item.count)
+                if on_progress is not None:
+                    on_progress(item.count, item.source, item.line)
+            outcome = self._outcome()
+            if output is not None:
+                _write_book(outcome.clean, output, format)
+            if writer is not None and report is not None:
+                if isinstance(report, (str, Path)):
+                    from ._atomic import atomic_write
+
+                    with atomic_write(Path(report)) as stream:
+                        writer.finish(stream, outcome.summary, self.policy)
+                else:
+                    writer.finish(report, outcome.summary, self.policy)
+                    report.flush()
+        finally:
+            if writer is not None:
+                writer.close()
+        return Run(outcome.clean, outcome.summary, self.policy)
+
+    def decisions(self, books: Sequence[Book]) -> Iterator[Decision]:
+        """Yield one final Decision per input contact, in input order; ``clean`` and
+        ``summary`` then hold the run's clean book and counts."""
+        for item in self._items(books, 1, None, None):
+            assert isinstance(item, Decision)
+            yield item
+
     def _outcome(self) -> _Outcome:
         """The last run this thread started (a new, empty one if none)."""
         outcome: _Outcome | None = getattr(self._local, "outcome", None)
@@ -174,91 +263,69 @@ class Sanitizer:
         )
         return outcome
 
-    def decisions(self, books: Sequence[BookSource]) -> Iterator[Decision]:
-        """Yield one final Decision per input contact, in input order."""
-        return cast(Iterator[Decision], self._stream(books, 1, None))
-
-    def decide_contacts(self, label: str, contacts: Iterable[Contact]) -> Iterator[Decision]:
-        """``decisions()`` for contacts that come from elsewhere than a book file (the contact
-        list a phone's WhatsApp app holds: ``check --app-contacts``), in their order. They
-        continue the last run this thread started (``check`` counts a book and the app's
-        contacts as one run), or start one."""
-        held = list(contacts)
-        outcome = self._outcome()
-        outcome.summary.inputs = [*outcome.summary.inputs, label]
-        names = (
-            Counter(c.display_name for c in held if c.error is None and c.display_name)
-            if outcome.evidence.names
-            else None
-        )
-        yield from _Run(self, outcome, names).decide(held)
-        outcome.finish()
-
-    def stream(
+    def _items(
         self,
-        books: Sequence[BookSource],
-        *,
-        jobs: int = 1,
-        entries: bool = False,
-        chunk_bytes: int = chunks.CHUNK_BYTES,
-        min_bytes: int = PARALLEL_MIN_BYTES,
-    ) -> Iterator[Decision | Rendered]:
-        """``decisions()`` for large books, spread over ``jobs`` processes.
-
-        The common decision (removed: no evidence for any number) comes already counted, as
-        ``Rendered`` batches, with their JSON report entries when ``entries``
-        (``ReportWriter.add_rendered`` takes them). Every other contact is decided in this
-        process, in input order, and yielded as a Decision, so merging works as in
-        ``decisions()``. A book file of at least ``min_bytes`` is cut into pieces of about
-        ``chunk_bytes`` that worker processes read; smaller books, standard input, ``jobs=1``
-        and systems without ``fork`` are read in this process, in the same way.
-        """
-        return self._stream(books, jobs, entries, chunk_bytes, min_bytes)
-
-    def _stream(
-        self,
-        books: Sequence[BookSource],
+        books: Sequence[Book],
         jobs: int,
         entries: bool | None,  # None: no Rendered batches, every contact a Decision
-        chunk_bytes: int = chunks.CHUNK_BYTES,
-        min_bytes: int = PARALLEL_MIN_BYTES,
+        relabel: Relabel | None,
     ) -> Iterator[Decision | Rendered]:
-        parallel = entries is not None and jobs > 1 and _can_fork()
+        """The run's loop: a Decision per contact, or (``entries`` not None) quick batches for
+        contacts without evidence and Decisions for the rest, in input order."""
+        from . import _workers
+
+        if not fastpaths.enabled():
+            entries = None  # reference mode: the Decision path for every contact, here
+        parallel = entries is not None and jobs > 1 and relabel is None and _workers.can_fork()
         with _rereadable(books) as sources:
-            run = self._start(sources)
-            outcome = run.outcome
+            run = self._start(sources, relabel)
             for label, source in sources:
                 plan = None
-                if parallel and isinstance(source, (str, Path)) and _size(source) >= min_bytes:
-                    plan = chunks.plan(source, label, self.read_options, chunk_bytes)
+                if (parallel and isinstance(source, (str, Path))
+                        and _workers.size(source) >= _workers.PARALLEL_MIN_BYTES):
+                    plan = chunks.plan(source, label, self.read_options, _workers.CHUNK_BYTES)
+                read = self._reader(label, source, relabel)
                 if entries is None:
-                    yield from run.decide(self._read(label, source))
+                    yield from run.decide(read(None))
                 elif plan is None:
-                    read = functools.partial(self._read, label, source)
-                    yield from run.quickly(read, label, entries)
+                    yield from _workers.quickly(run, read, label, entries)
                 else:
-                    yield from run.parallel(plan, jobs, entries)
-        outcome.finish()
+                    yield from _workers.parallel(run, plan, jobs, entries)
+        run.outcome.finish()
 
-    def _start(self, sources: list[tuple[str, BookSource]]) -> _Run:
+    def _start(self, sources: list[tuple[str, Book]], relabel: Relabel | None) -> Pass:
         outcome = self._new_outcome()
         outcome.summary.inputs = [label for label, _ in sources]
-        name_counts = self._count_names(sources) if outcome.evidence.names else None
-        return _Run(self, outcome, name_counts)
+        names = self._count_names(sources, relabel) if outcome.evidence.names else None
+        return Pass(self, outcome, names)
+
+    def _reader(
+        self, label: str, source: Book, relabel: Relabel | None
+    ) -> Callable[[Take | None], Iterable[Contact]]:
+        """``read(take)``: the contacts of one book; ``take`` (the quick path) is offered the
+        records of a book file, unless its contacts are relabelled (take sees them as read)."""
+        if isinstance(source, ParsedBook):
+            contacts = source.contacts
+            return lambda take: contacts if relabel is None else map(relabel, contacts)
+        if relabel is not None:
+            return lambda take: map(relabel, self._read(label, source))
+        return functools.partial(self._read, label, source)
 
     def _read(self, label: str, source: BookSource, take: Take | None = None) -> Iterator[Contact]:
         if isinstance(source, (str, Path)):
             return read_book(source, self.read_options, take=take)
         return read_book(source, self.read_options, name=label, take=take)
 
-    def _count_names(self, sources: Sequence[tuple[str, BookSource]]) -> Counter[str]:
+    def _count_names(
+        self, sources: Sequence[tuple[str, Book]], relabel: Relabel | None
+    ) -> Counter[str]:
         """Display names across all books: evidence given as a name applies only if unique."""
         counts: Counter[str] = Counter()
         for label, source in sources:
-            for contact in self._read(label, source):
+            for contact in self._reader(label, source, relabel)(None):
                 if contact.error is None and contact.display_name:
                     counts[contact.display_name] += 1
-            if not isinstance(source, (str, Path)):
+            if not isinstance(source, (str, Path, ParsedBook)):
                 source.seek(0)
         return counts
 
@@ -281,32 +348,6 @@ def unmatched_entry(identity: Identity) -> dict[str, Any]:
         "state": state,
         "sources": len(entry.sources),
     }
-
-
-# Reason → its code: an Enum's .value is a Python-level property, read once per contact here
-_REASON_VALUES = {reason: reason.value for reason in Reason}
-
-
-def _tally(summary: Summary, decision: Decision, region: str | None) -> None:
-    """Count one final decision into ``summary``."""
-    summary.count(
-        _REASON_VALUES[decision.reason],
-        len(decision.numbers),
-        decision.kept,
-        _needs_region(decision) if region is None else 0,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    """Contacts a worker process decided (removed, no evidence for any number), in input order
-    and already counted in the summary: how many, their JSON report entries (``b""`` unless
-    asked for), and the line of the book reading has reached."""
-
-    source: str
-    line: int
-    count: int
-    data: bytes
 
 
 class _Outcome:
@@ -361,7 +402,7 @@ class _Outcome:
         ]
 
 
-class _Run:
+class Pass:
     """One pass of a Sanitizer over its books: what every contact's decision needs."""
 
     def __init__(
@@ -375,18 +416,20 @@ class _Run:
 
     def decide(self, contacts: Iterable[Contact]) -> Iterator[Decision]:
         """The final decision for each contact, counted, in order."""
-        quick, full = self.quick(), self.full
-        summary, region = self.outcome.summary, self.region
+        quick, full, count = self.quick(), self.full, self.count
         for contact in contacts:
-            decision = quick(contact)
+            decision = quick(contact) if quick is not None else None
             if decision is None:
                 decision = full(contact)
-            _tally(summary, decision, region)
+            count(decision)
             yield decision
 
-    def quick(self) -> Callable[[Contact], Decision | None]:
+    def quick(self) -> Callable[[Contact], Decision | None] | None:
         """``policy.quick_decision`` for this run: most contacts of a large book have no
-        evidence at all; None when the contact needs ``full``."""
+        evidence at all; None when the contact needs ``full`` (and no function at all in
+        reference mode, where every contact takes ``full``)."""
+        if not fastpaths.enabled():
+            return None
         region = self.region
         normalize = phones.normalizer(region)
         evidence = self.outcome.evidence
@@ -398,227 +441,59 @@ class _Run:
         by_name = evidence.by_name
 
         def quick(contact: Contact) -> Decision | None:
-            if by_name(contact.display_name) is not None:
+            # asked only where ``decide`` asks (a parsed contact with numbers): asking records
+            # the name's evidence as matched
+            if (contact.phones and contact.error is None
+                    and by_name(contact.display_name) is not None):
                 return None
             return quick_decision(contact, normalize, lookup, region)
 
         return quick
 
-    def quick_parts(self, render: bool = True) -> QuickParts:
-        """``report.quick_parts`` for this run: None where ``quick`` would be None."""
-        from .report import quick_parts
-
-        evidence = self.outcome.evidence
-        entry = quick_parts(
-            phones.normalizer(self.region), evidence.number_index().get, self.region, render
-        )
-        if self.name_counts is None:
-            return entry
-        by_name = evidence.by_name
-
-        def parts(
-            source: str, line: int, name: str, numbers: Sequence[str]
-        ) -> tuple[str, str, int, int] | None:
-            return None if by_name(name) is not None else entry(source, line, name, numbers)
-
-        return parts
-
-    def quickly(
-        self,
-        read: Callable[[Take | None], Iterable[Contact]],
-        label: str,
-        entries: bool,
-        first_line: int = 1,
-    ) -> Iterator[Decision | Rendered]:
-        """Decide what ``read`` gives here as a worker would (see ``_quick_items``), and the
-        rest in full: a book read in this process by ``stream``."""
-        items = _quick_items(self, read, label, first_line, entries, self.outcome.summary)
-        return self.settle(items)
-
-    def settle(self, items: Iterable[Rendered | Contact]) -> Iterator[Decision | Rendered]:
-        """What ``_quick_items`` gives, with the contacts it left decided in full, in order."""
-        summary, region, full = self.outcome.summary, self.region, self.full
-        for item in items:
-            if isinstance(item, Rendered):
-                yield item
-                continue
-            decision = full(item)
-            _tally(summary, decision, region)
-            yield decision
-
     def full(self, contact: Contact) -> Decision:
+        """The Decision path: ``policy.decide``, then keep or merge the contact."""
         outcome = self.outcome
-        region = self.region
-        numbers = _policy.normalize_numbers(contact, region)
+        numbers = _policy.normalize_numbers(contact, self.region)
         decision = _policy.decide(
             contact, numbers, outcome.evidence, self.sanitizer.policy, self.now, self.name_counts
         )
         return outcome.collect(decision)
 
-    def parallel(
-        self, plan: chunks.Plan, jobs: int, entries: bool
-    ) -> Iterator[Decision | Rendered]:
-        """Decide one book in pieces: workers do the quick decisions, this process the rest."""
-        # forked before any thread starts, the workers inherit this run: nothing is pickled
-        # but the pieces' positions going out and their outcomes coming back; the evidence
-        # index and the fast number path (checked against phonenumbers) are built here once,
-        # not in every worker
-        self.outcome.evidence.number_index()
-        phones.normalizer(self.region)
-        workers = ProcessPoolExecutor(
-            jobs,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_worker_init,
-            initargs=(self, plan, entries),
+    def count(self, decision: Decision) -> None:
+        """Count one final decision into the run's summary."""
+        self.outcome.summary.count(
+            _REASON_VALUES[decision.reason],
+            len(decision.numbers),
+            decision.kept,
+            _needs_region(decision) if self.region is None else 0,
         )
-        summary = self.outcome.summary
-        pieces = plan.chunks()  # a generator: closed when done with, which closes the file
-        failed: chunks.Chunk | None = None
-        window: deque[tuple[chunks.Chunk, Future[_Piece | None]]] = deque()
-
-        def send(count: int) -> chunks.Chunk | None:
-            """Hand the next ``count`` pieces to the workers; the one they no longer take."""
-            for chunk in itertools.islice(pieces, count):
-                try:
-                    window.append((chunk, workers.submit(_work, chunk)))
-                except BrokenProcessPool:  # a worker died: an earlier piece will say so
-                    return chunk
-            return None
-
-        try:
-            # a window of pieces in flight keeps memory flat whatever the book's size
-            unsent = send(2 * jobs)
-            while window:
-                chunk, pending = window.popleft()
-                try:
-                    piece = pending.result()
-                except BrokenProcessPool:  # a worker was killed (out of memory, a signal)
-                    piece = None
-                if piece is None:
-                    failed = chunk
-                    break
-                if unsent is None:
-                    unsent = send(1)
-                items, counts = piece
-                summary.add(counts)
-                yield from self.settle(items)
-            if failed is None:
-                failed = unsent  # None when every piece was read
-        finally:
-            workers.shutdown(wait=True, cancel_futures=True)
-            pieces.close()
-        if failed is not None:
-            # the piece did not read as a part of the file (a CSV cut inside a quoted cell, an
-            # error in the book, a worker that died): read the rest here, which is what reading
-            # the whole file does from this piece on, error included
-            rest = chunks.Chunk(failed.start, None, failed.first_line, True)
-            options = self.sanitizer.read_options
-            read = functools.partial(chunks.read_chunk, plan, rest, options)
-            yield from self.quickly(read, plan.label, entries, rest.first_line)
 
 
-# A piece's outcome: its items in order (Rendered runs of quick decisions, and the Contacts
-# that need the full decision) and the counts of the quick decisions.
-_Piece = tuple[list["Rendered | Contact"], Summary]
-_WORK: tuple[_Run, chunks.Plan, bool] | None = None  # in a worker: its run, book and task
+# Reason → its code: an Enum's .value is a Python-level property, read once per contact here
+_REASON_VALUES = {reason: reason.value for reason in Reason}
 
 
-def _worker_init(run: _Run, plan: chunks.Plan, entries: bool) -> None:
-    global _WORK
-    _WORK = (run, plan, entries)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+def _report_writer(report: str | Path | BinaryIO) -> ReportWriter | HtmlReportWriter:
+    """The writer of ``report``: HTML for a path named .html or .htm, else JSON."""
+    if isinstance(report, (str, Path)):
+        from .report_html import writer_for
+
+        return writer_for(report)
+    from .report import ReportWriter
+
+    return ReportWriter()
 
 
-def _work(chunk: chunks.Chunk) -> _Piece | None:
-    """In a worker: the quick decisions of one piece; None when the piece cannot be read."""
-    assert _WORK is not None
-    run, plan, entries = _WORK
-    options = run.sanitizer.read_options
-    summary = Summary()
-    try:
-        read = functools.partial(chunks.read_chunk, plan, chunk, options)
-        items = list(_quick_items(run, read, plan.label, chunk.first_line, entries, summary))
-    except ContactguardError:
-        return None
-    return items, summary
+def _write_book(contacts: list[Contact], target: str | Path | BinaryIO, fmt: str) -> None:
+    """Write a clean book (atomically when ``target`` is a path)."""
+    from ._atomic import atomic_write
 
-
-# Rendered entries per batch: one write to the report spool, and memory stays flat where a
-# whole book is read in one process
-_BATCH = 1024
-
-
-def _quick_items(
-    run: _Run,
-    read: Callable[[Take | None], Iterable[Contact]],
-    label: str,
-    first_line: int,
-    entries: bool,
-    summary: Summary,
-) -> Iterator[Rendered | Contact]:
-    """The contacts ``read(take)`` gives (a book, or a piece of one from ``first_line``) in
-    order: the quick decisions (removed, no evidence for any number) in ``Rendered`` batches,
-    with their report entries when ``entries``, counted into ``summary`` as they are yielded;
-    every other contact as it is, for the full decision."""
-    from .report import join_entries, quick_entries
-
-    batch: list[str] = []  # the entries since the last item
-    reasons: list[str] = []  # of the quick decisions, which all remove
-    numbers = national = 0
-    line = first_line  # the line reading has reached
-
-    def add(got: tuple[str, str, int, int] | None, at: int) -> bool:
-        """Count a quick decision into the batch; False (and nothing done) for None."""
-        nonlocal numbers, national, line
-        if got is None:
-            return False
-        text, code, count, invalid = got
-        batch.append(text)
-        reasons.append(code)
-        numbers += count
-        national += invalid
-        line = at
-        return True
-
-    def rendered() -> Rendered:
-        """The batch so far, counted into ``summary``; the batch starts afresh."""
-        nonlocal numbers, national
-        summary.count_removed(reasons, numbers, national)
-        done = Rendered(label, line, len(batch), join_entries(batch) if entries else b"")
-        batch.clear()
-        reasons.clear()
-        numbers = national = 0
-        return done
-
-    # the readers offer most contacts to ``take``; ``quick`` decides the ones they yield
-    parts = run.quick_parts(entries)
-    quick = quick_entries(parts)
-
-    def take(at: int, name: str, phones: list[str]) -> bool:
-        # a full batch declines: the contact comes to the loop below, which decides it
-        return len(batch) < _BATCH and add(parts(label, at, name, phones), at)
-
-    for contact in read(take):
-        if len(batch) >= _BATCH:
-            yield rendered()
-        if add(quick(contact), contact.line):
-            continue
-        if batch:
-            yield rendered()
-        yield contact
-    if batch:
-        yield rendered()
-
-
-def _can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods() and sys.platform == "linux"
-
-
-def _size(path: str | Path) -> int:
-    try:
-        return os.stat(path).st_size  # noqa: PTH116
-    except OSError:
-        return 0
+    if isinstance(target, (str, Path)):
+        with atomic_write(target) as stream:
+            write_book(contacts, stream, fmt)
+    else:
+        write_book(contacts, target, fmt)
+        target.flush()
 
 
 def _needs_region(decision: Decision) -> int:
@@ -640,14 +515,16 @@ def _label(source: BookSource) -> str:
 class _rereadable:
     """Make standard input readable twice (the name pre-pass) by spooling it to a temp file."""
 
-    def __init__(self, books: Sequence[BookSource]) -> None:
+    def __init__(self, books: Sequence[Book]) -> None:
         self.books = books
         self._spools: list[IO[bytes]] = []
 
-    def __enter__(self) -> list[tuple[str, BookSource]]:
-        sources: list[tuple[str, BookSource]] = []
+    def __enter__(self) -> list[tuple[str, Book]]:
+        sources: list[tuple[str, Book]] = []
         for book in self.books:
-            if str(book) == "-":
+            if isinstance(book, ParsedBook):
+                sources.append((book.label, book))
+            elif str(book) == "-":
                 spool = tempfile.TemporaryFile()
                 shutil.copyfileobj(sys.stdin.buffer, spool)
                 spool.seek(0)
@@ -673,13 +550,7 @@ class Result:
 
     def write(self, target: str | Path | BinaryIO, format: str = "vcard3") -> None:
         """Write the clean book (atomically when ``target`` is a path)."""
-        from ._atomic import atomic_write
-
-        if isinstance(target, (str, Path)):
-            with atomic_write(target) as stream:
-                write_book(self.contacts, stream, format)
-        else:
-            write_book(self.contacts, target, format)
+        _write_book(self.contacts, target, format)
 
     @property
     def report(self) -> dict[str, Any]:
@@ -693,31 +564,6 @@ class Result:
         from .report import write_report
 
         write_report(path, self.decisions, self.summary, self.policy)
-
-
-def parse_max_age(text: str | timedelta | None) -> timedelta | None:
-    """"1y", "6m", "365d", "52w", "12h" or a number of days → timedelta; None stays None.
-
-    A year is 365 days and a month 30: a retention period rounds down, never up (fail closed:
-    "6m" removes a person after 180 days, not after 184)."""
-    from .errors import ConfigError
-
-    if text is None or isinstance(text, timedelta):
-        return text
-    value = text.strip().lower()
-    units = {"y": 365.0, "m": 30.0, "w": 7.0, "d": 1.0, "h": 1 / 24}
-    try:
-        if value and value[-1] in units:
-            days = float(value[:-1]) * units[value[-1]]
-        else:
-            days = float(value)
-        if not days >= 0:  # also NaN
-            raise ValueError(value)
-        return timedelta(days=days)
-    except (ValueError, OverflowError) as exc:  # "inf", "1e12d": no timedelta holds them
-        raise ConfigError(
-            f"max age {text!r} is not a duration such as 1y, 6m, 365d, 52w or 12h"
-        ) from exc
 
 
 def sanitize(
@@ -740,24 +586,24 @@ def sanitize(
     ``books`` are paths, "-" or binary file objects; ``evidence`` is an Evidence or a list of
     evidence sources (files, folders, globs, https:// URLs); ``me`` and ``date_order`` help
     reading chat exports (``--me``, ``--date-order``). The whole result is held in memory; for
-    very large books iterate ``Sanitizer.decisions()`` instead.
+    very large books use ``Sanitizer.run`` instead.
     """
+    from .options import EvidenceOptions, RunOptions, sanitizer
+
     if isinstance(books, (str, Path)) or hasattr(books, "read"):
         books = [books]  # type: ignore[list-item]
-    if not isinstance(evidence, Evidence):
-        evidence = load_evidence(evidence, me=me, date_order=date_order)
-    policy = Policy(
+    options = RunOptions(
         region=region,
-        keep_fields=frozenset(keep_fields),
-        max_age=parse_max_age(max_age),
+        keep_fields=tuple(keep_fields),
+        max_age=max_age,
         match_ar_without_9=match_ar_without_9,
         now=now,
-    )
-    options = ReadOptions(
         input_format=input_format,
         phone_columns=tuple(phone_columns),
         name_columns=tuple(name_columns),
     )
-    sanitizer = Sanitizer(evidence, policy, options)
-    decisions = list(sanitizer.decisions(books))
-    return Result(sanitizer.clean, decisions, sanitizer.summary, policy)
+    if not isinstance(evidence, Evidence):
+        evidence = EvidenceOptions(tuple(evidence), me=me, date_order=date_order).load()
+    decisions: list[Decision] = []
+    run = sanitizer(options, evidence).run(books, on_decision=decisions.append)
+    return Result(run.clean, decisions, run.summary, run.policy)

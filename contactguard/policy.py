@@ -111,13 +111,27 @@ def decide(
         return Decision(contact, True, Reason.INBOUND_FIRST, decided, output=output)
     reasons = {d.reason for d in decided}
     reason = next(r for r in _CONTACT_REASON_ORDER if r in reasons)
-    detail = ""
-    if reason is Reason.INVALID_NUMBER and policy.region is None:
-        detail = _NEED_REGION
-    return Decision(contact, False, reason, decided, detail=detail)
+    return Decision(contact, False, reason, decided, detail=removed_detail(reason, policy.region))
 
 
-_NEED_REGION = "national numbers need a default region: pass --region (e.g. --region DE)"
+NEED_REGION = "national numbers need a default region: pass --region (e.g. --region DE)"
+
+
+def removed_detail(reason: Reason, region: str | None) -> str:
+    """The detail a removed contact's entry carries: the hint that national numbers need a
+    region, for a contact removed as ``invalid-number`` in a run without one; else none."""
+    return NEED_REGION if reason is Reason.INVALID_NUMBER and region is None else ""
+
+
+def reason_without_evidence(valid: bool, numbers: bool) -> Reason:
+    """The reason a contact none of whose numbers has evidence is removed for: ``no-evidence``
+    when at least one of its numbers is ``valid``, else ``invalid-number`` when it has
+    ``numbers``, and ``no-number`` without any (the order of ``_CONTACT_REASON_ORDER``). The
+    quick path (``quick_decision``, and the report entries the workers render) asks this rule
+    instead of building a Decision."""
+    if valid:
+        return Reason.NO_EVIDENCE
+    return Reason.INVALID_NUMBER if numbers else Reason.NO_NUMBER
 
 
 def quick_decision(
@@ -148,12 +162,9 @@ def quick_decision(
             decided.append(new_number_decision(raw, e164, False, Reason.NO_EVIDENCE, ()))
         else:
             return None  # evidence: the full decision
-    if not decided:
-        return new_decision(contact, False, Reason.NO_NUMBER, (), None, None, "")
-    if valid:  # no-evidence comes before invalid-number in _CONTACT_REASON_ORDER
-        return new_decision(contact, False, Reason.NO_EVIDENCE, tuple(decided), None, None, "")
-    detail = _NEED_REGION if region is None else ""
-    return new_decision(contact, False, Reason.INVALID_NUMBER, tuple(decided), None, None, detail)
+    reason = reason_without_evidence(valid, bool(decided))
+    detail = removed_detail(reason, region)
+    return new_decision(contact, False, reason, tuple(decided), None, None, detail)
 
 
 def _strip_all(numbers: tuple[Number, ...], reason: Reason) -> tuple[NumberDecision, ...]:
@@ -251,4 +262,14 @@ def merge(into: Contact, other: Contact) -> Contact:
     return replace(into, phones=into.phones + extra, fields=fields)
 
 
-__all__ = ["BASE_FIELDS", "Policy", "decide", "merge", "normalize_numbers", "quick_decision"]
+__all__ = [
+    "BASE_FIELDS",
+    "NEED_REGION",
+    "Policy",
+    "decide",
+    "merge",
+    "normalize_numbers",
+    "quick_decision",
+    "reason_without_evidence",
+    "removed_detail",
+]

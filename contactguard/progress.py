@@ -188,9 +188,14 @@ class Console:
         if self._verbose:
             self.echo(*decision_line(decision))
 
+    def show(self, decision: Decision) -> None:
+        """In verbose mode, show the decision (the bar advances through ``decided``)."""
+        if self._verbose:
+            self.echo(*decision_line(decision))
+
     def decided(self, count: int, source: str, line: int) -> None:
-        """Advance the bar by ``count`` decisions that came as a batch (``Rendered``: made by
-        a worker process, or in this one without a Decision each)."""
+        """Advance the bar by ``count`` decisions, the last at ``line`` of ``source`` (a run's
+        ``on_progress``: a batch of the quick path, or one Decision)."""
         self.progress.advance(count, source, line)
 
     def echo(self, text: str, tone: str | None = None) -> None:

@@ -11,14 +11,14 @@ import json
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from . import phones
-from .model import Contact, Decision, Reason
-from .policy import _NEED_REGION, Policy
+from . import fastpaths, phones
+from .model import Decision, Reason
+from .policy import Policy
 
 REPORT_VERSION = 1
 
@@ -75,7 +75,8 @@ def contact_entry(decision: Decision, *, mask: bool = True) -> dict[str, Any]:
     return item
 
 
-def _header(summary: Any, policy: Policy) -> dict[str, Any]:
+def header(summary: Any, policy: Policy) -> dict[str, Any]:
+    """The report's head: version, time, inputs, policy, counts and the unmatched evidence."""
     return {
         "version": REPORT_VERSION,
         "generated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
@@ -94,7 +95,7 @@ def _header(summary: Any, policy: Policy) -> dict[str, Any]:
 
 def build_report(decisions: Iterable[Decision], summary: Any, policy: Policy) -> dict[str, Any]:
     """The whole report as a dict (held in memory; the CLI streams it instead)."""
-    report = _header(summary, policy)
+    report = header(summary, policy)
     report["contacts"] = [contact_entry(d) for d in decisions]
     return report
 
@@ -118,7 +119,6 @@ _CONTACT_MIDDLE = {
 }
 
 
-_CODE_LENGTH = phones._CODE_LENGTH
 _SOURCE_HEADS: dict[str, str] = {}
 
 
@@ -137,7 +137,7 @@ def entry_json(decision: Decision) -> str:
         else:  # the common entry: a stripped number without evidence
             numbers.append(_stripped(n.e164, n.raw, _STRIPPED_TAIL[n.reason]))
     text = (
-        _contact_head(decision.contact)
+        _contact_head(decision)
         + _CONTACT_MIDDLE[decision.kept, decision.reason] + ", ".join(numbers) + "]"
     )
     if decision.merged_into:
@@ -147,25 +147,106 @@ def entry_json(decision: Decision) -> str:
     return text + "}"
 
 
+def _reference_entry(decision: Decision) -> str:
+    """What ``entry_json`` stands in for: the entry through ``json.dumps`` (reference mode)."""
+    return json.dumps(contact_entry(decision), ensure_ascii=False)
+
+
 def _stripped(e164: str | None, raw: str, tail: str) -> str:
-    """The entry of a stripped number without evidence, up to ``tail`` (its decision)."""
+    """The JSON entry of a stripped number without evidence, up to ``tail`` (its decision and
+    reason, rendered): its masked form (of ``e164``, else of the number as written)."""
     if e164 is not None and e164[:1] == "+" and e164.isascii() and e164[1:].isdigit():
-        # phones.mask's first case, inline: an E.164 number ("+digits") whose national number
-        # has more than five digits, shown as "+" code, three digits, stars, two
-        length = _CODE_LENGTH.get(e164[1:4])
-        if length is not None:
-            hidden = len(e164) - length - 6
+        # phones.mask's common case, inline: "+", the country code and three digits shown,
+        # stars, the last two digits (nothing in it for JSON to escape)
+        shown = (_SHOWN or _learn_shown()).get(e164[1:4])
+        if shown is not None:
+            hidden = len(e164) - shown - 2
             if hidden > 0:
-                return f'{{"number": "{e164[: length + 4]}{"*" * hidden}{e164[-2:]}"{tail}'
+                return f'{{"number": "{e164[:shown]}{"*" * hidden}{e164[-2:]}"{tail}'
     return '{"number": ' + _encode(phones.mask(e164 or raw)) + tail
 
 
-def _contact_head(contact: Contact) -> str:
-    """An entry's start: its source, line and name."""
-    return _entry_head(contact.source, contact.line, contact.display_name)
+# E.164 number's first three digits → how many leading characters phones.mask shows of it
+_SHOWN: dict[str, int] = {}
 
 
-def _entry_head(source: str, line: int, name: str) -> str:
+def _learn_shown() -> dict[str, int]:
+    """``_SHOWN``, learnt from ``phones.mask`` itself on first use (two probes of different
+    lengths per lead): the leads where it shows "+", the country code and three digits and
+    stars the rest but the last two. Numbers of any other lead are left to ``phones.mask``."""
+    table = _SHOWN
+    for lead in map(str, range(100, 1000)):
+        seen = set()
+        for probe in (f"+{lead}2345678901", f"+{lead}23456789"):
+            masked = phones.mask(probe)
+            shown = masked.find("*")
+            if shown < 5 or masked != probe[:shown] + "*" * (len(probe) - shown - 2) + probe[-2:]:
+                break
+            seen.add(shown)
+        else:
+            if len(seen) == 1:
+                table[lead] = seen.pop()
+    return table
+
+
+RemovedEntry = Callable[[str, int, str, Reason, "list[str]"], str]
+
+
+def removed_entries(
+    details: Mapping[Reason, str],
+) -> tuple[Callable[[str], str], Callable[[str], str], RemovedEntry]:
+    """The renderers of a contact removed without evidence for any number, as ``entry_json``
+    writes its Decision (what the quick path renders most of a large book with): an invalid
+    number's entry (from the number as written), a valid number's entry (from its E.164 form),
+    and the contact's entry from its source, line, name, reason and those number entries.
+    ``details`` gives the detail each reason's entry carries (``policy.removed_detail``)."""
+    invalid_tail = _STRIPPED_TAIL[Reason.INVALID_NUMBER]
+    valid_tail = _STRIPPED_TAIL[Reason.NO_EVIDENCE]
+    middles = {
+        reason: _CONTACT_MIDDLE[False, reason].replace("%", "%%")
+        + "%s]"
+        + (', "detail": ' + _encode(details[reason]).replace("%", "%%")
+           if details.get(reason) else "")
+        + "}"
+        for reason in Reason
+    }
+    entry_head, encode, mask = _entry_head, _encode, phones.mask
+    shown_of = (_SHOWN or _learn_shown()).get
+
+    def invalid(raw: str) -> str:
+        return '{"number": ' + encode(mask(raw)) + invalid_tail
+
+    def valid(e164: str) -> str:
+        # as _stripped: a normalised number is "+digits"
+        shown = shown_of(e164[1:4])
+        if shown is not None and e164[:1] == "+" and e164.isascii() and e164[1:].isdigit():
+            hidden = len(e164) - shown - 2
+            if hidden > 0:
+                return f'{{"number": "{e164[:shown]}{"*" * hidden}{e164[-2:]}"{valid_tail}'
+        return '{"number": ' + encode(mask(e164)) + valid_tail
+
+    heads = _SOURCE_HEADS
+
+    def entry(source: str, line: int, name: str, reason: Reason, numbers: list[str]) -> str:
+        head = heads.get(source)
+        if head is None:
+            return entry_head(source, line, name) + middles[reason] % ", ".join(numbers)
+        return (f'{head}{line}", "name": {encode(masked_name(name))}'
+                + middles[reason] % ", ".join(numbers))
+
+    return invalid, valid, entry
+
+
+def _contact_head(decision: Decision) -> str:
+    """An entry's start: its source, line and name (a kept number in it shown, as
+    ``contact_entry`` shows it)."""
+    contact = decision.contact
+    # a merged duplicate is removed, yet its numbers are kept (in the contact it merged into)
+    kept = {n.e164 for n in decision.numbers if n.kept and n.e164}
+    return _entry_head(contact.source, contact.line, contact.display_name, kept)
+
+
+def _entry_head(source: str, line: int, name: str, kept: Collection[str] = ()) -> str:
     # '{"source": "<source>:' per book, encoded once (json escapes character by character)
     try:
         head = _SOURCE_HEADS[source]
@@ -173,74 +254,7 @@ def _entry_head(source: str, line: int, name: str) -> str:
         if len(_SOURCE_HEADS) > 256:
             _SOURCE_HEADS.clear()
         head = _SOURCE_HEADS[source] = '{"source": ' + _encode(source)[:-1] + ":"
-    return f'{head}{line}", "name": {_encode(masked_name(name))}'
-
-
-QuickEntry = Callable[[Contact], "tuple[str, str, int, int] | None"]
-# (source, line, display name, the numbers as written) → as QuickEntry
-QuickParts = Callable[[str, int, str, "Sequence[str]"], "tuple[str, str, int, int] | None"]
-
-
-def quick_entries(parts: QuickParts) -> QuickEntry:
-    """``parts`` (see ``quick_parts``) as a function of a parsed contact: what worker processes
-    render the contacts a reader yields with (the quick path). None for a contact with an error."""
-
-    def entry(contact: Contact) -> tuple[str, str, int, int] | None:
-        if contact.error is not None:
-            return None
-        numbers = [phone.value for phone in contact.phones]
-        return parts(contact.source, contact.line, contact.display_name, numbers)
-
-    return entry
-
-
-def quick_parts(
-    normalize: Callable[[str], str | None],
-    lookup: Callable[[str], Any],
-    region: str | None,
-    render: bool = True,
-) -> QuickParts:
-    """``entry_json(policy.quick_decision(...))`` of a parsed contact given by its parts (its
-    source, line, display name and numbers as written), without building the decision: the
-    entry, its reason code, how many numbers, and how many of them are invalid for want of a
-    region; None where quick_decision is None. What worker processes render most of a large
-    book with (the quick path): the readers offer whole cards and rows this way (``take``), so that
-    they never become a Contact. The parallel differential test holds it to the decision path.
-    Without ``render`` the entry is "" (a run that writes no JSON report counts only).
-    """
-    no_evidence, invalid, no_number = Reason.NO_EVIDENCE, Reason.INVALID_NUMBER, Reason.NO_NUMBER
-    valid_tail, invalid_tail = _STRIPPED_TAIL[no_evidence], _STRIPPED_TAIL[invalid]
-    middles = {reason: _CONTACT_MIDDLE[False, reason] for reason in Reason}
-    codes = {reason: reason.value for reason in Reason}
-    need_region = region is None
-    detail = ', "detail": ' + _encode(_NEED_REGION)
-    stripped, entry_head, is_national = _stripped, _entry_head, phones.is_national
-
-    def entry(
-        source: str, line: int, name: str, raws: Sequence[str]
-    ) -> tuple[str, str, int, int] | None:
-        numbers = []
-        valid = False
-        national = 0
-        for raw in raws:
-            e164 = normalize(raw)
-            if e164 is None:
-                numbers.append(stripped(None, raw, invalid_tail) if render else raw)
-                if need_region and is_national(raw):
-                    national += 1
-            elif lookup(e164) is not None:
-                return None  # evidence: the full decision
-            else:
-                valid = True
-                numbers.append(stripped(e164, raw, valid_tail) if render else raw)
-        reason = no_evidence if valid else invalid if numbers else no_number
-        if not render:
-            return "", codes[reason], len(numbers), national
-        more = detail if need_region and reason is invalid else ""
-        text = f"{entry_head(source, line, name)}{middles[reason]}{', '.join(numbers)}]{more}}}"
-        return text, codes[reason], len(numbers), national
-
-    return entry
+    return f'{head}{line}", "name": {_encode(masked_name(name, kept))}'
 
 
 # the spooled entries: one per line, indented as the header is
@@ -248,7 +262,7 @@ _FIRST, _NEXT, _SEPARATOR = b"\n    ", b",\n    ", ",\n    "
 
 
 def join_entries(entries: list[str]) -> bytes:
-    """Entries as ``ReportWriter.add_rendered`` takes them."""
+    """Entries as a report writer's ``_add_rendered`` takes them."""
     return _SEPARATOR.join(entries).encode("utf-8")
 
 
@@ -263,15 +277,17 @@ class ReportWriter:
         self._spool: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         self._count = 0
         self._pending: list[str] = []
+        self._entry = entry_json if fastpaths.enabled() else _reference_entry
 
     def add(self, decision: Decision) -> None:
         pending = self._pending
-        pending.append(entry_json(decision))
+        pending.append(self._entry(decision))
         if len(pending) >= self._BATCH:
             self._flush()
 
-    def add_rendered(self, data: bytes, count: int) -> None:
-        """Add ``count`` entries made by ``join_entries`` (in a worker process), in order."""
+    def _add_rendered(self, data: bytes, count: int) -> None:
+        """Add ``count`` entries made by ``join_entries`` (the engine's quick path, in a worker
+        process or in this one), in order. Only ``Sanitizer.run`` calls this."""
         if count:
             self._flush()
             self._write(data, count)
@@ -291,7 +307,7 @@ class ReportWriter:
 
     def finish(self, stream: IO[bytes], summary: Any, policy: Policy) -> None:
         self._flush()
-        head = json.dumps(_header(summary, policy), ensure_ascii=False, indent=2)
+        head = json.dumps(header(summary, policy), ensure_ascii=False, indent=2)
         stream.write((head[:-2] + ',\n  "contacts": [').encode("utf-8"))
         self._spool.seek(0)
         shutil.copyfileobj(self._spool, stream, 1 << 20)

@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .model import Decision
 from .policy import Policy
-from .report import ReportWriter, _header, contact_entry
+from .report import ReportWriter, contact_entry, header
 
 if TYPE_CHECKING:
     from .pipeline import Summary
@@ -342,7 +342,7 @@ class HtmlReportWriter:
         self._count += 1
         self._spool.write(row_html(self._count, decision))
 
-    def add_rendered(self, data: bytes, count: int) -> None:
+    def _add_rendered(self, data: bytes, count: int) -> None:
         """Add ``count`` JSON entries made by ``report.join_entries`` (in a worker process or
         by the one-process path), in order: the HTML report takes the quick path as the JSON
         report does, parsing the entries in C instead of building a Decision for each."""
@@ -360,7 +360,7 @@ class HtmlReportWriter:
         self._spool.close()
 
     def finish(self, stream: IO[bytes], summary: Summary, policy: Policy) -> None:
-        head = _header(summary, policy)
+        head = header(summary, policy)
         stream.write(page_head(head, self._count).encode("utf-8"))
         self._spool.seek(0)
         with self._spool:

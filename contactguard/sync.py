@@ -54,8 +54,9 @@ from typing import IO, TYPE_CHECKING, Any
 from .books import ReadOptions
 from .cardtext import card_hash
 from .guards import GuardRefused, nested_collections, no_evidence, too_many_deletions
-from .model import Contact, Take
-from .pipeline import Sanitizer, Summary, parse_max_age
+from .model import Decision
+from .options import RunOptions, parse_max_age
+from .pipeline import Sanitizer, Summary
 from .policy import Policy
 from .syncapply import Applier, QuarantineFailed
 from .syncconfig import Endpoint, SyncConfig, is_url, load_config, secret
@@ -208,33 +209,35 @@ class SyncJob:
     def plan(self) -> Plan:
         """Compute the clean book and the changes the target needs; change nothing."""
         evidence = self._evidence()
-        policy = Policy(
+        policy = RunOptions(
             region=self.config.region,
             keep_fields=self.config.keep_fields,
-            max_age=parse_max_age(self.config.max_age),
+            max_age=self.config.max_age,
             match_ar_without_9=self.config.match_ar_without_9,
             now=self._now,
-        )
+        ).policy()
+        sanitizer = Sanitizer(evidence, policy, self._read_options(policy))
+        decisions: list[Decision] = []
         if self._shared is not None:
-            sanitizer = self._shared.sanitizer(evidence, policy)
-            decisions = list(sanitizer.decisions([self._shared.label]))
+            run = sanitizer.run([self._shared.book()], on_decision=decisions.append)
             self.groups = self._shared.groups
         else:
             with self._source_book() as (book, names):
-                sanitizer = _CardSanitizer(evidence, policy, self._read_options(policy), names)
-                decisions = list(sanitizer.decisions([book]))
+                # each source card's contacts are named by the card's own URL
+                relabel = None if names is None else names.rename
+                run = sanitizer.run([book], on_decision=decisions.append, relabel=relabel)
         notes = list(evidence.warnings)
         if self.groups:
             notes.append(
                 f"{self.groups} group card(s) in the source (KIND:group): lists, not people; "
                 "never synced"
             )
-        desired = desired_book(sanitizer.clean, notes)
+        desired = desired_book(run.clean, notes)
         assert self.target is not None
         listing = self._target_listing()
         known = self._known(listing)
         plan = diff(desired, known, self.target.href_for)
-        plan.decisions, plan.summary, plan.policy = decisions, sanitizer.summary, policy
+        plan.decisions, plan.summary, plan.policy = decisions, run.summary, policy
         plan.notes = notes + plan.notes
         plan.target_cards = len(listing)
         plan.refusals = self._refusals(plan, evidence)
@@ -479,25 +482,6 @@ class SyncJob:
         return out
 
 
-class _CardSanitizer(Sanitizer):
-    """The Sanitizer, with each source card's contacts named by the card's own URL."""
-
-    def __init__(
-        self,
-        evidence: Evidence,
-        policy: Policy,
-        options: ReadOptions,
-        names: CardNames | None,
-    ) -> None:
-        super().__init__(evidence, policy, options)
-        self._names = names
-
-    def _read(self, label: str, source: Any, take: Take | None = None) -> Iterator[Contact]:
-        if self._names is None:
-            return super()._read(label, source, take)
-        # every contact must be renamed: none is offered to ``take``, which would see the
-        # joined book's line
-        return map(self._names.rename, super()._read(label, source))
 
 
 # --------------------------------------------------------------------------- one run

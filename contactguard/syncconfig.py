@@ -17,7 +17,7 @@ from typing import Any
 from ._files import file_error, named_file
 from .errors import ConfigError
 from .guards import DEFAULT_MAX_DELETE_SHARE, check_keep_fields, check_region
-from .pipeline import parse_max_age
+from .options import parse_max_age
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from contactguard._text import count
 from contactguard.cli import main
 from contactguard.errors import ConfigError
-from contactguard.pipeline import parse_max_age
+from contactguard.options import parse_max_age
 
 LEDGER = "phone,first_inbound_at\n+4917012345678,2026-01-10\n"
 ANNA = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Anna\r\nTEL:+4917012345678\r\nEND:VCARD\r\n"

@@ -22,7 +22,7 @@ import pytest
 from contactguard import read_book
 from contactguard.errors import ConfigError, ContactguardError, EvidenceError, InputError
 from contactguard.evidence import chats, load_evidence
-from contactguard.pipeline import parse_max_age
+from contactguard.options import parse_max_age
 from contactguard.timeparse import parse_timestamp
 
 CARD = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:{fn}\r\nTEL:+4915123456701\r\nEND:VCARD\r\n"

@@ -18,13 +18,14 @@ import zipfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contactguard import _zip, sanitize
+from contactguard import _workers, _zip, sanitize
 from contactguard._files import named_file
 from contactguard._text import csv_cell, terminal_lines, terminal_safe
 from contactguard.books import ReadOptions, chunks, read_book
@@ -63,6 +64,7 @@ def peak_mb(code: str, *args: str) -> tuple[float, float, str]:
 # --- one bounded line reader: a long line in a book read in pieces ----------------------------
 
 LONG_BOOK = """
+    import os
     import sys
     from pathlib import Path
     from contactguard.evidence import load_evidence
@@ -87,8 +89,7 @@ LONG_BOOK = """
         out.writelines(rows)
     sanitizer = Sanitizer(load_evidence([]))
     try:
-        for _ in sanitizer.stream([str(path)], jobs=2, entries=True):
-            pass
+        sanitizer.run([str(path)], jobs=2, report=open(os.devnull, "wb"))
     except Exception as exc:
         print(type(exc).__name__, exc)
     print("contacts", sanitizer.summary.contacts_in)
@@ -747,35 +748,30 @@ def test_a_password_file_that_is_not_utf8_is_one_line(tmp_path: Path, data: byte
 
 # --- the HTML report on the quick path ----------------------------------------------------------
 
-def _html_rows(book: Path, evidence: Any, quick: bool) -> str:
-    from contactguard.pipeline import Rendered, Sanitizer
+def _html_rows(book: Path, evidence: Any, quick: bool, tmp_path: Path) -> str:
+    from contactguard.pipeline import Sanitizer
     from contactguard.policy import Policy
-    from contactguard.report_html import HtmlReportWriter
 
     sanitizer = Sanitizer(evidence, Policy(region="DE"), ReadOptions())
-    writer = HtmlReportWriter()
-    items = (sanitizer.stream([book], jobs=2, entries=True, chunk_bytes=4096, min_bytes=0)
-             if quick else sanitizer.decisions([book]))
-    for item in items:
-        if isinstance(item, Rendered):
-            writer.add_rendered(item.data, item.count)
-        else:
-            writer.add(item)
-    out = io.BytesIO()
-    writer.finish(out, sanitizer.summary, sanitizer.policy)
-    page = out.getvalue().decode("utf-8")
+    report = tmp_path / f"report-{quick}.html"
+    with mock.patch.object(_workers, "PARALLEL_MIN_BYTES", 0), \
+            mock.patch.object(_workers, "CHUNK_BYTES", 4096):
+        sanitizer.run([book], jobs=2, report=report,
+                      on_decision=None if quick else (lambda decision: None))
+    page = report.read_text(encoding="utf-8")
     return page[page.index("<tbody>"):]
 
 
 @pytest.mark.parametrize("book", sorted((TESTS.parent / "samples").glob("*.vcf"))
                          + sorted((TESTS.parent / "samples").glob("*.csv")), ids=str)
 def test_the_html_report_from_rendered_entries_is_the_html_report_of_decisions(
-    book: Path
+    book: Path, tmp_path: Path
 ) -> None:
     """The HTML report built from the entries workers render (the fast path) has exactly the
     rows the HTML report built from every Decision has."""
     evidence = load_evidence([TESTS.parent / "samples" / "ledger.csv"])
-    assert _html_rows(book, evidence, True) == _html_rows(book, evidence, False)
+    assert _html_rows(book, evidence, True, tmp_path) == _html_rows(
+        book, evidence, False, tmp_path)
 
 
 @pytest.mark.radicale

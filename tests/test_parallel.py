@@ -3,24 +3,26 @@ exactly what reading it in one process gives — decisions, report, clean book, 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
-from contactguard import phones
+from contactguard import _workers, fastpaths, phones
 from contactguard.books import ReadOptions, chunks, read_book
 from contactguard.cli import main
 from contactguard.errors import InputError
 from contactguard.evidence import Evidence, load_evidence
-from contactguard.model import EvidenceRecord
-from contactguard.pipeline import Rendered, Sanitizer
+from contactguard.model import Contact, EvidenceRecord
+from contactguard.pipeline import Sanitizer
 from contactguard.policy import Policy
-from contactguard.report import ReportWriter
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the workers fork (Linux only)")
 
@@ -57,35 +59,33 @@ def _evidence(book: Path) -> Evidence:
 
 def _run(book: Path, evidence: Evidence, *, jobs: int | None, chunk_bytes: int = 1,
          entries: bool = True, region: str | None = "DE") -> tuple[Any, ...]:
-    """(report contacts, summary, clean book, item types) of a run, or the error it raised.
-    ``jobs=None`` is the reference: ``decisions()``, every contact decided in full and its
-    entry written from its Decision."""
+    """(report contacts, summary, clean book, batch sizes) of a run, or the error it raised.
+    ``jobs=None`` is the reference: every fast path off (a Decision for every contact, its
+    entry through json.dumps). Books of any size are cut into pieces of ``chunk_bytes``."""
     policy = Policy(region=region, now=_parse(NOW))
     sanitizer = Sanitizer(evidence, policy, ReadOptions(fields=policy.keep_fields))
-    writer = ReportWriter()
-    kinds = set()
-    try:
-        items = sanitizer.decisions([book]) if jobs is None else sanitizer.stream(
-            [book], jobs=jobs, entries=entries, chunk_bytes=chunk_bytes, min_bytes=0)
-        for item in items:
-            kinds.add(type(item))
-            if isinstance(item, Rendered):
-                assert bool(item.data) == entries
-                if entries:
-                    writer.add_rendered(item.data, item.count)
-            else:
-                writer.add(item)
-    except InputError as exc:
-        writer.close()
-        return ("error", str(exc))
     out = io.BytesIO()
-    writer.finish(out, sanitizer.summary, policy)
-    report = json.loads(out.getvalue())
-    clean = [(c.fn, c.phones, c.where) for c in sanitizer.clean]
-    contacts = report["contacts"] if entries else None
-    counts = sanitizer.summary
+    batches: list[int] = []
+    try:
+        with _pieces(chunk_bytes), fastpaths.reference(jobs is None):
+            run = sanitizer.run(
+                [book], jobs=jobs or 1, report=out if entries else None,
+                on_progress=lambda count, source, line: batches.append(count))
+    except InputError as exc:
+        return ("error", str(exc))
+    contacts = json.loads(out.getvalue())["contacts"] if entries else None
+    clean = [(c.fn, c.phones, c.where) for c in run.clean]
+    counts = run.summary
     summary = {**counts.as_dict(), "hint_region": counts.invalid_without_region}
-    return contacts, summary, clean, kinds
+    return contacts, summary, clean, batches
+
+
+@contextlib.contextmanager
+def _pieces(chunk_bytes: int) -> Iterator[None]:
+    """Within the block a run cuts a book of any size into pieces of ``chunk_bytes``."""
+    with mock.patch.object(_workers, "PARALLEL_MIN_BYTES", 0), \
+            mock.patch.object(_workers, "CHUNK_BYTES", chunk_bytes):
+        yield
 
 
 def _parse(text: str) -> Any:
@@ -105,17 +105,22 @@ def test_every_fixture_reads_the_same_in_pieces(book: Path) -> None:
 
 
 def test_samples_are_read_in_pieces_by_workers() -> None:
-    """The parallel path is really taken: workers send Rendered batches; some contacts (those
-    with evidence, by number or by chat name) come back to be decided here."""
+    """The parallel path is really taken: workers send batches of quick decisions; some
+    contacts (those with evidence, by number or by chat name) come back to be decided here."""
     book = ROOT / "samples" / "company-book.vcf"
-    result = _run(book, _evidence(book), jobs=2)
-    assert result[3] == {Rendered, type(next(iter(_decisions(book))))}
+    kinds: set[type] = set()
+    settle = _workers.settle
+
+    def seen(run: Any, items: Any) -> Any:
+        items = list(items)
+        kinds.update(map(type, items))
+        return settle(run, items)
+
+    with mock.patch.object(_workers, "settle", seen):
+        result = _run(book, _evidence(book), jobs=2)
+    assert kinds == {_workers.Rendered, Contact}
     assert result[1]["reasons"]["inbound-first"] > 0
     assert result[1]["reasons"]["ambiguous-number"] > 0  # chat evidence under a name
-
-
-def _decisions(book: Path) -> Any:
-    return Sanitizer(_evidence(book), Policy(region="DE")).decisions([book])
 
 
 def test_several_books_merge_across_pieces_as_in_one_process() -> None:
@@ -127,16 +132,11 @@ def test_several_books_merge_across_pieces_as_in_one_process() -> None:
     runs = []
     for jobs in (1, 2):
         sanitizer = Sanitizer(evidence, policy, ReadOptions(fields=policy.keep_fields))
-        writer = ReportWriter()
-        for item in sanitizer.stream(books, jobs=jobs, entries=True, chunk_bytes=1, min_bytes=0):
-            if isinstance(item, Rendered):
-                writer.add_rendered(item.data, item.count)
-            else:
-                writer.add(item)
         out = io.BytesIO()
-        writer.finish(out, sanitizer.summary, policy)
+        with _pieces(1):
+            run = sanitizer.run(books, jobs=jobs, report=out)
         report = json.loads(out.getvalue())
-        runs.append((report["contacts"], report["summary"], sanitizer.clean))
+        runs.append((report["contacts"], report["summary"], run.clean))
     assert runs[0] == runs[1]
     assert runs[0][1]["merged"] > 0
 
@@ -182,11 +182,10 @@ def test_generated_books(tmp_path: Path, fmt: str, region: str | None) -> None:
 def test_batches_stay_small_in_one_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
 ) -> None:
-    """A book read in one process comes in batches of at most _BATCH entries (memory stays
+    """A book read in one process comes in batches of at most BATCH entries (memory stays
     flat): a full batch declines the next contact offered, which is then decided from its
     Contact; the results are those of ``decisions()``."""
-    pipeline = sys.modules["contactguard.pipeline"]
-    monkeypatch.setattr(pipeline, "_BATCH", 7)
+    monkeypatch.setattr(_workers, "BATCH", 7)
     book = _generated(tmp_path, fmt, 600)
     # evidence for one contact in ten: runs of quick decisions longer than a batch
     evidence = load_evidence([ROOT / "samples" / "ledger.csv"])
@@ -198,9 +197,9 @@ def test_batches_stay_small_in_one_process(
                                         last_inbound_at=at))
     policy = Policy(region="DE", now=_parse(NOW))
     sanitizer = Sanitizer(evidence, policy, ReadOptions(fields=policy.keep_fields))
-    counts = [item.count for item in sanitizer.stream([book], jobs=1, entries=True)
-              if isinstance(item, Rendered)]
-    assert max(counts) == 7 and sum(counts) > 450
+    counts: list[int] = []
+    sanitizer.run([book], report=io.BytesIO(), on_progress=lambda n, *where: counts.append(n))
+    assert max(counts) == 7 and sum(n for n in counts if n > 1) > 450
     assert _run(book, evidence, jobs=1)[:3] == _run(book, evidence, jobs=None)[:3]
 
 
@@ -285,7 +284,7 @@ class TestCuts:
         assert len(cuts) == 1 and cuts[0].start == 0 and cuts[0].last
 
 
-_real_work = sys.modules["contactguard.pipeline"]._work
+_real_work = _workers._work
 
 
 def _dying_work(chunk: chunks.Chunk) -> Any:
@@ -306,7 +305,7 @@ def test_a_killed_worker_costs_time_not_contacts(
     alone = _run(book, evidence, jobs=None)
     plan = chunks.plan(book, "b", ReadOptions(), 4096)
     assert plan is not None and any(40_000 < c.start < 50_000 for c in plan.chunks())
-    monkeypatch.setattr(sys.modules["contactguard.pipeline"], "_work", _dying_work)
+    monkeypatch.setattr(_workers, "_work", _dying_work)
     assert _run(book, evidence, jobs=2, chunk_bytes=4096)[:3] == alone[:3]
 
 

@@ -115,26 +115,16 @@ def test_clean_book_holds_only_allowed_numbers_and_fields(
             assert entry.initiated and not entry.opted_out and not entry.expired(NOW, max_age)
 
 
-def _report(sanitizer: Sanitizer, items, policy: Policy) -> tuple[object, ...]:
-    """(report contacts, summary, clean book) of a run's items."""
+def _report(sanitizer: Sanitizer, source: object, quick: bool) -> tuple[object, ...]:
+    """(report contacts, summary, clean book) of a run: on the quick path, or with a Decision
+    for every contact."""
     import json
 
-    from contactguard.pipeline import Rendered
-    from contactguard.report import ReportWriter
-
-    writer = ReportWriter()
     out = io.BytesIO()
-    try:
-        for item in items:
-            if isinstance(item, Rendered):
-                writer.add_rendered(item.data, item.count)
-            else:
-                writer.add(item)
-        writer.finish(out, sanitizer.summary, policy)
-    finally:
-        writer.close()
+    run = sanitizer.run([source], report=out,
+                        on_decision=None if quick else (lambda decision: None))
     report = json.loads(out.getvalue())
-    return report["contacts"], report["summary"], sanitizer.clean
+    return report["contacts"], report["summary"], run.clean
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -145,8 +135,8 @@ def _report(sanitizer: Sanitizer, items, policy: Policy) -> tuple[object, ...]:
     fmt=st.sampled_from(["vcard3", "csv"]),
 )
 def test_rendered_in_one_process_as_decided(book, evidence, region, fmt) -> None:
-    """``stream`` in one process (the common decisions rendered from what the reader offers)
-    writes the report and clean book that ``decisions()`` (a Decision for every contact) does."""
+    """A run in one process (the common decisions rendered from what the reader offers) writes
+    the report and clean book that a run with a Decision for every contact does."""
     from contactguard.books import ReadOptions, write_book
 
     ev = Evidence()
@@ -159,10 +149,8 @@ def test_rendered_in_one_process_as_decided(book, evidence, region, fmt) -> None
     for quick in (False, True):
         sanitizer = Sanitizer(ev, policy, ReadOptions(fields=policy.keep_fields))
         source = _Book(buffer.getvalue())
-        items = sanitizer.stream([source], jobs=1, entries=True) if quick else (
-            sanitizer.decisions([source]))
         try:
-            runs.append(_report(sanitizer, items, policy))
+            runs.append(_report(sanitizer, source, quick))
         except InputError as exc:  # a book the writer made unreadable (a NUL byte, no phones)
             runs.append(("error", str(exc)))
     assert runs[0] == runs[1]
