@@ -1,12 +1,14 @@
-"""contactguard sync against vdirsyncer 0.21, side by side, on one Radicale server.
+"""contactguard sync against vdirsyncer 0.21, side by side, on one server (Radicale or Xandikos).
 
-    .venv/bin/python benchmarks/bench_sync.py [--cards 8000] [--kept-share 0.05] [--repeat 3]
+    .venv/bin/python benchmarks/bench_sync.py [--server radicale|xandikos] [--cards 8000]
+        [--kept-share 0.05] [--repeat 3]
 
 Generates its own book (``--cards`` vCard 3.0 cards with UID, FN, N, one or two numbers, some
-ORG/EMAIL), uploads it to a Radicale address book ``/it/all/`` in one request, writes an evidence
-ledger in which ``--kept-share`` of the people wrote first, lists the book once untimed (Radicale
-builds its item cache on the first listing; neither tool should pay for it), then measures, in
-one run, ``--repeat`` rounds of:
+ORG/EMAIL), uploads it to the address book ``/it/all/`` (Radicale: in one request; Xandikos, which
+takes no whole-collection PUT: one PUT per card, untimed), writes an evidence ledger in which
+``--kept-share`` of the people wrote first, lists the book once untimed (Radicale builds its item
+cache on the first listing; neither tool should pay for it), then measures, in one run,
+``--repeat`` rounds of:
 
 1. vdirsyncer pull of ``/it/all/`` into a local folder (first sync; folder and status emptied),
 2. ``contactguard sync`` of ``/it/all/`` into the phone's address book ``/phone1/whatsapp/``
@@ -28,7 +30,12 @@ Two more figures put those ratios in context (printed, not targets):
   ``sync-collection`` REPORT with a current token, timed in-process with httpx — as a share of
   vdirsyncer's no-op. No client can answer the no-op or the after-changes case for less.
 
-Counting requests must not slow what is timed, so Radicale runs at log level ``warning`` and:
+Both servers are started the way the test suite starts them (``tests/radicale_server.py``,
+``tests/xandikos_server.py``): Radicale with htpasswd logins, Xandikos without logins (it leaves
+them to a proxy), so against Xandikos neither tool sends credentials.
+
+Counting requests must not slow what is timed, so Radicale runs at log level ``warning`` (Xandikos
+writes its one access-log line per request to its log file, as in the tests) and:
 
 - contactguard's requests are counted on the client side, in the timed runs themselves: its HTTP
   session counts every request it sends, and the JSON report carries the counts;
@@ -61,7 +68,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from radicale_server import USERS, RadicaleServer  # noqa: E402
+from radicale_server import USERS, RadicaleServer, ServerProcess  # noqa: E402
+from xandikos_server import XandikosServer  # noqa: E402
 
 VDIR_VENV = HERE / ".venv-vdirsyncer"
 VDIRSYNCER = VDIR_VENV / "bin" / "vdirsyncer"
@@ -136,7 +144,50 @@ def contactguard_requests(report: Path) -> Counter[str]:
     return Counter({f"{where}:{k}": v for where, counts in sent.items() for k, v in counts.items()})
 
 
-def server_floor(url: str) -> float:
+def login(server: ServerProcess, user: str) -> tuple[str, str] | None:
+    """httpx ``auth`` for ``user`` on ``server``: none on Xandikos, which has no logins."""
+    return (user, USERS[user]) if isinstance(server, RadicaleServer) else None
+
+
+def upload_book(server: ServerProcess, book: bytes) -> None:
+    """The whole book into ``/it/all/`` (untimed set-up)."""
+    if isinstance(server, RadicaleServer):
+        server.put_book("it", "all", book)
+        return
+    # Xandikos commits every PUT to the collection's Git repository, rewriting a tree that grows
+    # with the book (8,000 PUTs: well over ten minutes). So the server is stopped, the cards are
+    # committed to the repository its MKCOL made in one commit, as its own PUT does one, and the
+    # server is started again on the same storage and port.
+    from dulwich.index import index_entry_from_stat
+    from dulwich.objects import Blob
+    from dulwich.repo import Repo
+
+    assert isinstance(server, XandikosServer)
+    server.make_addressbook("it", "all")
+    server.stop()
+    folder = server.folder / "data" / "it" / "all"
+    repo = Repo(str(folder))
+    index = repo.open_index()
+    for i, card in enumerate(book.decode().split("BEGIN:VCARD")[1:]):
+        name, data = f"bench-{i:05d}.vcf", ("BEGIN:VCARD" + card).encode()
+        (folder / name).write_bytes(data)
+        blob = Blob.from_string(data)
+        repo.object_store.add_object(blob)
+        index[name.encode()] = index_entry_from_stat(os.lstat(folder / name), blob.id)
+    index.write()
+    repo.get_worktree().commit(message=b"benchmark book", tree=index.commit(repo.object_store))
+    repo.close()
+    server.start()
+
+
+def count_cards(server: ServerProcess, user: str, book: str) -> int:
+    """How many cards ``/<user>/<book>/`` holds, from a depth-1 PROPFIND."""
+    with httpx.Client(base_url=server.url, auth=login(server, user), timeout=600) as http:
+        listing = http.request("PROPFIND", f"/{user}/{book}/", headers={"Depth": "1"}).text
+    return len(set(re.findall(r"<[^>]*href>([^<]+\.vcf)</", listing)))
+
+
+def server_floor(server: ServerProcess) -> float:
     """Seconds of one ``sync-collection`` REPORT on the source with a current token (median of
     3): what the server spends telling that nothing changed."""
     prop = (
@@ -144,7 +195,7 @@ def server_floor(url: str) -> float:
         b"<d:prop><d:sync-token/></d:prop></d:propfind>"
     )
     headers = {"Depth": "0", "Content-Type": "application/xml; charset=utf-8"}
-    with httpx.Client(base_url=url, auth=("it", USERS["it"]), timeout=600) as http:
+    with httpx.Client(base_url=server.url, auth=login(server, "it"), timeout=600) as http:
         answer = http.request("PROPFIND", "/it/all/", headers=headers, content=prop)
         token = re.search(r"sync-token>([^<]+)<", answer.text)
         assert token is not None
@@ -167,6 +218,8 @@ def fmt(counts: Counter[str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server", choices=("radicale", "xandikos"), default="radicale",
+                        help="the CardDAV server both tools sync against (default radicale)")
     parser.add_argument("--cards", type=int, default=8000)
     parser.add_argument("--kept-share", type=float, default=0.05,
                         help="share of people with inbound-first evidence (default 0.05)")
@@ -179,24 +232,29 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="cg-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        server = RadicaleServer(tmp / "radicale", log_level="warning").start()
+        server: RadicaleServer | XandikosServer
+        if args.server == "radicale":
+            server = RadicaleServer(tmp / "radicale", log_level="warning").start()
+        else:
+            server = XandikosServer(tmp / "xandikos").start()
         try:
             book, ledger, kept = make_book(args.cards, args.kept_share)
-            with httpx.Client(base_url=server.url, auth=("it", USERS["it"]), timeout=600) as http:
-                http.request("PROPFIND", "/it/", headers={"Depth": "0"})
-                http.put("/it/all/", content=book,
-                         headers={"Content-Type": "text/vcard"}).raise_for_status()
+            upload_book(server, book)
+            with httpx.Client(base_url=server.url, auth=login(server, "it"), timeout=600) as http:
                 # warm-up, untimed: Radicale fills its item cache on the first listing
                 http.request("PROPFIND", "/it/all/", headers={"Depth": "1"}).raise_for_status()
 
             # --- vdirsyncer: the source into a local folder ----------------------------------
             vdir_folder, vdir_status = tmp / "vdir", tmp / "vdir-status"
+            src_login = (
+                f'username = "it"\npassword = "{USERS["it"]}"\n' if login(server, "it") else ""
+            )
             (tmp / "vdirsyncer.conf").write_text(
                 f'[general]\nstatus_path = "{vdir_status}/"\n\n'
                 '[pair book]\na = "src"\nb = "local"\ncollections = null\n'
                 'conflict_resolution = "a wins"\n\n'
                 f'[storage src]\ntype = "carddav"\nurl = "{server.url}/it/all/"\n'
-                f'username = "it"\npassword = "{USERS["it"]}"\nread_only = true\n\n'
+                f'{src_login}read_only = true\n\n'
                 f'[storage local]\ntype = "filesystem"\npath = "{vdir_folder}/"\n'
                 'fileext = ".vcf"\n'
             )
@@ -213,13 +271,14 @@ def main() -> None:
             (tmp / "phone1.pw").write_text(USERS["phone1"])
             (tmp / "phone1.pw").chmod(0o600)  # contactguard refuses a secret others may read
             config = tmp / "sync.toml"
+            logins = login(server, "it") is not None
             config.write_text(
                 f'region = "DE"\nquarantine = "quarantine/"\n'
-                f'[source]\nurl = "{server.url}/it/all/"\nusername = "it"\n'
-                'password_env = "CG_SOURCE_PASSWORD"\n'
-                f'[target]\nurl = "{server.url}/phone1/whatsapp/"\nusername = "phone1"\n'
-                'password_file = "phone1.pw"\n'
-                '[evidence]\nsources = ["ledger.csv"]\n'
+                f'[source]\nurl = "{server.url}/it/all/"\n'
+                + ('username = "it"\npassword_env = "CG_SOURCE_PASSWORD"\n' if logins else "")
+                + f'[target]\nurl = "{server.url}/phone1/whatsapp/"\n'
+                + ('username = "phone1"\npassword_file = "phone1.pw"\n' if logins else "")
+                + '[evidence]\nsources = ["ledger.csv"]\n'
             )
             env = {**os.environ, "CG_SOURCE_PASSWORD": USERS["it"]}
             cg = [*CONTACTGUARD, "sync", "--config", str(config), "--quiet"]
@@ -234,7 +293,7 @@ def main() -> None:
             rng = random.Random(6578)
 
             def edit_source(round_no: int) -> None:
-                with httpx.Client(base_url=server.url, auth=("it", USERS["it"]),
+                with httpx.Client(base_url=server.url, auth=login(server, "it"),
                                   timeout=60) as http:
                     listing = http.request("PROPFIND", "/it/all/", headers={"Depth": "1"}).text
                     hrefs = sorted(set(re.findall(r"<[^>]*href>([^<]+\.vcf)</", listing)))
@@ -260,13 +319,13 @@ def main() -> None:
                 times["cn"].append(timed(cg, env))
                 cg_noop_req = contactguard_requests(report)
                 cg_noop_reused = json.loads(report.read_text())["sync"].get("reused")
-                times["floor"].append(server_floor(server.url))
+                times["floor"].append(server_floor(server))
                 edit_source(round_no)
                 times["vc"].append(timed([*vdir, "sync"]))
                 times["cc"].append(timed(cg, env))
                 cg_change_req = contactguard_requests(report)
             pulled = len(list(vdir_folder.glob("*.vcf")))
-            on_phone = len(server.cards("phone1", "whatsapp"))
+            on_phone = count_cards(server, "phone1", "whatsapp")
 
             # --- vdirsyncer's requests, counted in untimed runs ------------------------------
             vdir_fresh()
@@ -277,7 +336,9 @@ def main() -> None:
 
     med = {k: statistics.median(v) for k, v in times.items()}
     rounds = {k: " ".join(f"{x:.2f}" for x in v) for k, v in times.items()}
-    print(f"source: {args.cards} cards on Radicale 127.0.0.1 (log level warning); vdirsyncer "
+    where = "Radicale 127.0.0.1 (log level warning)" if args.server == "radicale" else (
+        "Xandikos 127.0.0.1 (no logins)")
+    print(f"source: {args.cards} cards on {where}; vdirsyncer "
           f"pulled {pulled}; {kept} wrote first ({args.kept_share:.1%}); phone holds {on_phone}; "
           f"median of {args.repeat} rounds")
     print(f"vdirsyncer pull          {med['vp']:6.2f} s  [{rounds['vp']}]  "
