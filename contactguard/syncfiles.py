@@ -137,6 +137,7 @@ def write_sync_report(path: Path, outcome: SyncOutcome, config: SyncConfig) -> N
     else:
         from .report import build_report  # a reused run does not import it
 
+        assert plan.policy is not None  # set by every plan that decided
         report = build_report(plan.decisions, plan.summary, plan.policy)
         report["sync"] = section
         text = json.dumps(report, ensure_ascii=False, indent=2)

@@ -20,12 +20,12 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .cardkind import is_group_card, slim
-from .model import Contact
 from .syncconfig import Endpoint, SyncConfig, secret
 
 if TYPE_CHECKING:
     from . import davsync
     from .carddav import CardDAVClient, HttpSession, RemoteCard
+    from .model import Contact
     from .sourcecache import SourceCache
 
 __all__ = ["CardNames", "SourceReader", "http_session", "origin"]

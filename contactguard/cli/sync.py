@@ -34,7 +34,7 @@ def sync(config: str | None, config_dir: str | None, jobs: int, dry_run: bool, q
     Example: contactguard sync --config sync.toml --dry-run
     """
     from ..guards import GuardRefused
-    from ..report import summary_text
+    from ..summary import summary_text
     from ..sync import load_config, run_sync
 
     if (config is None) == (config_dir is None):
