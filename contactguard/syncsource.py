@@ -58,6 +58,7 @@ def http_session(
         ca_bundle=None if endpoint.ca_bundle is None else str(endpoint.ca_bundle),
         transport=transport,
         sleep=sleep,
+        plain_http=(endpoint.url or "").lower().startswith("http://"),
     )
 
 
