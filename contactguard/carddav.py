@@ -174,6 +174,7 @@ class HttpSession:
         ca_bundle: str | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        plain_http: bool = False,
     ) -> None:
         credentials = credentials or Credentials()
         auth: httpx.Auth | None = None
@@ -182,8 +183,15 @@ class HttpSession:
             headers["Authorization"] = f"Bearer {credentials.token}"
         elif credentials.username is not None:
             auth = httpx.BasicAuth(credentials.username, credentials.password or "")
-        # TLS is always verified: against the system's CAs, or the config's ca_bundle
-        tls = _tls_context(ca_bundle) if ca_bundle else _system_tls()
+        # TLS is always verified: against the system's CAs, or the config's ca_bundle. A session
+        # to an http:// endpoint (``plain_http``) loads no CAs (~30 ms): its context trusts none,
+        # so any https:// URL it were ever sent to fails verification (fails closed)
+        if ca_bundle:
+            tls = _tls_context(ca_bundle)
+        elif plain_http:
+            tls = _trusting_none()
+        else:
+            tls = _system_tls()
         self.retries = max(0, retries)
         self.backoff = backoff
         self.max_retry_after = max_retry_after
@@ -308,6 +316,11 @@ class HttpSession:
                 delay = max(delay, retry_after)
             self._sleep(min(delay, self.max_retry_after))
             attempt += 1
+
+
+def _trusting_none() -> ssl.SSLContext:
+    """A verifying TLS context with no CA loaded: every certificate fails verification."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED, check_hostname on
 
 
 @functools.lru_cache(maxsize=1)

@@ -31,10 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .books import ReadOptions, read_book
 from .errors import ConfigError, ContactguardError, SyncError
-from .model import Contact
-from .pipeline import ParsedBook
 from .sync import SyncOutcome, run_sync
 from .syncconfig import SyncConfig, load_configs
 from .syncfiles import take_lock
@@ -43,6 +40,8 @@ from .syncsource import SourceReader, http_session
 
 if TYPE_CHECKING:
     from .carddav import CardDAVClient, HttpSession
+    from .model import Contact  # a fleet whose targets all reuse imports no engine
+    from .pipeline import ParsedBook
 
 __all__ = [
     "FLEET_LOCK",
@@ -205,6 +204,8 @@ class SharedSource:
 
     def book(self) -> ParsedBook:
         """The shared contacts as a book a run takes (each target's own Sanitizer)."""
+        from .pipeline import ParsedBook
+
         return ParsedBook(self.label, self.contacts())
 
     def close(self) -> None:
@@ -250,6 +251,8 @@ class SharedSource:
         self._fingerprint = None if found is None else f"{found} {sorted(self.keep)}"
 
     def _parse(self) -> list[Contact]:
+        from .books import ReadOptions, read_book
+
         reader = self._reader
         assert reader is not None
         fmt = "vcard" if self.config.source.url is not None else self.config.source.input_format

@@ -28,7 +28,7 @@ import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
@@ -41,6 +41,7 @@ from .evidence import Evidence
 from .evidence.identity import Identity
 from .model import Contact, Decision, Reason, Take
 from .policy import Policy
+from .summary import Summary
 
 if TYPE_CHECKING:
     from ._workers import Rendered
@@ -68,70 +69,6 @@ OnDecision = Callable[[Decision], None]
 OnProgress = Callable[[int, str, int], None]
 # a contact as read → the contact as the run sees it (its source and line, for the report)
 Relabel = Callable[[Contact], Contact]
-
-
-@dataclass
-class Summary:
-    """Counts of one run; ``contacts_kept + contacts_removed == contacts_in`` always holds."""
-
-    contacts_in: int = 0
-    contacts_kept: int = 0
-    contacts_removed: int = 0
-    numbers_in: int = 0
-    numbers_kept: int = 0
-    reasons: Counter[str] = field(default_factory=Counter)
-    merged: int = 0
-    invalid_without_region: int = 0
-    inputs: list[str] = field(default_factory=list)
-    evidence_identities: int = 0
-    evidence_unmatchable: int = 0
-    # identities no book contact matched (masked, for the report), counted after the run
-    evidence_unmatched: list[dict[str, Any]] = field(default_factory=list)
-    evidence_not_understood: dict[str, int] = field(default_factory=dict)
-
-    def count(self, reason: str, numbers: int, kept: bool, national: int) -> None:
-        """Count one contact's final decision: its reason code, how many numbers it had, and
-        how many of them were invalid for want of a region."""
-        self.contacts_in += 1
-        self.numbers_in += numbers
-        self.reasons[reason] += 1
-        if not kept:
-            self.contacts_removed += 1
-        self.invalid_without_region += national
-
-    def count_removed(self, reasons: Sequence[str], numbers: int, national: int) -> None:
-        """Count contacts that were all removed (the quick decisions of a batch): their reason
-        codes, how many numbers they had, and how many were invalid for want of a region."""
-        self.contacts_in += len(reasons)
-        self.contacts_removed += len(reasons)
-        self.numbers_in += numbers
-        self.invalid_without_region += national
-        self.reasons.update(reasons)
-
-    def add(self, other: Summary) -> None:
-        """Add the contact counts of ``other`` (a worker's share of a book)."""
-        self.contacts_in += other.contacts_in
-        self.numbers_in += other.numbers_in
-        self.contacts_removed += other.contacts_removed
-        self.invalid_without_region += other.invalid_without_region
-        self.reasons.update(other.reasons)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "contacts_in": self.contacts_in,
-            "contacts_kept": self.contacts_kept,
-            "contacts_removed": self.contacts_removed,
-            "numbers_in": self.numbers_in,
-            "numbers_kept": self.numbers_kept,
-            "reasons": dict(sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
-            "merged": self.merged,
-            "evidence": {
-                "identities": self.evidence_identities,
-                "without_phone_number": self.evidence_unmatchable,
-                "unmatched": len(self.evidence_unmatched),
-                "not_understood": sum(self.evidence_not_understood.values()),
-            },
-        }
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import IO, Any
 from . import fastpaths, phones
 from .model import Decision, Reason
 from .policy import Policy
+from .summary import summary_text as summary_text  # its home moved; still importable here
 
 REPORT_VERSION = 1
 
@@ -326,49 +327,3 @@ def write_report(
         writer.add(decision)
     with atomic_write(path) as stream:
         writer.finish(stream, summary, policy)
-
-
-def summary_text(summary: Any, *, dry_run: bool = False) -> str:
-    """A short human summary for stderr."""
-    from ._text import count
-
-    s = summary
-    lines = [
-        f"contactguard: {count(s.contacts_in, 'contact')} read, {s.contacts_kept:,} kept, "
-        f"{s.contacts_removed:,} removed ({count(s.numbers_in, 'number')} read, "
-        f"{s.numbers_kept:,} kept)"
-        + (" [dry run: nothing written but the report]" if dry_run else "")
-    ]
-    removed = {k: v for k, v in s.reasons.items() if k != "inbound-first"}
-    if removed:
-        ordered = sorted(removed.items(), key=lambda kv: (-kv[1], kv[0]))
-        parts = ", ".join(f"{k} {v}" for k, v in ordered)
-        lines.append(f"  removed: {parts}")
-    if s.merged:
-        lines.append(f"  merged: {count(s.merged, 'contact')} shared a number with an earlier one")
-    if s.invalid_without_region:
-        lines.append(
-            f"  hint: {count(s.invalid_without_region, 'national number')} could not be read "
-            "without a region: pass --region (e.g. --region DE)"
-        )
-    unmatched = len(getattr(s, "evidence_unmatched", ()))
-    if unmatched:
-        lines.append(
-            f"  note: {count(unmatched, 'evidence identity', 'evidence identities')} matched no "
-            "contact"
-            + (f", {s.evidence_unmatchable} of them without a phone number (only a user id, "
-               "username or LID), which no book number can match"
-               if s.evidence_unmatchable else "")
-            + "; the report lists them (masked)"
-        )
-    elif s.evidence_unmatchable:
-        lines.append(
-            f"  note: {count(s.evidence_unmatchable, 'evidence identity', 'evidence identities')}"
-            f" {'carries' if s.evidence_unmatchable == 1 else 'carry'} no phone number "
-            "(only a user id, username or LID) and cannot match a book number"
-        )
-    not_understood = getattr(s, "evidence_not_understood", {})
-    if not_understood:
-        parts = ", ".join(f"{n} × {what}" for what, n in sorted(not_understood.items()))
-        lines.append(f"  not understood (not evidence): {parts}")
-    return "\n".join(lines)

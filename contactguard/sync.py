@@ -51,13 +51,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from .books import ReadOptions
 from .cardtext import card_hash
 from .guards import GuardRefused, nested_collections, no_evidence, too_many_deletions
-from .model import Decision
 from .options import RunOptions, parse_max_age
-from .pipeline import Sanitizer, Summary
-from .policy import Policy
 from .syncapply import Applier, QuarantineFailed
 from .syncconfig import Endpoint, SyncConfig, is_url, load_config, secret
 from .syncfiles import (
@@ -92,10 +88,15 @@ from .syncplan import (
 )
 from .syncsource import CardNames, SourceReader, http_session
 
-if TYPE_CHECKING:  # httpx stays out of ``contactguard --help``: carddav is imported lazily
+if TYPE_CHECKING:  # httpx stays out of ``contactguard --help``: carddav is imported lazily;
+    # a reused run imports no engine (books, phone numbers, policy, pipeline): ``plan`` does
+    from .books import ReadOptions
     from .carddav import CardDAVClient, HttpSession
     from .evidence import Evidence
     from .fleet import SharedSource
+    from .model import Decision
+    from .pipeline import Summary
+    from .policy import Policy
 
 __all__ = [
     "STATE_VERSION",
@@ -208,6 +209,8 @@ class SyncJob:
 
     def plan(self) -> Plan:
         """Compute the clean book and the changes the target needs; change nothing."""
+        from .pipeline import Sanitizer
+
         evidence = self._evidence()
         policy = RunOptions(
             region=self.config.region,
@@ -305,6 +308,8 @@ class SyncJob:
 
     def _read_options(self, policy: Policy) -> ReadOptions:
         """How to read the source: CardDAV serves vCards; the reader may skip unwanted fields."""
+        from .books import ReadOptions
+
         fmt = "vcard" if self.config.source.url is not None else self.config.source.input_format
         # the policy looks at no other field, so the reader may skip vobject for most cards
         return ReadOptions(input_format=fmt, fields=policy.keep_fields)
@@ -426,7 +431,7 @@ class SyncJob:
             return None
         if self._source_fingerprint() != memo.source:
             return None
-        plan = Plan([], len(self._state), {}, [], summary_from(memo.summary), Policy())
+        plan = Plan([], len(self._state), {}, [], summary_from(memo.summary), None)
         plan.reused, plan.previous_report = True, previous
         plan.target_cards, plan.groups = len(listing), memo.groups
         plan.notes = [

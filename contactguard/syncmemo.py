@@ -37,7 +37,7 @@ from .syncconfig import SyncConfig, is_url
 
 if TYPE_CHECKING:
     from .evidence import Evidence
-    from .pipeline import Summary
+    from .summary import Summary
 
 __all__ = [
     "Memo",
@@ -109,7 +109,7 @@ def summary_json(summary: Summary) -> dict[str, Any]:
 
 def summary_from(data: dict[str, Any]) -> Summary:
     """A Summary with the counts ``summary_json`` kept (anything else stays at its default)."""
-    from .pipeline import Summary
+    from .summary import Summary
 
     summary = Summary()
     for f in fields(summary):

@@ -18,15 +18,16 @@ import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from .books import ReadOptions, read_book, write_book
-from .books.vcard import derived_uid
 from .cardtext import card_hash
 from .errors import SyncError
-from .journal import Entry
-from .model import Contact, Decision
-from .pipeline import Summary
-from .policy import Policy
+from .summary import Summary
+
+if TYPE_CHECKING:  # a reused run imports none of them (books, phone numbers, policy)
+    from .journal import Entry
+    from .model import Contact, Decision
+    from .policy import Policy
 
 __all__ = [
     "Action",
@@ -83,6 +84,8 @@ def canonical_hash(contact: Contact) -> str:
 
 
 def serialize_card(contact: Contact) -> bytes:
+    from .books import write_book
+
     out = io.BytesIO()
     write_book([contact], out, "vcard3")
     return out.getvalue()
@@ -90,6 +93,8 @@ def serialize_card(contact: Contact) -> bytes:
 
 def parse_card(data: str | bytes, name: str) -> Contact | None:
     """The first card of a vCard text, or None when there is none."""
+    from .books import ReadOptions, read_book
+
     raw = data.encode("utf-8") if isinstance(data, str) else data
     with contextlib.suppress(Exception):  # a broken card is foreign: quarantined, deleted
         for contact in read_book(io.BytesIO(raw), ReadOptions(input_format="vcard"), name=name):
@@ -150,7 +155,7 @@ class Plan:
     adopted: dict[str, TargetCard]  # href → card that already holds what we want
     decisions: list[Decision]
     summary: Summary
-    policy: Policy
+    policy: Policy | None  # None: a reused run, whose report is the last one's (not rebuilt)
     notes: list[str] = field(default_factory=list)
     groups: int = 0  # group cards in the source (KIND:group): lists, not people; never synced
     refusals: list[str] = field(default_factory=list)  # guards that stop the run unless forced
@@ -228,6 +233,8 @@ class SyncOutcome:
 
 def desired_book(clean: list[Contact], notes: list[str]) -> dict[str, Desired]:
     """The cards the phone should hold, by UID (a missing or repeated UID is derived)."""
+    from .books.vcard import derived_uid
+
     desired: dict[str, Desired] = {}
     for contact in clean:
         uid = (contact.uid or "").strip() or derived_uid(contact)
@@ -308,4 +315,4 @@ def diff(
     # deletes first: a leak leaves the phone as soon as possible
     order = {"delete": 0, "update": 1, "create": 2}
     actions.sort(key=lambda a: order[a.kind])
-    return Plan(actions, unchanged, adopted, [], Summary(), Policy())
+    return Plan(actions, unchanged, adopted, [], Summary(), None)

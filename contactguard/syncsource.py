@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import copy
 import io
 import re
 import time
@@ -20,12 +21,12 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .cardkind import is_group_card, slim
-from .model import Contact
 from .syncconfig import Endpoint, SyncConfig, secret
 
 if TYPE_CHECKING:
     from . import davsync
     from .carddav import CardDAVClient, HttpSession, RemoteCard
+    from .model import Contact
     from .sourcecache import SourceCache
 
 __all__ = ["CardNames", "SourceReader", "http_session", "origin"]
@@ -58,6 +59,7 @@ def http_session(
         ca_bundle=None if endpoint.ca_bundle is None else str(endpoint.ca_bundle),
         transport=transport,
         sleep=sleep,
+        plain_http=(endpoint.url or "").lower().startswith("http://"),
     )
 
 
@@ -189,9 +191,12 @@ class CardNames:
         i = bisect.bisect_right(self.starts, contact.line) - 1
         if i < 0:
             return contact
-        return replace(
-            contact, source=self.origin + self.hrefs[i], line=contact.line - self.starts[i] + 1
-        )
+        # a copy with two fields set: Contact has no __post_init__, and dataclasses.replace
+        # (which re-checks every field) cost ~0.1 s per 8,000 cards on each run that decides
+        renamed = copy.copy(contact)
+        object.__setattr__(renamed, "source", self.origin + self.hrefs[i])
+        object.__setattr__(renamed, "line", contact.line - self.starts[i] + 1)
+        return renamed
 
 
 def origin(url: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -254,3 +255,43 @@ def test_sessions_without_a_ca_bundle_share_one_verifying_tls_context() -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_a_plain_http_session_loads_no_ca_and_would_refuse_any_tls_peer() -> None:
+    """An http:// session skips the CA bundle, and its TLS context still verifies, trusting none."""
+    import ssl
+
+    from contactguard.carddav import _system_tls
+
+    session = HttpSession(plain_http=True)
+    try:
+        context = session._client._transport._pool._ssl_context  # type: ignore[attr-defined]
+        assert context is not _system_tls()
+        assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+        assert context.get_ca_certs() == [] and context.cert_store_stats()["x509_ca"] == 0
+    finally:
+        session.close()
+
+
+def test_the_sync_job_skips_the_ca_bundle_only_for_http_endpoints(tmp_path: Path) -> None:
+    """The job's session to an http:// endpoint loads no CA; one to https:// uses the system's."""
+    from contactguard.carddav import _system_tls
+    from contactguard.syncconfig import load_config
+    from contactguard.syncsource import http_session
+
+    (tmp_path / "ledger.csv").write_text("phone,first_inbound_at,first_outbound_at\n")
+    config = tmp_path / "sync.toml"
+    config.write_text(
+        'quarantine = "q/"\n[source]\nurl = "http://127.0.0.1:1/it/all/"\n'
+        '[target]\nurl = "https://dav.example.com/phone/book/"\n'
+        '[evidence]\nsources = ["ledger.csv"]\n'
+    )
+    loaded = load_config(config)
+    for endpoint, section, system in ((loaded.source, "source", False),
+                                      (loaded.target, "target", True)):
+        session = http_session(loaded, endpoint, section)
+        try:
+            context = session._client._transport._pool._ssl_context  # type: ignore[attr-defined]
+            assert (context is _system_tls()) is system
+        finally:
+            session.close()

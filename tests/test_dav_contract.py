@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -395,6 +397,33 @@ class TestReuse:
         assert after["sync"]["reused"] is True and after["sync"]["counts"]["unchanged"] == 2
         assert second.plan.summary.contacts_in == 3 and second.plan.summary.contacts_kept == 2
         assert _state(fx)["memo"]["source"]
+
+    @pytest.mark.parametrize("region", ["DE", None])
+    def test_a_reused_run_imports_no_engine(self, fx: Fixture, region: str | None) -> None:
+        """A reused CLI run imports neither the engine nor, without a region to check,
+        phonenumbers; a run that decides does (the check can fail)."""
+        if region is None:
+            fx.config.write_text(fx.config_text(fx.target_url).replace('region = "DE"\n', ""))
+        engine = ["contactguard.pipeline", "contactguard.policy", "contactguard.books",
+                  "contactguard.evidence", "contactguard.report", "contactguard.fleet"]
+        probe = (
+            "import json, sys\n"
+            "from contactguard.cli import main\n"
+            f"main(['sync', '--config', {str(fx.config)!r}, '--quiet'], standalone_mode=False)\n"
+            f"print(json.dumps([m for m in {[*engine, 'phonenumbers']!r} if m in sys.modules]))\n"
+        )
+
+        def loaded() -> list[str]:
+            done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                  check=True, cwd=fx.tmp)
+            found: list[str] = json.loads(done.stdout.splitlines()[-1])
+            return found
+
+        assert set(loaded()) >= {"contactguard.pipeline", "phonenumbers"}  # decided
+        assert _report(fx)["sync"]["reused"] is False
+        reused = loaded()
+        assert _report(fx)["sync"]["reused"] is True
+        assert reused == ([] if region is None else ["phonenumbers"])
 
     def test_a_change_on_the_source_only_is_decided_and_synced(self, fx: Fixture) -> None:
         """An edited source card ends the reuse: it is decided again and reaches the phone."""

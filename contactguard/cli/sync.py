@@ -34,7 +34,7 @@ def sync(config: str | None, config_dir: str | None, jobs: int, dry_run: bool, q
     Example: contactguard sync --config sync.toml --dry-run
     """
     from ..guards import GuardRefused
-    from ..report import summary_text
+    from ..summary import summary_text
     from ..sync import load_config, run_sync
 
     if (config is None) == (config_dir is None):
@@ -81,17 +81,21 @@ def sync(config: str | None, config_dir: str | None, jobs: int, dry_run: bool, q
 def _fleet_sync(config: str | None, config_dir: str | None, *, jobs: int, dry_run: bool,
                 quiet: bool, force: bool, history: bool) -> bool:
     """Run a folder of configs, or a config with several [[target]]s; False for one target."""
-    from ..fleet import FLEET_LOCK, load_folder, run_fleet
-    from ..syncconfig import load_configs
+    from ..syncconfig import SyncConfig, load_configs
 
+    configs: list[SyncConfig] = []
+    if config_dir is None:
+        assert config is not None
+        configs = load_configs(config)
+        if len(configs) == 1 and configs[0].name is None:
+            return False  # one phone: exactly the one-target run (fleet.py is not imported)
+    from ..fleet import FLEET_LOCK, TargetResult, load_folder, run_fleet
+
+    failures: list[TargetResult] = []
     if config_dir is not None:
         configs, failures = load_folder(config_dir)
         lock: Path | None = Path(config_dir) / FLEET_LOCK
     else:
-        assert config is not None
-        configs, failures = load_configs(config), []
-        if len(configs) == 1 and configs[0].name is None:
-            return False  # one phone: exactly the one-target run
         lock = configs[0].file.with_suffix(".lock")
     if history:
         from ..journal import history as journal_history
