@@ -306,7 +306,7 @@ class _Csv:
             raise _Unsure  # a row without keys, or with other keys only as spaces
         if max(phones)[:1] != "+":  # some wa_ids (a spelling that sorts before "+" is odd)
             phones = [_plus(p) for p in phones]
-        if not all(map(plain_number, phones)):  # checked while the block is in the cache
+        if not _all_plain(phones) and not all(map(plain_number, phones)):
             self.state.unchecked = True
         self._columns(rows, lines, self.state.plain, phones)
         return count
@@ -394,6 +394,32 @@ class _Csv:
             put(table, key, first_in, first_out, last_in, opted, line)
         self.next_line = max(self.next_line, line + 1)
         return rows
+
+
+def _plain_shapes() -> tuple[frozenset[int], frozenset[str]]:
+    """The lengths and the first three digits of the "+digits" that ``plain_number`` keeps,
+    asked of it once (it decides a spelling's length and first digits apart)."""
+    sizes = frozenset(n for n in range(3, 40) if plain_number("+1" + "2" * (n - 2)))
+    size = min(sizes)
+    heads = frozenset(head for head in (f"{i:03d}" for i in range(1000))
+                      if plain_number("+" + head + "2" * (size - 4)))
+    return sizes, heads
+
+
+_PLAIN_SIZES, _PLAIN_HEADS = _plain_shapes()
+_HEAD = itemgetter(slice(1, 4))
+
+
+def _all_plain(phones: Sequence[str]) -> bool:
+    """True only when ``plain_number`` keeps every one of ``phones``, told for the whole
+    column at C speed (False: ask ``plain_number`` of each)."""
+    count = len(phones)
+    joined = "\n".join(phones)
+    return (joined[:1] == "+" and joined.isascii() and joined.count("+") == count
+            and joined.count("\n+") == count - 1
+            and joined[1:].replace("\n+", "").isdigit()  # "+" then ASCII digits, each
+            and set(map(len, phones)) <= _PLAIN_SIZES
+            and set(map(_HEAD, phones)) <= _PLAIN_HEADS)
 
 
 def _plus(phone: str) -> str:
