@@ -484,9 +484,14 @@ def _finish(state: _State, rows: int,
         plain = rebuilt
     batch.plain = plain
     general = batch.general
-    for key, row in state.other.items():
-        keys = _keys(key, state.source, row, printable, cell_names)
-        moved.append((keys, row))
+    others = list(state.other.items())
+    spelled = [key for key, _row in others]
+    known = (_spelled_keys(spelled, cell_names)
+             if spelled and all(type(key) is tuple and key[0] != "record" for key in spelled)
+             else [None] * len(spelled))
+    for (key, row), cells in zip(others, known, strict=True):
+        # a cell the columns could not tell, or no key: the keys of the row's own record
+        moved.append((cells or _keys(key, state.source, row, printable, cell_names), row))
     late = False  # a number alone that a row read whole brought: out of line order
     for keys, row in moved:
         if len(keys) == 1 and keys[0].kind == "phone":
@@ -548,21 +553,84 @@ def _cell_keys(cells: tuple[str | None, ...], names: Sequence[str]) -> tuple[Key
     for column, cell in zip(names, cells, strict=True):
         if cell is None:
             continue
-        if not cell.isascii():  # perhaps a lone surrogate (JSON "\ud800"): see _printable
+        key = _cell_key(column, cell)
+        if key is _NOT_SURE:
             return None
-        text = cell.strip()
-        if not text:
-            continue
-        if column == "phone":
-            number = text if text[0] == "+" else "+" + text
-            if not plain_number(number):
-                return None
-            keys.add(Key("phone", number))
-        else:
-            made = _MAKERS[column](text)
-            if made is not None:
-                keys.add(made)
+        if key is not None:
+            keys.add(key)
     return tuple(sorted(keys)) if keys else None
+
+
+def _cell_key(column: str, cell: str) -> Key | None:
+    """The key of one key cell (None: none), ``_NOT_SURE`` for a cell the row reader must
+    read (not ASCII, or a number in another spelling)."""
+    if not cell.isascii():  # perhaps a lone surrogate (JSON "\ud800"): see _printable
+        return _NOT_SURE
+    text = cell.strip()
+    if not text:
+        return None
+    if column == "phone":
+        number = text if text[0] == "+" else "+" + text
+        return Key("phone", number) if plain_number(number) else _NOT_SURE
+    return _MAKERS[column](text)
+
+
+_KIND_ORDER = ("user_id", "parent_user_id", "lid", "name", "phone", "username")  # as Key sorts
+_NOT_SURE = Key("", "")  # a cell ``_cell_keys`` leaves to the row reader
+
+
+def _spelled_keys(spelled: list[tuple[str | None, ...]],
+                  names: Sequence[str]) -> list[tuple[Key, ...] | None]:
+    """``_cell_keys`` of many key spellings at once, column by column: each row's keys in
+    the order ``sorted`` gives them (their kinds differ: a row with two user ids, or a cell
+    the columns cannot tell, is None, left to ``_keys``)."""
+    columns = dict(zip(names, zip(*spelled, strict=True), strict=True))
+    made = [_column_keys(column, columns[column]) for column in _KIND_ORDER if column in columns]
+    if "user_id" in columns and "parent_user_id" in columns:
+        both = [a is not None and b is not None for a, b in zip(made[0], made[1], strict=True)]
+        made[:2] = [[a or b for a, b in zip(made[0], made[1], strict=True)]]
+    else:
+        both = []
+    rows: list[tuple[Key, ...]] = list(map(tuple, map(filter, repeat(None),
+                                                         zip(*made, strict=True))))
+    found: list[tuple[Key, ...] | None] = list(rows)
+    for index, keys in enumerate(rows):
+        if _NOT_SURE in keys or (both and both[index]):
+            found[index] = None
+    return found
+
+
+def _column_keys(column: str, cells: Sequence[str | None]) -> list[Key | None]:
+    """The key of each cell of one key column (None: no key), as ``_cell_keys`` makes it;
+    ``_NOT_SURE`` for a cell it would leave to the row reader. A column of plain numbers or
+    of LIDs as machines write them ("digits@lid") at C speed."""
+    present = list(filter(None, cells))
+    if not present:
+        return [None] * len(cells)
+    if column == "phone" and _all_plain(present):
+        return [Key("phone", cell) if cell else None for cell in cells]
+    if column == "lid":
+        count = len(present)
+        joined = "\n".join(present)
+        if (joined.isascii() and joined.count("\n") == count - 1
+                and joined.count("@lid") == count and joined.endswith("@lid")
+                and joined.replace("@lid\n", "").removesuffix("@lid").isdigit()
+                and set(map(len, present)) <= _LID_SIZES):
+            return [Key("lid", cell) if cell else None for cell in cells]
+    made: dict[str, Key | None] = {}
+    found: list[Key | None] = []
+    for cell in cells:
+        if not cell:
+            found.append(None)
+            continue
+        if cell in made:
+            found.append(made[cell])
+        else:
+            found.append(made.setdefault(cell, _cell_key(column, cell)))
+    return found
+
+
+_LID_SIZES = frozenset(range(5 + 4, 20 + 4 + 1))  # lid_key: 5 to 20 digits, then "@lid"
 
 
 def _by_line(sources: tuple[str, ...]) -> tuple[str, ...]:
