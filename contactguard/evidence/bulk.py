@@ -44,14 +44,55 @@ from ..timeparse import parse_timestamp
 from . import ledger
 from .identity import Key, bsuid_key, lid_key, name_key, record_keys, username_key
 
-__all__ = ["Batch", "PlainRow", "merge_plain", "read"]
+__all__ = ["Batch", "PlainRow", "Sources", "merge_plain", "read", "source_texts"]
 
+# Where a compact statement comes from: a line of a file read in bulk as one int (the
+# file's number above ``_LINE_BITS``, the line below: made into "file:line" only when a
+# statement is resolved, not for each of a million rows), or a tuple of such ints and of
+# source texts ("file:line", as records name theirs).
+Sources = int | tuple[int | str, ...]
 # The compact statement of one number seen alone: (first inbound, first outbound, last
 # inbound, opted out, number left, sources). ``Evidence`` keeps phone-only statements so.
 PlainRow = tuple[
     datetime | None, datetime | None, datetime | None, datetime | None,
-    datetime | None, tuple[str, ...],
+    datetime | None, Sources,
 ]
+_LINE_BITS = 40
+_LINE_MASK = (1 << _LINE_BITS) - 1
+_FILE_NUMBERS: dict[str, int] = {}  # shown file name → its number (one per file read)
+_FILE_NAMES: list[str] = []
+
+
+def _file_base(name: str) -> int:
+    """The code of line 0 of the file shown as ``name`` (the same file, the same codes)."""
+    number = _FILE_NUMBERS.get(name)
+    if number is None:
+        number = _FILE_NUMBERS.setdefault(name, len(_FILE_NAMES))
+        if number == len(_FILE_NAMES):
+            _FILE_NAMES.append(name)
+    return number << _LINE_BITS
+
+
+def source_texts(sources: Sources) -> tuple[str, ...]:
+    """The sources as records name them ("file:line")."""
+    if isinstance(sources, int):
+        return (f"{_FILE_NAMES[sources >> _LINE_BITS]}:{sources & _LINE_MASK}",)
+    names = _FILE_NAMES
+    return tuple(s if isinstance(s, str) else f"{names[s >> _LINE_BITS]}:{s & _LINE_MASK}"
+                 for s in sources)
+
+
+def _as_tuple(sources: Sources) -> tuple[int | str, ...]:
+    return (sources,) if isinstance(sources, int) else sources
+
+
+def _line_of(sources: Sources) -> int:
+    """The line of the first of ``sources`` (of one file read in bulk)."""
+    return _source_line(_as_tuple(sources)[0])
+
+
+def _source_line(source: int | str) -> int:
+    return source & _LINE_MASK if isinstance(source, int) else int(source.rpartition(":")[2])
 
 _KEY_COLUMNS = ("phone", "name", "user_id", "parent_user_id", "username", "lid")
 _UTC = timezone.utc
@@ -160,6 +201,7 @@ class _State:
     def __init__(self, source: str) -> None:
         self.source = source
         self.name = shown_path(source)
+        self.base = _file_base(self.name)
         self.plain: dict[str, PlainRow] = {}
         self.other: dict[Any, PlainRow] = {}
         self.unchecked = False  # plain holds spellings not yet checked by plain_number
@@ -169,7 +211,9 @@ class _State:
             line: int) -> None:
         if first_in is not None and (last_in is None or first_in > last_in):
             last_in = first_in  # as EvidenceEntry.from_record
-        row = (first_in, first_out, last_in, opted, None, (f"{self.name}:{line}",))
+        if line > _LINE_MASK:
+            raise _Unsure
+        row = (first_in, first_out, last_in, opted, None, self.base + line)
         seen = table.setdefault(key, row)
         if seen is not row:
             table[key] = merge_plain(seen, row)
@@ -320,7 +364,9 @@ class _Csv:
             _column(columns[i]) if i < self.width else absent for i in self.times)
         lasts = [a if b is None or (a is not None and a > b) else b
                  for a, b in zip(ins, lasts, strict=True)]  # as EvidenceEntry.from_record
-        sources = zip(map(f"{self.state.name}:{{}}".format, lines))
+        if lines[-1] > _LINE_MASK:
+            raise _Unsure  # the reference reading names such lines
+        sources = map(self.state.base.__add__, lines)
         new = list(zip(ins, outs, lasts, opts, repeat(None), sources))
         keys = list(keys)
         before = len(table)
@@ -499,7 +545,7 @@ def _finish(state: _State, rows: int,
             late = True
             continue
         first_in, first_out, last_in, opted, _left, sources = row
-        entry = EvidenceEntry(first_in, first_out, last_in, opted, sources)
+        entry = EvidenceEntry(first_in, first_out, last_in, opted, source_texts(sources))
         old = general.setdefault(keys, entry)
         if old is not entry:
             merged = old.merge(entry)
@@ -512,14 +558,16 @@ def _finish(state: _State, rows: int,
 
 
 def _first_line(item: tuple[str, PlainRow]) -> int:
-    return int(item[1][5][0].rpartition(":")[2])
+    return _line_of(item[1][5])
 
 
 def _put_sorted(plain: dict[str, PlainRow], number: str, row: PlainRow) -> None:
     old = plain.setdefault(number, row)
     if old is not row:
         *times, sources = merge_plain(old, row)
-        plain[number] = (*times, _by_line(sources))  # type: ignore[assignment]
+        # codes of one file: in the order of their lines
+        plain[number] = (  # type: ignore[assignment]
+            *times, tuple(sorted(_as_tuple(sources), key=_source_line)))
 
 
 def _keys(key: Any, source: str, row: PlainRow,
@@ -531,7 +579,7 @@ def _keys(key: Any, source: str, row: PlainRow,
         keys = _cell_keys(key, cell_names)
         if keys is not None:
             return keys
-    line = int(row[5][0].rpartition(":")[2])
+    line = _line_of(row[5])
     if type(key) is str:
         record = ledger.row_record({"phone": key}, source, line)
     elif key[0] == "record":
@@ -648,5 +696,13 @@ def merge_plain(old: PlainRow, new: PlainRow) -> PlainRow:
         a_last if b_last is None or (a_last is not None and a_last >= b_last) else b_last,
         a_opt if b_opt is None or (a_opt is not None and a_opt >= b_opt) else b_opt,
         a_left if b_left is None or (a_left is not None and a_left >= b_left) else b_left,
-        a_src + tuple(s for s in b_src if s not in a_src),
+        _joined(a_src, b_src),
     )
+
+
+def _joined(old: Sources, new: Sources) -> tuple[int | str, ...]:
+    """The sources of ``old`` and then those of ``new`` that ``old`` has not."""
+    old = _as_tuple(old)
+    if isinstance(new, int):
+        return old if new in old else (*old, new)
+    return old + tuple(s for s in new if s not in old)
