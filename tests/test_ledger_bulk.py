@@ -16,7 +16,7 @@ from contactguard.errors import EvidenceError
 from contactguard.evidence import Evidence, SourceContext, _printable, bulk, gather
 from contactguard.evidence.identity import Identity
 from contactguard.evidence.store import Ledger
-from contactguard.model import EvidenceEntry
+from contactguard.model import EvidenceEntry, EvidenceRecord
 from contactguard.phones import plain_number
 
 Error = tuple[str, str | None, int | None]
@@ -295,3 +295,32 @@ def test_keys_made_column_by_column_equal_cell_by_cell(rows: list[tuple[str, ...
         assert (keys or None) == (None if two_ids else bulk._cell_keys(row, KEY_NAMES))
     if plain:
         assert all(found)
+
+
+@SETTINGS
+@given(case=many_identities(), again=st.booleans())
+def test_sources_read_in_bulk_name_file_and_line_like_records(
+        tmp_path: Path, case: tuple[str, str], again: bool) -> None:
+    """Sources kept as line codes in bulk, merged with record sources ("file:line") and with
+    a second reading of the same file, resolve to the reference's sources."""
+    path = write(tmp_path, case[1], case[0])
+    found: list[object] = []
+    for reference in (False, True):
+        evidence = Evidence()
+        context = SourceContext(warn=evidence.warnings.append,
+                                not_understood=evidence.note_not_understood)
+        with fastpaths.reference(reference):
+            try:
+                for _ in range(2 if again else 1):
+                    gather([str(path)], context, evidence)
+            except EvidenceError as exc:
+                found += [exc.message, exc.message]
+                continue
+            for number in list(evidence._plain)[:3]:
+                evidence.add(EvidenceRecord("other.csv:7", phone=number))
+        found.append([(number, bulk.source_texts(row[5]))
+                      for number, row in evidence._plain.items()])
+        found.append(shown(evidence.identities()))
+    assert found[0] == found[2] and found[1] == found[3]
+    if isinstance(found[1], list) and evidence._plain:
+        assert any(len(identity[1].sources) > 1 for identity in found[1])
