@@ -16,7 +16,8 @@ from contactguard.errors import EvidenceError
 from contactguard.evidence import Evidence, SourceContext, _printable, bulk, gather
 from contactguard.evidence.identity import Identity
 from contactguard.evidence.store import Ledger
-from contactguard.model import EvidenceEntry
+from contactguard.model import EvidenceEntry, EvidenceRecord
+from contactguard.phones import plain_number
 
 Error = tuple[str, str | None, int | None]
 SETTINGS = settings(max_examples=150, deadline=None,
@@ -57,7 +58,9 @@ def assert_same(path: Path) -> Evidence | None:
         assert fast is None and slow is None
         return None
     assert fast_count == slow_count
-    assert list(fast._plain.items()) == list(slow._plain.items())  # order and sources too
+    assert [(number, *row[:5], bulk.source_texts(row[5])) for number, row in fast._plain.items()
+            ] == [(number, *row[:5], bulk.source_texts(row[5]))
+                  for number, row in slow._plain.items()]  # order and sources too
     assert list(fast._table.items()) == list(slow._table.items())
     assert shown(fast.identities()) == shown(slow.identities())
     assert (fast.warnings, fast.not_understood) == (slow.warnings, slow.not_understood)
@@ -239,3 +242,85 @@ def test_import_then_query_decides_as_the_file(tmp_path: Path, case: tuple[str, 
                     e.opted_out_at, sorted(e.sources)) for k, e in statements.items()} == {
             k: (e.first_inbound_at, e.first_outbound_at, e.last_inbound_at, e.opted_out_at,
                 sorted(e.sources)) for k, e in expected.items()}
+
+
+PLAIN_SPELLINGS = st.one_of(
+    NUMBERS,
+    st.integers(0, 10**16).map(lambda n: f"+{n}"),
+    st.sampled_from(["+", "+4", "+1555\n+4915", "+491701234567\n", "+４９1701234567"]),
+)
+
+
+@SETTINGS
+@given(numbers=st.lists(PLAIN_SPELLINGS, min_size=1, max_size=12))
+@example(numbers=["+491701234567", "+8801712345678", "+15550100"])
+@example(numbers=["+491701234567", "+0491701234567"])
+@example(numbers=["+491701234567", "+1555\n+4915"])
+def test_a_column_of_numbers_is_plain_as_plain_number_says(numbers: list[str]) -> None:
+    """The column check of phone spellings says "all plain" exactly when ``plain_number``
+    keeps every one (a cell with a line break: never)."""
+    every = all(map(plain_number, numbers))
+    if any("\n" in number for number in numbers):
+        assert not bulk._all_plain(numbers) or every
+    else:
+        assert bulk._all_plain(numbers) == every
+
+
+LIDS = st.one_of(
+    st.sampled_from(["", "", "12345@lid", "1234@lid", "12345678901234567890@lid",
+                     "123456789012345678901@lid", " 12345@lid", "12345@LID", "１２３４５@lid",
+                     "12345@lid@lid", "12345@lidx", "x12345@lid", "@lid", "12345@lid\n6@lid"]),
+    st.integers(0, 10**21).map(lambda n: f"{n}@lid"),
+)
+KEY_CELLS = st.tuples(NUMBERS, st.sampled_from(["", "", "DE.1234", "US.ENT.99", "de.1"]),
+                      st.sampled_from(["", "", "", "DE.1234", "DE.77"]), LIDS,
+                      st.sampled_from(["", "", "Anna", " Anna  B ", "\u200eAnna", "\ud800"]))
+KEY_NAMES = ("phone", "user_id", "parent_user_id", "lid", "name")
+
+
+@SETTINGS
+@given(rows=st.lists(KEY_CELLS, min_size=1, max_size=12), plain=st.booleans())
+@example(rows=[("+491701234567", "", "", "12345@lid", "")] * 2, plain=False)
+@example(rows=[("+491701234567", "DE.1", "DE.2", "", "")], plain=False)
+def test_keys_made_column_by_column_equal_cell_by_cell(rows: list[tuple[str, ...]],
+                                                       plain: bool) -> None:
+    """The keys of many rows' key cells made column by column are each row's own keys (as
+    ``record_keys`` sorts them), or None where the row reader must decide."""
+    if plain:  # most rows of a machine-written ledger: plain numbers and LIDs
+        rows = [(f"+4915{i:09d}", "", "", f"{10**9 + i}@lid", "") for i in range(len(rows))]
+    found = bulk._spelled_keys(rows, KEY_NAMES)
+    for row, keys in zip(rows, found, strict=True):
+        made = [bulk._cell_key(name, cell) for name, cell in zip(KEY_NAMES, row, strict=True)]
+        two_ids = made[1] is not None and made[2] is not None
+        assert (keys or None) == (None if two_ids else bulk._cell_keys(row, KEY_NAMES))
+    if plain:
+        assert all(found)
+
+
+@SETTINGS
+@given(case=many_identities(), again=st.booleans())
+def test_sources_read_in_bulk_name_file_and_line_like_records(
+        tmp_path: Path, case: tuple[str, str], again: bool) -> None:
+    """Sources kept as line codes in bulk, merged with record sources ("file:line") and with
+    a second reading of the same file, resolve to the reference's sources."""
+    path = write(tmp_path, case[1], case[0])
+    found: list[object] = []
+    for reference in (False, True):
+        evidence = Evidence()
+        context = SourceContext(warn=evidence.warnings.append,
+                                not_understood=evidence.note_not_understood)
+        with fastpaths.reference(reference):
+            try:
+                for _ in range(2 if again else 1):
+                    gather([str(path)], context, evidence)
+            except EvidenceError as exc:
+                found += [exc.message, exc.message]
+                continue
+            for number in list(evidence._plain)[:3]:
+                evidence.add(EvidenceRecord("other.csv:7", phone=number))
+        found.append([(number, bulk.source_texts(row[5]))
+                      for number, row in evidence._plain.items()])
+        found.append(shown(evidence.identities()))
+    assert found[0] == found[2] and found[1] == found[3]
+    if isinstance(found[1], list) and evidence._plain:
+        assert any(len(identity[1].sources) > 1 for identity in found[1])

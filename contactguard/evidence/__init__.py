@@ -37,7 +37,7 @@ from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord
 from ..phones import evidence_key, variants
 from . import bulk, ledger
-from .bulk import Batch, PlainRow, merge_plain
+from .bulk import Batch, PlainRow, merge_plain, source_texts
 from .identity import Identity, Key, Statement, record_keys, resolve, statements_of
 
 if TYPE_CHECKING:
@@ -148,7 +148,8 @@ class Evidence:
         statements = statements_of(self._table)
         statements.extend(
             Statement((Key("phone", number),),
-                      EvidenceEntry(first_in, first_out, last_in, opted, sources, left))
+                      EvidenceEntry(first_in, first_out, last_in, opted, source_texts(sources),
+                                    left))
             for number, (first_in, first_out, last_in, opted, left, sources)
             in self._plain.items()
         )

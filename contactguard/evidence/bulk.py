@@ -32,6 +32,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
+from functools import partial
 from itertools import chain, compress, repeat
 from operator import itemgetter, not_
 from typing import IO, Any
@@ -44,14 +45,55 @@ from ..timeparse import parse_timestamp
 from . import ledger
 from .identity import Key, bsuid_key, lid_key, name_key, record_keys, username_key
 
-__all__ = ["Batch", "PlainRow", "merge_plain", "read"]
+__all__ = ["Batch", "PlainRow", "Sources", "merge_plain", "read", "source_texts"]
 
+# Where a compact statement comes from: a line of a file read in bulk as one int (the
+# file's number above ``_LINE_BITS``, the line below: made into "file:line" only when a
+# statement is resolved, not for each of a million rows), or a tuple of such ints and of
+# source texts ("file:line", as records name theirs).
+Sources = int | tuple[int | str, ...]
 # The compact statement of one number seen alone: (first inbound, first outbound, last
 # inbound, opted out, number left, sources). ``Evidence`` keeps phone-only statements so.
 PlainRow = tuple[
     datetime | None, datetime | None, datetime | None, datetime | None,
-    datetime | None, tuple[str, ...],
+    datetime | None, Sources,
 ]
+_LINE_BITS = 40
+_LINE_MASK = (1 << _LINE_BITS) - 1
+_FILE_NUMBERS: dict[str, int] = {}  # shown file name → its number (one per file read)
+_FILE_NAMES: list[str] = []
+
+
+def _file_base(name: str) -> int:
+    """The code of line 0 of the file shown as ``name`` (the same file, the same codes)."""
+    number = _FILE_NUMBERS.get(name)
+    if number is None:
+        number = _FILE_NUMBERS.setdefault(name, len(_FILE_NAMES))
+        if number == len(_FILE_NAMES):
+            _FILE_NAMES.append(name)
+    return number << _LINE_BITS
+
+
+def source_texts(sources: Sources) -> tuple[str, ...]:
+    """The sources as records name them ("file:line")."""
+    if isinstance(sources, int):
+        return (f"{_FILE_NAMES[sources >> _LINE_BITS]}:{sources & _LINE_MASK}",)
+    names = _FILE_NAMES
+    return tuple(s if isinstance(s, str) else f"{names[s >> _LINE_BITS]}:{s & _LINE_MASK}"
+                 for s in sources)
+
+
+def _as_tuple(sources: Sources) -> tuple[int | str, ...]:
+    return (sources,) if isinstance(sources, int) else sources
+
+
+def _line_of(sources: Sources) -> int:
+    """The line of the first of ``sources`` (of one file read in bulk)."""
+    return _source_line(_as_tuple(sources)[0])
+
+
+def _source_line(source: int | str) -> int:
+    return source & _LINE_MASK if isinstance(source, int) else int(source.rpartition(":")[2])
 
 _KEY_COLUMNS = ("phone", "name", "user_id", "parent_user_id", "username", "lid")
 _UTC = timezone.utc
@@ -160,6 +202,7 @@ class _State:
     def __init__(self, source: str) -> None:
         self.source = source
         self.name = shown_path(source)
+        self.base = _file_base(self.name)
         self.plain: dict[str, PlainRow] = {}
         self.other: dict[Any, PlainRow] = {}
         self.unchecked = False  # plain holds spellings not yet checked by plain_number
@@ -169,7 +212,9 @@ class _State:
             line: int) -> None:
         if first_in is not None and (last_in is None or first_in > last_in):
             last_in = first_in  # as EvidenceEntry.from_record
-        row = (first_in, first_out, last_in, opted, None, (f"{self.name}:{line}",))
+        if line > _LINE_MASK:
+            raise _Unsure
+        row = (first_in, first_out, last_in, opted, None, self.base + line)
         seen = table.setdefault(key, row)
         if seen is not row:
             table[key] = merge_plain(seen, row)
@@ -306,7 +351,7 @@ class _Csv:
             raise _Unsure  # a row without keys, or with other keys only as spaces
         if max(phones)[:1] != "+":  # some wa_ids (a spelling that sorts before "+" is odd)
             phones = [_plus(p) for p in phones]
-        if not all(map(plain_number, phones)):  # checked while the block is in the cache
+        if not _all_plain(phones) and not all(map(plain_number, phones)):
             self.state.unchecked = True
         self._columns(rows, lines, self.state.plain, phones)
         return count
@@ -320,7 +365,9 @@ class _Csv:
             _column(columns[i]) if i < self.width else absent for i in self.times)
         lasts = [a if b is None or (a is not None and a > b) else b
                  for a, b in zip(ins, lasts, strict=True)]  # as EvidenceEntry.from_record
-        sources = zip(map(f"{self.state.name}:{{}}".format, lines))
+        if lines[-1] > _LINE_MASK:
+            raise _Unsure  # the reference reading names such lines
+        sources = map(self.state.base.__add__, lines)
         new = list(zip(ins, outs, lasts, opts, repeat(None), sources))
         keys = list(keys)
         before = len(table)
@@ -396,6 +443,32 @@ class _Csv:
         return rows
 
 
+def _plain_shapes() -> tuple[frozenset[int], frozenset[str]]:
+    """The lengths and the first three digits of the "+digits" that ``plain_number`` keeps,
+    asked of it once (it decides a spelling's length and first digits apart)."""
+    sizes = frozenset(n for n in range(3, 40) if plain_number("+1" + "2" * (n - 2)))
+    size = min(sizes)
+    heads = frozenset(head for head in (f"{i:03d}" for i in range(1000))
+                      if plain_number("+" + head + "2" * (size - 4)))
+    return sizes, heads
+
+
+_PLAIN_SIZES, _PLAIN_HEADS = _plain_shapes()
+_HEAD = itemgetter(slice(1, 4))
+
+
+def _all_plain(phones: Sequence[str]) -> bool:
+    """True only when ``plain_number`` keeps every one of ``phones``, told for the whole
+    column at C speed (False: ask ``plain_number`` of each)."""
+    count = len(phones)
+    joined = "\n".join(phones)
+    return (joined[:1] == "+" and joined.isascii() and joined.count("+") == count
+            and joined.count("\n+") == count - 1
+            and joined[1:].replace("\n+", "").isdigit()  # "+" then ASCII digits, each
+            and set(map(len, phones)) <= _PLAIN_SIZES
+            and set(map(_HEAD, phones)) <= _PLAIN_HEADS)
+
+
 def _plus(phone: str) -> str:
     """A wa_id (ASCII digits) with its "+"; any other spelling as it is."""
     return "+" + phone if phone[:1] != "+" and phone.isdigit() and phone.isascii() else phone
@@ -458,9 +531,14 @@ def _finish(state: _State, rows: int,
         plain = rebuilt
     batch.plain = plain
     general = batch.general
-    for key, row in state.other.items():
-        keys = _keys(key, state.source, row, printable, cell_names)
-        moved.append((keys, row))
+    others = list(state.other.items())
+    spelled = [key for key, _row in others]
+    known = (_spelled_keys(spelled, cell_names)
+             if spelled and all(type(key) is tuple and key[0] != "record" for key in spelled)
+             else [None] * len(spelled))
+    for (key, row), cells in zip(others, known, strict=True):
+        # a cell the columns could not tell, or no key: the keys of the row's own record
+        moved.append((cells or _keys(key, state.source, row, printable, cell_names), row))
     late = False  # a number alone that a row read whole brought: out of line order
     for keys, row in moved:
         if len(keys) == 1 and keys[0].kind == "phone":
@@ -468,7 +546,7 @@ def _finish(state: _State, rows: int,
             late = True
             continue
         first_in, first_out, last_in, opted, _left, sources = row
-        entry = EvidenceEntry(first_in, first_out, last_in, opted, sources)
+        entry = EvidenceEntry(first_in, first_out, last_in, opted, source_texts(sources))
         old = general.setdefault(keys, entry)
         if old is not entry:
             merged = old.merge(entry)
@@ -481,14 +559,16 @@ def _finish(state: _State, rows: int,
 
 
 def _first_line(item: tuple[str, PlainRow]) -> int:
-    return int(item[1][5][0].rpartition(":")[2])
+    return _line_of(item[1][5])
 
 
 def _put_sorted(plain: dict[str, PlainRow], number: str, row: PlainRow) -> None:
     old = plain.setdefault(number, row)
     if old is not row:
         *times, sources = merge_plain(old, row)
-        plain[number] = (*times, _by_line(sources))  # type: ignore[assignment]
+        # codes of one file: in the order of their lines
+        plain[number] = (  # type: ignore[assignment]
+            *times, tuple(sorted(_as_tuple(sources), key=_source_line)))
 
 
 def _keys(key: Any, source: str, row: PlainRow,
@@ -500,7 +580,7 @@ def _keys(key: Any, source: str, row: PlainRow,
         keys = _cell_keys(key, cell_names)
         if keys is not None:
             return keys
-    line = int(row[5][0].rpartition(":")[2])
+    line = _line_of(row[5])
     if type(key) is str:
         record = ledger.row_record({"phone": key}, source, line)
     elif key[0] == "record":
@@ -522,21 +602,93 @@ def _cell_keys(cells: tuple[str | None, ...], names: Sequence[str]) -> tuple[Key
     for column, cell in zip(names, cells, strict=True):
         if cell is None:
             continue
-        if not cell.isascii():  # perhaps a lone surrogate (JSON "\ud800"): see _printable
+        key = _cell_key(column, cell)
+        if key is _NOT_SURE:
             return None
-        text = cell.strip()
-        if not text:
-            continue
-        if column == "phone":
-            number = text if text[0] == "+" else "+" + text
-            if not plain_number(number):
-                return None
-            keys.add(Key("phone", number))
-        else:
-            made = _MAKERS[column](text)
-            if made is not None:
-                keys.add(made)
+        if key is not None:
+            keys.add(key)
     return tuple(sorted(keys)) if keys else None
+
+
+def _cell_key(column: str, cell: str) -> Key | None:
+    """The key of one key cell (None: none), ``_NOT_SURE`` for a cell the row reader must
+    read (not ASCII, or a number in another spelling)."""
+    if not cell.isascii():  # perhaps a lone surrogate (JSON "\ud800"): see _printable
+        return _NOT_SURE
+    text = cell.strip()
+    if not text:
+        return None
+    if column == "phone":
+        number = text if text[0] == "+" else "+" + text
+        return Key("phone", number) if plain_number(number) else _NOT_SURE
+    return _MAKERS[column](text)
+
+
+_KIND_ORDER = ("user_id", "parent_user_id", "lid", "name", "phone", "username")  # as Key sorts
+_NOT_SURE = Key("", "")  # a cell ``_cell_keys`` leaves to the row reader
+
+
+def _spelled_keys(spelled: list[tuple[str | None, ...]],
+                  names: Sequence[str]) -> list[tuple[Key, ...] | None]:
+    """``_cell_keys`` of many key spellings at once, column by column: each row's keys in
+    the order ``sorted`` gives them (their kinds differ: a row with two user ids, or a cell
+    the columns cannot tell, is None, left to ``_keys``)."""
+    columns = dict(zip(names, zip(*spelled, strict=True), strict=True))
+    made = [_column_keys(column, columns[column]) for column in _KIND_ORDER if column in columns]
+    if "user_id" in columns and "parent_user_id" in columns:
+        both = [a is not None and b is not None for a, b in zip(made[0], made[1], strict=True)]
+        made[:2] = [[a or b for a, b in zip(made[0], made[1], strict=True)]]
+    else:
+        both = []
+    rows: list[tuple[Key, ...]] = list(map(tuple, map(filter, repeat(None),
+                                                         zip(*made, strict=True))))
+    found: list[tuple[Key, ...] | None] = list(rows)
+    for index, keys in enumerate(rows):
+        if _NOT_SURE in keys or (both and both[index]):
+            found[index] = None
+    return found
+
+
+def _column_keys(column: str, cells: Sequence[str | None]) -> list[Key | None]:
+    """The key of each cell of one key column (None: no key), as ``_cell_keys`` makes it;
+    ``_NOT_SURE`` for a cell it would leave to the row reader. A column of plain numbers or
+    of LIDs as machines write them ("digits@lid") at C speed."""
+    present = list(filter(None, cells))
+    if not present:
+        return [None] * len(cells)
+    if column == "phone" and _all_plain(present):
+        return _made("phone", cells, present)
+    if column == "lid":
+        count = len(present)
+        joined = "\n".join(present)
+        if (joined.isascii() and joined.count("\n") == count - 1
+                and joined.count("@lid") == count and joined.endswith("@lid")
+                and joined.replace("@lid\n", "").removesuffix("@lid").isdigit()
+                and set(map(len, present)) <= _LID_SIZES):
+            return _made("lid", cells, present)
+    made: dict[str, Key | None] = {}
+    found: list[Key | None] = []
+    for cell in cells:
+        if not cell:
+            found.append(None)
+            continue
+        if cell in made:
+            found.append(made[cell])
+        else:
+            found.append(made.setdefault(cell, _cell_key(column, cell)))
+    return found
+
+
+def _made(kind: str, cells: Sequence[str | None], present: list[str]) -> list[Key | None]:
+    """``Key(kind, cell)`` of each set cell (made at C speed), None for the others."""
+    keys = map(_new_key, zip(repeat(kind), present))
+    if len(present) == len(cells):
+        return list(keys)
+    return [next(keys) if cell else None for cell in cells]
+
+
+_new_key = partial(tuple.__new__, Key)  # Key(kind, value) without its Python-level __new__
+_LID_SIZES = frozenset(range(5 + 4, 20 + 4 + 1))  # lid_key: 5 to 20 digits, then "@lid"
 
 
 def _by_line(sources: tuple[str, ...]) -> tuple[str, ...]:
@@ -554,5 +706,13 @@ def merge_plain(old: PlainRow, new: PlainRow) -> PlainRow:
         a_last if b_last is None or (a_last is not None and a_last >= b_last) else b_last,
         a_opt if b_opt is None or (a_opt is not None and a_opt >= b_opt) else b_opt,
         a_left if b_left is None or (a_left is not None and a_left >= b_left) else b_left,
-        a_src + tuple(s for s in b_src if s not in a_src),
+        _joined(a_src, b_src),
     )
+
+
+def _joined(old: Sources, new: Sources) -> tuple[int | str, ...]:
+    """The sources of ``old`` and then those of ``new`` that ``old`` has not."""
+    old = _as_tuple(old)
+    if isinstance(new, int):
+        return old if new in old else (*old, new)
+    return old + tuple(s for s in new if s not in old)

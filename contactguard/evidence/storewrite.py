@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord
 from ..phones import evidence_key
-from .bulk import PlainRow
+from .bulk import PlainRow, source_texts
 from .identity import Key, record_keys
 from .storeschema import ALL_TIMES, batches, dt, encode_keys, ts
 
@@ -228,7 +228,7 @@ class LedgerWrites:
 def plain_entry(row: PlainRow) -> EvidenceEntry:
     """A compact statement of a number alone (``Evidence``) as an entry."""
     first_in, first_out, last_in, opted, left, sources = row
-    return EvidenceEntry(first_in, first_out, last_in, opted, sources, left)
+    return EvidenceEntry(first_in, first_out, last_in, opted, source_texts(sources), left)
 
 
 _CHUNK = 50_000  # statements written per round of a bulk load
@@ -263,7 +263,7 @@ def bulk_load(db: sqlite3.Connection, table: dict[tuple[Key, ...], EvidenceEntry
             db.executemany(
                 "INSERT INTO said_by (statement, source) VALUES (?, ?)",
                 ((sid, source) for sid, sources in zip(ids, times[5], strict=True)
-                 for source in sources))
+                 for source in source_texts(sources)))
         first = len(numbers) + 1
         db.executemany(insert, (
             (sid, encode_keys(keys), *(ts(getattr(table[keys], t)) for t in ALL_TIMES))
