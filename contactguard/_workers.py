@@ -36,7 +36,7 @@ from . import policy as _policy
 from .books import chunks
 from .errors import ContactguardError
 from .model import Contact, Decision, Take
-from .pipeline import Summary
+from .summary import Summary
 
 if TYPE_CHECKING:
     from .pipeline import Pass

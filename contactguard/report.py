@@ -19,7 +19,6 @@ from typing import IO, Any
 from . import fastpaths, phones
 from .model import Decision, Reason
 from .policy import Policy
-from .summary import summary_text as summary_text  # its home moved; still importable here
 
 REPORT_VERSION = 1
 

@@ -24,7 +24,7 @@ from .policy import Policy
 from .report import ReportWriter, contact_entry, header
 
 if TYPE_CHECKING:
-    from .pipeline import Summary
+    from .summary import Summary
 
 __all__ = ["HtmlReportWriter", "is_html", "writer_for"]
 

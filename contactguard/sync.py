@@ -95,8 +95,8 @@ if TYPE_CHECKING:  # httpx stays out of ``contactguard --help``: carddav is impo
     from .evidence import Evidence
     from .fleet import SharedSource
     from .model import Decision
-    from .pipeline import Summary
     from .policy import Policy
+    from .summary import Summary
 
 __all__ = [
     "STATE_VERSION",

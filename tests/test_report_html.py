@@ -18,9 +18,9 @@ from click.testing import CliRunner
 
 from contactguard.cli import main
 from contactguard.model import Contact, Decision, NumberDecision, Reason
-from contactguard.pipeline import Summary
 from contactguard.policy import Policy
 from contactguard.report_html import HtmlReportWriter, chart_svg, is_html, row_html
+from contactguard.summary import Summary
 
 ROOT = Path(__file__).parent.parent
 SCREENSHOT = ROOT / "docs" / "report.png"

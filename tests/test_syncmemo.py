@@ -177,7 +177,7 @@ def test_an_unreadable_expiry_counts_as_expired() -> None:
 
 def test_the_summary_counts_survive_the_memo() -> None:
     """A reused run tells the same counts as the run it reuses."""
-    from contactguard.pipeline import Summary
+    from contactguard.summary import Summary
 
     summary = Summary(contacts_in=3, contacts_kept=2, contacts_removed=1, numbers_in=4)
     summary.reasons["inbound_first"] += 2

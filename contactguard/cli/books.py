@@ -60,7 +60,7 @@ def sanitize(
     """
     from ..outputs import check_outputs
     from ..progress import Console
-    from ..report import summary_text
+    from ..summary import summary_text
 
     if report == "-" and output == "-" and not dry_run:
         raise click.UsageError(
