@@ -58,6 +58,20 @@ class ServerProcess:
         self.stop()
         raise RuntimeError(f"{self.name} did not answer in time")
 
+    def client(self, user: str) -> httpx.Client:
+        """An httpx client for test set-up (as ``user`` where the server has logins)."""
+        raise NotImplementedError
+
+    def put_card(self, user: str, book: str, name: str, vcard: str) -> None:
+        """Store one card as ``/<user>/<book>/<name>.vcf``."""
+        with self.client(user) as http:
+            response = http.put(
+                f"/{user}/{book}/{name}.vcf",
+                content=vcard.encode(),
+                headers={"Content-Type": "text/vcard; charset=utf-8"},
+            )
+            response.raise_for_status()
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -134,15 +148,6 @@ class RadicaleServer(ServerProcess):
             http.request("PROPFIND", f"/{user}/", headers={"Depth": "0"})
             response = http.put(
                 f"/{user}/{name}/", content=vcards, headers={"Content-Type": "text/vcard"}
-            )
-            response.raise_for_status()
-
-    def put_card(self, user: str, book: str, name: str, vcard: str) -> None:
-        with self.client(user) as http:
-            response = http.put(
-                f"/{user}/{book}/{name}.vcf",
-                content=vcard.encode(),
-                headers={"Content-Type": "text/vcard; charset=utf-8"},
             )
             response.raise_for_status()
 

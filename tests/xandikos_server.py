@@ -60,12 +60,3 @@ class XandikosServer(ServerProcess):
             )
             response.raise_for_status()
         return f"{self.url}/{user}/{name}/"
-
-    def put_card(self, user: str, book: str, name: str, vcard: str) -> None:
-        with self.client(user) as http:
-            response = http.put(
-                f"/{user}/{book}/{name}.vcf",
-                content=vcard.encode(),
-                headers={"Content-Type": "text/vcard; charset=utf-8"},
-            )
-            response.raise_for_status()
