@@ -88,20 +88,6 @@ def records(stream: IO[bytes] | IO[str], source: str) -> Iterator[EvidenceRecord
         yield from _csv(rest, source, skipped)
 
 
-def records_reference(stream: IO[bytes] | IO[str], source: str) -> Iterator[EvidenceRecord]:
-    """``records`` with every CSV row read by the plain per-row code (the reference the fast
-    reading is tested against; same records, same errors)."""
-    lines = _text_lines(stream, source)
-    skipped, first = first_content_line(lines)
-    if first is None:
-        return
-    rest = chain([first], lines)
-    if first.lstrip().startswith("{"):
-        yield from _jsonl(rest, source, skipped, reference=True)
-    else:
-        yield from _csv(rest, source, skipped, reference=True)
-
-
 def read_csv(stream: IO[bytes] | IO[str], source: str) -> Iterator[EvidenceRecord]:
     """The records of a CSV ledger; ``source`` names it in messages and in ``record.source``."""
     lines = _text_lines(stream, source)
