@@ -31,10 +31,10 @@ import io
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from itertools import chain, compress, repeat
-from operator import itemgetter, not_
+from operator import itemgetter, not_, sub
 from typing import IO, Any
 
 from .._text import shown_path
@@ -116,6 +116,10 @@ class _Unsure(Exception):
     """The fast reading leaves the file to the reference reading."""
 
 
+class _Repeated(Exception):
+    """A key repeats: the fast reading starts again, carefully (``_State.careful``)."""
+
+
 def read(path: str, source: str, printable: Callable[[EvidenceRecord], EvidenceRecord],
          *, jsonl: bool | None = None) -> Batch | None:
     """The statements of the ledger file at ``path`` (named ``source``), or None when the
@@ -127,7 +131,11 @@ def read(path: str, source: str, printable: Callable[[EvidenceRecord], EvidenceR
     gc.disable()  # a million containers that live to the end: collecting them is pure cost
     try:
         with open(path, "rb") as stream:  # noqa: PTH123 - the caller said it is a file
-            return _read(stream, source, printable, jsonl)
+            try:
+                return _read(stream, source, printable, jsonl, careful=False)
+            except _Repeated:  # read again from the start, a key at a time where it repeats
+                stream.seek(0)
+                return _read(stream, source, printable, jsonl, careful=True)
     except (_Unsure, EvidenceError, csv.Error, UnicodeDecodeError, RecursionError,
             ValueError, OverflowError, OSError, IndexError, KeyError, TypeError):
         return None
@@ -137,10 +145,11 @@ def read(path: str, source: str, printable: Callable[[EvidenceRecord], EvidenceR
 
 
 def _read(stream: IO[bytes], source: str,
-          printable: Callable[[EvidenceRecord], EvidenceRecord], jsonl: bool | None) -> Batch:
+          printable: Callable[[EvidenceRecord], EvidenceRecord], jsonl: bool | None,
+          *, careful: bool) -> Batch:
     texts = _texts(stream)
     skipped, header, rest = _header(texts)
-    state = _State(source)
+    state = _State(source, careful=careful)
     if header is None:
         return _finish(state, 0, printable, _KEY_COLUMNS)
     if jsonl if jsonl is not None else header.lstrip().startswith("{"):
@@ -199,8 +208,12 @@ class _State:
     """What the reading has aggregated: ``plain`` under each "+"-prefixed phone spelling,
     ``other`` under each spelling of several key cells (or a whole record's keys)."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, *, careful: bool) -> None:
         self.source = source
+        # False: a block's rows go into a table with one ``dict.update``, which must grow
+        # the table by one entry a row (else ``_Repeated``: a key repeats, the rows it
+        # overwrote are lost); True: repeated keys are looked for and merged
+        self.careful = careful
         self.name = shown_path(source)
         self.base = _file_base(self.name)
         self.plain: dict[str, PlainRow] = {}
@@ -231,6 +244,8 @@ _BLOCK = 64 * 1024  # bytes read at a time (at most ledger.MAX_LINE: see _texts)
 # rows and columns stay in the processor's cache: 1 MiB blocks read 20% slower
 _DAYS: dict[str, datetime] = {}
 _DAYS_KEPT = 50_000
+_NEVER = datetime.min.replace(tzinfo=timezone.utc)  # earlier than any time read
+_later: Callable[[datetime | None, datetime | None], datetime | None] = max  # type: ignore[assignment]
 
 
 def _when(text: str) -> datetime | None:
@@ -255,38 +270,91 @@ def _when(text: str) -> datetime | None:
     return parse_timestamp(text) if text else None
 
 
-def _column(cells: Sequence[str]) -> list[datetime | None]:
-    """A column of time cells ("" unset) as times: when every set cell has one of the common
-    shapes (told by slicing the joined column, at C speed), all of it by ``fromisoformat``;
-    otherwise cell by cell (``_when``)."""
+def _day(text: str) -> datetime:
+    """The date "YYYY-MM-DD" as midnight UTC (ValueError: not a date)."""
+    return datetime.fromisoformat(text).replace(tzinfo=_UTC)
+
+
+def _column(cells: Sequence[str], default: datetime | None = None) -> list[datetime | None]:
+    """A column of time cells ("" unset: ``default``) as times. When every set cell has one
+    of the common shapes (told by slicing the joined column, at C speed), the column is read
+    by one C call per cell (``fromisoformat``; a date once per distinct day; a UTC offset by
+    subtracting it, once per distinct offset, rather than ``astimezone``); otherwise cell by
+    cell (``_when``)."""
     present = list(filter(None, cells))
     if not present:
-        return [None] * len(cells)
+        return [default] * len(cells)
     size = len(present[0])
     count = len(present)
     joined = "\n".join(present)
     step = size + 1
+    parsed: Iterator[datetime] | None = None
     # every set cell has ``size`` characters (a cell of a block without quotes has no line
     # break), and the separators of the shape are where they belong in every one
     if (len(joined) == step * count - 1 and joined[size::step] == "\n" * (count - 1)
             and size in (20, 25, 19, 10) and joined[4::step] == "-" * count
             and joined[7::step] == "-" * count):
-        fromiso = datetime.fromisoformat
-        if size == 10:
-            day = _DAYS.get
-            return [(day(t) or _when(t)) if t else None for t in cells]
+        if size == 10:  # dates: each distinct one read once, kept in ``_DAYS``
+            found = list(map(_DAYS.get, cells, repeat(default)))
+            if found.count(default) == len(cells) - count:
+                return found
+            days = {day: _DAYS.get(day) or _day(day) for day in set(present)}
+            if len(_DAYS) + len(days) <= _DAYS_KEPT:
+                _DAYS.update(days)
+            return list(map(days.get, cells, repeat(default)))
         if joined[10::step] == "T" * count and joined[13::step] == ":" * count and (
                 joined[16::step] == ":" * count):
-            if size == 20 and joined[19::step] == "Z" * count:
-                return [fromiso(t) if t else None for t in cells]
-            if size == 19:
-                return [fromiso(t).replace(tzinfo=_UTC) if t else None for t in cells]
-            if (size == 25 and joined[22::step] == ":" * count
-                    and not joined[19::step].strip("+-") and max(joined[23::step]) <= "5"):
-                # hours of 24 or more are refused by fromisoformat (ValueError)
-                return [fromiso(t).astimezone(_UTC) if t else None for t in cells]
-    when = _when
-    return [when(t) if t else None for t in cells]
+            parsed = _iso_times(size, present, joined, step)
+    if parsed is None:
+        when = _when
+        return [when(t) if t else default for t in cells]
+    if count == len(cells):
+        return list(parsed)
+    following = parsed.__next__
+    return [following() if t else default for t in cells]
+
+
+def _iso_times(size: int, present: list[str], joined: str, step: int) -> Iterator[datetime] | None:
+    """The times of ``present`` ("YYYY-MM-DDTHH:MM:SS" then "Z", "±HH:MM" or nothing, each
+    ``size`` characters, ``joined`` by line breaks), one C call per cell; None: not these."""
+    fromiso = datetime.fromisoformat
+    count = len(present)
+    if size == 20:
+        return map(fromiso, present) if joined[19::step] == "Z" * count else None
+    if size == 19:  # no offset: UTC, as the reference takes it
+        return map(fromiso, (joined.replace("\n", "Z\n") + "Z").split("\n"))
+    # size 25: "±HH:MM" after the seconds (fromisoformat refuses hours of 24 or more)
+    tails = set(map(_TAIL, present))
+    shifts = {tail: _shift(tail) for tail in tails}
+    if None in shifts.values():
+        return None
+    if len(tails) == 1:
+        (tail, shift), = shifts.items()
+        if not shift:
+            return map(fromiso, present)  # "+00:00": read as UTC already
+        # every cell ends in ``tail`` (and only the cells' ends before a line break do)
+        utc = map(fromiso, (joined + "\n").replace(tail + "\n", "Z\n")[:-1].split("\n"))
+        return map(sub, utc, repeat(shift))
+    heads = map(_HEAD_UTC, map(_WALL, present), repeat("Z"))
+    return map(sub, map(fromiso, heads), map(shifts.__getitem__, map(_TAIL, present)))
+
+
+_TAIL = itemgetter(slice(19, None))
+_WALL = itemgetter(slice(None, 19))
+_HEAD_UTC = str.__add__
+
+
+def _shift(tail: str) -> timedelta | None:
+    """The UTC offset "±HH:MM" as the time to subtract, or None when the reference reading
+    must judge it (not that shape, or out of range)."""
+    if (tail[0] not in "+-" or tail[3] != ":" or not tail.isascii()
+            or not (tail[1:3] + tail[4:]).isdigit()):
+        return None
+    hours, minutes = int(tail[1:3]), int(tail[4:])
+    if hours > 23 or minutes > 59:
+        return None
+    shift = timedelta(hours=hours, minutes=minutes)
+    return -shift if tail[0] == "-" else shift
 
 
 class _Csv:
@@ -313,6 +381,8 @@ class _Csv:
         self.others = [index[c] for c in _KEY_COLUMNS[1:] if c in index]
         self.cell_names = [c for c in _KEY_COLUMNS if c in index]
         self.key_cells = itemgetter(*(index[c] for c in self.cell_names))
+        self.key_index = [index[c] for c in self.cell_names]
+        self.used = {index[c] for c in self.cell_names}.union(self.times)
 
     def read(self, texts: Iterator[str]) -> int:
         """Every row of the blocks; the number of rows (records)."""
@@ -325,52 +395,100 @@ class _Csv:
 
     def _block(self, text: str) -> int:
         """One block without quotes: one row per line, read column by column."""
-        rows = list(csv.reader(io.StringIO(text, newline="\n"), delimiter=self.delimiter))
         first = self.next_line
-        self.next_line += len(rows)
-        if not rows:
-            return 0
-        if set(map(len, rows)) != {self.width}:
-            return self._rows(enumerate(rows, first))  # blank, short or long rows
-        lines: Sequence[int] = range(first, first + len(rows))
+        columns = self._split(text)
+        if columns is None:
+            rows = list(csv.reader(io.StringIO(text, newline="\n"), delimiter=self.delimiter))
+            self.next_line += len(rows)
+            if not rows:
+                return 0
+            if set(map(len, rows)) != {self.width}:
+                return self._rows(enumerate(rows, first))  # blank, short or long rows
+            columns = list(zip(*rows, strict=True))
+        count = len(columns[0])
+        self.next_line = first + count
+        lines: Sequence[int] = range(first, first + count)
         others = self.others
-        count = len(rows)
         if others:
-            pick = itemgetter(*others)
-            marks = list(map(any if len(others) > 1 else bool, map(pick, rows)))
+            marks = list(map(any, zip(*(columns[i] for i in others), strict=True))
+                         if len(others) > 1 else map(bool, columns[others[0]]))
             if any(marks):  # rows with other keys, aggregated under their key cells
                 keep = list(map(not_, marks))
-                self._columns(list(compress(rows, marks)), list(compress(lines, marks)),
-                              self.state.other, map(self.key_cells, compress(rows, marks)))
-                rows = list(compress(rows, keep))
+                picked = self._picked(columns, marks)
+                self._columns(picked, list(compress(lines, marks)), self.state.other,
+                              zip(*(picked[i] for i in self.key_index), strict=True))
+                columns = self._picked(columns, keep)
                 lines = list(compress(lines, keep))
-                if not rows:
+                if not lines:
                     return count
-        phones: Sequence[str] = list(map(itemgetter(self.i_phone), rows))
+        phones: Sequence[str] = columns[self.i_phone]
         if not all(phones):
             raise _Unsure  # a row without keys, or with other keys only as spaces
         if max(phones)[:1] != "+":  # some wa_ids (a spelling that sorts before "+" is odd)
             phones = [_plus(p) for p in phones]
         if not _all_plain(phones) and not all(map(plain_number, phones)):
             self.state.unchecked = True
-        self._columns(rows, lines, self.state.plain, phones)
+        self._columns(columns, lines, self.state.plain, phones)
         return count
 
-    def _columns(self, rows: list[list[str]], lines: Sequence[int],
+    def _split(self, text: str) -> list[Sequence[str]] | None:
+        """The columns of a block without quotes, cut at C speed: exactly what ``csv.reader``
+        reads of it when every line holds the header's number of cells and there is no
+        blank line and no carriage return (None otherwise: ``csv.reader`` reads it)."""
+        if (not text or text[0] == "\n" or "\n\n" in text or "\r" in text
+                or len(text) > csv.field_size_limit()):  # a longer field is csv's error
+            return None
+        width, delimiter = self.width, self.delimiter
+        body = text[:-1] if text[-1] == "\n" else text
+        count = body.count("\n") + 1
+        # each line break now opens the first cell of its line: those cells are every
+        # ``width``-th one exactly when each line has ``width`` cells
+        cells = body.replace("\n", delimiter + "\n").split(delimiter)
+        if len(cells) != count * width or "".join(cells[width::width]).count("\n") != count - 1:
+            return None
+        columns: list[Sequence[str]] = [cells[i::width] for i in range(width)]
+        columns[0] = "".join(columns[0]).split("\n")
+        return columns
+
+    def _picked(self, columns: list[Sequence[str]], marks: list[bool]) -> list[Sequence[str]]:
+        """The cells of the marked rows, in the columns that are read (others left empty)."""
+        used = self.used
+        return [list(compress(column, marks)) if i in used else ()
+                for i, column in enumerate(columns)]
+
+    def _columns(self, columns: list[Sequence[str]], lines: Sequence[int],
                  table: dict[Any, PlainRow], keys: Iterable[Any]) -> None:
-        """Aggregate ``rows`` (all of the header's width) under ``keys``, column by column."""
-        columns = list(zip(*rows, strict=True))
-        absent = [None] * len(rows)
-        ins, outs, lasts, opts = (
-            _column(columns[i]) if i < self.width else absent for i in self.times)
-        lasts = [a if b is None or (a is not None and a > b) else b
-                 for a, b in zip(ins, lasts, strict=True)]  # as EvidenceEntry.from_record
+        """Aggregate the rows of ``columns`` (the header's width) under ``keys``."""
+        count = len(lines)
+        absent: list[datetime | None] = [None] * count
+        ins, outs, opts = (_column(columns[i]) if i < self.width else absent
+                           for i in (self.times[0], self.times[1], self.times[3]))
+        # the last inbound time is never earlier than the first (as EvidenceEntry.from_record)
+        i_last = self.times[2]
+        lasts: list[datetime | None]
+        if i_last >= self.width:
+            lasts = ins
+        elif None in ins:
+            lasts = [a if b is None or (a is not None and a > b) else b
+                     for a, b in zip(ins, _column(columns[i_last]), strict=True)]
+        else:
+            later = _column(columns[i_last], _NEVER)
+            lasts = (list(map(_later, ins, later)) if None not in later  # at C speed
+                     else [a if b is None or a > b else b  # type: ignore[operator]
+                           for a, b in zip(ins, later, strict=True)])  # a cell of spaces
         if lines[-1] > _LINE_MASK:
             raise _Unsure  # the reference reading names such lines
-        sources = map(self.state.base.__add__, lines)
+        base = self.state.base
+        sources = (range(base + lines[0], base + lines[-1] + 1) if type(lines) is range
+                   else map(base.__add__, lines))
         new = list(zip(ins, outs, lasts, opts, repeat(None), sources))
         keys = list(keys)
         before = len(table)
+        if not self.state.careful:
+            table.update(zip(keys, new, strict=True))
+            if len(table) - before != len(keys):
+                raise _Repeated
+            return
         if table.keys().isdisjoint(keys):
             table.update(zip(keys, new, strict=True))
             if len(table) - before == len(keys):
