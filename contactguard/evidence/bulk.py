@@ -382,7 +382,6 @@ class _Csv:
         self.cell_names = [c for c in _KEY_COLUMNS if c in index]
         self.key_cells = itemgetter(*(index[c] for c in self.cell_names))
         self.key_index = [index[c] for c in self.cell_names]
-        self.used = {index[c] for c in self.cell_names}.union(self.times)
 
     def read(self, texts: Iterator[str]) -> int:
         """Every row of the blocks; the number of rows (records)."""
@@ -407,28 +406,27 @@ class _Csv:
             columns = list(zip(*rows, strict=True))
         count = len(columns[0])
         self.next_line = first + count
-        lines: Sequence[int] = range(first, first + count)
+        new = self._statements(columns, first, count)
+        phones: Sequence[str] = columns[self.i_phone]
         others = self.others
         if others:
             marks = list(map(any, zip(*(columns[i] for i in others), strict=True))
                          if len(others) > 1 else map(bool, columns[others[0]]))
             if any(marks):  # rows with other keys, aggregated under their key cells
+                keys = zip(*(compress(columns[i], marks) for i in self.key_index), strict=True)
+                self._merge(self.state.other, list(keys), list(compress(new, marks)))
                 keep = list(map(not_, marks))
-                picked = self._picked(columns, marks)
-                self._columns(picked, list(compress(lines, marks)), self.state.other,
-                              zip(*(picked[i] for i in self.key_index), strict=True))
-                columns = self._picked(columns, keep)
-                lines = list(compress(lines, keep))
-                if not lines:
+                new = list(compress(new, keep))
+                if not new:
                     return count
-        phones: Sequence[str] = columns[self.i_phone]
+                phones = list(compress(phones, keep))
         if not all(phones):
             raise _Unsure  # a row without keys, or with other keys only as spaces
         if max(phones)[:1] != "+":  # some wa_ids (a spelling that sorts before "+" is odd)
             phones = [_plus(p) for p in phones]
         if not _all_plain(phones) and not all(map(plain_number, phones)):
             self.state.unchecked = True
-        self._columns(columns, lines, self.state.plain, phones)
+        self._merge(self.state.plain, phones, new)
         return count
 
     def _split(self, text: str) -> list[Sequence[str]] | None:
@@ -450,16 +448,10 @@ class _Csv:
         columns[0] = "".join(columns[0]).split("\n")
         return columns
 
-    def _picked(self, columns: list[Sequence[str]], marks: list[bool]) -> list[Sequence[str]]:
-        """The cells of the marked rows, in the columns that are read (others left empty)."""
-        used = self.used
-        return [list(compress(column, marks)) if i in used else ()
-                for i, column in enumerate(columns)]
-
-    def _columns(self, columns: list[Sequence[str]], lines: Sequence[int],
-                 table: dict[Any, PlainRow], keys: Iterable[Any]) -> None:
-        """Aggregate the rows of ``columns`` (the header's width) under ``keys``."""
-        count = len(lines)
+    def _statements(self, columns: list[Sequence[str]], first: int,
+                    count: int) -> list[PlainRow]:
+        """The compact statement of each row of ``columns`` (the header's width), whose first
+        is line ``first``."""
         absent: list[datetime | None] = [None] * count
         ins, outs, opts = (_column(columns[i]) if i < self.width else absent
                            for i in (self.times[0], self.times[1], self.times[3]))
@@ -476,13 +468,15 @@ class _Csv:
             lasts = (list(map(_later, ins, later)) if None not in later  # at C speed
                      else [a if b is None or a > b else b  # type: ignore[operator]
                            for a, b in zip(ins, later, strict=True)])  # a cell of spaces
-        if lines[-1] > _LINE_MASK:
+        if first + count - 1 > _LINE_MASK:
             raise _Unsure  # the reference reading names such lines
-        base = self.state.base
-        sources = (range(base + lines[0], base + lines[-1] + 1) if type(lines) is range
-                   else map(base.__add__, lines))
-        new = list(zip(ins, outs, lasts, opts, repeat(None), sources))
-        keys = list(keys)
+        start = self.state.base + first
+        return list(zip(ins, outs, lasts, opts, repeat(None), range(start, start + count),
+                        strict=False))  # the columns have ``count`` cells each
+
+    def _merge(self, table: dict[Any, PlainRow], keys: Sequence[Any],
+               new: list[PlainRow]) -> None:
+        """Aggregate the statements ``new`` under ``keys`` (one each) into ``table``."""
         before = len(table)
         if not self.state.careful:
             table.update(zip(keys, new, strict=True))
