@@ -34,12 +34,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from itertools import chain, compress, repeat
-from operator import itemgetter, not_, sub
-from typing import IO, Any
+from operator import add, itemgetter, not_, sub
+from typing import IO, Any, cast
 
 from .._text import shown_path
 from ..errors import EvidenceError
-from ..model import EvidenceEntry, EvidenceRecord
+from ..model import EvidenceEntry, EvidenceRecord, evidence_entries
 from ..phones import plain_number
 from ..timeparse import parse_timestamp
 from . import ledger
@@ -219,6 +219,7 @@ class _State:
         self.plain: dict[str, PlainRow] = {}
         self.other: dict[Any, PlainRow] = {}
         self.unchecked = False  # plain holds spellings not yet checked by plain_number
+        self.whole = False  # other holds a whole record's keys (``record``)
 
     def put(self, table: dict[Any, PlainRow], key: Any, first_in: datetime | None,
             first_out: datetime | None, last_in: datetime | None, opted: datetime | None,
@@ -234,6 +235,7 @@ class _State:
 
     def record(self, record: EvidenceRecord, line: int) -> None:
         """A whole record from the row reader, aggregated under ``("record", keys…)``."""
+        self.whole = True
         key = ("record", record.phone, record.name, record.user_id, record.parent_user_id,
                record.username, record.lid)
         self.put(self.other, key, record.first_inbound_at, record.first_outbound_at,
@@ -324,7 +326,9 @@ def _iso_times(size: int, present: list[str], joined: str, step: int) -> Iterato
     if size == 19:  # no offset: UTC, as the reference takes it
         return map(fromiso, (joined.replace("\n", "Z\n") + "Z").split("\n"))
     # size 25: "±HH:MM" after the seconds (fromisoformat refuses hours of 24 or more)
-    tails = set(map(_TAIL, present))
+    tail = present[0][19:]
+    tails = ({tail} if all(joined[i::step] == tail[i - 19] * count for i in range(19, 25))
+             else set(map(_TAIL, present)))
     shifts = {tail: _shift(tail) for tail in tails}
     if None in shifts.values():
         return None
@@ -410,8 +414,10 @@ class _Csv:
         phones: Sequence[str] = columns[self.i_phone]
         others = self.others
         if others:
-            marks = list(map(any, zip(*(columns[i] for i in others), strict=True))
-                         if len(others) > 1 else map(bool, columns[others[0]]))
+            cells: Iterable[str] = columns[others[0]]
+            for i in others[1:]:
+                cells = map(add, cells, columns[i])  # empty only where both are
+            marks = list(map(bool, cells))
             if any(marks):  # rows with other keys, aggregated under their key cells
                 keys = zip(*(compress(columns[i], marks) for i in self.key_index), strict=True)
                 self._merge(self.state.other, list(keys), list(compress(new, marks)))
@@ -420,12 +426,13 @@ class _Csv:
                 if not new:
                     return count
                 phones = list(compress(phones, keep))
-        if not all(phones):
-            raise _Unsure  # a row without keys, or with other keys only as spaces
-        if max(phones)[:1] != "+":  # some wa_ids (a spelling that sorts before "+" is odd)
-            phones = [_plus(p) for p in phones]
-        if not _all_plain(phones) and not all(map(plain_number, phones)):
-            self.state.unchecked = True
+        if not _all_plain(phones):
+            if not all(phones):
+                raise _Unsure  # a row without keys, or with other keys only as spaces
+            if max(phones)[:1] != "+":  # some wa_ids (a spelling sorting before "+" is odd)
+                phones = [_plus(p) for p in phones]
+            if not _all_plain(phones) and not all(map(plain_number, phones)):
+                self.state.unchecked = True
         self._merge(self.state.plain, phones, new)
         return count
 
@@ -439,13 +446,14 @@ class _Csv:
         width, delimiter = self.width, self.delimiter
         body = text[:-1] if text[-1] == "\n" else text
         count = body.count("\n") + 1
-        # each line break now opens the first cell of its line: those cells are every
+        # each line break now closes the last cell of its line: those cells are every
         # ``width``-th one exactly when each line has ``width`` cells
-        cells = body.replace("\n", delimiter + "\n").split(delimiter)
-        if len(cells) != count * width or "".join(cells[width::width]).count("\n") != count - 1:
+        cells = body.replace("\n", "\n" + delimiter).split(delimiter)
+        last = "".join(cells[width - 1::width])
+        if len(cells) != count * width or last.count("\n") != count - 1:
             return None
-        columns: list[Sequence[str]] = [cells[i::width] for i in range(width)]
-        columns[0] = "".join(columns[0]).split("\n")
+        columns: list[Sequence[str]] = [cells[i::width] for i in range(width - 1)]
+        columns.append(last.split("\n"))
         return columns
 
     def _statements(self, columns: list[Sequence[str]], first: int,
@@ -573,11 +581,24 @@ def _all_plain(phones: Sequence[str]) -> bool:
     """True only when ``plain_number`` keeps every one of ``phones``, told for the whole
     column at C speed (False: ask ``plain_number`` of each)."""
     count = len(phones)
-    joined = "\n".join(phones)
-    return (joined[:1] == "+" and joined.isascii() and joined.count("+") == count
-            and joined.count("\n+") == count - 1
-            and joined[1:].replace("\n+", "").isdigit()  # "+" then ASCII digits, each
-            and set(map(len, phones)) <= _PLAIN_SIZES
+    try:
+        joined = "\n".join(phones).encode("ascii")
+    except UnicodeEncodeError:
+        return False
+    # "+" then ASCII digits, each
+    if not (joined[:1] == b"+" and joined.count(b"+") == count
+            and joined.count(b"\n+") == count - 1 == joined.count(b"\n")
+            and not joined.translate(None, b"0123456789+\n")):
+        return False
+    size = len(phones[0])
+    step = size + 1
+    if len(joined) == step * count - 1 and joined[size::step] == b"\n" * (count - 1):
+        if size not in _PLAIN_SIZES:  # all of one length
+            return False
+        digits = joined[1::step], joined[2::step], joined[3::step]
+        if all(column.count(column[:1]) == count for column in digits):
+            return _HEAD(phones[0]) in _PLAIN_HEADS  # all with the same first three digits
+    return (set(map(len, phones)) <= _PLAIN_SIZES
             and set(map(_HEAD, phones)) <= _PLAIN_HEADS)
 
 
@@ -645,9 +666,11 @@ def _finish(state: _State, rows: int,
     general = batch.general
     others = list(state.other.items())
     spelled = [key for key, _row in others]
-    known = (_spelled_keys(spelled, cell_names)
-             if spelled and all(type(key) is tuple and key[0] != "record" for key in spelled)
+    # (every key of ``other`` is a tuple of key cells, or of a record's keys: ``whole``)
+    known = (_spelled_keys(spelled, cell_names) if spelled and not state.whole
              else [None] * len(spelled))
+    if not moved and others and all(known) and _entries_at_once(batch, known, others):
+        return batch
     for (key, row), cells in zip(others, known, strict=True):
         # a cell the columns could not tell, or no key: the keys of the row's own record
         moved.append((cells or _keys(key, state.source, row, printable, cell_names), row))
@@ -668,6 +691,43 @@ def _finish(state: _State, rows: int,
     if late:  # in the order of first appearance, as the records would have come
         batch.plain = dict(sorted(plain.items(), key=_first_line))
     return batch
+
+
+def _entries_at_once(batch: Batch, known: Sequence[tuple[Key, ...] | None],
+                     others: list[tuple[Any, PlainRow]]) -> bool:
+    """Put the statements of rows with other keys (``others``, whose keys are ``known``)
+    into ``batch.general`` at C speed when each key set is new and not a number alone, and
+    every source a line of this file; False (``batch.general`` left empty) otherwise."""
+    keys = cast("list[tuple[Key, ...]]", known)
+    sizes = list(map(len, keys))
+    if 1 in sizes and any(key[0].kind == "phone"
+                          for key in compress(keys, map((1).__eq__, sizes))):
+        return False  # a number alone: it goes to ``plain``
+    first_in, first_out, last_in, opted, _left, sources = zip(*map(itemgetter(1), others),
+                                                               strict=True)
+    texts = _line_texts(sources)
+    if texts is None:
+        return False
+    general = batch.general
+    general.update(zip(keys, evidence_entries(first_in, first_out, last_in, opted, texts),
+                       strict=True))
+    if len(general) == len(keys):
+        return True
+    general.clear()  # two spellings of one key set: merged one by one
+    return False
+
+
+def _line_texts(sources: Sequence[Sources]) -> list[tuple[str]] | None:
+    """``source_texts`` of each of ``sources`` when all are lines of one file (at C speed),
+    else None."""
+    if not sources or set(map(type, sources)) != {int}:
+        return None
+    lines = cast("Sequence[int]", sources)
+    number = min(lines) >> _LINE_BITS
+    if max(lines) >> _LINE_BITS != number:
+        return None
+    name, mask = _FILE_NAMES[number], _LINE_MASK
+    return [(f"{name}:{line & mask}",) for line in lines]
 
 
 def _first_line(item: tuple[str, PlainRow]) -> int:
@@ -754,6 +814,8 @@ def _spelled_keys(spelled: list[tuple[str | None, ...]],
         both = []
     rows: list[tuple[Key, ...]] = list(map(tuple, map(filter, repeat(None),
                                                          zip(*made, strict=True))))
+    if not any(both) and not any(_NOT_SURE in column for column in made):
+        return list(rows)
     found: list[tuple[Key, ...] | None] = list(rows)
     for index, keys in enumerate(rows):
         if _NOT_SURE in keys or (both and both[index]):
