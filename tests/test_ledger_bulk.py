@@ -413,6 +413,9 @@ def columnar_ledgers(draw: st.DrawFn) -> str:
 @example(text="phone,first_outbound_at\n+491701234567,9999-12-31T23:30:00-01:00\n")
 @example(text="phone,last_inbound_at,first_inbound_at\n+491701234567,2026-03-05,\n"
               "+491701234568,2026-03-05,2026-03-07T00:00:00Z\n")
+@example(text="phone,last_inbound_at,first_inbound_at\n+491701234567,2026-03-05,"
+              "2026-03-01T00:00:00Z\n+491701234568,,2026-03-07T00:00:00Z\n"
+              "+491701234569,2026-03-05,2026-03-07T00:00:00Z\n")
 @example(text="phone,first_inbound_at\n+491701234567,2026-03-01T09:15:00+24:00\n")
 @example(text="phone,first_inbound_at\n+491701234567,2026-03-01\n+491701234567,2026-02-01\n")
 def test_bulk_columns_equal_the_reference(tmp_path: Path, text: str) -> None:

@@ -32,7 +32,6 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
-from functools import partial
 from itertools import chain, compress, repeat
 from operator import add, itemgetter, not_, sub
 from typing import IO, Any, cast
@@ -337,8 +336,9 @@ def _iso_times(size: int, present: list[str], joined: str, step: int) -> Iterato
         if not shift:
             return map(fromiso, present)  # "+00:00": read as UTC already
         # every cell ends in ``tail`` (and only the cells' ends before a line break do)
-        utc = map(fromiso, (joined + "\n").replace(tail + "\n", "Z\n")[:-1].split("\n"))
-        return map(sub, utc, repeat(shift))
+        walls = joined.replace(tail + "\n", "Z\n").split("\n")
+        walls[-1] = walls[-1][:19] + "Z"
+        return map(sub, map(fromiso, walls), repeat(shift))
     heads = map(_HEAD_UTC, map(_WALL, present), repeat("Z"))
     return map(sub, map(fromiso, heads), map(shifts.__getitem__, map(_TAIL, present)))
 
@@ -840,28 +840,20 @@ def _column_keys(column: str, cells: Sequence[str | None]) -> list[Key | None]:
                 and joined.replace("@lid\n", "").removesuffix("@lid").isdigit()
                 and set(map(len, present)) <= _LID_SIZES):
             return _made("lid", cells, present)
-    made: dict[str, Key | None] = {}
-    found: list[Key | None] = []
-    for cell in cells:
-        if not cell:
-            found.append(None)
-            continue
-        if cell in made:
-            found.append(made[cell])
-        else:
-            found.append(made.setdefault(cell, _cell_key(column, cell)))
-    return found
+    # each distinct cell once; an empty one (or None) has no key
+    made = {cell: _cell_key(column, cell) for cell in dict.fromkeys(present)}
+    return list(map(made.get, cells))  # type: ignore[arg-type]
 
 
 def _made(kind: str, cells: Sequence[str | None], present: list[str]) -> list[Key | None]:
     """``Key(kind, cell)`` of each set cell (made at C speed), None for the others."""
-    keys = map(_new_key, zip(repeat(kind), present))
+    keys = map(tuple.__new__, repeat(Key), zip(repeat(kind), present))  # without Key's
+    # Python-level __new__
     if len(present) == len(cells):
         return list(keys)
     return [next(keys) if cell else None for cell in cells]
 
 
-_new_key = partial(tuple.__new__, Key)  # Key(kind, value) without its Python-level __new__
 _LID_SIZES = frozenset(range(5 + 4, 20 + 4 + 1))  # lid_key: 5 to 20 digits, then "@lid"
 
 
