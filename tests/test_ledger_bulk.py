@@ -206,6 +206,21 @@ def test_a_line_longer_than_the_limit_is_refused_by_line(tmp_path: Path) -> None
     assert error is not None and error[2] == 3 and "longer than" in error[0]
 
 
+@pytest.mark.parametrize("quoted", [False, True])
+def test_a_field_over_csv_limit_is_csv_error_by_line(tmp_path: Path, quoted: bool) -> None:
+    """A field longer than ``csv.reader`` takes (in a line under the length limit) is the
+    reference's "not valid CSV" error naming the line, also where blocks are cut by split."""
+    name = "a" * (csv.field_size_limit() + 10)
+    cell = '"' + name + '"' if quoted else name
+    path = tmp_path / "wide.csv"
+    path.write_text("phone,first_inbound_at,name\n+491701234567,2026-03-01,x\n"
+                    f"+491701234568,2026-03-01,{cell}\n")
+    assert bulk.read(str(path), str(path), _printable) is None
+    _, _, error = load(path, reference=False)
+    assert error is not None and error[2] == 3 and "field larger" in error[0]
+    assert error == load(path, reference=True)[2]
+
+
 def decisions(evidence: Evidence, numbers: list[str]) -> list[tuple[object, ...]]:
     out = []
     for number in numbers:
