@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from itertools import chain, compress, repeat
-from operator import add, itemgetter, not_, sub
+from operator import add, getitem, gt, itemgetter, not_, sub
 from typing import IO, Any, cast
 
 from .._text import shown_path
@@ -246,7 +246,6 @@ _BLOCK = 64 * 1024  # bytes read at a time (at most ledger.MAX_LINE: see _texts)
 _DAYS: dict[str, datetime] = {}
 _DAYS_KEPT = 50_000
 _NEVER = datetime.min.replace(tzinfo=timezone.utc)  # earlier than any time read
-_later: Callable[[datetime | None, datetime | None], datetime | None] = max  # type: ignore[assignment]
 
 
 def _when(text: str) -> datetime | None:
@@ -473,9 +472,12 @@ class _Csv:
                      for a, b in zip(ins, _column(columns[i_last]), strict=True)]
         else:
             later = _column(columns[i_last], _NEVER)
-            lasts = (list(map(_later, ins, later)) if None not in later  # at C speed
-                     else [a if b is None or a > b else b  # type: ignore[operator]
-                           for a, b in zip(ins, later, strict=True)])  # a cell of spaces
+            lasts = (  # at C speed: (later, first)[first > later]
+                list(map(getitem, zip(later, ins, strict=True),
+                         map(gt, cast("list[datetime]", ins), cast("list[datetime]", later))))
+                if None not in later
+                else [a if b is None or a > b else b  # type: ignore[operator]
+                      for a, b in zip(ins, later, strict=True)])  # a cell of spaces
         if first + count - 1 > _LINE_MASK:
             raise _Unsure  # the reference reading names such lines
         start = self.state.base + first
