@@ -252,22 +252,24 @@ def _when(text: str) -> datetime | None:
     """``parse_timestamp(text.strip())`` with the common shapes read by ``fromisoformat``
     (ValueError: not a time; the reference reading says what is wrong)."""
     size = len(text)
-    if size == 20 and text[4::3] in ("--T::Z", "-- ::Z"):
-        return datetime.fromisoformat(text)  # "Z" is UTC: Python 3.11 reads it
-    if size == 10 and text[4::3] == "--":
-        moment = _DAYS.get(text)
-        if moment is None:
-            moment = datetime.fromisoformat(text).replace(tzinfo=_UTC)
-            if len(_DAYS) < _DAYS_KEPT:
-                _DAYS[text] = moment
-        return moment
-    if size == 25 and text[4::3] in ("--T::+:", "--T::-:", "-- ::+:", "-- ::-:") and (
-            text[20:22] <= "23" and text[23:25] <= "59"):
-        return datetime.fromisoformat(text).astimezone(_UTC)
-    if size == 19 and text[4::3] in ("--T::", "-- ::"):
-        return datetime.fromisoformat(text).replace(tzinfo=_UTC)
-    text = text.strip()  # as the row reader does: a cell of spaces is empty
-    return parse_timestamp(text) if text else None
+    try:
+        if size == 20 and text[4::3] in ("--T::Z", "-- ::Z"):
+            return datetime.fromisoformat(text)  # "Z" is UTC: Python 3.11 reads it
+        if size == 10 and text[4::3] == "--":
+            moment = _DAYS.get(text)
+            if moment is None:
+                moment = datetime.fromisoformat(text).replace(tzinfo=_UTC)
+                if len(_DAYS) < _DAYS_KEPT:
+                    _DAYS[text] = moment
+            return moment
+        if size == 25 and text[4::3] in ("--T::+:", "--T::-:", "-- ::+:", "-- ::-:") and (
+                text[20:22] <= "23" and text[23:25] <= "59"):
+            return datetime.fromisoformat(text).astimezone(_UTC)
+        if size == 19 and text[4::3] in ("--T::", "-- ::"):
+            return datetime.fromisoformat(text).replace(tzinfo=_UTC)
+    except ValueError:  # a common shape with other characters (digits of another script)
+        pass
+    return _general(text)
 
 
 def _day(text: str) -> datetime:
@@ -280,7 +282,23 @@ def _column(cells: Sequence[str], default: datetime | None = None) -> list[datet
     of the common shapes (told by slicing the joined column, at C speed), the column is read
     by one C call per cell (``fromisoformat``; a date once per distinct day; a UTC offset by
     subtracting it, once per distinct offset, rather than ``astimezone``); otherwise cell by
-    cell (``_when``)."""
+    cell (``_when``). A cell ``fromisoformat`` refuses (digits of another script) sends the
+    column through ``parse_timestamp`` cell by cell: ValueError only for a cell it refuses."""
+    try:
+        return _shaped_column(cells, default)
+    except ValueError:
+        return [_general(t) if t else default for t in cells]
+
+
+def _general(text: str) -> datetime | None:
+    """A time cell as the row reader reads it (spaces: no time)."""
+    text = text.strip()
+    return parse_timestamp(text) if text else None
+
+
+def _shaped_column(cells: Sequence[str],
+                   default: datetime | None) -> list[datetime | None]:
+    """``_column``, with ValueError where a cell has a common shape but other characters."""
     present = list(filter(None, cells))
     if not present:
         return [default] * len(cells)
