@@ -4,14 +4,18 @@
 objects that ``Evidence`` then merges per key set. This module reads the same file into what
 that merging ends with, and no object per row on the way:
 
-- the file is read in blocks of 64 KiB of whole lines, each decoded at once and handed to
-  ``csv.reader`` (or split into lines for ``json.loads``) through ``io.StringIO``, so lines
-  are cut exactly where the line reader cuts them (at ``\\n`` only);
-- each row's cells are picked by index and aggregated under the row's *spelling* of its keys
-  (the phone cell as written, or the tuple of key cells): earliest first-times, latest
-  last-times, the row's line;
-- times in the shapes machines write are parsed by ``datetime.fromisoformat`` (dates through
-  a memo), any other through ``timeparse.parse_timestamp``;
+- the file is read in blocks of 64 KiB of whole lines, each decoded at once; a block
+  without quotes, CRs or blank lines whose lines all hold the header's number of cells is
+  cut into its columns by ``str.split`` (exactly what ``csv.reader`` reads of it), any other
+  goes to ``csv.reader`` (or is split into lines for ``json.loads``) through ``io.StringIO``,
+  so lines are cut exactly where the line reader cuts them (at ``\\n`` only);
+- a block's rows are aggregated under their *spelling* of their keys (the phone cell as
+  written, or the tuple of key cells): earliest first-times, latest last-times, the row's
+  line; a block's numbers go into the table with one ``dict.update`` (when a key repeats,
+  the file is read again from the start, merging key by key);
+- a time column whose set cells all have one of the shapes machines write is parsed by one
+  C call per cell (``datetime.fromisoformat``; a date once per distinct day; a UTC offset
+  subtracted once per distinct offset); any other cell through ``timeparse.parse_timestamp``;
 - only at the end is each distinct spelling turned into canonical keys, once: a plain
   "+digits" by ``phones.plain_number``, anything else through the row reader ``ledger.row_record``
   and ``identity.record_keys``, exactly as a record of that row would be.
