@@ -159,7 +159,7 @@ class Sanitizer:
                         on_progress(1, item.contact.source, item.contact.line)
                     continue
                 if writer is not None:
-                    writer._add_rendered(item.data, item.count)
+                    writer.add_entries(item.data, item.count)
                 if on_progress is not None:
                     on_progress(item.count, item.source, item.line)
             outcome = self._outcome()

@@ -262,7 +262,7 @@ _FIRST, _NEXT, _SEPARATOR = b"\n    ", b",\n    ", ",\n    "
 
 
 def join_entries(entries: list[str]) -> bytes:
-    """Entries as a report writer's ``_add_rendered`` takes them."""
+    """Entries as a report writer's ``add_entries`` takes them."""
     return _SEPARATOR.join(entries).encode("utf-8")
 
 
@@ -285,9 +285,9 @@ class ReportWriter:
         if len(pending) >= self._BATCH:
             self._flush()
 
-    def _add_rendered(self, data: bytes, count: int) -> None:
+    def add_entries(self, data: bytes, count: int) -> None:
         """Add ``count`` entries made by ``join_entries`` (the engine's quick path, in a worker
-        process or in this one), in order. Only ``Sanitizer.run`` calls this."""
+        process or in this one), in order."""
         if count:
             self._flush()
             self._write(data, count)
