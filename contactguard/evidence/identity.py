@@ -198,7 +198,7 @@ def record_keys(record: EvidenceRecord) -> tuple[Key, ...]:
     return tuple(sorted(keys))
 
 
-@dataclass
+@dataclass(slots=True)
 class Statement:
     """Everything the sources said under exactly one set of keys, merged."""
 
@@ -206,7 +206,7 @@ class Statement:
     entry: EvidenceEntry
 
 
-@dataclass
+@dataclass(slots=True)
 class Identity:
     """One person: every key seen for them, the merged evidence, the statements it came from.
 
