@@ -533,8 +533,9 @@ def plain_number(text: str) -> bool:
                  or digits[:3] in _COUNTRY_PREFIXES))
 
 
-# only these countries' numbers have other WhatsApp spellings (country codes are prefix-free)
-_VARIANT_HEADS = frozenset({f"+{_MEXICO}", f"+{_BRAZIL}", f"+{_ARGENTINA}"})
+# only these countries' numbers have other WhatsApp spellings (country codes are prefix-free):
+# a "+digits" number whose first three characters are none of these is its only variant
+VARIANT_HEADS = frozenset({f"+{_MEXICO}", f"+{_BRAZIL}", f"+{_ARGENTINA}"})
 
 
 def variants(number: str, *, ar_without_9: bool = False) -> frozenset[str]:
@@ -548,7 +549,7 @@ def variants(number: str, *, ar_without_9: bool = False) -> frozenset[str]:
 
     ``number`` is "+digits" (E.164 or an ``evidence_key``); anything else is returned alone.
     """
-    if number[:3] not in _VARIANT_HEADS and fastpaths.enabled():
+    if number[:3] not in VARIANT_HEADS and fastpaths.enabled():
         return frozenset((number,))  # most numbers: no cache to fill with a million of them
     return _variants(number, ar_without_9)
 
