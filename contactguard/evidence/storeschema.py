@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -116,8 +116,10 @@ def dt(value: str | int | None) -> datetime | None:
     return datetime.fromisoformat(str(value))
 
 
-def encode_sources(sources: Iterable[str]) -> str | bytes:
+def encode_sources(sources: Sequence[str]) -> str | bytes:
     """Sources as stored: one is its text, none or several a JSON array (sorted) as a BLOB."""
+    if len(sources) == 1:
+        return sources[0]
     texts = sorted(set(sources))
     if len(texts) == 1:
         return texts[0]

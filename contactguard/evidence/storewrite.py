@@ -3,10 +3,12 @@ ledger loaded in bulk, opt-outs, the statements of an upgrade."""
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +244,7 @@ def plain_entry(row: PlainRow) -> EvidenceEntry:
 
 
 _CHUNK = 50_000  # statements written per round of a bulk load
+_ROWS = 50  # rows per INSERT statement of a bulk write (measured: 10 to 200 alike)
 
 
 def _columns(entries: Sequence[EvidenceEntry]) -> list[list[datetime | None]]:
@@ -266,6 +269,24 @@ def _times_sql(times: Sequence[Sequence[datetime | None]]
     return names, exprs, values
 
 
+def insert_rows(db: sqlite3.Connection, head: str, exprs: Sequence[str],
+                columns: Sequence[Sequence[Any]], tail: str = "") -> None:
+    """``head VALUES (exprs) tail`` for every row of ``columns`` (equally long), ``_ROWS``
+    rows per statement: the statement's parameters are strided slices of the columns, made
+    at C speed (a row per statement costs Python and SQLite a round per row)."""
+    count = len(columns[0])
+    assert all(len(column) == count for column in columns)
+    one = f"({', '.join(exprs)})"
+    whole = count - count % _ROWS
+    if whole:
+        db.executemany(
+            f"{head} VALUES {', '.join([one] * _ROWS)}{tail}",
+            zip(*[column[i:whole:_ROWS] for i in range(_ROWS) for column in columns]))
+    if whole < count:
+        db.executemany(f"{head} VALUES {one}{tail}",
+                       zip(*[column[whole:] for column in columns]))
+
+
 def put_alone(db: sqlite3.Connection, numbers: Sequence[str],
               times: Sequence[Sequence[datetime | None]], sources: Sequence[str | bytes],
               *, upsert: bool = False) -> None:
@@ -273,12 +294,12 @@ def put_alone(db: sqlite3.Connection, numbers: Sequence[str],
     if not numbers:
         return
     names, exprs, values = _times_sql(times)
-    sql = (f"INSERT INTO number_alone (number, {''.join(n + ', ' for n in names)}sources) "  # noqa: S608
-           f"VALUES (?, {''.join(e + ', ' for e in exprs)}?)")
+    tail = ""
     if upsert:
-        sql += " ON CONFLICT (number) DO UPDATE SET " + ", ".join(
+        tail = " ON CONFLICT (number) DO UPDATE SET " + ", ".join(
             f"{c} = excluded.{c}" for c in (*ALL_TIMES, "sources"))
-    db.executemany(sql, zip(numbers, *values, sources, strict=True))
+    insert_rows(db, f"INSERT INTO number_alone (number, {''.join(n + ', ' for n in names)}"
+                f"sources)", ["?", *exprs, "?"], [numbers, *values, sources], tail)
 
 
 def put_general(db: sqlite3.Connection, first: int,
@@ -289,19 +310,42 @@ def put_general(db: sqlite3.Connection, first: int,
     entries = [entry for _keys, entry in statements]
     names, exprs, values = _times_sql(_columns(entries))
     ids = range(first, first + len(statements))
-    db.executemany(
-        f"INSERT INTO statement (id, keys, {''.join(n + ', ' for n in names)}sources) "  # noqa: S608
-        f"VALUES (?, ?, {''.join(e + ', ' for e in exprs)}?)",
-        zip(ids, [encode_keys(keys) for keys, _entry in statements], *values,
-            [encode_sources(e.sources) for e in entries], strict=True))
-    db.executemany(  # in the order of the key index: appended to, not searched
-        "INSERT INTO statement_key (kind, value, statement) VALUES (?, ?, ?)",
-        sorted({(k.kind, k.value, sid)
-                for sid, (keys, _entry) in zip(ids, statements, strict=True) for k in keys}))
+    insert_rows(db, f"INSERT INTO statement (id, keys, {''.join(n + ', ' for n in names)}"
+                f"sources)", ["?", "?", *exprs, "?"],
+                [ids, [encode_keys(keys) for keys, _entry in statements], *values,
+                 [encode_sources(e.sources) for e in entries]])
+    by_kind: dict[str, list[tuple[str, int]]] = {}
+    for sid, (keys, _entry) in zip(ids, statements, strict=True):
+        for key in keys:
+            by_kind.setdefault(key.kind, []).append((key.value, sid))
+    kinds: list[str] = []
+    pairs: list[tuple[str, int]] = []
+    for kind in sorted(by_kind):  # in the order of the key index (ids ascend): appended to
+        kinds += [kind] * len(by_kind[kind])
+        pairs += sorted(by_kind[kind], key=itemgetter(0))
+    if not pairs:
+        return
+    key_values, key_ids = zip(*pairs, strict=True)
+    insert_rows(db, "INSERT INTO statement_key (kind, value, statement)", ["?", "?", "?"],
+                [kinds, key_values, key_ids])
+
+
+def _source_column(column: Sequence[Any]) -> list[str | bytes]:
+    """Compact statements' sources as stored. The common column, one line of one file per
+    statement (``bulk.Sources`` as an int: the lines of a file are consecutive codes from
+    its line 0 on), is named at C speed: "file:" + the line; any other through
+    ``source_texts``."""
+    if column and set(map(type, column)) == {int}:
+        low, high = min(column), max(column)
+        text = source_texts(low)[0]
+        line = int(text.rpartition(":")[2])
+        base, prefix = low - line, text[: len(text) - len(str(line))]
+        if source_texts(high)[0] == prefix + str(high - base):  # both ends in one file
+            return list(map(prefix.__add__, map(str, map(base.__rsub__, column))))
+    return [_source_value(sources) for sources in column]
 
 
 def _source_value(sources: Any) -> str | bytes:
-    """A compact statement's sources as stored (one line of one file: its "file:line")."""
     texts = source_texts(sources)
     return texts[0] if len(texts) == 1 else encode_sources(texts)
 
@@ -312,6 +356,8 @@ def bulk_load(db: sqlite3.Connection, table: dict[tuple[Key, ...], EvidenceEntry
     the order of their keys, so each table and index is appended to, not searched; one
     ``executemany`` per table and chunk, column by column. The number of statements."""
     db.execute("PRAGMA cache_size = -65536")  # 64 MB of pages while the indexes grow
+    collecting = gc.isenabled()
+    gc.disable()  # millions of short-lived rows, none of them in a cycle
     try:
         alone: dict[str, PlainRow] = plain
         general: list[tuple[tuple[Key, ...], EvidenceEntry]] = []
@@ -330,12 +376,14 @@ def bulk_load(db: sqlite3.Connection, table: dict[tuple[Key, ...], EvidenceEntry
         for start in range(0, len(numbers), _CHUNK):  # column by column, a chunk at a time
             chunk = numbers[start:start + _CHUNK]
             columns = list(zip(*map(alone.__getitem__, chunk), strict=True))
-            put_alone(db, chunk, columns[:5], list(map(_source_value, columns[5])))
+            put_alone(db, chunk, columns[:5], _source_column(columns[5]))
         general.sort(key=lambda item: encode_keys(item[0]))
         for start in range(0, len(general), _CHUNK):
             put_general(db, start + 1, general[start:start + _CHUNK])
     finally:
         db.execute("PRAGMA cache_size = -2000")  # SQLite's default again
+        if collecting:
+            gc.enable()
     return len(numbers) + len(general)
 
 
