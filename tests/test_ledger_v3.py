@@ -20,8 +20,7 @@ from hypothesis import strategies as st
 
 from contactguard.cli import main
 from contactguard.errors import EvidenceError
-from contactguard.evidence import Evidence, SourceContext
-from contactguard.evidence import storewrite
+from contactguard.evidence import Evidence, SourceContext, storewrite
 from contactguard.evidence.identity import Statement
 from contactguard.evidence.store import Ledger
 from contactguard.model import EvidenceEntry, EvidenceRecord

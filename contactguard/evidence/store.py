@@ -12,10 +12,12 @@ merges any source into the ledger, and ``sanitize --ledger`` / the sync job read
 - Merging is ``EvidenceEntry.merge`` (earliest first-times, latest last-times), so importing the
   same source twice changes nothing.
 - A ledger carries contactguard's marker (table ``contactguard_ledger``) and its schema version
-  (``PRAGMA user_version``). Only a file with the marker is ever written (or a version-1 ledger,
-  which is upgraded in one transaction first), or a file this module creates (mode 0600). Any
-  other SQLite file (a phone's WhatsApp database, a backup's manifest) is refused, never
-  adopted. A newer schema is refused, not guessed at.
+  (``PRAGMA user_version``; the schema: ``storeschema``). Only a file with the marker is ever
+  written (or a version-1 ledger), or a file this module creates (mode 0600); a version-1 or -2
+  ledger opened for writing is upgraded to version 3 in one transaction first, and read as it
+  is when opened read-only. Any other SQLite file (a phone's WhatsApp database, a backup's
+  manifest) is refused, never adopted. A newer schema, or a marked file whose tables are not
+  those of its version, is refused, not guessed at.
 - Readers (``sanitize``, ``check``, ``sync``, ``evidence show``) open the file read-only
   (SQLite ``mode=ro``): an input is never written.
 - ``forget`` removes a whole identity (every key and source), waits a bounded time for other
@@ -184,7 +186,7 @@ class Ledger(LedgerWrites, LedgerForget):
                     f"understands ({SCHEMA_VERSION}); upgrade contactguard",
                     file=shown,
                 )
-            if (version, tables) not in ((2, V2_TABLES), (3, V3_TABLES)):
+            if {2: V2_TABLES, 3: V3_TABLES}.get(version) != frozenset(tables):
                 raise EvidenceError(
                     f"a contactguard ledger whose tables do not match its schema version "
                     f"({version}); damaged or changed by another program, refused",
@@ -289,8 +291,7 @@ class Ledger(LedgerWrites, LedgerForget):
         if self.version == 2:
             sources: dict[int, list[str]] = {}
             for sid, source in self._db.execute(
-                "SELECT statement, source FROM said_by"
-                + ("" if ids is None else f" WHERE statement IN ({','.join('?' * len(ids))})"),
+                f"SELECT statement, source FROM said_by {where.replace('id', 'statement', 1)}",  # noqa: S608
                 params,
             ):
                 sources.setdefault(int(sid), []).append(str(source))

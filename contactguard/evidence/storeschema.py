@@ -30,10 +30,30 @@ from typing import Any
 from .identity import Key
 
 __all__ = [
-    "ALL_TIMES", "MARKER", "MARKER_TABLE", "NONE", "SCHEMA", "SCHEMA_VERSION", "SQLITE_MAGIC",
-    "MARKER_DDL", "TABLES", "TIMES", "V1_TABLES", "V2_TABLES", "V3_TABLES", "alone_number",
-    "batches", "decode_keys", "decode_sources", "dt", "encode_keys", "encode_sources",
-    "looks_like_v1", "micros", "micros_column", "statements_ddl",
+    "ALL_TIMES",
+    "MARKER",
+    "MARKER_DDL",
+    "MARKER_TABLE",
+    "NONE",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "SQLITE_MAGIC",
+    "TABLES",
+    "TIMES",
+    "V1_TABLES",
+    "V2_TABLES",
+    "V3_TABLES",
+    "alone_number",
+    "batches",
+    "decode_keys",
+    "decode_sources",
+    "dt",
+    "encode_keys",
+    "encode_sources",
+    "looks_like_v1",
+    "micros",
+    "micros_column",
+    "statements_ddl",
 ]
 
 SCHEMA_VERSION = 3

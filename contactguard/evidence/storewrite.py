@@ -22,7 +22,6 @@ from .storeschema import (
     NONE,
     alone_number,
     batches,
-    decode_keys,
     decode_sources,
     dt,
     encode_keys,
@@ -281,10 +280,11 @@ def insert_rows(db: sqlite3.Connection, head: str, exprs: Sequence[str],
     if whole:
         db.executemany(
             f"{head} VALUES {', '.join([one] * _ROWS)}{tail}",
-            zip(*[column[i:whole:_ROWS] for i in range(_ROWS) for column in columns]))
+            zip(*[column[i:whole:_ROWS] for i in range(_ROWS) for column in columns],
+                strict=True))
     if whole < count:
         db.executemany(f"{head} VALUES {one}{tail}",
-                       zip(*[column[whole:] for column in columns]))
+                       zip(*[column[whole:] for column in columns], strict=True))
 
 
 def put_alone(db: sqlite3.Connection, numbers: Sequence[str],
