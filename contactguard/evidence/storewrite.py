@@ -90,13 +90,13 @@ class LedgerWrites:
                     changed += 1
                 numbers.append(number)
                 entries.append(entry)
-            fresh: list[tuple[tuple[Key, ...], EvidenceEntry]] = []
+            fresh: list[tuple[str, tuple[Key, ...], EvidenceEntry]] = []
             updated: list[tuple[int, EvidenceEntry]] = []
             for encoded, (keys, entry) in general.items():
                 found = existing.get(encoded)
                 if found is None:
                     added += 1
-                    fresh.append((keys, entry))
+                    fresh.append((encoded, keys, entry))
                     continue
                 sid, old = found
                 new = old.merge(entry)
@@ -187,7 +187,7 @@ class LedgerWrites:
         self,
         numbers: list[str],
         entries: list[EvidenceEntry],
-        fresh: list[tuple[tuple[Key, ...], EvidenceEntry]],
+        fresh: list[tuple[str, tuple[Key, ...], EvidenceEntry]],
         updated: list[tuple[int, EvidenceEntry]],
     ) -> None:
         """Numbers alone (new or merged: written whole), new statements and changed ones."""
@@ -303,19 +303,20 @@ def put_alone(db: sqlite3.Connection, numbers: Sequence[str],
 
 
 def put_general(db: sqlite3.Connection, first: int,
-                statements: Sequence[tuple[tuple[Key, ...], EvidenceEntry]]) -> None:
-    """New ``statement`` rows (ids from ``first`` on, in the given order) and their keys."""
+                statements: Sequence[tuple[str, tuple[Key, ...], EvidenceEntry]]) -> None:
+    """New ``statement`` rows, (encoded keys, keys, entry) each, with ids from ``first`` on
+    in the given order, and their keys."""
     if not statements:
         return
-    entries = [entry for _keys, entry in statements]
+    entries = [entry for _encoded, _keys, entry in statements]
     names, exprs, values = _times_sql(_columns(entries))
     ids = range(first, first + len(statements))
     insert_rows(db, f"INSERT INTO statement (id, keys, {''.join(n + ', ' for n in names)}"
                 f"sources)", ["?", "?", *exprs, "?"],
-                [ids, [encode_keys(keys) for keys, _entry in statements], *values,
+                [ids, [encoded for encoded, _keys, _entry in statements], *values,
                  [encode_sources(e.sources) for e in entries]])
     by_kind: dict[str, list[tuple[str, int]]] = {}
-    for sid, (keys, _entry) in zip(ids, statements, strict=True):
+    for sid, (_encoded, keys, _entry) in zip(ids, statements, strict=True):
         for key in keys:
             by_kind.setdefault(key.kind, []).append((key.value, sid))
     kinds: list[str] = []
@@ -360,11 +361,11 @@ def bulk_load(db: sqlite3.Connection, table: dict[tuple[Key, ...], EvidenceEntry
     gc.disable()  # millions of short-lived rows, none of them in a cycle
     try:
         alone: dict[str, PlainRow] = plain
-        general: list[tuple[tuple[Key, ...], EvidenceEntry]] = []
+        general: list[tuple[str, tuple[Key, ...], EvidenceEntry]] = []
         for keys, entry in table.items():  # a number alone kept as an entry: a row too
             number = alone_number(keys)
             if number is None:
-                general.append((keys, entry))
+                general.append((encode_keys(keys), keys, entry))
                 continue
             if alone is plain:
                 alone = dict(plain)
@@ -373,11 +374,14 @@ def bulk_load(db: sqlite3.Connection, table: dict[tuple[Key, ...], EvidenceEntry
             old = alone.get(number)
             alone[number] = row if old is None else _merged(old, row)
         numbers = sorted(alone)
+        # a file in the order of its numbers: its rows read in the order they lie in memory
+        rows = (list(alone.values()) if numbers == list(alone)
+                else list(map(alone.__getitem__, numbers)))
         for start in range(0, len(numbers), _CHUNK):  # column by column, a chunk at a time
-            chunk = numbers[start:start + _CHUNK]
-            columns = list(zip(*map(alone.__getitem__, chunk), strict=True))
-            put_alone(db, chunk, columns[:5], _source_column(columns[5]))
-        general.sort(key=lambda item: encode_keys(item[0]))
+            columns = list(zip(*rows[start:start + _CHUNK], strict=True))
+            put_alone(db, numbers[start:start + _CHUNK], columns[:5],
+                      _source_column(columns[5]))
+        general.sort(key=itemgetter(0))
         for start in range(0, len(general), _CHUNK):
             put_general(db, start + 1, general[start:start + _CHUNK])
     finally:
