@@ -67,7 +67,6 @@ from .storeschema import (
     decode_keys,
     decode_sources,
     dt,
-    encode_keys,
     looks_like_v1,
     statements_ddl,
 )
@@ -104,8 +103,8 @@ def _entry_kind(identity: Identity) -> tuple[str, str]:
 
 
 
-def _order(statement: Statement) -> str:
-    return encode_keys(statement.keys)
+def _first(pair: tuple[str, Statement]) -> str:
+    return pair[0]
 
 
 class Ledger(LedgerWrites, LedgerForget):
@@ -272,19 +271,19 @@ class Ledger(LedgerWrites, LedgerForget):
         """Every statement (key set, merged times, sources), in the order of their keys."""
         if self.version == 1:
             return self._v1_statements()
-        general = (Statement(keys, entry) for _sid, keys, entry in self._general())
         if self.version == 2:
-            return list(general)
-        alone = (
-            Statement((Key("phone", number),), entry)
-            for number, entry in self._alone("ORDER BY number")
-        )
-        return list(heapq.merge(general, alone, key=_order))
+            return [Statement(keys, entry) for _sid, _text, keys, entry in self._general()]
+        # both streams in the order of the encoded keys ("phone:" + the number for the alone)
+        general = ((text, Statement(keys, entry)) for _sid, text, keys, entry in self._general())
+        alone = (("phone:" + number, Statement((Key("phone", number),), entry))
+                 for number, entry in self._alone("ORDER BY number"))
+        return [statement for _text, statement in heapq.merge(general, alone, key=_first)]
 
     def _general(self, ids: Sequence[int] | None = None
-                 ) -> Iterator[tuple[int, tuple[Key, ...], EvidenceEntry]]:
+                 ) -> Iterator[tuple[int, str, tuple[Key, ...], EvidenceEntry]]:
         """Rows of ``statement`` (all, or those of ``ids``: at most ``batches`` of them),
-        ordered by keys, with their sources (version 2: from ``said_by``)."""
+        ordered by keys, as (id, keys as stored, keys, entry), with their sources (version 2:
+        from ``said_by``)."""
         columns = f"id, keys, {', '.join(ALL_TIMES)}"
         where = "" if ids is None else f"WHERE id IN ({','.join('?' * len(ids))})"
         params = () if ids is None else tuple(ids)
@@ -299,7 +298,7 @@ class Ledger(LedgerWrites, LedgerForget):
                 f"SELECT {columns} FROM statement {where} ORDER BY keys", params  # noqa: S608
             ):
                 first_in, first_out, last_in, opted, left = (dt(v) for v in times)
-                yield sid, decode_keys(keys), EvidenceEntry(
+                yield sid, keys, decode_keys(keys), EvidenceEntry(
                     first_in, first_out, last_in, opted,
                     tuple(sorted(sources.get(sid, []))), left)
             return
@@ -308,7 +307,7 @@ class Ledger(LedgerWrites, LedgerForget):
             params,
         ):
             first_in, first_out, last_in, opted, left = (dt(v) for v in times)
-            yield sid, decode_keys(keys), EvidenceEntry(
+            yield sid, keys, decode_keys(keys), EvidenceEntry(
                 first_in, first_out, last_in, opted, decode_sources(stored), left)
 
     def _alone(self, where: str, params: Sequence[object] = ()
@@ -456,7 +455,7 @@ class Ledger(LedgerWrites, LedgerForget):
         for number, entry in alone:
             yield from self._statement_records(Statement((Key("phone", number),), entry))
         for batch in batches(sorted(found)):
-            for _sid, keys, entry in self._general(batch):
+            for _sid, _text, keys, entry in self._general(batch):
                 yield from self._statement_records(Statement(keys, entry))
 
     def __len__(self) -> int:
