@@ -112,19 +112,26 @@ NONE = -(2**63)
 
 def micros(value: datetime | None) -> int | None:
     """A time as stored: microseconds since the epoch (an instant: any UTC offset)."""
-    if value is None:
-        return None
+    return None if value is None else _instant(value)
+
+
+def _instant(value: datetime) -> int:
     if value.tzinfo is None:  # a naive time is local time, as ``astimezone`` reads it
         value = value.astimezone(_UTC)
     return (value - _EPOCH) // _MICROSECOND
 
 
 def micros_column(values: Sequence[datetime | None]) -> list[int]:
-    """``micros`` of a column of times, ``NONE`` for no time (one comprehension)."""
+    """``micros`` of a column of times, ``NONE`` for no time (one comprehension; a column
+    whose first cells repeat a few objects, e.g. dates or no time, through a memo)."""
+    head = values[:256]
+    if len(set(map(id, head))) * 4 <= len(head):
+        memo = {t: NONE if t is None else _instant(t) for t in set(values)}
+        return list(map(memo.__getitem__, values))
     try:
         return [NONE if t is None else (t - _EPOCH) // _MICROSECOND for t in values]
     except TypeError:  # a naive time somewhere
-        return [NONE if t is None else micros(t) for t in values]  # type: ignore[misc]
+        return [NONE if t is None else _instant(t) for t in values]
 
 
 def dt(value: str | int | None) -> datetime | None:

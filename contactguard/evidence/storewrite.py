@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from itertools import chain, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -315,20 +316,13 @@ def put_general(db: sqlite3.Connection, first: int,
                 f"sources)", ["?", "?", *exprs, "?"],
                 [ids, [encoded for encoded, _keys, _entry in statements], *values,
                  [encode_sources(e.sources) for e in entries]])
-    by_kind: dict[str, list[tuple[str, int]]] = {}
-    for sid, (_encoded, keys, _entry) in zip(ids, statements, strict=True):
-        for key in keys:
-            by_kind.setdefault(key.kind, []).append((key.value, sid))
-    kinds: list[str] = []
-    pairs: list[tuple[str, int]] = []
-    for kind in sorted(by_kind):  # in the order of the key index (ids ascend): appended to
-        kinds += [kind] * len(by_kind[kind])
-        pairs += sorted(by_kind[kind], key=itemgetter(0))
-    if not pairs:
-        return
-    key_values, key_ids = zip(*pairs, strict=True)
-    insert_rows(db, "INSERT INTO statement_key (kind, value, statement)", ["?", "?", "?"],
-                [kinds, key_values, key_ids])
+    keys_of = [keys for _encoded, keys, _entry in statements]
+    flat = list(chain.from_iterable(keys_of))  # in the order of the statements: the first
+    if flat:                                   # key of each appended to its kind's index
+        kinds, key_values = zip(*flat, strict=True)
+        owners = list(chain.from_iterable(map(repeat, ids, map(len, keys_of))))
+        insert_rows(db, "INSERT INTO statement_key (kind, value, statement)", ["?", "?", "?"],
+                    [kinds, key_values, owners])
 
 
 def _source_column(column: Sequence[Any]) -> list[str | bytes]:
