@@ -3,7 +3,6 @@ ledger loaded in bulk, opt-outs, the statements of an upgrade."""
 
 from __future__ import annotations
 
-import gc
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from .._gc import collector_paused
 from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord
 from ..phones import evidence_key
@@ -351,37 +351,40 @@ def bulk_load(db: sqlite3.Connection, table: dict[tuple[Key, ...], EvidenceEntry
     the order of their keys, so each table and index is appended to, not searched; one
     ``executemany`` per table and chunk, column by column. The number of statements."""
     db.execute("PRAGMA cache_size = -65536")  # 64 MB of pages while the indexes grow
-    collecting = gc.isenabled()
-    gc.disable()  # millions of short-lived rows, none of them in a cycle
     try:
-        alone: dict[str, PlainRow] = plain
-        general: list[tuple[str, tuple[Key, ...], EvidenceEntry]] = []
-        for keys, entry in table.items():  # a number alone kept as an entry: a row too
-            number = alone_number(keys)
-            if number is None:
-                general.append((encode_keys(keys), keys, entry))
-                continue
-            if alone is plain:
-                alone = dict(plain)
-            row = (entry.first_inbound_at, entry.first_outbound_at, entry.last_inbound_at,
-                   entry.opted_out_at, entry.number_left_at, entry.sources)
-            old = alone.get(number)
-            alone[number] = row if old is None else _merged(old, row)
-        numbers = sorted(alone)
-        # a file in the order of its numbers: its rows read in the order they lie in memory
-        rows = (list(alone.values()) if numbers == list(alone)
-                else list(map(alone.__getitem__, numbers)))
-        for start in range(0, len(numbers), _CHUNK):  # column by column, a chunk at a time
-            columns = list(zip(*rows[start:start + _CHUNK], strict=True))
-            put_alone(db, numbers[start:start + _CHUNK], columns[:5],
-                      _source_column(columns[5]))
-        general.sort(key=itemgetter(0))
-        for start in range(0, len(general), _CHUNK):
-            put_general(db, start + 1, general[start:start + _CHUNK])
+        with collector_paused():  # millions of short-lived rows, none in a cycle
+            return _load(db, table, plain)
     finally:
         db.execute("PRAGMA cache_size = -2000")  # SQLite's default again
-        if collecting:
-            gc.enable()
+
+
+def _load(db: sqlite3.Connection, table: dict[tuple[Key, ...], EvidenceEntry],
+          plain: dict[str, PlainRow]) -> int:
+    """``bulk_load``'s writing: numbers alone, then the other statements."""
+    alone: dict[str, PlainRow] = plain
+    general: list[tuple[str, tuple[Key, ...], EvidenceEntry]] = []
+    for keys, entry in table.items():  # a number alone kept as an entry: a row too
+        number = alone_number(keys)
+        if number is None:
+            general.append((encode_keys(keys), keys, entry))
+            continue
+        if alone is plain:
+            alone = dict(plain)
+        row = (entry.first_inbound_at, entry.first_outbound_at, entry.last_inbound_at,
+               entry.opted_out_at, entry.number_left_at, entry.sources)
+        old = alone.get(number)
+        alone[number] = row if old is None else _merged(old, row)
+    numbers = sorted(alone)
+    # a file in the order of its numbers: its rows read in the order they lie in memory
+    rows = (list(alone.values()) if numbers == list(alone)
+            else list(map(alone.__getitem__, numbers)))
+    for start in range(0, len(numbers), _CHUNK):  # column by column, a chunk at a time
+        columns = list(zip(*rows[start:start + _CHUNK], strict=True))
+        put_alone(db, numbers[start:start + _CHUNK], columns[:5],
+                  _source_column(columns[5]))
+    general.sort(key=itemgetter(0))
+    for start in range(0, len(general), _CHUNK):
+        put_general(db, start + 1, general[start:start + _CHUNK])
     return len(numbers) + len(general)
 
 
