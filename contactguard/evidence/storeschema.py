@@ -121,10 +121,18 @@ def _instant(value: datetime) -> int:
     return (value - _EPOCH) // _MICROSECOND
 
 
-def micros_column(values: Sequence[datetime | None]) -> list[int]:
+def micros_column(values: Sequence[datetime | None],
+                  like: tuple[Sequence[datetime | None], list[int]] | None = None) -> list[int]:
     """``micros`` of a column of times, ``NONE`` for no time (one comprehension; a column
-    whose first cells repeat a few objects, e.g. dates or no time, through a memo)."""
+    whose first cells repeat a few objects, e.g. dates or no time, through a memo; a column
+    that shares its objects with the column of ``like`` (the last inbound time is often the
+    first one itself) takes their values from ``like``'s)."""
     head = values[:256]
+    if like is not None and any(
+        a is b is not None for a, b in zip(head, like[0][:256], strict=True)
+    ):
+        return [same if t is other else NONE if t is None else _instant(t)
+                for t, other, same in zip(values, *like, strict=True)]
     if len(set(map(id, head))) * 4 <= len(head):
         memo = {t: NONE if t is None else _instant(t) for t in set(values)}
         return list(map(memo.__getitem__, values))

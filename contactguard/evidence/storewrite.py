@@ -258,8 +258,10 @@ def _times_sql(times: Sequence[Sequence[datetime | None]]
     names: list[str] = []
     exprs: list[str] = []
     values: list[list[int]] = []
+    first: tuple[Sequence[datetime | None], list[int]] | None = None
     for name, column in zip(ALL_TIMES, times, strict=True):
-        encoded = micros_column(column)
+        encoded = micros_column(column, first)
+        first = first or (column, encoded)
         nones = encoded.count(NONE)
         if nones == len(encoded):
             continue
