@@ -30,7 +30,6 @@ the statements are the reference's: ``tests/test_ledger_bulk.py`` holds the two 
 from __future__ import annotations
 
 import csv
-import gc
 import io
 import json
 from collections import Counter
@@ -40,6 +39,7 @@ from itertools import chain, compress, repeat
 from operator import add, getitem, gt, itemgetter, not_, sub
 from typing import IO, Any, cast
 
+from .._gc import collector_paused
 from .._text import shown_path
 from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord, evidence_entries
@@ -130,10 +130,9 @@ def read(path: str, source: str, printable: Callable[[EvidenceRecord], EvidenceR
     the reference would yield (``evidence._printable``). ``jsonl``: read as JSONL (True) or
     CSV (False), as the sniffed kind says; None tells them apart as ``ledger.records`` does
     (by the first non-blank line)."""
-    enabled = gc.isenabled()
-    gc.disable()  # a million containers that live to the end: collecting them is pure cost
+    # a million containers that live to the end: collecting them is pure cost
     try:
-        with open(path, "rb") as stream:  # noqa: PTH123 - the caller said it is a file
+        with collector_paused(), open(path, "rb") as stream:  # noqa: PTH123 - a file
             try:
                 return _read(stream, source, printable, jsonl, careful=False)
             except _Repeated:  # read again from the start, a key at a time where it repeats
@@ -142,9 +141,6 @@ def read(path: str, source: str, printable: Callable[[EvidenceRecord], EvidenceR
     except (_Unsure, EvidenceError, csv.Error, UnicodeDecodeError, RecursionError,
             ValueError, OverflowError, OSError, IndexError, KeyError, TypeError):
         return None
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _read(stream: IO[bytes], source: str,
