@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_sync.py [--server radicale|xandikos] [--cards 8000]
         [--kept-share 0.05] [--repeat 3] [--pair-first-rounds 1] [--pair-first-cap 900]
+        [--before OTHER-CHECKOUT/.venv/bin/python]
 
 Generates its own book (``--cards`` vCard 3.0 cards with UID, FN, N, one or two numbers, some
 ORG/EMAIL), uploads it to the address book ``/it/all/`` (Radicale: in one request; Xandikos, which
@@ -56,6 +57,10 @@ writes its one access-log line per request to its log file, as in the tests) and
   session counts every request it sends, and the JSON report carries the counts;
 - vdirsyncer's are counted in separate, untimed runs (pull: a fresh pull, then a no-op; pair: a
   no-op) with ``-v debug``, whose output names every request as ``debug: METHOD URL``.
+
+``--before PYTHON`` times a second contactguard (the one that Python imports: another
+checkout's venv) in the same rounds, right after each C figure, into its own phone book
+``/phone1/before/`` with its own state (B1-B3): before and after side by side.
 
 The load average is printed before and after (the machine may be shared: ratios are measured side
 by side, so contention weighs on both tools). ``PYTHONPATH`` pointing at another checkout times
@@ -139,12 +144,19 @@ def ensure_vdirsyncer() -> None:
                    check=True)
 
 
-def timed(argv: list[str], env: dict[str, str] | None = None, cap: float | None = None) -> float:
+def timed(
+    argv: list[str],
+    env: dict[str, str] | None = None,
+    cap: float | None = None,
+    cwd: Path | None = None,
+) -> float:
     """Wall-clock seconds of one command (which must succeed); ``cap``: stopped after that many
     seconds, and ``inf`` returned."""
     started = time.perf_counter()
     try:
-        result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=cap)
+        result = subprocess.run(
+            argv, capture_output=True, text=True, env=env, timeout=cap, cwd=cwd
+        )
     except subprocess.TimeoutExpired:
         return float("inf")
     elapsed = time.perf_counter() - started
@@ -278,6 +290,9 @@ def main() -> None:
                         help="seconds after which a first pair sync is stopped (default 900)")
     parser.add_argument("--changes", type=int, default=10,
                         help="source cards edited before the incremental runs (default 10)")
+    parser.add_argument("--before", metavar="PYTHON",
+                        help="also time the contactguard this Python imports (another checkout's "
+                             "venv) in the same rounds, into its own phone book (B1-B3)")
     args = parser.parse_args()
     ensure_vdirsyncer()
     load_before = loadavg()
@@ -326,31 +341,46 @@ def main() -> None:
                 subprocess.run([*pair, "discover"], check=True, capture_output=True)
 
             # --- contactguard sync: source → sanitize → phone --------------------------------
-            (tmp / "ledger.csv").write_text(ledger)
-            (tmp / "phone1.pw").write_text(USERS["phone1"])
-            (tmp / "phone1.pw").chmod(0o600)  # contactguard refuses a secret others may read
-            config = tmp / "sync.toml"
-            logins = login(server, "it") is not None
-            config.write_text(
-                f'region = "DE"\nquarantine = "quarantine/"\n'
-                f'[source]\nurl = "{source_url}"\n'
-                + ('username = "it"\npassword_env = "CG_SOURCE_PASSWORD"\n' if logins else "")
-                + f'[target]\nurl = "{server.url}/phone1/whatsapp/"\n'
-                + ('username = "phone1"\npassword_file = "phone1.pw"\n' if logins else "")
-                + '[evidence]\nsources = ["ledger.csv"]\n'
-            )
             env = {**os.environ, "CG_SOURCE_PASSWORD": USERS["it"]}
-            cg = [*CONTACTGUARD, "sync", "--config", str(config), "--quiet"]
+            logins = login(server, "it") is not None
+
+            def contactguard(python: str, folder: Path, book: str) -> tuple[list[str], str]:
+                """The argv of one contactguard's sync into ``/phone1/<book>/`` (its config,
+                ledger, state and report in ``folder``), and the path it imports."""
+                folder.mkdir(exist_ok=True)
+                (folder / "ledger.csv").write_text(ledger)
+                (folder / "phone1.pw").write_text(USERS["phone1"])
+                (folder / "phone1.pw").chmod(0o600)  # a secret others may read is refused
+                (folder / "sync.toml").write_text(
+                    f'region = "DE"\nquarantine = "quarantine/"\n'
+                    f'[source]\nurl = "{source_url}"\n'
+                    + ('username = "it"\npassword_env = "CG_SOURCE_PASSWORD"\n' if logins else "")
+                    + f'[target]\nurl = "{server.url}/phone1/{book}/"\n'
+                    + ('username = "phone1"\npassword_file = "phone1.pw"\n' if logins else "")
+                    + '[evidence]\nsources = ["ledger.csv"]\n'
+                )
+                # run from ``folder``: a checkout as the working folder would be imported first
+                path = subprocess.run(
+                    [python, "-c", "import contactguard; print(contactguard.__file__)"],
+                    capture_output=True, text=True, env=env, check=True, cwd=folder,
+                ).stdout.strip()
+                return [python, "-m", "contactguard", "sync", "--config",
+                        str(folder / "sync.toml"), "--quiet"], path
+
+            cg, cg_path = contactguard(CONTACTGUARD[0], tmp, "whatsapp")
             report = tmp / "sync-report.json"
-            cg_path = subprocess.run(
-                [*CONTACTGUARD[:1], "-c", "import contactguard; print(contactguard.__file__)"],
-                capture_output=True, text=True, env=env, check=True,
-            ).stdout.strip()
+            old: list[str] = []
+            old_path = ""
+            if args.before:
+                old, old_path = contactguard(args.before, tmp / "before", "before")
 
             def cg_fresh() -> None:
-                server.make_addressbook("phone1", "whatsapp")
-                for name in ("sync.state.json", "sync.source-cache.sqlite", "sync-report.json"):
-                    (tmp / name).unlink(missing_ok=True)
+                for folder, book in ((tmp, "whatsapp"), (tmp / "before", "before"))[
+                        : 2 if old else 1]:
+                    server.make_addressbook("phone1", book)
+                    for name in ("sync.state.json", "sync.source-cache.sqlite",
+                                 "sync-report.json"):
+                        (folder / name).unlink(missing_ok=True)
 
             cards = book.decode().split("BEGIN:VCARD")[1:]
             rng = random.Random(6578)
@@ -370,7 +400,7 @@ def main() -> None:
 
             times: dict[str, list[float]] = {
                 k: [] for k in ("p1", "p2", "p3", "l1", "l2", "l3", "cd", "c1", "c2", "c3",
-                                "floor")
+                                "b1", "b2", "b3", "floor")
             }
             # P1, first: the source is still the generated book (a capped round is refilled
             # from it on the server side)
@@ -387,20 +417,26 @@ def main() -> None:
                 vdir_fresh()
                 times["l1"].append(timed([*vdir, "sync"]))
                 cg_fresh()
-                times["cd"].append(timed([*cg, "--dry-run"], env))
-                times["c1"].append(timed(cg, env))
+                times["cd"].append(timed([*cg, "--dry-run"], env, cwd=tmp))
+                times["c1"].append(timed(cg, env, cwd=tmp))
                 cg_first_req = contactguard_requests(report)
+                if old:
+                    times["b1"].append(timed(old, env, cwd=tmp))
                 times["p2"].append(timed([*pair, "sync"]))
                 times["l2"].append(timed([*vdir, "sync"]))
-                times["c2"].append(timed(cg, env))
+                times["c2"].append(timed(cg, env, cwd=tmp))
                 cg_noop_req = contactguard_requests(report)
+                if old:
+                    times["b2"].append(timed(old, env, cwd=tmp))
                 cg_noop_reused = json.loads(report.read_text())["sync"].get("reused")
                 times["floor"].append(server_floor(server))
                 edit_source(round_no)
                 times["p3"].append(timed([*pair, "sync"]))
                 times["l3"].append(timed([*vdir, "sync"]))
-                times["c3"].append(timed(cg, env))
+                times["c3"].append(timed(cg, env, cwd=tmp))
                 cg_change_req = contactguard_requests(report)
+                if old:
+                    times["b3"].append(timed(old, env, cwd=tmp))
             pulled = len(list(vdir_folder.glob("*.vcf")))
             on_phone = count_cards(server, "phone1", "whatsapp")
 
@@ -411,7 +447,7 @@ def main() -> None:
         finally:
             server.stop()
 
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = {k: statistics.median(v) for k, v in times.items() if v}
     rounds = {
         k: " ".join(">cap" if x == float("inf") else f"{x:.2f}" for x in v)
         for k, v in times.items()
@@ -455,6 +491,17 @@ def main() -> None:
         print(f"{label}: {figure:.2f} s [{rounds[key]}]; ratio {bound}{figure / base:.2f} x "
               f"{pair_key.upper()} (target <= {target:.2f}) {'PASS' if passed else 'FAIL'}; "
               f"{figure / local:.2f} x {local_key.upper()} (context); requests: {fmt(counts)}")
+    if old:
+        print(f"before (contactguard from {old_path}), same rounds, into its own phone book:")
+        for label, key, pair_key, local_key in (
+            ("B1 first run", "b1", "p1", "l1"), ("B2 no-op run", "b2", "p2", "l2"),
+            (f"B3 after {args.changes} changes", "b3", "p3", "l3"),
+        ):
+            figure = med[key]
+            bound = le if pair_key == "p1" else ""
+            print(f"  {label}: {figure:.2f} s [{rounds[key]}]; ratio {bound}"
+                  f"{figure / med[pair_key]:.2f} x {pair_key.upper()}, "
+                  f"{figure / med[local_key]:.2f} x {local_key.upper()}")
     print(f"like for like: contactguard first run --dry-run (fetch, parse, decide; no PUT) "
           f"{med['cd']:.2f} s [{rounds['cd']}], ratio {med['cd'] / med['l1']:.2f} x L1")
     print(f"server floor: one sync-collection REPORT on the source {med['floor']:.2f} s "
