@@ -115,7 +115,9 @@ def test_a_412_on_one_card_skips_it_and_the_others_are_written(phone: Phone) -> 
     assert again.counts()["created"] == 1 and len(phone.on_phone()) == PEOPLE
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     refuse=st.dictionaries(
         st.sampled_from([f"p-{i:02d}" for i in range(PEOPLE)]), st.sampled_from([413, 415, 507])
