@@ -533,7 +533,11 @@ def plain_number(text: str) -> bool:
                  or digits[:3] in _COUNTRY_PREFIXES))
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
+# only these countries' numbers have other WhatsApp spellings (country codes are prefix-free):
+# a "+digits" number whose first three characters are none of these is its only variant
+VARIANT_HEADS = frozenset({f"+{_MEXICO}", f"+{_BRAZIL}", f"+{_ARGENTINA}"})
+
+
 def variants(number: str, *, ar_without_9: bool = False) -> frozenset[str]:
     """The "+digits" strings WhatsApp treats as the same identity as ``number`` (itself included).
 
@@ -545,6 +549,13 @@ def variants(number: str, *, ar_without_9: bool = False) -> frozenset[str]:
 
     ``number`` is "+digits" (E.164 or an ``evidence_key``); anything else is returned alone.
     """
+    if number[:3] not in VARIANT_HEADS and fastpaths.enabled():
+        return frozenset((number,))  # most numbers: no cache to fill with a million of them
+    return _variants(number, ar_without_9)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _variants(number: str, ar_without_9: bool) -> frozenset[str]:
     digits = number[1:]
     split = _split_country_code(digits) if number.startswith("+") and digits.isdigit() else None
     if split is None:

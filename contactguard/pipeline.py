@@ -168,7 +168,7 @@ class Sanitizer:
                         on_progress(1, item.contact.source, item.contact.line)
                     continue
                 if writer is not None:
-                    writer._add_rendered(item.data, item.count)
+                    writer.add_entries(item.data, item.count)
                 if on_progress is not None:
                     on_progress(item.count, item.source, item.line)
             outcome = self._outcome()
@@ -303,6 +303,37 @@ def unmatched_entry(identity: Identity) -> dict[str, Any]:
     }
 
 
+class UnmatchedEvidence(Sequence[dict[str, Any]]):
+    """The report entries (``unmatched_entry``) of the identities a run did not match, each
+    made when it is read: a ledger of a million people becomes a million entries only for a
+    report that lists them, not for a run that counts them. Equal to a list of the same
+    entries."""
+
+    def __init__(self, identities: list[Identity]) -> None:
+        self._identities = identities
+
+    def __len__(self) -> int:
+        return len(self._identities)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [unmatched_entry(identity) for identity in self._identities[index]]
+        return unmatched_entry(self._identities[index])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return map(unmatched_entry, self._identities)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (list, UnmatchedEvidence)):
+            return len(self) == len(other) and list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # like a list
+
+    def __repr__(self) -> str:
+        return f"<UnmatchedEvidence of {len(self)} identities>"
+
+
 class _Outcome:
     """What one run of a Sanitizer builds: the clean book, its counts, and the evidence view
     that records what the run matched."""
@@ -350,9 +381,7 @@ class _Outcome:
         """Count what the run kept and the evidence it did not match."""
         self.summary.contacts_kept = len(self.clean)
         self.summary.numbers_kept = sum(len(c.phones) for c in self.clean)
-        self.summary.evidence_unmatched = [
-            unmatched_entry(identity) for identity in self.evidence.unmatched()
-        ]
+        self.summary.evidence_unmatched = UnmatchedEvidence(self.evidence.unmatched())
 
 
 class Pass:

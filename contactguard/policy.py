@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from . import phones
 from .evidence import Evidence
+from .guards import check_keep_fields
 from .model import (
     Contact,
     Decision,
@@ -57,17 +58,12 @@ class Policy:
     now: datetime | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "keep_fields", frozenset(f.upper() for f in self.keep_fields))
-        vendor = sorted(f for f in self.keep_fields if f.startswith("X-"))
-        if vendor:
-            # the readers never carry X- fields (vendor extensions): keeping one would silently
-            # do nothing, and check and sanitize must agree on what a clean book holds
-            from .errors import ConfigError
-
-            raise ConfigError(
-                f"cannot keep {', '.join(vendor)}: X- fields (vendor extensions) are never "
-                "read or written; keep a standard field such as ORG, EMAIL or NOTE"
-            )
+        # one rule for what a clean book can carry, shared with the command line and the sync
+        # config: a field the readers never carry (X-, binary, metadata) or that is no vCard
+        # property would silently do nothing, and check and sanitize must agree on the book
+        object.__setattr__(
+            self, "keep_fields", check_keep_fields(self.keep_fields, where="keep_fields")
+        )
         if self.region is not None:
             object.__setattr__(self, "region", self.region.upper())
 

@@ -75,9 +75,10 @@ def contact_entry(decision: Decision, *, mask: bool = True) -> dict[str, Any]:
     return item
 
 
-def header(summary: Any, policy: Policy) -> dict[str, Any]:
-    """The report's head: version, time, inputs, policy, counts and the unmatched evidence."""
-    return {
+def header(summary: Any, policy: Policy, *, unmatched: bool = True) -> dict[str, Any]:
+    """The report's head: version, time, inputs, policy, counts and (unless ``unmatched`` is
+    false: a writer that streams them) the unmatched evidence."""
+    head = {
         "version": REPORT_VERSION,
         "generated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "inputs": list(summary.inputs),
@@ -88,9 +89,11 @@ def header(summary: Any, policy: Policy) -> dict[str, Any]:
             "match_ar_without_9": policy.match_ar_without_9,
         },
         "summary": summary.as_dict(),
-        # evidence that did no work: identities no book contact matched, keys masked
-        "unmatched_evidence": list(getattr(summary, "evidence_unmatched", ())),
     }
+    if unmatched:
+        # evidence that did no work: identities no book contact matched, keys masked
+        head["unmatched_evidence"] = list(getattr(summary, "evidence_unmatched", ()))
+    return head
 
 
 def build_report(decisions: Iterable[Decision], summary: Any, policy: Policy) -> dict[str, Any]:
@@ -262,7 +265,7 @@ _FIRST, _NEXT, _SEPARATOR = b"\n    ", b",\n    ", ",\n    "
 
 
 def join_entries(entries: list[str]) -> bytes:
-    """Entries as a report writer's ``_add_rendered`` takes them."""
+    """Entries as a report writer's ``add_entries`` takes them."""
     return _SEPARATOR.join(entries).encode("utf-8")
 
 
@@ -285,9 +288,9 @@ class ReportWriter:
         if len(pending) >= self._BATCH:
             self._flush()
 
-    def _add_rendered(self, data: bytes, count: int) -> None:
+    def add_entries(self, data: bytes, count: int) -> None:
         """Add ``count`` entries made by ``join_entries`` (the engine's quick path, in a worker
-        process or in this one), in order. Only ``Sanitizer.run`` calls this."""
+        process or in this one), in order."""
         if count:
             self._flush()
             self._write(data, count)
@@ -307,8 +310,21 @@ class ReportWriter:
 
     def finish(self, stream: IO[bytes], summary: Any, policy: Policy) -> None:
         self._flush()
-        head = json.dumps(header(summary, policy), ensure_ascii=False, indent=2)
-        stream.write((head[:-2] + ',\n  "contacts": [').encode("utf-8"))
+        head = json.dumps(header(summary, policy, unmatched=False), ensure_ascii=False, indent=2)
+        stream.write((head[:-2] + ',\n  "unmatched_evidence": [').encode("utf-8"))
+        # one line per identity, as the contacts: a ledger's unmatched people can be a million,
+        # made one at a time (``pipeline.UnmatchedEvidence``) and encoded in C
+        batch: list[str] = []
+        written = False
+        for entry in getattr(summary, "evidence_unmatched", ()):
+            batch.append(json.dumps(entry, ensure_ascii=False))
+            if len(batch) >= self._BATCH:
+                stream.write((_NEXT if written else _FIRST) + join_entries(batch))
+                written, batch = True, []
+        if batch:
+            stream.write((_NEXT if written else _FIRST) + join_entries(batch))
+            written = True
+        stream.write(b"\n  ],\n  \"contacts\": [" if written else b'],\n  "contacts": [')
         self._spool.seek(0)
         shutil.copyfileobj(self._spool, stream, 1 << 20)
         stream.write(b"\n  ]\n}\n" if self._count else b"]\n}\n")

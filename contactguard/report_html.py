@@ -327,8 +327,8 @@ _PAGE_TAIL = (
 class HtmlReportWriter:
     """Spool table rows as decisions come; ``finish`` writes the page with the counts first.
 
-    The same interface as ``report.ReportWriter``: ``add(decision)``, then ``finish(stream,
-    summary, policy)``.
+    The same interface as ``report.ReportWriter``: ``add(decision)`` and ``add_entries(data,
+    count)``, then ``finish(stream, summary, policy)``.
     """
 
     def __init__(self) -> None:
@@ -342,7 +342,7 @@ class HtmlReportWriter:
         self._count += 1
         self._spool.write(row_html(self._count, decision))
 
-    def _add_rendered(self, data: bytes, count: int) -> None:
+    def add_entries(self, data: bytes, count: int) -> None:
         """Add ``count`` JSON entries made by ``report.join_entries`` (in a worker process or
         by the one-process path), in order: the HTML report takes the quick path as the JSON
         report does, parsing the entries in C instead of building a Decision for each."""

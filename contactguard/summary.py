@@ -29,8 +29,9 @@ class Summary:
     inputs: list[str] = field(default_factory=list)
     evidence_identities: int = 0
     evidence_unmatchable: int = 0
-    # identities no book contact matched (masked, for the report), counted after the run
-    evidence_unmatched: list[dict[str, Any]] = field(default_factory=list)
+    # identities no book contact matched (masked, for the report), counted after the run; a
+    # run's are made when read (``pipeline.UnmatchedEvidence``)
+    evidence_unmatched: Sequence[dict[str, Any]] = field(default_factory=list)
     evidence_not_understood: dict[str, int] = field(default_factory=dict)
 
     def count(self, reason: str, numbers: int, kept: bool, national: int) -> None:

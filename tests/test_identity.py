@@ -276,3 +276,28 @@ class TestReport:
         assert "Evidence that matched no contact" in text and "+49170*****43" in text
         for full in ("491709876543", "US.12345678"):
             assert full not in text and full not in (tmp_path / "r.json").read_text()
+
+    def test_many_unmatched_identities_are_listed_one_per_line(self, tmp_path: Path) -> None:
+        """More unmatched identities than one write batch: the summary holds them as a sequence
+        equal to their entries, and the JSON report lists exactly those, one per line."""
+        from contactguard import Policy, Sanitizer, load_evidence
+        from contactguard.pipeline import unmatched_entry
+
+        book = tmp_path / "b.vcf"
+        book.write_bytes(b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Anna\r\nTEL:+491701234567\r\n"
+                         b"END:VCARD\r\n")
+        ledger = tmp_path / "e.csv"
+        rows = [f"+4915{n:09d},2026-03-01T10:00:00Z,{'' if n % 7 else f'{n}@lid'}"
+                for n in range(1300)]
+        ledger.write_text("phone,first_inbound_at,lid\n" + "\n".join(rows) + "\n")
+        evidence = load_evidence([str(ledger)])
+        report = tmp_path / "r.json"
+        run = Sanitizer(evidence, Policy()).run([str(book)], report=report)
+        listed = run.summary.evidence_unmatched
+        assert len(listed) == 1300
+        assert listed == [unmatched_entry(i) for i in evidence.identities()]
+        assert listed[5:7] == list(listed)[5:7] and listed[-1] == list(listed)[-1]
+        text = report.read_text()
+        assert json.loads(text)["unmatched_evidence"] == list(listed)
+        assert text.count('\n    {"keys": ') == 1300
+

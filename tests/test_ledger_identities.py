@@ -73,17 +73,17 @@ def msgstore(path: Path) -> Path:
 
 class TestSchema:
     def test_version_one_is_upgraded_in_place(self, tmp_path: Path) -> None:
-        """A version-1 ledger opened for writing becomes version 2 with the same evidence,
-        the user id linked to its number and the name kept."""
+        """A version-1 ledger opened for writing becomes the current version with the same
+        evidence, the user id linked to its number and the name kept."""
         path = v1_ledger(tmp_path / "old.sqlite")
         with Ledger(path) as db:
-            assert db.version == 2
+            assert db.version == 3
             entries = {e.key: e for e in db.entries()}
         assert set(entries) == {"+491701234567", "Berta Beispiel"}
         assert Key("bsuid", "DE.4711") in entries["+491701234567"].keys
         assert entries["+491701234567"].entry.sources == ("chats/a.txt",)
         with sqlite3.connect(path) as raw:
-            assert raw.execute("PRAGMA user_version").fetchone() == (2,)
+            assert raw.execute("PRAGMA user_version").fetchone() == (3,)
             tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master")}
         assert "identity" not in tables and "contactguard_ledger" in tables
 
@@ -103,7 +103,7 @@ class TestSchema:
         def broken(self: Ledger, *args: object) -> None:
             raise RuntimeError("disk gone")
 
-        monkeypatch.setattr(Ledger, "_put", broken)
+        monkeypatch.setattr(Ledger, "_write_all", broken)
         with pytest.raises(RuntimeError):
             Ledger(path)
         monkeypatch.undo()

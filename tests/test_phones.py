@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contactguard import fastpaths
 from contactguard.phones import evidence_key, mask, normalize, variants
 
 PACKAGE = Path(__file__).parent.parent / "contactguard"
@@ -169,6 +170,25 @@ class TestVariants:
         """Equivalence is symmetric: every variant has the same variant set."""
         found = variants(number, ar_without_9=ar_without_9)
         assert all(variants(v, ar_without_9=ar_without_9) == found for v in found)
+
+    @given(
+        st.one_of(
+            st.from_regex(r"\+[1-9][0-9]{6,14}", fullmatch=True),
+            # shaped like the numbers that have variants: Mexico 52/521, Brazil's mobiles with
+            # and without the ninth digit, Argentina 54/549
+            st.from_regex(r"\+521?[2-9][0-9]{9}", fullmatch=True),
+            st.from_regex(r"\+55[1-9]{2}9?[6-9][0-9]{7}", fullmatch=True),
+            st.from_regex(r"\+549?[1-3][0-9]{9}", fullmatch=True),
+            st.text(max_size=16),
+        ),
+        st.booleans(),
+    )
+    def test_the_quick_answer_is_the_full_one(self, number: str, ar_without_9: bool) -> None:
+        """The shortcut for numbers of countries without variants answers what the full
+        computation (reference mode) answers, for any text."""
+        quick = variants(number, ar_without_9=ar_without_9)
+        with fastpaths.reference():
+            assert variants(number, ar_without_9=ar_without_9) == quick
 
 
 class TestMask:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
+from contactguard.errors import ConfigError
 from contactguard.evidence import Evidence
 from contactguard.model import Contact, EvidenceRecord, Field, Phone, Reason
 from contactguard.policy import Policy, decide, normalize_numbers
@@ -129,6 +132,15 @@ class TestContacts:
         org = run(c, ev, Policy(region="DE", keep_fields=frozenset({"org"}))).output
         assert org is not None
         assert org.fields == (Field("ORG", ("Acme",)),)
+
+    @pytest.mark.parametrize(
+        ("name", "says"),
+        [("X-CUSTOM", "never kept"), ("photo", "never kept"), ("Company", "not a vCard property")],
+    )
+    def test_a_field_the_book_cannot_carry_is_refused(self, name: str, says: str) -> None:
+        """A library Policy refuses the keep fields the command line and sync config refuse."""
+        with pytest.raises(ConfigError, match=says):
+            Policy(keep_fields=frozenset({"ORG", name}))
 
     def test_nameless_kept_contact_gets_its_number_as_name(self) -> None:
         """A kept contact without a name is named by its number."""

@@ -32,13 +32,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import fastpaths
+from .._gc import collector_paused
 from .._text import shown_path
 from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord
-from ..phones import evidence_key, variants
+from ..phones import VARIANT_HEADS, evidence_key, variants
 from . import bulk, ledger
 from .bulk import Batch, PlainRow, merge_plain, source_texts
-from .identity import Identity, Key, Statement, record_keys, resolve, statements_of
+from .identity import Identity, Key, Statement, first_key, record_keys, resolve, statements_of
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -139,19 +140,47 @@ class Evidence:
     def _resolve(self) -> _Resolved:
         resolved = self._resolved
         if resolved is None:
-            identities = resolve(self._statements(), ar_without_9=self.ar_without_9)
-            resolved = self._resolved = _Resolved(identities, self.ar_without_9)
+            with collector_paused():  # a ledger's identities: many objects, no cycles
+                if fastpaths.enabled():
+                    identities = self._identities_quick()
+                else:
+                    identities = resolve(self._statements(), ar_without_9=self.ar_without_9)
+                resolved = self._resolved = _Resolved(identities, self.ar_without_9)
         return resolved
 
-    def _statements(self) -> list[Statement]:
-        """Every statement: those of several keys, then those of a number alone."""
+    def _identities_quick(self) -> list[Identity]:
+        """``resolve`` over every statement, with a short path for the numbers seen alone that
+        nothing else can touch (most of a large ledger): a number of a country without
+        WhatsApp variants, named by no other statement and without a number change is an
+        identity of its own, built here without the linking."""
+        named = {key.value for keys in self._table for key in keys if key.kind == "phone"}
+        alone: list[Identity] = []
+        rest: dict[str, PlainRow] = {}
+        for number, row in self._plain.items():
+            if row[4] is not None or number[:3] in VARIANT_HEADS or number in named:
+                rest[number] = row
+                continue
+            first_in, first_out, last_in, opted, _, sources = row
+            keys = (Key("phone", number),)
+            entry = EvidenceEntry(first_in, first_out, last_in, opted, source_texts(sources))
+            alone.append(Identity(keys, entry, number, (number,),
+                                  statements=[Statement(keys, entry)]))
+        identities = resolve(self._statements(rest), ar_without_9=self.ar_without_9)
+        if alone:
+            identities.extend(alone)
+            identities.sort(key=first_key)  # two sorted runs: merged in one pass
+        return identities
+
+    def _statements(self, plain: Mapping[str, PlainRow] | None = None) -> list[Statement]:
+        """Every statement: those of several keys, then those of a number alone (of
+        ``plain``, by default all)."""
         statements = statements_of(self._table)
         statements.extend(
             Statement((Key("phone", number),),
                       EvidenceEntry(first_in, first_out, last_in, opted, source_texts(sources),
                                     left))
             for number, (first_in, first_out, last_in, opted, left, sources)
-            in self._plain.items()
+            in (self._plain if plain is None else plain).items()
         )
         return statements
 
@@ -187,7 +216,7 @@ class Evidence:
 
     def by_user_id(self, user_id: str) -> EvidenceEntry | None:
         """The evidence of the identity a business-scoped user id belongs to, or None."""
-        identity = self._resolve().by_key.get(Key("bsuid", user_id.strip()))
+        identity = self._resolve().by_user_id.get(user_id.strip())
         return None if identity is None else identity.entry
 
     @property
@@ -267,10 +296,11 @@ class _Resolved:
         self.index: dict[str, EvidenceEntry] = {}
         self.names: dict[str, EvidenceEntry] = {}
         self.numberless: list[Identity] = []
-        self.by_key: dict[Key, Identity] = {}
+        self.by_user_id: dict[str, Identity] = {}  # only user ids are looked up by key
         for identity in identities:
             for key in identity.keys:
-                self.by_key.setdefault(key, identity)
+                if key.kind == "bsuid":
+                    self.by_user_id.setdefault(key.value, identity)
             if identity.number is not None:
                 for number in identity.numbers:
                     for variant in variants(number, ar_without_9=ar_without_9):

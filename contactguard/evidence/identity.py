@@ -65,6 +65,7 @@ __all__ = [
     "Identity",
     "Key",
     "Statement",
+    "first_key",
     "key_from_text",
     "record_keys",
     "resolve",
@@ -198,7 +199,7 @@ def record_keys(record: EvidenceRecord) -> tuple[Key, ...]:
     return tuple(sorted(keys))
 
 
-@dataclass
+@dataclass(slots=True)
 class Statement:
     """Everything the sources said under exactly one set of keys, merged."""
 
@@ -206,7 +207,7 @@ class Statement:
     entry: EvidenceEntry
 
 
-@dataclass
+@dataclass(slots=True)
 class Identity:
     """One person: every key seen for them, the merged evidence, the statements it came from.
 
@@ -338,11 +339,12 @@ def resolve(statements: Iterable[Statement], *, ar_without_9: bool = False) -> l
         identity = _plain(members)
         identity.name = name
         identities.append(identity)
-    identities.sort(key=_first_key)
+    identities.sort(key=first_key)
     return identities
 
 
-def _first_key(identity: Identity) -> Key:
+def first_key(identity: Identity) -> Key:
+    """The smallest key of an identity: identities are ordered by it."""
     return identity.keys[0]
 
 

@@ -12,10 +12,12 @@ merges any source into the ledger, and ``sanitize --ledger`` / the sync job read
 - Merging is ``EvidenceEntry.merge`` (earliest first-times, latest last-times), so importing the
   same source twice changes nothing.
 - A ledger carries contactguard's marker (table ``contactguard_ledger``) and its schema version
-  (``PRAGMA user_version``). Only a file with the marker is ever written (or a version-1 ledger,
-  which is upgraded in one transaction first), or a file this module creates (mode 0600). Any
-  other SQLite file (a phone's WhatsApp database, a backup's manifest) is refused, never
-  adopted. A newer schema is refused, not guessed at.
+  (``PRAGMA user_version``; the schema: ``storeschema``). Only a file with the marker is ever
+  written (or a version-1 ledger), or a file this module creates (mode 0600); a version-1 or -2
+  ledger opened for writing is upgraded to version 3 in one transaction first, and read as it
+  is when opened read-only. Any other SQLite file (a phone's WhatsApp database, a backup's
+  manifest) is refused, never adopted. A newer schema, or a marked file whose tables are not
+  those of its version, is refused, not guessed at.
 - Readers (``sanitize``, ``check``, ``sync``, ``evidence show``) open the file read-only
   (SQLite ``mode=ro``): an input is never written.
 - ``forget`` removes a whole identity (every key and source), waits a bounded time for other
@@ -26,9 +28,10 @@ merges any source into the ledger, and ``sanitize --ledger`` / the sync job read
 
 from __future__ import annotations
 
+import heapq
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -50,17 +53,22 @@ from .storeforget import FORGET_WAIT, ForgetResult, LedgerBusy, LedgerForget, na
 from .storeschema import (
     ALL_TIMES,
     MARKER,
+    MARKER_DDL,
     MARKER_TABLE,
     SCHEMA,
     SCHEMA_VERSION,
     SQLITE_MAGIC,
+    TABLES,
     TIMES,
     V1_TABLES,
+    V2_TABLES,
+    V3_TABLES,
     batches,
     decode_keys,
+    decode_sources,
     dt,
-    encode_keys,
     looks_like_v1,
+    statements_ddl,
 )
 from .storewrite import ImportStats, LedgerWrites
 
@@ -93,6 +101,10 @@ def _entry_kind(identity: Identity) -> tuple[str, str]:
     key = identity.keys[0]
     return ("user_id" if key.kind == "bsuid" else key.kind), key.value
 
+
+
+def _first(pair: tuple[str, Statement]) -> str:
+    return pair[0]
 
 
 class Ledger(LedgerWrites, LedgerForget):
@@ -173,10 +185,19 @@ class Ledger(LedgerWrites, LedgerForget):
                     f"understands ({SCHEMA_VERSION}); upgrade contactguard",
                     file=shown,
                 )
+            if {2: V2_TABLES, 3: V3_TABLES}.get(version) != frozenset(tables):
+                raise EvidenceError(
+                    f"a contactguard ledger whose tables do not match its schema version "
+                    f"({version}); damaged or changed by another program, refused",
+                    file=shown,
+                )
+            if version == 2 and not self.readonly:
+                self._upgrade(2)
+                return SCHEMA_VERSION
             return version
         if version == 1 and tables == V1_TABLES and looks_like_v1(db):
             if not self.readonly:
-                self._upgrade_v1()
+                self._upgrade(1)
                 return SCHEMA_VERSION
             return 1
         if new and not tables and version == 0 and not self.readonly:
@@ -194,24 +215,31 @@ class Ledger(LedgerWrites, LedgerForget):
             file=shown,
         )
 
-    def _upgrade_v1(self) -> None:
-        """Version 1 (one row per number, name or user id) → statements, in ONE transaction."""
+    def _upgrade(self, version: int) -> None:
+        """A version-1 or -2 ledger → version 3, in ONE transaction: every statement read
+        (version 1: one row per number, name or user id, made statements), the old tables
+        dropped, the new ones written. Interrupted, the file stays as it was."""
         db = self._db
+        self.version = version  # read the statements as that version stores them
+        db.execute("PRAGMA foreign_keys = OFF")  # the rows written are the upgrade's own
         try:
             db.execute("BEGIN IMMEDIATE")
-            statements = self._v1_statements()  # read whole before the tables go
-            db.execute("DROP TABLE said_by")
-            db.execute("DROP TABLE identity")
-            for ddl in SCHEMA.split(";"):
-                if ddl.strip():
-                    db.execute(ddl)
-            for statement in statements:
-                self._put(statement.keys, statement.entry)
+            statements = self.statements()  # read whole before the tables go
+            for table in ("said_by", "statement_key", "statement", "identity"):
+                db.execute(f"DROP TABLE IF EXISTS {table}")
+            for ddl in statements_ddl(MARKER_DDL if version == 1 else ""):
+                db.execute(ddl)
+            for ddl in statements_ddl(TABLES):
+                db.execute(ddl)
+            self._write_all(statements)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        finally:
+            db.execute("PRAGMA foreign_keys = ON")
+        self.version = SCHEMA_VERSION
 
     def __enter__(self) -> Ledger:
         return self
@@ -229,29 +257,69 @@ class Ledger(LedgerWrites, LedgerForget):
 
     def statement_count(self) -> int:
         """How many statements (key sets) the ledger holds: one indexed count, no resolving."""
-        table = "identity" if self.version == 1 else "statement"  # a v1 ledger read-only
-        return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
+        if self.version == 1:  # a version-1 ledger read-only
+            return int(self._db.execute("SELECT count(*) FROM identity").fetchone()[0])
+        count = int(self._db.execute("SELECT count(*) FROM statement").fetchone()[0])
+        if self.version >= 3:
+            count += int(self._db.execute("SELECT count(*) FROM number_alone").fetchone()[0])
+        return count
 
 
     # -- reading ---------------------------------------------------------------------------
 
     def statements(self) -> list[Statement]:
-        """Every statement (key set, merged times, sources)."""
+        """Every statement (key set, merged times, sources), in the order of their keys."""
         if self.version == 1:
             return self._v1_statements()
-        sources: dict[int, list[str]] = {}
-        for sid, source in self._db.execute("SELECT statement, source FROM said_by"):
-            sources.setdefault(sid, []).append(source)
-        out = []
-        for sid, keys, *times in self._db.execute(
-            f"SELECT id, keys, {', '.join(ALL_TIMES)} FROM statement ORDER BY keys"  # noqa: S608
+        if self.version == 2:
+            return [Statement(keys, entry) for _sid, _text, keys, entry in self._general()]
+        # both streams in the order of the encoded keys ("phone:" + the number for the alone)
+        general = ((text, Statement(keys, entry)) for _sid, text, keys, entry in self._general())
+        alone = (("phone:" + number, Statement((Key("phone", number),), entry))
+                 for number, entry in self._alone("ORDER BY number"))
+        return [statement for _text, statement in heapq.merge(general, alone, key=_first)]
+
+    def _general(self, ids: Sequence[int] | None = None
+                 ) -> Iterator[tuple[int, str, tuple[Key, ...], EvidenceEntry]]:
+        """Rows of ``statement`` (all, or those of ``ids``: at most ``batches`` of them),
+        ordered by keys, as (id, keys as stored, keys, entry), with their sources (version 2:
+        from ``said_by``)."""
+        columns = f"id, keys, {', '.join(ALL_TIMES)}"
+        where = "" if ids is None else f"WHERE id IN ({','.join('?' * len(ids))})"
+        params = () if ids is None else tuple(ids)
+        if self.version == 2:
+            sources: dict[int, list[str]] = {}
+            for sid, source in self._db.execute(
+                f"SELECT statement, source FROM said_by {where.replace('id', 'statement', 1)}",  # noqa: S608
+                params,
+            ):
+                sources.setdefault(int(sid), []).append(str(source))
+            for sid, keys, *times in self._db.execute(
+                f"SELECT {columns} FROM statement {where} ORDER BY keys", params  # noqa: S608
+            ):
+                first_in, first_out, last_in, opted, left = (dt(v) for v in times)
+                yield sid, keys, decode_keys(keys), EvidenceEntry(
+                    first_in, first_out, last_in, opted,
+                    tuple(sorted(sources.get(sid, []))), left)
+            return
+        for sid, keys, *times, stored in self._db.execute(
+            f"SELECT {columns}, sources FROM statement {where} ORDER BY keys",  # noqa: S608
+            params,
         ):
             first_in, first_out, last_in, opted, left = (dt(v) for v in times)
-            entry = EvidenceEntry(
-                first_in, first_out, last_in, opted, tuple(sorted(sources.get(sid, []))), left
-            )
-            out.append(Statement(decode_keys(keys), entry))
-        return out
+            yield sid, keys, decode_keys(keys), EvidenceEntry(
+                first_in, first_out, last_in, opted, decode_sources(stored), left)
+
+    def _alone(self, where: str, params: Sequence[object] = ()
+               ) -> Iterator[tuple[str, EvidenceEntry]]:
+        """Rows of ``number_alone`` (version 3) as (number, entry)."""
+        for number, *times, stored in self._db.execute(
+            f"SELECT number, {', '.join(ALL_TIMES)}, sources FROM number_alone {where}",  # noqa: S608
+            params,
+        ):
+            first_in, first_out, last_in, opted, left = (dt(v) for v in times)
+            yield number, EvidenceEntry(
+                first_in, first_out, last_in, opted, decode_sources(stored), left)
 
     def _v1_statements(self) -> list[Statement]:
         sources: dict[tuple[str, str], list[str]] = {}
@@ -354,6 +422,11 @@ class Ledger(LedgerWrites, LedgerForget):
                 wanted.add((found_key.kind, found_key.value))
         seen: set[tuple[str, str]] = set()
         found: set[int] = set()
+        alone: list[tuple[str, EvidenceEntry]] = []
+        if self.version >= 3:
+            for kind, value in sorted(wanted):
+                if kind == "phone":
+                    alone.extend(self._alone("WHERE number = ?", (value,)))
         while wanted:
             seen |= wanted
             fresh: set[int] = set()
@@ -379,44 +452,15 @@ class Ledger(LedgerWrites, LedgerForget):
                     )
                 )
             wanted -= seen
+        for number, entry in alone:
+            yield from self._statement_records(Statement((Key("phone", number),), entry))
         for batch in batches(sorted(found)):
-            marks = ",".join("?" * len(batch))
-            sources: dict[int, list[str]] = {}
-            for sid, source in self._db.execute(
-                f"SELECT statement, source FROM said_by WHERE statement IN ({marks})",  # noqa: S608
-                batch,
-            ):
-                sources.setdefault(int(sid), []).append(str(source))
-            for sid, keys, *times in self._db.execute(
-                f"SELECT id, keys, {', '.join(ALL_TIMES)} FROM statement "  # noqa: S608
-                f"WHERE id IN ({marks}) ORDER BY keys",
-                batch,
-            ):
-                first_in, first_out, last_in, opted, left = (dt(v) for v in times)
-                entry = EvidenceEntry(first_in, first_out, last_in, opted,
-                                      tuple(sorted(sources.get(int(sid), []))), left)
-                yield from self._statement_records(Statement(decode_keys(keys), entry))
+            for _sid, _text, keys, entry in self._general(batch):
+                yield from self._statement_records(Statement(keys, entry))
 
     def __len__(self) -> int:
         """The number of identities."""
         return len(self._identities())
-
-    def _get(self, keys: tuple[Key, ...]) -> EvidenceEntry | None:
-        row = self._db.execute(
-            f"SELECT id, {', '.join(ALL_TIMES)} FROM statement WHERE keys = ?",  # noqa: S608
-            (encode_keys(keys),),
-        ).fetchone()
-        if row is None:
-            return None
-        sid, *times = row
-        sources = tuple(
-            s
-            for (s,) in self._db.execute(
-                "SELECT source FROM said_by WHERE statement = ? ORDER BY source", (sid,)
-            )
-        )
-        first_in, first_out, last_in, opted, left = (dt(v) for v in times)
-        return EvidenceEntry(first_in, first_out, last_in, opted, sources, left)
 
 
 def sniff(location: str, head: bytes) -> bool:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import EvidenceError
 from .identity import Identity, Key, key_from_text, number_class
-from .storeschema import encode_keys
+from .storeschema import alone_number, encode_keys
 
 __all__ = ["FORGET_WAIT", "ForgetResult", "LedgerBusy", "LedgerForget", "names_identity"]
 
@@ -64,10 +64,15 @@ class LedgerForget:
         self._settle_wal(deadline, deleted=False)
         identities = [i for i in self._identities(ar_without_9=True) if names_identity(i, wanted)]
         ids: set[int] = set()
+        numbers: set[str] = set()
         keys: set[Key] = set(wanted)
         for identity in identities:
             keys.update(identity.keys)
             for statement in identity.statements:
+                number = alone_number(statement.keys)
+                if number is not None:
+                    numbers.add(number)
+                    continue
                 row = self._db.execute(
                     "SELECT id FROM statement WHERE keys = ?", (encode_keys(statement.keys),)
                 ).fetchone()
@@ -75,7 +80,11 @@ class LedgerForget:
                     ids.add(int(row[0]))
         try:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("DELETE FROM statement WHERE id = ?", [(i,) for i in ids])
+            deleted = self._db.executemany(
+                "DELETE FROM statement WHERE id = ?", [(i,) for i in sorted(ids)]).rowcount
+            deleted += self._db.executemany(
+                "DELETE FROM number_alone WHERE number = ?", [(n,) for n in sorted(numbers)]
+            ).rowcount
             self._db.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             if self._db.in_transaction:
@@ -85,8 +94,8 @@ class LedgerForget:
                 f"{wait:g} s; nothing was deleted, try again when it is done",
                 file=str(self.path),
             ) from exc
-        self._scrub(deadline, sorted(keys), deleted=bool(ids))
-        return ForgetResult(len(identities), len(ids), tuple(sorted(keys)))
+        self._scrub(deadline, sorted(keys), deleted=deleted > 0)
+        return ForgetResult(len(identities), deleted, tuple(sorted(keys)))
 
     def _settle_wal(self, deadline: float, *, deleted: bool) -> None:
         """In WAL mode: checkpoint and truncate the log, retrying until ``deadline``."""

@@ -1,21 +1,35 @@
 """Writing the SQLite ledger (``evidence.store``): imports merged in one transaction, a new
-ledger loaded in bulk, opt-outs."""
+ledger loaded in bulk, opt-outs, the statements of an upgrade."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from itertools import chain, repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from .._gc import collector_paused
 from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord
 from ..phones import evidence_key
 from .bulk import PlainRow, source_texts
-from .identity import Key, record_keys
-from .storeschema import ALL_TIMES, batches, dt, encode_keys, ts
+from .identity import Key, Statement, record_keys
+from .storeschema import (
+    ALL_TIMES,
+    NONE,
+    alone_number,
+    batches,
+    decode_sources,
+    dt,
+    encode_keys,
+    encode_sources,
+    micros,
+    micros_column,
+)
 
 __all__ = ["ImportStats", "LedgerWrites", "bulk_load", "plain_entry"]
 
@@ -27,7 +41,6 @@ class ImportStats:
     records: int
     added: int
     changed: int
-
 
 
 class LedgerWrites:
@@ -55,22 +68,43 @@ class LedgerWrites:
         added = changed = 0
         try:
             self._db.execute("BEGIN IMMEDIATE")
-            encoded = {keys: encode_keys(keys) for keys in merged}
-            existing = self._existing(list(encoded.values()))
-            fresh: list[tuple[tuple[Key, ...], EvidenceEntry]] = []
-            updated: list[tuple[int, tuple[Key, ...], EvidenceEntry]] = []
+            alone: dict[str, EvidenceEntry] = {}
+            general: dict[str, tuple[tuple[Key, ...], EvidenceEntry]] = {}
             for keys, entry in merged.items():
-                found = existing.get(encoded[keys])
+                number = alone_number(keys)
+                if number is not None:
+                    alone[number] = entry
+                else:
+                    general[encode_keys(keys)] = (keys, entry)
+            old_alone = self._existing_alone(list(alone))
+            existing = self._existing(list(general))
+            numbers: list[str] = []
+            entries: list[EvidenceEntry] = []
+            for number, entry in alone.items():
+                before = old_alone.get(number)
+                if before is None:
+                    added += 1
+                else:
+                    entry = before.merge(entry)
+                    if not _differs(before, entry):
+                        continue
+                    changed += 1
+                numbers.append(number)
+                entries.append(entry)
+            fresh: list[tuple[str, tuple[Key, ...], EvidenceEntry]] = []
+            updated: list[tuple[int, EvidenceEntry]] = []
+            for encoded, (keys, entry) in general.items():
+                found = existing.get(encoded)
                 if found is None:
                     added += 1
-                    fresh.append((keys, entry))
+                    fresh.append((encoded, keys, entry))
                     continue
                 sid, old = found
                 new = old.merge(entry)
-                if _times(new) != _times(old) or set(new.sources) != set(old.sources):
+                if _differs(old, new):
                     changed += 1
-                    updated.append((sid, keys, new))
-            self._write(fresh, updated, encoded)
+                    updated.append((sid, new))
+            self._write(numbers, entries, fresh, updated)
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
@@ -95,7 +129,9 @@ class LedgerWrites:
         return ImportStats(count, added, 0)
 
     def _empty(self) -> bool:
-        return bool(self._db.execute("SELECT NOT EXISTS (SELECT 1 FROM statement)").fetchone()[0])
+        return bool(self._db.execute(
+            "SELECT NOT EXISTS (SELECT 1 FROM statement)"
+            " AND NOT EXISTS (SELECT 1 FROM number_alone)").fetchone()[0])
 
     def _bulk(self, evidence: Any) -> int | None:
         """``bulk_load`` in one transaction if the ledger is still empty (else None)."""
@@ -117,70 +153,68 @@ class LedgerWrites:
             self._db.execute("PRAGMA foreign_keys = ON")
         return added
 
+    def _existing_alone(self, numbers: list[str]) -> dict[str, EvidenceEntry]:
+        """The stored statements of these numbers alone, looked up in batches by number."""
+        found: dict[str, EvidenceEntry] = {}
+        for batch in batches(numbers):
+            marks = ",".join("?" * len(batch))
+            for number, *times, stored in self._db.execute(
+                f"SELECT number, {', '.join(ALL_TIMES)}, sources FROM number_alone "  # noqa: S608
+                f"WHERE number IN ({marks})",
+                batch,
+            ):
+                first_in, first_out, last_in, opted, left = (dt(v) for v in times)
+                found[str(number)] = EvidenceEntry(first_in, first_out, last_in, opted,
+                                                   decode_sources(stored), left)
+        return found
+
     def _existing(self, encoded: list[str]) -> dict[str, tuple[int, EvidenceEntry]]:
         """The stored statements among ``encoded`` key sets, looked up in batches through the
         unique index on ``keys`` (an import costs in proportion to what it brings)."""
         found: dict[str, tuple[int, EvidenceEntry]] = {}
-        if self._db.execute("SELECT NOT EXISTS (SELECT 1 FROM statement)").fetchone()[0]:
-            return found  # a new ledger: nothing to look up
-        rows: dict[int, tuple[str, list[str | None]]] = {}
         for batch in batches(encoded):
             marks = ",".join("?" * len(batch))
-            for sid, keys, *times in self._db.execute(
-                f"SELECT id, keys, {', '.join(ALL_TIMES)} FROM statement "  # noqa: S608
+            for sid, keys, *times, stored in self._db.execute(
+                f"SELECT id, keys, {', '.join(ALL_TIMES)}, sources FROM statement "  # noqa: S608
                 f"WHERE keys IN ({marks})",
                 batch,
             ):
-                rows[int(sid)] = (str(keys), times)
-        sources: dict[int, list[str]] = {sid: [] for sid in rows}
-        for batch in batches(list(rows)):
-            marks = ",".join("?" * len(batch))
-            for sid, source in self._db.execute(
-                f"SELECT statement, source FROM said_by WHERE statement IN ({marks}) "  # noqa: S608
-                "ORDER BY statement, source",
-                batch,
-            ):
-                sources[int(sid)].append(str(source))
-        for sid, (keys, times) in rows.items():
-            first_in, first_out, last_in, opted, left = (dt(v) for v in times)
-            found[keys] = (sid, EvidenceEntry(first_in, first_out, last_in, opted,
-                                              tuple(sources[sid]), left))
+                first_in, first_out, last_in, opted, left = (dt(v) for v in times)
+                found[str(keys)] = (int(sid), EvidenceEntry(first_in, first_out, last_in, opted,
+                                                            decode_sources(stored), left))
         return found
 
     def _write(
         self,
-        fresh: list[tuple[tuple[Key, ...], EvidenceEntry]],
-        updated: list[tuple[int, tuple[Key, ...], EvidenceEntry]],
-        encoded: dict[tuple[Key, ...], str],
+        numbers: list[str],
+        entries: list[EvidenceEntry],
+        fresh: list[tuple[str, tuple[Key, ...], EvidenceEntry]],
+        updated: list[tuple[int, EvidenceEntry]],
     ) -> None:
-        """New statements and changed ones, written with one ``executemany`` per table."""
-        columns = ", ".join(ALL_TIMES)
+        """Numbers alone (new or merged: written whole), new statements and changed ones."""
+        put_alone(self._db, numbers, _columns(entries),
+                  [encode_sources(e.sources) for e in entries], upsert=True)
         # the new statements get the ids after the highest one (the transaction is immediate:
         # no one else writes), so they need not be read back
         first = int(self._db.execute("SELECT coalesce(max(id), 0) + 1 FROM statement")
                     .fetchone()[0])
-        self._db.executemany(
-            f"INSERT INTO statement (id, keys, {columns}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-            ((sid, encoded[keys], ts(e.first_inbound_at), ts(e.first_outbound_at),
-              ts(e.last_inbound_at), ts(e.opted_out_at), ts(e.number_left_at))
-             for sid, (keys, e) in enumerate(fresh, start=first)),
-        )
+        put_general(self._db, first, fresh)
         self._db.executemany(
             "UPDATE statement SET first_inbound_at = ?, first_outbound_at = ?,"
-            " last_inbound_at = ?, opted_out_at = ?, number_left_at = ? WHERE id = ?",
-            [(*(ts(getattr(e, t)) for t in ALL_TIMES), sid) for sid, _keys, e in updated],
+            " last_inbound_at = ?, opted_out_at = ?, number_left_at = ?, sources = ?"
+            " WHERE id = ?",
+            [(*(micros(getattr(e, t)) for t in ALL_TIMES), encode_sources(e.sources), sid)
+             for sid, e in updated],
         )
-        written = [(sid, keys, e) for sid, (keys, e) in enumerate(fresh, start=first)]
-        written += updated
-        # generators, not lists: the rows are handed to SQLite one at a time
-        self._db.executemany(
-            "INSERT OR IGNORE INTO statement_key (kind, value, statement) VALUES (?, ?, ?)",
-            ((k.kind, k.value, sid) for sid, keys, _e in written for k in keys),
-        )
-        self._db.executemany(
-            "INSERT OR IGNORE INTO said_by (statement, source) VALUES (?, ?)",
-            ((sid, source) for sid, _keys, e in written for source in e.sources),
-        )
+
+    def _write_all(self, statements: list[Statement]) -> None:
+        """Every statement of an upgrade into the new, empty tables (the caller's
+        transaction)."""
+        table: dict[tuple[Key, ...], EvidenceEntry] = {}
+        for statement in statements:
+            old = table.get(statement.keys)
+            table[statement.keys] = statement.entry if old is None else old.merge(statement.entry)
+        bulk_load(self._db, table, {})
 
     def opt_out(self, number: str, at: datetime | None = None, source: str = "opt-out") -> str:
         """Record that the person behind ``number`` asked not to be contacted; returns its key."""
@@ -202,28 +236,6 @@ class LedgerWrites:
             raise EvidenceError(f"{number!r} is not a phone number in international form (+49…)")
         return key
 
-    def _put(self, keys: tuple[Key, ...], entry: EvidenceEntry) -> None:
-        encoded = encode_keys(keys)
-        self._db.execute(
-            f"INSERT INTO statement (keys, {', '.join(ALL_TIMES)}) VALUES (?, ?, ?, ?, ?, ?)"  # noqa: S608
-            " ON CONFLICT (keys) DO UPDATE SET"
-            " first_inbound_at = excluded.first_inbound_at,"
-            " first_outbound_at = excluded.first_outbound_at,"
-            " last_inbound_at = excluded.last_inbound_at, opted_out_at = excluded.opted_out_at,"
-            " number_left_at = excluded.number_left_at",
-            (encoded, *(ts(getattr(entry, t)) for t in ALL_TIMES)),
-        )
-        (sid,) = self._db.execute("SELECT id FROM statement WHERE keys = ?", (encoded,)).fetchone()
-        self._db.executemany(
-            "INSERT OR IGNORE INTO statement_key (kind, value, statement) VALUES (?, ?, ?)",
-            [(k.kind, k.value, sid) for k in keys],
-        )
-        self._db.executemany(
-            "INSERT OR IGNORE INTO said_by (statement, source) VALUES (?, ?)",
-            [(sid, s) for s in entry.sources],
-        )
-
-
 
 def plain_entry(row: PlainRow) -> EvidenceEntry:
     """A compact statement of a number alone (``Evidence``) as an entry."""
@@ -232,54 +244,164 @@ def plain_entry(row: PlainRow) -> EvidenceEntry:
 
 
 _CHUNK = 50_000  # statements written per round of a bulk load
-_UTC = timezone.utc
+_ROWS = 50  # rows per INSERT statement of a bulk write (measured: 10 to 200 alike)
 
 
-def _texts(times: tuple[datetime | None, ...]) -> list[str | None]:
-    """``ts`` of a column of times (most already UTC: one ``isoformat`` each)."""
-    return [None if t is None else t.isoformat() if t.tzinfo is _UTC else ts(t) for t in times]
+def _columns(entries: Sequence[EvidenceEntry]) -> list[list[datetime | None]]:
+    return [[getattr(e, t) for e in entries] for t in ALL_TIMES]
+
+
+def _times_sql(times: Sequence[Sequence[datetime | None]]
+               ) -> tuple[list[str], list[str], list[list[int]]]:
+    """The time columns to write (names, value expressions, values): a column with no time
+    at all is left out (NULL by default), one with some gets ``nullif`` of ``NONE``."""
+    names: list[str] = []
+    exprs: list[str] = []
+    values: list[list[int]] = []
+    first: tuple[Sequence[datetime | None], list[int]] | None = None
+    for name, column in zip(ALL_TIMES, times, strict=True):
+        encoded = micros_column(column, first)
+        first = first or (column, encoded)
+        nones = encoded.count(NONE)
+        if nones == len(encoded):
+            continue
+        names.append(name)
+        exprs.append(f"nullif(?, {NONE})" if nones else "?")
+        values.append(encoded)
+    return names, exprs, values
+
+
+def insert_rows(db: sqlite3.Connection, head: str, exprs: Sequence[str],
+                columns: Sequence[Sequence[Any]], tail: str = "") -> None:
+    """``head VALUES (exprs) tail`` for every row of ``columns`` (equally long), ``_ROWS``
+    rows per statement: the statement's parameters are strided slices of the columns, made
+    at C speed (a row per statement costs Python and SQLite a round per row)."""
+    count = len(columns[0])
+    assert all(len(column) == count for column in columns)
+    one = f"({', '.join(exprs)})"
+    whole = count - count % _ROWS
+    if whole:
+        db.executemany(
+            f"{head} VALUES {', '.join([one] * _ROWS)}{tail}",
+            zip(*[column[i:whole:_ROWS] for i in range(_ROWS) for column in columns],
+                strict=True))
+    if whole < count:
+        db.executemany(f"{head} VALUES {one}{tail}",
+                       zip(*[column[whole:] for column in columns], strict=True))
+
+
+def put_alone(db: sqlite3.Connection, numbers: Sequence[str],
+              times: Sequence[Sequence[datetime | None]], sources: Sequence[str | bytes],
+              *, upsert: bool = False) -> None:
+    """``number_alone`` rows, column by column (``upsert``: a stored row is replaced)."""
+    if not numbers:
+        return
+    names, exprs, values = _times_sql(times)
+    tail = ""
+    if upsert:
+        tail = " ON CONFLICT (number) DO UPDATE SET " + ", ".join(
+            f"{c} = excluded.{c}" for c in (*ALL_TIMES, "sources"))
+    insert_rows(db, f"INSERT INTO number_alone (number, {''.join(n + ', ' for n in names)}"
+                f"sources)", ["?", *exprs, "?"], [numbers, *values, sources], tail)
+
+
+def put_general(db: sqlite3.Connection, first: int,
+                statements: Sequence[tuple[str, tuple[Key, ...], EvidenceEntry]]) -> None:
+    """New ``statement`` rows, (encoded keys, keys, entry) each, with ids from ``first`` on
+    in the given order, and their keys."""
+    if not statements:
+        return
+    entries = [entry for _encoded, _keys, entry in statements]
+    names, exprs, values = _times_sql(_columns(entries))
+    ids = range(first, first + len(statements))
+    insert_rows(db, f"INSERT INTO statement (id, keys, {''.join(n + ', ' for n in names)}"
+                f"sources)", ["?", "?", *exprs, "?"],
+                [ids, [encoded for encoded, _keys, _entry in statements], *values,
+                 [encode_sources(e.sources) for e in entries]])
+    keys_of = [keys for _encoded, keys, _entry in statements]
+    flat = list(chain.from_iterable(keys_of))  # in the order of the statements: the first
+    if flat:                                   # key of each appended to its kind's index
+        kinds, key_values = zip(*flat, strict=True)
+        owners = list(chain.from_iterable(map(repeat, ids, map(len, keys_of))))
+        insert_rows(db, "INSERT INTO statement_key (kind, value, statement)", ["?", "?", "?"],
+                    [kinds, key_values, owners])
+
+
+def _source_column(column: Sequence[Any]) -> list[str | bytes]:
+    """Compact statements' sources as stored. The common column, one line of one file per
+    statement (``bulk.Sources`` as an int: the lines of a file are consecutive codes from
+    its line 0 on), is named at C speed: "file:" + the line; any other through
+    ``source_texts``."""
+    if column and set(map(type, column)) == {int}:
+        low, high = min(column), max(column)
+        text = source_texts(low)[0]
+        line = int(text.rpartition(":")[2])
+        base, prefix = low - line, text[: len(text) - len(str(line))]
+        if source_texts(high)[0] == prefix + str(high - base):  # both ends in one file
+            return list(map(prefix.__add__, map(str, map(base.__rsub__, column))))
+    return [_source_value(sources) for sources in column]
+
+
+def _source_value(sources: Any) -> str | bytes:
+    texts = source_texts(sources)
+    return texts[0] if len(texts) == 1 else encode_sources(texts)
 
 
 def bulk_load(db: sqlite3.Connection, table: dict[tuple[Key, ...], EvidenceEntry],
-               plain: dict[str, PlainRow]) -> int:
+              plain: dict[str, PlainRow]) -> int:
     """Write every statement into an EMPTY ledger inside the caller's transaction: rows in
     the order of their keys, so each table and index is appended to, not searched; one
-    ``executemany`` per table. The number of statements written."""
+    ``executemany`` per table and chunk, column by column. The number of statements."""
     db.execute("PRAGMA cache_size = -65536")  # 64 MB of pages while the indexes grow
     try:
-        numbers = sorted(plain)
-        general = sorted(table, key=encode_keys)
-        columns = ", ".join(ALL_TIMES)
-        insert = f"INSERT INTO statement (id, keys, {columns}) VALUES (?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
-        for start in range(0, len(numbers), _CHUNK):  # column by column, a chunk at a time
-            chunk = numbers[start:start + _CHUNK]
-            ids = range(start + 1, start + 1 + len(chunk))
-            times = list(zip(*map(plain.__getitem__, chunk), strict=True))
-            db.executemany(insert, zip(ids, map("phone:".__add__, chunk),
-                                       *map(_texts, times[:5]), strict=True))
-            db.executemany(
-                "INSERT INTO statement_key (kind, value, statement) VALUES ('phone', ?, ?)",
-                zip(chunk, ids, strict=True))
-            db.executemany(
-                "INSERT INTO said_by (statement, source) VALUES (?, ?)",
-                ((sid, source) for sid, sources in zip(ids, times[5], strict=True)
-                 for source in source_texts(sources)))
-        first = len(numbers) + 1
-        db.executemany(insert, (
-            (sid, encode_keys(keys), *(ts(getattr(table[keys], t)) for t in ALL_TIMES))
-            for sid, keys in enumerate(general, start=first)))
-        db.executemany(
-            "INSERT OR IGNORE INTO statement_key (kind, value, statement) VALUES (?, ?, ?)",
-            ((k.kind, k.value, sid) for sid, keys in enumerate(general, start=first)
-             for k in keys))
-        db.executemany(
-            "INSERT OR IGNORE INTO said_by (statement, source) VALUES (?, ?)",
-            ((sid, source) for sid, keys in enumerate(general, start=first)
-             for source in table[keys].sources))
+        with collector_paused():  # millions of short-lived rows, none in a cycle
+            return _load(db, table, plain)
     finally:
         db.execute("PRAGMA cache_size = -2000")  # SQLite's default again
+
+
+def _load(db: sqlite3.Connection, table: dict[tuple[Key, ...], EvidenceEntry],
+          plain: dict[str, PlainRow]) -> int:
+    """``bulk_load``'s writing: numbers alone, then the other statements."""
+    alone: dict[str, PlainRow] = plain
+    general: list[tuple[str, tuple[Key, ...], EvidenceEntry]] = []
+    for keys, entry in table.items():  # a number alone kept as an entry: a row too
+        number = alone_number(keys)
+        if number is None:
+            general.append((encode_keys(keys), keys, entry))
+            continue
+        if alone is plain:
+            alone = dict(plain)
+        row = (entry.first_inbound_at, entry.first_outbound_at, entry.last_inbound_at,
+               entry.opted_out_at, entry.number_left_at, entry.sources)
+        old = alone.get(number)
+        alone[number] = row if old is None else _merged(old, row)
+    numbers = sorted(alone)
+    # a file in the order of its numbers: its rows read in the order they lie in memory
+    rows = (list(alone.values()) if numbers == list(alone)
+            else list(map(alone.__getitem__, numbers)))
+    for start in range(0, len(numbers), _CHUNK):  # column by column, a chunk at a time
+        columns = list(zip(*rows[start:start + _CHUNK], strict=True))
+        put_alone(db, numbers[start:start + _CHUNK], columns[:5],
+                  _source_column(columns[5]))
+    general.sort(key=itemgetter(0))
+    for start in range(0, len(general), _CHUNK):
+        put_general(db, start + 1, general[start:start + _CHUNK])
     return len(numbers) + len(general)
 
+
+def _merged(old: PlainRow, new: PlainRow) -> PlainRow:
+    first_in, first_out, last_in, opted, left, sources = old
+    entry = EvidenceEntry(first_in, first_out, last_in, opted, source_texts(sources), left)
+    merged = entry.merge(EvidenceEntry(new[0], new[1], new[2], new[3], source_texts(new[5]),
+                                       new[4]))
+    return (merged.first_inbound_at, merged.first_outbound_at, merged.last_inbound_at,
+            merged.opted_out_at, merged.number_left_at, merged.sources)
+
+
+def _differs(old: EvidenceEntry, new: EvidenceEntry) -> bool:
+    """Whether merging changed a stored statement (a time, or a source more)."""
+    return _times(new) != _times(old) or set(new.sources) != set(old.sources)
 
 
 def _times(entry: EvidenceEntry) -> tuple[datetime | None, ...]:
