@@ -147,12 +147,13 @@ class Sanitizer:
         without it, contacts removed for want of any evidence are only counted and rendered
         into the report (faster). ``on_progress(count, source, line)`` follows the run as it
         reaches ``line`` of ``source``. ``relabel`` maps each contact read from a book to the
-        contact the run reports (the sync job names a card's contacts by the card's URL); such
-        a book is read in one process. ``places`` names the contacts of a book joined from many
-        (line → source and line, as ``relabel`` would), on the quick path too: its contacts are
-        read as quickly as a book's. With ``full_only``, ``on_decision`` is called only with the
-        Decisions of contacts decided in full (evidence for a number or the name, or in doubt);
-        the others are counted and rendered into the report, as without ``on_decision``.
+        contact the run reports; such a book is read in one process. ``places`` names the
+        contacts of a book joined from many (line → source and line, as ``relabel`` would: the
+        sync job names each source card's contacts by the card's URL), on the quick path too: its
+        contacts are read as quickly as a book's. With ``full_only``, ``on_decision`` is called
+        only with the Decisions of contacts decided in full (evidence for a number or the name,
+        or in doubt); the others are counted and rendered into the report, as without
+        ``on_decision``.
         """
         writer = None if report is None else _report_writer(report)
         try:
