@@ -7,9 +7,11 @@ returns something new. Reason codes are stable strings and part of the public AP
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from itertools import repeat
 from typing import Any
 
 
@@ -213,6 +215,37 @@ class EvidenceEntry:
             return False
         last = self.last_inbound_at or self.first_inbound_at
         return last is None or now - last > max_age
+
+
+def evidence_entries(
+    first_inbound_at: Sequence[datetime | None],
+    first_outbound_at: Sequence[datetime | None],
+    last_inbound_at: Sequence[datetime | None],
+    opted_out_at: Sequence[datetime | None],
+    sources: Sequence[tuple[str, ...]],
+) -> list[EvidenceEntry]:
+    """``list(map(EvidenceEntry, ...))`` of these columns (``number_left_at`` unset), made a
+    field at a time at C speed: a ledger of a million rows makes its entries without a
+    million calls of the frozen dataclass' ``__init__``. The same objects, field for field."""
+    given = {"first_inbound_at": first_inbound_at, "first_outbound_at": first_outbound_at,
+             "last_inbound_at": last_inbound_at, "opted_out_at": opted_out_at,
+             "sources": sources}
+    count = len(sources)
+    if any(len(column) != count for column in given.values()):
+        raise ValueError("columns of different lengths")
+    made = list(map(object.__new__, repeat(EvidenceEntry, count)))
+    for name in _ENTRY_FIELDS:  # every slot set, as __init__ sets it
+        values = given.get(name)
+        deque(map(_ENTRY_SLOTS[name], made,
+                  repeat(_ENTRY_DEFAULTS[name]) if values is None else values), 0)
+    return made
+
+
+_ENTRY_FIELDS = tuple(f.name for f in fields(EvidenceEntry))
+_ENTRY_DEFAULTS = {f.name: f.default for f in fields(EvidenceEntry)}
+# each field's slot setter: what the dataclass' __init__ uses through object.__setattr__
+_ENTRY_SLOTS: dict[str, Callable[[EvidenceEntry, Any], None]] = {
+    name: EvidenceEntry.__dict__[name].__set__ for name in _ENTRY_FIELDS}
 
 
 @dataclass(frozen=True, slots=True)

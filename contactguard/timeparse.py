@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
+from . import fastpaths
+
 __all__ = ["parse_timestamp", "parse_timestamp_reference"]
 
 _ISO = re.compile(
@@ -38,8 +40,11 @@ def parse_timestamp(text: str) -> datetime:
     The shapes machines write (``2026-03-01``, ``2026-03-01T09:15:00Z``, ``…+01:00``, without
     offset, ``T`` or space) are read by ``datetime.fromisoformat``; anything else, and anything
     that refuses, goes through ``parse_timestamp_reference``, which gives the same datetime or
-    says what is wrong. Dates (which repeat) are answered from a bounded memo.
+    says what is wrong. Dates (which repeat) are answered from a bounded memo. In reference
+    mode (``fastpaths``) every text goes through ``parse_timestamp_reference``.
     """
+    if not fastpaths.enabled():
+        return parse_timestamp_reference(text)
     moment = _DAYS.get(text)
     if moment is not None:
         return moment

@@ -3,21 +3,28 @@ statements, identities, counts and errors; imported into a SQLite ledger, the sa
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import pickle
+from dataclasses import FrozenInstanceError
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_ledger_fast import NUMBERS, TIMES, csv_ledgers, jsonl_ledgers
 
-from contactguard import fastpaths
+from contactguard import fastpaths, timeparse
 from contactguard.errors import EvidenceError
 from contactguard.evidence import Evidence, SourceContext, _printable, bulk, gather
 from contactguard.evidence.identity import Identity
 from contactguard.evidence.store import Ledger
-from contactguard.model import EvidenceEntry, EvidenceRecord
+from contactguard.model import EvidenceEntry, EvidenceRecord, evidence_entries
 from contactguard.phones import plain_number
+from contactguard.timeparse import parse_timestamp_reference
 
 Error = tuple[str, str | None, int | None]
 SETTINGS = settings(max_examples=150, deadline=None,
@@ -199,6 +206,21 @@ def test_a_line_longer_than_the_limit_is_refused_by_line(tmp_path: Path) -> None
     assert error is not None and error[2] == 3 and "longer than" in error[0]
 
 
+@pytest.mark.parametrize("quoted", [False, True])
+def test_a_field_over_csv_limit_is_csv_error_by_line(tmp_path: Path, quoted: bool) -> None:
+    """A field longer than ``csv.reader`` takes (in a line under the length limit) is the
+    reference's "not valid CSV" error naming the line, also where blocks are cut by split."""
+    name = "a" * (csv.field_size_limit() + 10)
+    cell = '"' + name + '"' if quoted else name
+    path = tmp_path / "wide.csv"
+    path.write_text("phone,first_inbound_at,name\n+491701234567,2026-03-01,x\n"
+                    f"+491701234568,2026-03-01,{cell}\n")
+    assert bulk.read(str(path), str(path), _printable) is None
+    _, _, error = load(path, reference=False)
+    assert error is not None and error[2] == 3 and "field larger" in error[0]
+    assert error == load(path, reference=True)[2]
+
+
 def decisions(evidence: Evidence, numbers: list[str]) -> list[tuple[object, ...]]:
     out = []
     for number in numbers:
@@ -324,3 +346,256 @@ def test_sources_read_in_bulk_name_file_and_line_like_records(
     assert found[0] == found[2] and found[1] == found[3]
     if isinstance(found[1], list) and evidence._plain:
         assert any(len(identity[1].sources) > 1 for identity in found[1])
+
+
+# -- the column reading: blocks cut by str.split, time columns at C speed -------------------
+
+def moments(draw: st.DrawFn) -> tuple[int, int, int, int, int, int]:
+    """A date and time of day, now and then at the ends of the range of dates."""
+    year = draw(st.one_of(st.integers(2020, 2027), st.sampled_from([1, 9999])))
+    return (year, draw(st.integers(1, 12)), draw(st.integers(1, 28)),
+            draw(st.integers(0, 23)), draw(st.integers(0, 59)), draw(st.integers(0, 59)))
+
+
+OFFSETS = st.one_of(
+    st.sampled_from(["+00:00", "-00:00", "+01:00", "-05:30", "+14:00", "+23:59", "-23:59"]),
+    st.builds("{}{:02d}:{:02d}".format, st.sampled_from("+-"), st.integers(0, 23),
+              st.integers(0, 59)),
+)
+# how one column spells its times: the shapes read at C speed, then the others
+MODES = ("Z", "offset", "offsets", "naive", "date", "space", "fraction", "mixed")
+
+
+@st.composite
+def time_cells(draw: st.DrawFn, count: int, mode: str | None = None) -> list[str]:
+    """One time column of ``count`` cells, all in one spelling (``mode``), with holes ("")
+    now and then and, rarely, a near miss or a cell of spaces."""
+    mode = mode or draw(st.sampled_from(MODES))
+    offset = draw(OFFSETS)
+    holes = draw(st.sampled_from([0, 0, 3, 10]))
+    cells = []
+    for _ in range(count):
+        if holes and draw(st.integers(0, holes)) == 0:
+            cells.append("")
+            continue
+        y, mo, d, h, mi, s = moments(draw)
+        wall = f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}"
+        spelled = {
+            "Z": wall + "Z", "offset": wall + offset, "offsets": wall + draw(OFFSETS),
+            "naive": wall, "date": wall[:10], "space": wall.replace("T", " ") + "Z",
+            "fraction": wall + ".25Z", "mixed": wall + draw(st.sampled_from(["Z", "", offset])),
+        }[mode]
+        if draw(st.integers(0, 60)) == 0:
+            spelled = draw(st.one_of(TIMES, st.just("  ")))
+        cells.append(spelled)
+    return cells
+
+
+@st.composite
+def columnar_ledgers(draw: st.DrawFn) -> str:
+    """A CSV ledger as machines write it (no quotes, every row of the header's width): the
+    block reading cuts it by ``str.split`` and reads each time column at once. Numbers repeat
+    now and then (across rows: the careful second reading), some rows carry a LID or a user
+    id, and rarely a line ends in CR or a line is blank (``csv.reader`` reads that block)."""
+    count = draw(st.integers(1, 40))
+    times = ["first_inbound_at", "first_outbound_at", "last_inbound_at", "opted_out_at"]
+    columns = draw(st.permutations(["phone", *draw(st.lists(
+        st.sampled_from([*times, "lid", "user_id"]), min_size=1, max_size=5, unique=True))]))
+    delimiter = draw(st.sampled_from([",", ",", ";", "\t"]))
+    pool = draw(st.integers(1, 3 * count))
+    cells: dict[str, list[str]] = {c: draw(time_cells(count)) for c in columns if c in times}
+    cells["phone"] = [draw(st.sampled_from(["+4915{:09d}", "4915{:09d}", "+4915{:09d}"]))
+                      .format(draw(st.integers(0, pool))) for _ in range(count)]
+    if draw(st.integers(0, 9)) == 0:
+        # (not an empty one: a row without any key is the reference's to judge)
+        cells["phone"][draw(st.integers(0, count - 1))] = draw(
+            NUMBERS.filter(lambda n: n.strip())).replace(delimiter, "")
+    cells["lid"] = [draw(st.sampled_from(["", "", "", f"{10**9 + i}@lid", "12345@lid"]))
+                    for i in range(count)]
+    cells["user_id"] = [draw(st.sampled_from(["", "", "", "", "DE.1234"])) for _ in range(count)]
+    lines = [delimiter.join(columns)]
+    lines += [delimiter.join(cells[c][i] for c in columns) for i in range(count)]
+    end = "\r\n" if draw(st.integers(0, 15)) == 0 else "\n"
+    if draw(st.integers(0, 15)) == 0:
+        lines.insert(draw(st.integers(1, len(lines))), "")
+    return end.join(lines) + end
+
+
+@SETTINGS
+@given(text=columnar_ledgers())
+@example(text="phone,first_inbound_at,first_outbound_at\n"
+              "+491701234567,2026-03-01T09:15:00Z,2026-03-01T10:15:00+01:00\n"
+              "+491701234568,,2026-03-01T04:15:00-05:00\n")
+@example(text="phone,first_outbound_at\n+491701234567,0001-01-01T00:30:00+01:00\n")
+@example(text="phone,first_outbound_at\n+491701234567,9999-12-31T23:30:00-01:00\n")
+@example(text="phone,last_inbound_at,first_inbound_at\n+491701234567,2026-03-05,\n"
+              "+491701234568,2026-03-05,2026-03-07T00:00:00Z\n")
+@example(text="phone,last_inbound_at,first_inbound_at\n+491701234567,2026-03-05,"
+              "2026-03-01T00:00:00Z\n+491701234568,,2026-03-07T00:00:00Z\n"
+              "+491701234569,2026-03-05,2026-03-07T00:00:00Z\n")
+@example(text="phone,first_inbound_at\n+491701234567,2026-03-01T09:15:00+24:00\n")
+@example(text="phone,first_inbound_at\n+491701234567,2026-03-01\n+491701234567,2026-02-01\n")
+def test_bulk_columns_equal_the_reference(tmp_path: Path, text: str) -> None:
+    """Ledgers as machines write them (each time column in one spelling: "Z", "+00:00", one
+    or several offsets, no offset, dates, fractions; holes; near misses and times out of
+    range) give the reference's statements, or its one error naming file and line; a
+    ledger the reference reads is read in bulk (not handed back to it)."""
+    path = write(tmp_path, "ledger.csv", text)
+    assert_same(path)
+    if load(path, reference=True)[2] is None:
+        assert bulk.read(str(path), str(path), _printable) is not None
+
+
+def csv_columns(text: str, delimiter: str) -> list[tuple[str, ...]] | None:
+    """The columns ``csv.reader`` reads of a block (None: it refuses it, or rows differ)."""
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="\n"), delimiter=delimiter))
+    except csv.Error:
+        return None
+    if len({len(row) for row in rows}) != 1:
+        return None
+    return list(zip(*rows, strict=True))
+
+
+CELL_CHARACTERS = st.sampled_from([",", ";", "\t", "\r", "\0", " ", "a", "+49", "é",
+                                   "\u2028", "\x0b", "\x1c", "\x85", "Z", "\ud800"])
+
+
+@st.composite
+def blocks(draw: st.DrawFn, width: int, delimiter: str) -> tuple[str, bool]:
+    """A block of lines without quotes (cells of any characters but the line break, now and
+    then one cell too many or too few, a blank line, a CR before the line break), and
+    whether it is one ``str.split`` must cut (rows of ``width`` cells, no CR, no blank)."""
+    lines = []
+    for _ in range(draw(st.integers(1, 6))):
+        if draw(st.integers(0, 12)) == 0:
+            lines.append("")
+            continue
+        size = width + draw(st.sampled_from([0, 0, 0, 0, 0, 1, -1]))
+        cells = [draw(st.lists(CELL_CHARACTERS, max_size=3).map("".join)).replace(
+            delimiter, "") for _ in range(max(size, 0))]
+        lines.append(delimiter.join(cells))
+    end = draw(st.sampled_from(["\n", "\n", "\r\n", ""]))
+    text = "\n".join(lines) + end
+    if draw(st.integers(0, 9)) == 0:
+        text = text.replace("\n", "\r\n", 1)
+    regular = "\r" not in text and all(line and line.count(delimiter) == width - 1
+                                         for line in text.removesuffix("\n").split("\n"))
+    return text, regular
+
+
+@SETTINGS
+@given(width=st.integers(1, 4), delimiter=st.sampled_from([",", ";", "\t"]), data=st.data())
+@example(width=2, delimiter=",", data=None)
+def test_a_block_is_cut_into_the_columns_csv_reader_reads(width: int, delimiter: str,
+                                                         data: st.DataObject | None) -> None:
+    """A block without quotes cut by ``str.split`` gives exactly the columns ``csv.reader``
+    reads of it, or is left to ``csv.reader`` (line ends in CR, blank lines, rows of another
+    width); a block of rows of the header's width without those is always cut."""
+    names = ["phone", "first_inbound_at", "lid", "name", "note"]
+    header = delimiter.join(names[:max(width, 2)])  # (a header names both columns it needs)
+    reader = bulk._Csv(header + "\n", 1, bulk._State("x.csv", careful=False))
+    reader.width = width
+    cases = [data.draw(blocks(width, delimiter))] if data is not None else [
+        ("a,b\na", False), ("a,b\na,b,\n", False), ("a,b,c\na\n", False), ("\n", False),
+        ("a,b\r\nc,d\r\n", False), ("a,b\nc,d\r", False), ("a\rb,c\n", False),
+        ("a,b\n\nc,d\n", False), ("a,b\nc,d", True), ("\0,\u2028\n\x85,\x1c\n", True)]
+    for text, regular in cases:
+        columns = reader._split(text)
+        if regular:
+            assert columns is not None
+        if columns is not None:
+            assert [tuple(column) for column in columns] == csv_columns(text, delimiter)
+
+
+def reference_times(cells: list[str], default: datetime | None) -> list[object]:
+    """Each cell as the row reader reads it ("" is ``default``; spaces are no time)."""
+    found: list[object] = []
+    for cell in cells:
+        text = cell.strip()
+        if not text:
+            found.append(default if cell == "" else None)
+            continue
+        moment = parse_timestamp_reference(text)
+        found.append((moment, moment.utcoffset()))
+    return found
+
+
+@SETTINGS
+@given(data=st.data(), count=st.integers(1, 30), default=st.sampled_from([None, bulk._NEVER]))
+@example(data=None, count=0, default=None)
+def test_a_time_column_equals_the_reference_cell_by_cell(data: st.DataObject | None,
+                                                        count: int,
+                                                        default: datetime | None) -> None:
+    """A time column read at once gives each cell's reference time (value and UTC offset),
+    digits of other scripts too, or fails (ValueError, OverflowError) exactly when the
+    reference refuses a cell: the bulk reading then hands the file to the reference, which
+    names file and line."""
+    if data is None:  # the examples' columns
+        for cells in (["2026-03-01T09:15:00+01:00", "", "2026-03-01T09:15:00-01:00"],
+                      ["0001-01-01T00:30:00+01:00"], ["2026-03-01", "", "2026-03-01"],
+                      ["2026-03-01T09:15:00+00:00", "2026-03-01T09:15:00-00:00"],
+                      ["２０２６-03-01", "2026-03-01"], ["2026-03-01T09:15:00Z", "  "],
+                      ["2026-03-0１T09:15:00+01:00", "2026-03-01T09:15:00+01:00"]):
+            check_time_column(cells, default)
+        return
+    check_time_column(data.draw(time_cells(count)), default)
+
+
+def check_time_column(cells: list[str], default: datetime | None) -> None:
+    try:
+        expected = reference_times(cells, default)
+    except ValueError:
+        expected = None
+    try:
+        got = bulk._column(cells, default)
+    except (ValueError, OverflowError):
+        assert expected is None
+        return
+    assert expected is not None
+    assert [(m, m.utcoffset()) if isinstance(m, datetime) and m is not default else m
+            for m in got] == expected
+
+
+@SETTINGS
+@given(rows=st.lists(st.tuples(
+    st.one_of(st.none(), st.datetimes(timezones=st.just(timezone.utc))),
+    st.one_of(st.none(), st.datetimes(timezones=st.just(timezone.utc))),
+    st.one_of(st.none(), st.datetimes(timezones=st.just(timezone.utc))),
+    st.one_of(st.none(), st.datetimes(timezones=st.just(timezone.utc))),
+    st.lists(st.text(max_size=5), max_size=3).map(tuple)), max_size=8))
+def test_entries_made_a_field_at_a_time_are_the_dataclass_entries(
+        rows: list[tuple[Any, ...]]) -> None:
+    """``evidence_entries`` makes the very entries ``EvidenceEntry(...)`` makes: equal, same
+    hash and repr, every field set (``number_left_at`` None), frozen, picklable."""
+    columns = [list(column) for column in zip(*rows, strict=True)] or [[]] * 5
+    made = evidence_entries(*columns)
+    expected = [EvidenceEntry(*row) for row in rows]
+    assert made == expected
+    assert [(hash(m), repr(m)) for m in made] == [(hash(e), repr(e)) for e in expected]
+    assert pickle.loads(pickle.dumps(made)) == expected
+    for entry in made:
+        assert entry.number_left_at is None
+        with pytest.raises(FrozenInstanceError):
+            entry.sources = ()  # type: ignore[misc]
+    with pytest.raises(ValueError, match="lengths"):
+        evidence_entries([None], [], [], [], [])
+
+
+def test_parse_timestamp_answers_to_the_reference_switch(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """In reference mode ``parse_timestamp`` reads every text by the general pattern alone
+    (its fast shapes and its memo of dates are not asked)."""
+    def fail(text: str) -> None:
+        raise AssertionError(f"fast path used for {text!r}")
+
+    monkeypatch.setattr(timeparse, "_fast", fail)
+    wrong = datetime(1999, 1, 1, tzinfo=timezone.utc)
+    monkeypatch.setattr(timeparse, "_DAYS", {"2026-03-01": wrong})
+    with fastpaths.reference():
+        assert timeparse.parse_timestamp("2026-03-01") == datetime(2026, 3, 1,
+                                                                   tzinfo=timezone.utc)
+        assert timeparse.parse_timestamp("2026-03-01T09:15:00+01:00") == datetime(
+            2026, 3, 1, 8, 15, tzinfo=timezone.utc)
+    with pytest.raises(AssertionError, match="fast path"):
+        timeparse.parse_timestamp("2026-03-01T09:15:00Z")

@@ -4,14 +4,18 @@
 objects that ``Evidence`` then merges per key set. This module reads the same file into what
 that merging ends with, and no object per row on the way:
 
-- the file is read in blocks of 64 KiB of whole lines, each decoded at once and handed to
-  ``csv.reader`` (or split into lines for ``json.loads``) through ``io.StringIO``, so lines
-  are cut exactly where the line reader cuts them (at ``\\n`` only);
-- each row's cells are picked by index and aggregated under the row's *spelling* of its keys
-  (the phone cell as written, or the tuple of key cells): earliest first-times, latest
-  last-times, the row's line;
-- times in the shapes machines write are parsed by ``datetime.fromisoformat`` (dates through
-  a memo), any other through ``timeparse.parse_timestamp``;
+- the file is read in blocks of 64 KiB of whole lines, each decoded at once; a block
+  without quotes, CRs or blank lines whose lines all hold the header's number of cells is
+  cut into its columns by ``str.split`` (exactly what ``csv.reader`` reads of it), any other
+  goes to ``csv.reader`` (or is split into lines for ``json.loads``) through ``io.StringIO``,
+  so lines are cut exactly where the line reader cuts them (at ``\\n`` only);
+- a block's rows are aggregated under their *spelling* of their keys (the phone cell as
+  written, or the tuple of key cells): earliest first-times, latest last-times, the row's
+  line; a block's numbers go into the table with one ``dict.update`` (when a key repeats,
+  the file is read again from the start, merging key by key);
+- a time column whose set cells all have one of the shapes machines write is parsed by one
+  C call per cell (``datetime.fromisoformat``; a date once per distinct day; a UTC offset
+  subtracted once per distinct offset); any other cell through ``timeparse.parse_timestamp``;
 - only at the end is each distinct spelling turned into canonical keys, once: a plain
   "+digits" by ``phones.plain_number``, anything else through the row reader ``ledger.row_record``
   and ``identity.record_keys``, exactly as a record of that row would be.
@@ -31,15 +35,14 @@ import io
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timezone
-from functools import partial
+from datetime import datetime, timedelta, timezone
 from itertools import chain, compress, repeat
-from operator import itemgetter, not_
-from typing import IO, Any
+from operator import add, getitem, gt, itemgetter, not_, sub
+from typing import IO, Any, cast
 
 from .._text import shown_path
 from ..errors import EvidenceError
-from ..model import EvidenceEntry, EvidenceRecord
+from ..model import EvidenceEntry, EvidenceRecord, evidence_entries
 from ..phones import plain_number
 from ..timeparse import parse_timestamp
 from . import ledger
@@ -116,6 +119,10 @@ class _Unsure(Exception):
     """The fast reading leaves the file to the reference reading."""
 
 
+class _Repeated(Exception):
+    """A key repeats: the fast reading starts again, carefully (``_State.careful``)."""
+
+
 def read(path: str, source: str, printable: Callable[[EvidenceRecord], EvidenceRecord],
          *, jsonl: bool | None = None) -> Batch | None:
     """The statements of the ledger file at ``path`` (named ``source``), or None when the
@@ -127,7 +134,11 @@ def read(path: str, source: str, printable: Callable[[EvidenceRecord], EvidenceR
     gc.disable()  # a million containers that live to the end: collecting them is pure cost
     try:
         with open(path, "rb") as stream:  # noqa: PTH123 - the caller said it is a file
-            return _read(stream, source, printable, jsonl)
+            try:
+                return _read(stream, source, printable, jsonl, careful=False)
+            except _Repeated:  # read again from the start, a key at a time where it repeats
+                stream.seek(0)
+                return _read(stream, source, printable, jsonl, careful=True)
     except (_Unsure, EvidenceError, csv.Error, UnicodeDecodeError, RecursionError,
             ValueError, OverflowError, OSError, IndexError, KeyError, TypeError):
         return None
@@ -137,10 +148,11 @@ def read(path: str, source: str, printable: Callable[[EvidenceRecord], EvidenceR
 
 
 def _read(stream: IO[bytes], source: str,
-          printable: Callable[[EvidenceRecord], EvidenceRecord], jsonl: bool | None) -> Batch:
+          printable: Callable[[EvidenceRecord], EvidenceRecord], jsonl: bool | None,
+          *, careful: bool) -> Batch:
     texts = _texts(stream)
     skipped, header, rest = _header(texts)
-    state = _State(source)
+    state = _State(source, careful=careful)
     if header is None:
         return _finish(state, 0, printable, _KEY_COLUMNS)
     if jsonl if jsonl is not None else header.lstrip().startswith("{"):
@@ -199,13 +211,18 @@ class _State:
     """What the reading has aggregated: ``plain`` under each "+"-prefixed phone spelling,
     ``other`` under each spelling of several key cells (or a whole record's keys)."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, *, careful: bool) -> None:
         self.source = source
+        # False: a block's rows go into a table with one ``dict.update``, which must grow
+        # the table by one entry a row (else ``_Repeated``: a key repeats, the rows it
+        # overwrote are lost); True: repeated keys are looked for and merged
+        self.careful = careful
         self.name = shown_path(source)
         self.base = _file_base(self.name)
         self.plain: dict[str, PlainRow] = {}
         self.other: dict[Any, PlainRow] = {}
         self.unchecked = False  # plain holds spellings not yet checked by plain_number
+        self.whole = False  # other holds a whole record's keys (``record``)
 
     def put(self, table: dict[Any, PlainRow], key: Any, first_in: datetime | None,
             first_out: datetime | None, last_in: datetime | None, opted: datetime | None,
@@ -221,6 +238,7 @@ class _State:
 
     def record(self, record: EvidenceRecord, line: int) -> None:
         """A whole record from the row reader, aggregated under ``("record", keys…)``."""
+        self.whole = True
         key = ("record", record.phone, record.name, record.user_id, record.parent_user_id,
                record.username, record.lid)
         self.put(self.other, key, record.first_inbound_at, record.first_outbound_at,
@@ -231,62 +249,137 @@ _BLOCK = 64 * 1024  # bytes read at a time (at most ledger.MAX_LINE: see _texts)
 # rows and columns stay in the processor's cache: 1 MiB blocks read 20% slower
 _DAYS: dict[str, datetime] = {}
 _DAYS_KEPT = 50_000
+_NEVER = datetime.min.replace(tzinfo=timezone.utc)  # earlier than any time read
 
 
 def _when(text: str) -> datetime | None:
     """``parse_timestamp(text.strip())`` with the common shapes read by ``fromisoformat``
     (ValueError: not a time; the reference reading says what is wrong)."""
     size = len(text)
-    if size == 20 and text[4::3] in ("--T::Z", "-- ::Z"):
-        return datetime.fromisoformat(text)  # "Z" is UTC: Python 3.11 reads it
-    if size == 10 and text[4::3] == "--":
-        moment = _DAYS.get(text)
-        if moment is None:
-            moment = datetime.fromisoformat(text).replace(tzinfo=_UTC)
-            if len(_DAYS) < _DAYS_KEPT:
-                _DAYS[text] = moment
-        return moment
-    if size == 25 and text[4::3] in ("--T::+:", "--T::-:", "-- ::+:", "-- ::-:") and (
-            text[20:22] <= "23" and text[23:25] <= "59"):
-        return datetime.fromisoformat(text).astimezone(_UTC)
-    if size == 19 and text[4::3] in ("--T::", "-- ::"):
-        return datetime.fromisoformat(text).replace(tzinfo=_UTC)
-    text = text.strip()  # as the row reader does: a cell of spaces is empty
+    try:
+        if size == 20 and text[4::3] in ("--T::Z", "-- ::Z"):
+            return datetime.fromisoformat(text)  # "Z" is UTC: Python 3.11 reads it
+        if size == 10 and text[4::3] == "--":
+            moment = _DAYS.get(text)
+            if moment is None:
+                moment = datetime.fromisoformat(text).replace(tzinfo=_UTC)
+                if len(_DAYS) < _DAYS_KEPT:
+                    _DAYS[text] = moment
+            return moment
+        if size == 25 and text[4::3] in ("--T::+:", "--T::-:", "-- ::+:", "-- ::-:") and (
+                text[20:22] <= "23" and text[23:25] <= "59"):
+            return datetime.fromisoformat(text).astimezone(_UTC)
+        if size == 19 and text[4::3] in ("--T::", "-- ::"):
+            return datetime.fromisoformat(text).replace(tzinfo=_UTC)
+    except ValueError:  # a common shape with other characters (digits of another script)
+        pass
+    return _general(text)
+
+
+def _day(text: str) -> datetime:
+    """The date "YYYY-MM-DD" as midnight UTC (ValueError: not a date)."""
+    return datetime.fromisoformat(text).replace(tzinfo=_UTC)
+
+
+def _column(cells: Sequence[str], default: datetime | None = None) -> list[datetime | None]:
+    """A column of time cells ("" unset: ``default``) as times. When every set cell has one
+    of the common shapes (told by slicing the joined column, at C speed), the column is read
+    by one C call per cell (``fromisoformat``; a date once per distinct day; a UTC offset by
+    subtracting it, once per distinct offset, rather than ``astimezone``); otherwise cell by
+    cell (``_when``). A cell ``fromisoformat`` refuses (digits of another script) sends the
+    column through ``parse_timestamp`` cell by cell: ValueError only for a cell it refuses."""
+    try:
+        return _shaped_column(cells, default)
+    except ValueError:
+        return [_general(t) if t else default for t in cells]
+
+
+def _general(text: str) -> datetime | None:
+    """A time cell as the row reader reads it (spaces: no time)."""
+    text = text.strip()
     return parse_timestamp(text) if text else None
 
 
-def _column(cells: Sequence[str]) -> list[datetime | None]:
-    """A column of time cells ("" unset) as times: when every set cell has one of the common
-    shapes (told by slicing the joined column, at C speed), all of it by ``fromisoformat``;
-    otherwise cell by cell (``_when``)."""
+def _shaped_column(cells: Sequence[str],
+                   default: datetime | None) -> list[datetime | None]:
+    """``_column``, with ValueError where a cell has a common shape but other characters."""
     present = list(filter(None, cells))
     if not present:
-        return [None] * len(cells)
+        return [default] * len(cells)
     size = len(present[0])
     count = len(present)
     joined = "\n".join(present)
     step = size + 1
+    parsed: Iterator[datetime] | None = None
     # every set cell has ``size`` characters (a cell of a block without quotes has no line
     # break), and the separators of the shape are where they belong in every one
     if (len(joined) == step * count - 1 and joined[size::step] == "\n" * (count - 1)
             and size in (20, 25, 19, 10) and joined[4::step] == "-" * count
             and joined[7::step] == "-" * count):
-        fromiso = datetime.fromisoformat
-        if size == 10:
-            day = _DAYS.get
-            return [(day(t) or _when(t)) if t else None for t in cells]
+        if size == 10:  # dates: each distinct one read once, kept in ``_DAYS``
+            found = list(map(_DAYS.get, cells, repeat(default)))
+            if found.count(default) == len(cells) - count:
+                return found
+            days = {day: _DAYS.get(day) or _day(day) for day in set(present)}
+            if len(_DAYS) + len(days) <= _DAYS_KEPT:
+                _DAYS.update(days)
+            return list(map(days.get, cells, repeat(default)))
         if joined[10::step] == "T" * count and joined[13::step] == ":" * count and (
                 joined[16::step] == ":" * count):
-            if size == 20 and joined[19::step] == "Z" * count:
-                return [fromiso(t) if t else None for t in cells]
-            if size == 19:
-                return [fromiso(t).replace(tzinfo=_UTC) if t else None for t in cells]
-            if (size == 25 and joined[22::step] == ":" * count
-                    and not joined[19::step].strip("+-") and max(joined[23::step]) <= "5"):
-                # hours of 24 or more are refused by fromisoformat (ValueError)
-                return [fromiso(t).astimezone(_UTC) if t else None for t in cells]
-    when = _when
-    return [when(t) if t else None for t in cells]
+            parsed = _iso_times(size, present, joined, step)
+    if parsed is None:
+        when = _when
+        return [when(t) if t else default for t in cells]
+    if count == len(cells):
+        return list(parsed)
+    following = parsed.__next__
+    return [following() if t else default for t in cells]
+
+
+def _iso_times(size: int, present: list[str], joined: str, step: int) -> Iterator[datetime] | None:
+    """The times of ``present`` ("YYYY-MM-DDTHH:MM:SS" then "Z", "±HH:MM" or nothing, each
+    ``size`` characters, ``joined`` by line breaks), one C call per cell; None: not these."""
+    fromiso = datetime.fromisoformat
+    count = len(present)
+    if size == 20:
+        return map(fromiso, present) if joined[19::step] == "Z" * count else None
+    if size == 19:  # no offset: UTC, as the reference takes it
+        return map(fromiso, (joined.replace("\n", "Z\n") + "Z").split("\n"))
+    # size 25: "±HH:MM" after the seconds (fromisoformat refuses hours of 24 or more)
+    tail = present[0][19:]
+    tails = ({tail} if all(joined[i::step] == tail[i - 19] * count for i in range(19, 25))
+             else set(map(_TAIL, present)))
+    shifts = {tail: _shift(tail) for tail in tails}
+    if None in shifts.values():
+        return None
+    if len(tails) == 1:
+        (tail, shift), = shifts.items()
+        if not shift:
+            return map(fromiso, present)  # "+00:00": read as UTC already
+        # every cell ends in ``tail`` (and only the cells' ends before a line break do)
+        walls = joined.replace(tail + "\n", "Z\n").split("\n")
+        walls[-1] = walls[-1][:19] + "Z"
+        return map(sub, map(fromiso, walls), repeat(shift))
+    heads = map(_HEAD_UTC, map(_WALL, present), repeat("Z"))
+    return map(sub, map(fromiso, heads), map(shifts.__getitem__, map(_TAIL, present)))
+
+
+_TAIL = itemgetter(slice(19, None))
+_WALL = itemgetter(slice(None, 19))
+_HEAD_UTC = str.__add__
+
+
+def _shift(tail: str) -> timedelta | None:
+    """The UTC offset "±HH:MM" as the time to subtract, or None when the reference reading
+    must judge it (not that shape, or out of range)."""
+    if (tail[0] not in "+-" or tail[3] != ":" or not tail.isascii()
+            or not (tail[1:3] + tail[4:]).isdigit()):
+        return None
+    hours, minutes = int(tail[1:3]), int(tail[4:])
+    if hours > 23 or minutes > 59:
+        return None
+    shift = timedelta(hours=hours, minutes=minutes)
+    return -shift if tail[0] == "-" else shift
 
 
 class _Csv:
@@ -313,6 +406,7 @@ class _Csv:
         self.others = [index[c] for c in _KEY_COLUMNS[1:] if c in index]
         self.cell_names = [c for c in _KEY_COLUMNS if c in index]
         self.key_cells = itemgetter(*(index[c] for c in self.cell_names))
+        self.key_index = [index[c] for c in self.cell_names]
 
     def read(self, texts: Iterator[str]) -> int:
         """Every row of the blocks; the number of rows (records)."""
@@ -325,52 +419,102 @@ class _Csv:
 
     def _block(self, text: str) -> int:
         """One block without quotes: one row per line, read column by column."""
-        rows = list(csv.reader(io.StringIO(text, newline="\n"), delimiter=self.delimiter))
         first = self.next_line
-        self.next_line += len(rows)
-        if not rows:
-            return 0
-        if set(map(len, rows)) != {self.width}:
-            return self._rows(enumerate(rows, first))  # blank, short or long rows
-        lines: Sequence[int] = range(first, first + len(rows))
+        columns = self._split(text)
+        if columns is None:
+            rows = list(csv.reader(io.StringIO(text, newline="\n"), delimiter=self.delimiter))
+            self.next_line += len(rows)
+            if not rows:
+                return 0
+            if set(map(len, rows)) != {self.width}:
+                return self._rows(enumerate(rows, first))  # blank, short or long rows
+            columns = list(zip(*rows, strict=True))
+        count = len(columns[0])
+        self.next_line = first + count
+        new = self._statements(columns, first, count)
+        phones: Sequence[str] = columns[self.i_phone]
         others = self.others
-        count = len(rows)
         if others:
-            pick = itemgetter(*others)
-            marks = list(map(any if len(others) > 1 else bool, map(pick, rows)))
+            cells: Iterable[str] = columns[others[0]]
+            for i in others[1:]:
+                cells = map(add, cells, columns[i])  # empty only where both are
+            marks = list(map(bool, cells))
             if any(marks):  # rows with other keys, aggregated under their key cells
+                keys = zip(*(compress(columns[i], marks) for i in self.key_index), strict=True)
+                self._merge(self.state.other, list(keys), list(compress(new, marks)))
                 keep = list(map(not_, marks))
-                self._columns(list(compress(rows, marks)), list(compress(lines, marks)),
-                              self.state.other, map(self.key_cells, compress(rows, marks)))
-                rows = list(compress(rows, keep))
-                lines = list(compress(lines, keep))
-                if not rows:
+                new = list(compress(new, keep))
+                if not new:
                     return count
-        phones: Sequence[str] = list(map(itemgetter(self.i_phone), rows))
-        if not all(phones):
-            raise _Unsure  # a row without keys, or with other keys only as spaces
-        if max(phones)[:1] != "+":  # some wa_ids (a spelling that sorts before "+" is odd)
-            phones = [_plus(p) for p in phones]
-        if not _all_plain(phones) and not all(map(plain_number, phones)):
-            self.state.unchecked = True
-        self._columns(rows, lines, self.state.plain, phones)
+                phones = list(compress(phones, keep))
+        if not _all_plain(phones):
+            if not all(phones):
+                raise _Unsure  # a row without keys, or with other keys only as spaces
+            if max(phones)[:1] != "+":  # some wa_ids (a spelling sorting before "+" is odd)
+                phones = [_plus(p) for p in phones]
+            if not _all_plain(phones) and not all(map(plain_number, phones)):
+                self.state.unchecked = True
+        self._merge(self.state.plain, phones, new)
         return count
 
-    def _columns(self, rows: list[list[str]], lines: Sequence[int],
-                 table: dict[Any, PlainRow], keys: Iterable[Any]) -> None:
-        """Aggregate ``rows`` (all of the header's width) under ``keys``, column by column."""
-        columns = list(zip(*rows, strict=True))
-        absent = [None] * len(rows)
-        ins, outs, lasts, opts = (
-            _column(columns[i]) if i < self.width else absent for i in self.times)
-        lasts = [a if b is None or (a is not None and a > b) else b
-                 for a, b in zip(ins, lasts, strict=True)]  # as EvidenceEntry.from_record
-        if lines[-1] > _LINE_MASK:
+    def _split(self, text: str) -> list[Sequence[str]] | None:
+        """The columns of a block without quotes, cut at C speed: exactly what ``csv.reader``
+        reads of it when every line holds the header's number of cells and there is no
+        blank line and no carriage return (None otherwise: ``csv.reader`` reads it)."""
+        if (not text or text[0] == "\n" or "\n\n" in text or "\r" in text
+                or len(text) > csv.field_size_limit()):  # a longer field is csv's error
+            return None
+        width, delimiter = self.width, self.delimiter
+        body = text[:-1] if text[-1] == "\n" else text
+        count = body.count("\n") + 1
+        # each line break now closes the last cell of its line: those cells are every
+        # ``width``-th one exactly when each line has ``width`` cells
+        cells = body.replace("\n", "\n" + delimiter).split(delimiter)
+        last = "".join(cells[width - 1::width])
+        if len(cells) != count * width or last.count("\n") != count - 1:
+            return None
+        columns: list[Sequence[str]] = [cells[i::width] for i in range(width - 1)]
+        columns.append(last.split("\n"))
+        return columns
+
+    def _statements(self, columns: list[Sequence[str]], first: int,
+                    count: int) -> list[PlainRow]:
+        """The compact statement of each row of ``columns`` (the header's width), whose first
+        is line ``first``."""
+        absent: list[datetime | None] = [None] * count
+        ins, outs, opts = (_column(columns[i]) if i < self.width else absent
+                           for i in (self.times[0], self.times[1], self.times[3]))
+        # the last inbound time is never earlier than the first (as EvidenceEntry.from_record)
+        i_last = self.times[2]
+        lasts: list[datetime | None]
+        if i_last >= self.width:
+            lasts = ins
+        elif None in ins:
+            lasts = [a if b is None or (a is not None and a > b) else b
+                     for a, b in zip(ins, _column(columns[i_last]), strict=True)]
+        else:
+            later = _column(columns[i_last], _NEVER)
+            lasts = (  # at C speed: (later, first)[first > later]
+                list(map(getitem, zip(later, ins, strict=True),
+                         map(gt, cast("list[datetime]", ins), cast("list[datetime]", later))))
+                if None not in later
+                else [a if b is None or a > b else b  # type: ignore[operator]
+                      for a, b in zip(ins, later, strict=True)])  # a cell of spaces
+        if first + count - 1 > _LINE_MASK:
             raise _Unsure  # the reference reading names such lines
-        sources = map(self.state.base.__add__, lines)
-        new = list(zip(ins, outs, lasts, opts, repeat(None), sources))
-        keys = list(keys)
+        start = self.state.base + first
+        return list(zip(ins, outs, lasts, opts, repeat(None), range(start, start + count),
+                        strict=False))  # the columns have ``count`` cells each
+
+    def _merge(self, table: dict[Any, PlainRow], keys: Sequence[Any],
+               new: list[PlainRow]) -> None:
+        """Aggregate the statements ``new`` under ``keys`` (one each) into ``table``."""
         before = len(table)
+        if not self.state.careful:
+            table.update(zip(keys, new, strict=True))
+            if len(table) - before != len(keys):
+                raise _Repeated
+            return
         if table.keys().isdisjoint(keys):
             table.update(zip(keys, new, strict=True))
             if len(table) - before == len(keys):
@@ -461,11 +605,24 @@ def _all_plain(phones: Sequence[str]) -> bool:
     """True only when ``plain_number`` keeps every one of ``phones``, told for the whole
     column at C speed (False: ask ``plain_number`` of each)."""
     count = len(phones)
-    joined = "\n".join(phones)
-    return (joined[:1] == "+" and joined.isascii() and joined.count("+") == count
-            and joined.count("\n+") == count - 1
-            and joined[1:].replace("\n+", "").isdigit()  # "+" then ASCII digits, each
-            and set(map(len, phones)) <= _PLAIN_SIZES
+    try:
+        joined = "\n".join(phones).encode("ascii")
+    except UnicodeEncodeError:
+        return False
+    # "+" then ASCII digits, each
+    if not (joined[:1] == b"+" and joined.count(b"+") == count
+            and joined.count(b"\n+") == count - 1 == joined.count(b"\n")
+            and not joined.translate(None, b"0123456789+\n")):
+        return False
+    size = len(phones[0])
+    step = size + 1
+    if len(joined) == step * count - 1 and joined[size::step] == b"\n" * (count - 1):
+        if size not in _PLAIN_SIZES:  # all of one length
+            return False
+        digits = joined[1::step], joined[2::step], joined[3::step]
+        if all(column.count(column[:1]) == count for column in digits):
+            return _HEAD(phones[0]) in _PLAIN_HEADS  # all with the same first three digits
+    return (set(map(len, phones)) <= _PLAIN_SIZES
             and set(map(_HEAD, phones)) <= _PLAIN_HEADS)
 
 
@@ -533,9 +690,11 @@ def _finish(state: _State, rows: int,
     general = batch.general
     others = list(state.other.items())
     spelled = [key for key, _row in others]
-    known = (_spelled_keys(spelled, cell_names)
-             if spelled and all(type(key) is tuple and key[0] != "record" for key in spelled)
+    # (every key of ``other`` is a tuple of key cells, or of a record's keys: ``whole``)
+    known = (_spelled_keys(spelled, cell_names) if spelled and not state.whole
              else [None] * len(spelled))
+    if not moved and others and all(known) and _entries_at_once(batch, known, others):
+        return batch
     for (key, row), cells in zip(others, known, strict=True):
         # a cell the columns could not tell, or no key: the keys of the row's own record
         moved.append((cells or _keys(key, state.source, row, printable, cell_names), row))
@@ -556,6 +715,43 @@ def _finish(state: _State, rows: int,
     if late:  # in the order of first appearance, as the records would have come
         batch.plain = dict(sorted(plain.items(), key=_first_line))
     return batch
+
+
+def _entries_at_once(batch: Batch, known: Sequence[tuple[Key, ...] | None],
+                     others: list[tuple[Any, PlainRow]]) -> bool:
+    """Put the statements of rows with other keys (``others``, whose keys are ``known``)
+    into ``batch.general`` at C speed when each key set is new and not a number alone, and
+    every source a line of this file; False (``batch.general`` left empty) otherwise."""
+    keys = cast("list[tuple[Key, ...]]", known)
+    sizes = list(map(len, keys))
+    if 1 in sizes and any(key[0].kind == "phone"
+                          for key in compress(keys, map((1).__eq__, sizes))):
+        return False  # a number alone: it goes to ``plain``
+    first_in, first_out, last_in, opted, _left, sources = zip(*map(itemgetter(1), others),
+                                                               strict=True)
+    texts = _line_texts(sources)
+    if texts is None:
+        return False
+    general = batch.general
+    general.update(zip(keys, evidence_entries(first_in, first_out, last_in, opted, texts),
+                       strict=True))
+    if len(general) == len(keys):
+        return True
+    general.clear()  # two spellings of one key set: merged one by one
+    return False
+
+
+def _line_texts(sources: Sequence[Sources]) -> list[tuple[str]] | None:
+    """``source_texts`` of each of ``sources`` when all are lines of one file (at C speed),
+    else None."""
+    if not sources or set(map(type, sources)) != {int}:
+        return None
+    lines = cast("Sequence[int]", sources)
+    number = min(lines) >> _LINE_BITS
+    if max(lines) >> _LINE_BITS != number:
+        return None
+    name, mask = _FILE_NAMES[number], _LINE_MASK
+    return [(f"{name}:{line & mask}",) for line in lines]
 
 
 def _first_line(item: tuple[str, PlainRow]) -> int:
@@ -642,6 +838,8 @@ def _spelled_keys(spelled: list[tuple[str | None, ...]],
         both = []
     rows: list[tuple[Key, ...]] = list(map(tuple, map(filter, repeat(None),
                                                          zip(*made, strict=True))))
+    if not any(both) and not any(_NOT_SURE in column for column in made):
+        return list(rows)
     found: list[tuple[Key, ...] | None] = list(rows)
     for index, keys in enumerate(rows):
         if _NOT_SURE in keys or (both and both[index]):
@@ -666,28 +864,20 @@ def _column_keys(column: str, cells: Sequence[str | None]) -> list[Key | None]:
                 and joined.replace("@lid\n", "").removesuffix("@lid").isdigit()
                 and set(map(len, present)) <= _LID_SIZES):
             return _made("lid", cells, present)
-    made: dict[str, Key | None] = {}
-    found: list[Key | None] = []
-    for cell in cells:
-        if not cell:
-            found.append(None)
-            continue
-        if cell in made:
-            found.append(made[cell])
-        else:
-            found.append(made.setdefault(cell, _cell_key(column, cell)))
-    return found
+    # each distinct cell once; an empty one (or None) has no key
+    made = {cell: _cell_key(column, cell) for cell in dict.fromkeys(present)}
+    return list(map(made.get, cells))  # type: ignore[arg-type]
 
 
 def _made(kind: str, cells: Sequence[str | None], present: list[str]) -> list[Key | None]:
     """``Key(kind, cell)`` of each set cell (made at C speed), None for the others."""
-    keys = map(_new_key, zip(repeat(kind), present))
+    keys = map(tuple.__new__, repeat(Key), zip(repeat(kind), present))  # without Key's
+    # Python-level __new__
     if len(present) == len(cells):
         return list(keys)
     return [next(keys) if cell else None for cell in cells]
 
 
-_new_key = partial(tuple.__new__, Key)  # Key(kind, value) without its Python-level __new__
 _LID_SIZES = frozenset(range(5 + 4, 20 + 4 + 1))  # lid_key: 5 to 20 digits, then "@lid"
 
 
