@@ -140,11 +140,13 @@ def quick_items(
     first_line: int,
     entries: bool,
     summary: Summary,
+    places: Callable[[int], tuple[str, int]] | None = None,
 ) -> Iterator[Rendered | Contact]:
     """The contacts ``read(take)`` gives (a book, or a piece of one from ``first_line``) in
     order: the quick decisions (removed, no evidence for any number) in ``Rendered`` batches,
     with their report entries when ``entries``, counted into ``summary`` as they are yielded;
-    every other contact as it is, for the full decision."""
+    every other contact as it is, for the full decision. ``places`` names the contacts
+    ``take`` is offered (line → source and line: a joined book's); ``read`` names the rest."""
     from .report import join_entries
 
     batch: list[str] = []  # the entries since the last item
@@ -181,7 +183,12 @@ def quick_items(
 
     def take(at: int, name: str, phones: list[str]) -> bool:
         # a full batch declines: the contact comes to the loop below, which decides it
-        return len(batch) < limit and add(parts(label, at, name, phones), at)
+        if len(batch) >= limit:
+            return False
+        if places is None:
+            return add(parts(label, at, name, phones), at)
+        source, line = places(at)
+        return add(parts(source, line, name, phones), at)
 
     for contact in read(take):
         if len(batch) >= limit:
@@ -211,11 +218,17 @@ def settle(run: Pass, items: Iterable[Rendered | Contact]) -> Iterator[Decision 
 
 
 def quickly(
-    run: Pass, read: Read, label: str, entries: bool, first_line: int = 1
+    run: Pass,
+    read: Read,
+    label: str,
+    entries: bool,
+    first_line: int = 1,
+    places: Callable[[int], tuple[str, int]] | None = None,
 ) -> Iterator[Decision | Rendered]:
     """Decide what ``read`` gives here as a worker would (see ``quick_items``), and the rest in
-    full: a book read in this process."""
-    return settle(run, quick_items(run, read, label, first_line, entries, run.outcome.summary))
+    full: a book read in this process (``places``: see ``quick_items``)."""
+    items = quick_items(run, read, label, first_line, entries, run.outcome.summary, places)
+    return settle(run, items)
 
 
 def parallel(

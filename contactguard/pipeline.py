@@ -69,6 +69,9 @@ OnDecision = Callable[[Decision], None]
 OnProgress = Callable[[int, str, int], None]
 # a contact as read → the contact as the run sees it (its source and line, for the report)
 Relabel = Callable[[Contact], Contact]
+# a line of a book → the source and line it came from (a book joined from many: the sync
+# source's cards, each named by its URL)
+Places = Callable[[int], tuple[str, int]]
 
 
 @dataclass
@@ -131,6 +134,8 @@ class Sanitizer:
         on_decision: OnDecision | None = None,
         on_progress: OnProgress | None = None,
         relabel: Relabel | None = None,
+        places: Places | None = None,
+        full_only: bool = False,
     ) -> Run:
         """Decide every contact of ``books``, in order, and return the run.
 
@@ -142,14 +147,19 @@ class Sanitizer:
         without it, contacts removed for want of any evidence are only counted and rendered
         into the report (faster). ``on_progress(count, source, line)`` follows the run as it
         reaches ``line`` of ``source``. ``relabel`` maps each contact read from a book to the
-        contact the run reports (the sync job names a card's contacts by the card's URL); such
-        a book is read in one process.
+        contact the run reports; such a book is read in one process. ``places`` names the
+        contacts of a book joined from many (line → source and line, as ``relabel`` would: the
+        sync job names each source card's contacts by the card's URL), on the quick path too: its
+        contacts are read as quickly as a book's. With ``full_only``, ``on_decision`` is called
+        only with the Decisions of contacts decided in full (evidence for a number or the name,
+        or in doubt); the others are counted and rendered into the report, as without
+        ``on_decision``.
         """
         writer = None if report is None else _report_writer(report)
         try:
             # the quick path's batches stand for contacts without a Decision each
-            entries = None if on_decision is not None else writer is not None
-            for item in self._items(books, jobs, entries, relabel):
+            entries = None if on_decision is not None and not full_only else writer is not None
+            for item in self._items(books, jobs, entries, relabel, places):
                 if isinstance(item, Decision):
                     if on_decision is not None:
                         on_decision(item)
@@ -182,7 +192,7 @@ class Sanitizer:
     def decisions(self, books: Sequence[Book]) -> Iterator[Decision]:
         """Yield one final Decision per input contact, in input order; ``clean`` and
         ``summary`` then hold the run's clean book and counts."""
-        for item in self._items(books, 1, None, None):
+        for item in self._items(books, 1, None, None, None):
             assert isinstance(item, Decision)
             yield item
 
@@ -206,6 +216,7 @@ class Sanitizer:
         jobs: int,
         entries: bool | None,  # None: no Rendered batches, every contact a Decision
         relabel: Relabel | None,
+        places: Places | None,
     ) -> Iterator[Decision | Rendered]:
         """The run's loop: a Decision per contact, or (``entries`` not None) quick batches for
         contacts without evidence and Decisions for the rest, in input order."""
@@ -213,7 +224,10 @@ class Sanitizer:
 
         if not fastpaths.enabled():
             entries = None  # reference mode: the Decision path for every contact, here
-        parallel = entries is not None and jobs > 1 and relabel is None and _workers.can_fork()
+        parallel = (entries is not None and jobs > 1 and relabel is None and places is None
+                    and _workers.can_fork())
+        if places is not None:
+            relabel = _placed(places)
         with _rereadable(books) as sources:
             run = self._start(sources, relabel)
             for label, source in sources:
@@ -221,11 +235,11 @@ class Sanitizer:
                 if (parallel and isinstance(source, (str, Path))
                         and _workers.size(source) >= _workers.PARALLEL_MIN_BYTES):
                     plan = chunks.plan(source, label, self.read_options, _workers.CHUNK_BYTES)
-                read = self._reader(label, source, relabel)
+                read = self._reader(label, source, relabel, places is not None)
                 if entries is None:
                     yield from run.decide(read(None))
                 elif plan is None:
-                    yield from _workers.quickly(run, read, label, entries)
+                    yield from _workers.quickly(run, read, label, entries, places=places)
                 else:
                     yield from _workers.parallel(run, plan, jobs, entries)
         run.outcome.finish()
@@ -237,13 +251,16 @@ class Sanitizer:
         return Pass(self, outcome, names)
 
     def _reader(
-        self, label: str, source: Book, relabel: Relabel | None
+        self, label: str, source: Book, relabel: Relabel | None, placed: bool = False
     ) -> Callable[[Take | None], Iterable[Contact]]:
         """``read(take)``: the contacts of one book; ``take`` (the quick path) is offered the
-        records of a book file, unless its contacts are relabelled (take sees them as read)."""
+        records of a book file, unless its contacts are relabelled (take sees them as read) —
+        relabelled by ``places`` (``placed``), take is offered them and names them itself."""
         if isinstance(source, ParsedBook):
             contacts = source.contacts
             return lambda take: contacts if relabel is None else map(relabel, contacts)
+        if relabel is not None and placed:
+            return lambda take: map(relabel, self._read(label, source, take))
         if relabel is not None:
             return lambda take: map(relabel, self._read(label, source))
         return functools.partial(self._read, label, source)
@@ -470,6 +487,16 @@ def _needs_region(decision: Decision) -> int:
         if n.reason is Reason.INVALID_NUMBER
         and phones.is_national(n.raw)
     )
+
+
+def _placed(places: Places) -> Relabel:
+    """The ``relabel`` of ``places``: each contact named by the source and line it came from."""
+
+    def relabel(contact: Contact) -> Contact:
+        source, line = places(contact.line)
+        return replace(contact, source=source, line=line)
+
+    return relabel
 
 
 def _label(source: BookSource) -> str:

@@ -45,6 +45,8 @@ a run.
 from __future__ import annotations
 
 import contextlib
+import io
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -86,7 +88,7 @@ from .syncplan import (
     diff,
     parse_card,
 )
-from .syncsource import CardNames, SourceReader, http_session
+from .syncsource import CardNames, SourceReader, http_session, origin
 
 if TYPE_CHECKING:  # httpx stays out of ``contactguard --help``: carddav is imported lazily;
     # a reused run imports no engine (books, phone numbers, policy, pipeline): ``plan`` does
@@ -94,9 +96,13 @@ if TYPE_CHECKING:  # httpx stays out of ``contactguard --help``: carddav is impo
     from .carddav import CardDAVClient, HttpSession
     from .evidence import Evidence
     from .fleet import SharedSource
-    from .model import Decision
+    from .model import Contact, Decision
+    from .pipeline import Sanitizer
     from .policy import Policy
     from .summary import Summary
+
+# a folded vCard line goes on after a line break and one space or tab
+_FOLD = re.compile(r"\r?\n[ \t]")
 
 __all__ = [
     "STATE_VERSION",
@@ -220,15 +226,25 @@ class SyncJob:
             now=self._now,
         ).policy()
         sanitizer = Sanitizer(evidence, policy, self._read_options(policy))
+        # the engine's quick path: contacts without any evidence are counted and rendered into
+        # the report, never a Decision each; ``decisions`` gets the others' (full_only)
         decisions: list[Decision] = []
+        body = io.BytesIO() if not self.dry_run and self.config.report is not None else None
         if self._shared is not None:
-            run = sanitizer.run([self._shared.book()], on_decision=decisions.append)
+            run = sanitizer.run(
+                [self._shared.book()], on_decision=decisions.append, full_only=True, report=body
+            )
             self.groups = self._shared.groups
         else:
             with self._source_book() as (book, names):
                 # each source card's contacts are named by the card's own URL
-                relabel = None if names is None else names.rename
-                run = sanitizer.run([book], on_decision=decisions.append, relabel=relabel)
+                run = sanitizer.run(
+                    [book],
+                    on_decision=decisions.append,
+                    full_only=True,
+                    report=body,
+                    places=None if names is None else names.place,
+                )
         notes = list(evidence.warnings)
         if self.groups:
             notes.append(
@@ -240,12 +256,58 @@ class SyncJob:
         listing = self._target_listing()
         known = self._known(listing)
         plan = diff(desired, known, self.target.href_for)
+        decisions += self._quick_removals(plan, decisions, sanitizer, policy)
         plan.decisions, plan.summary, plan.policy = decisions, run.summary, policy
+        plan.report_body = None if body is None else body.getvalue()
         plan.notes = notes + plan.notes
         plan.target_cards = len(listing)
         plan.refusals = self._refusals(plan, evidence)
         plan.groups = self.groups
         return plan
+
+    def _quick_removals(
+        self, plan: Plan, decisions: list[Decision], sanitizer: Sanitizer, policy: Policy
+    ) -> list[Decision]:
+        """The removal decisions of source contacts the engine decided on its quick path (no
+        evidence for any number: no Decision made) whose card we wrote is now deleted, for the
+        journal's reason and numbers. Such a decision depends on that contact alone (it merges
+        with nothing), so each is made again by itself."""
+        from .pipeline import ParsedBook
+
+        known = {d.contact.uid for d in decisions if not d.kept}
+        wanted = {
+            a.uid
+            for a in plan.actions
+            if a.kind == "delete" and a.quarantine is None and a.uid and a.uid not in known
+        }
+        if not wanted:
+            return []
+        found = [c for c in self._source_contacts(wanted, policy) if c.uid in wanted]
+        again: list[Decision] = []
+        if found:
+            sanitizer.run([ParsedBook("removed", found)], on_decision=again.append)
+        return [d for d in again if not d.kept]
+
+    def _source_contacts(self, uids: set[str], policy: Policy) -> Iterator[Contact]:
+        """The source's contacts that may have one of ``uids`` (named as the run named them)."""
+        from .books import read_book
+
+        if self._shared is not None:
+            yield from self._shared.contacts()
+            return
+        options = self._read_options(policy)
+        if self._reader is None or self._reader.people is None:
+            path = self.config.source.path
+            if path is not None:
+                yield from read_book(path, options)
+            return
+        base = origin(self.config.source.describe())
+        for href, text in self._reader.people:
+            unfolded = _FOLD.sub("", text)
+            if any(uid in unfolded for uid in uids):
+                yield from read_book(
+                    io.BytesIO(text.encode("utf-8")), options, name=base + href
+                )
 
     def _refusals(self, plan: Plan, evidence: Evidence) -> list[str]:
         """What the guards (guards.py) say against this plan."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import io
 import json
 import os
 from pathlib import Path
@@ -145,22 +144,10 @@ def write_sync_report(path: Path, outcome: SyncOutcome, config: SyncConfig) -> N
 
 
 def _full_report(plan: Plan) -> bytes:
-    """The sanitize report as the CLI writes it (one line per contact, by the report's fast
-    entry writer: an indented json.dumps of 8,000 entries took most of a second), open at its
-    end for the sync section."""
-    from .report import ReportWriter  # a reused run does not import it
-
-    assert plan.policy is not None  # set by every plan that decided
-    writer = ReportWriter()
-    body = io.BytesIO()
-    try:
-        for decision in plan.decisions:
-            writer.add(decision)
-        writer.finish(body, plan.summary, plan.policy)
-    finally:
-        writer.close()
-    data = body.getvalue()
-    assert data.endswith(b"\n}\n")
+    """The sanitize report as the CLI writes it (one line per contact: the engine renders it
+    as it decides, ``Plan.report_body``), open at its end for the sync section."""
+    data = plan.report_body
+    assert data is not None and data.endswith(b"\n}\n")  # set by every plan that decided
     return data[: -len(b"\n}\n")]
 
 

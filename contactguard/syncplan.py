@@ -153,7 +153,7 @@ class Plan:
     actions: list[Action]
     unchanged: int
     adopted: dict[str, TargetCard]  # href → card that already holds what we want
-    decisions: list[Decision]
+    decisions: list[Decision]  # in full only: the quick path's are in report_body
     summary: Summary
     policy: Policy | None  # None: a reused run, whose report is the last one's (not rebuilt)
     notes: list[str] = field(default_factory=list)
@@ -162,6 +162,8 @@ class Plan:
     target_cards: int = 0  # cards on the target when it was listed
     reused: bool = False  # nothing changed since the last run: its decisions stand (syncmemo)
     previous_report: str | None = field(default=None, repr=False)  # that run's report, reused
+    # the sanitize report the engine wrote as it decided (None: a dry run, or no report)
+    report_body: bytes | None = field(default=None, repr=False)
     _by_uid: dict[str, Decision] | None = field(default=None, repr=False)
 
     def count(self, kind: str) -> int:

@@ -75,6 +75,7 @@ class SourceReader:
         self._fresh: dict[str, RemoteCard] = {}  # fetched this run (slimmed)
         self._known: dict[str, str] = {}  # href → ETag the cache held before this run
         self._cache: SourceCache | None = None
+        self.people: list[tuple[str, str]] | None = None  # (href, text) of the joined cards
 
     @contextlib.contextmanager
     def book(self) -> Iterator[tuple[Any, CardNames | None]]:
@@ -86,9 +87,9 @@ class SourceReader:
         cards = sorted(self.cards().items())  # href order: the same order every run
         people = [(href, text) for href, text in cards if not is_group_card(text)]
         self.groups = len(cards) - len(people)
-        cards = people
+        self.people = cards = people
         base = source.describe()
-        names = CardNames(origin(base))
+        names = CardNames(origin(base), base)
         chunks = []
         for href, text in cards:
             if not text.endswith("\n"):
@@ -175,8 +176,9 @@ class SourceReader:
 class CardNames:
     """Which source card each line of the joined source book came from."""
 
-    def __init__(self, origin: str) -> None:
+    def __init__(self, origin: str, book: str | None = None) -> None:
         self.origin = origin  # scheme://host[:port] of the source
+        self.book = origin if book is None else book  # the joined book's name
         self.starts: list[int] = []  # 1-based first line of each card in the joined book
         self.hrefs: list[str] = []
         self._next = 1
@@ -185,6 +187,14 @@ class CardNames:
         self.starts.append(self._next)
         self.hrefs.append(href)
         self._next += lines
+
+    def place(self, line: int) -> tuple[str, int]:
+        """``(<source-url><href>, line in the card)`` of a line of the joined book (the engine's
+        ``places``: the report names each contact by its own card)."""
+        i = bisect.bisect_right(self.starts, line) - 1
+        if i < 0:
+            return self.book, line
+        return self.origin + self.hrefs[i], line - self.starts[i] + 1
 
     def rename(self, contact: Contact) -> Contact:
         """The contact named ``<source-url><href>:<line in the card>`` instead of a joined line."""

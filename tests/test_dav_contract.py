@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from xandikos_server import XandikosServer
 
@@ -582,6 +582,107 @@ def test_incremental_runs_end_where_a_fresh_full_run_ends(
             (fresh / "sync.toml").write_text(fx.config_text(fresh_url))
             run_sync(fresh / "sync.toml")
             assert fx.phone() == stored(dav, "phone1", fresh_book)
+    finally:
+        while _sessions:
+            _sessions.pop().close()
+
+
+# the quick path against the reference: numbers shared between cards (merges), cards without a
+# number, an invalid number; each number's evidence: wrote first, business wrote first, or none
+_NUMBERS = ["0170 1234567", "0171 2345678", "0172 3456789", "0173 4567890", "12"]
+_E164 = {n: "+49" + n.replace(" ", "")[1:] for n in _NUMBERS if n != "12"}
+_EVIDENCE = st.dictionaries(
+    st.sampled_from(sorted(_E164.values())), st.sampled_from(["inbound", "business"])
+)
+_BOOK = st.lists(
+    st.tuples(st.sampled_from(["Anna Schmidt", "Bernd Keller", "Carla Weber"]),
+              st.lists(st.sampled_from(_NUMBERS), min_size=0, max_size=2)),
+    min_size=1,
+    max_size=6,
+)
+
+
+def _ledger(evidence: dict[str, str]) -> str:
+    rows = {"inbound": "2026-01-10,", "business": "2026-02-10,2026-02-01"}
+    return "phone,first_inbound_at,first_outbound_at\n" + "".join(
+        f"{number},{rows[state]}\n" for number, state in sorted(evidence.items())
+    )
+
+
+def _seen(outcome: Any, report: Path) -> tuple[object, ...]:
+    """What a run decided and did, blind to its timing and its phone's URL."""
+    data = json.loads(report.read_text())
+    journal = sorted((e.action, e.uid, e.numbers, e.reason) for e in outcome.journal)
+    return data["contacts"], data["summary"], outcome.counts(), journal
+
+
+@pytest.mark.parametrize("dav", ["radicale"], indirect=True)
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(book=_BOOK, before=_EVIDENCE, after=_EVIDENCE, edit=st.integers(0, 5))
+@example(  # a card we wrote loses its evidence: its deletion's reason comes from the quick path
+    book=[("Anna Schmidt", ["0170 1234567"]), ("Bernd Keller", ["0171 2345678", "0170 1234567"]),
+          ("Carla Weber", ["0172 3456789"])],
+    before={ANNA: "inbound", CARLA: "inbound"},
+    after={CARLA: "business"},
+    edit=1,
+)
+def test_the_quick_path_syncs_and_reports_as_the_reference(
+    dav: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    book: list[tuple[str, list[str]]],
+    before: dict[str, str],
+    after: dict[str, str],
+    edit: int,
+) -> None:
+    """A sync decided on the engine's quick path leaves the phone, the report and the journal
+    (reasons and masked numbers of every deletion) exactly as a run in reference mode, on a
+    first run and after the evidence and a source card change."""
+    from contactguard import fastpaths
+
+    tmp = tmp_path_factory.mktemp("quick")
+    fx = Fixture(dav, tmp)
+    try:
+        for name in ("anna", "bernd", "carla"):
+            delete_card(dav, "it", fx.source_book, f"{name}.vcf")
+        for i, (name, numbers) in enumerate(book):
+            tels = "".join(f"TEL;TYPE=CELL:{n}\r\n" for n in numbers)
+            given, family = name.split()
+            fx.put_source(f"p{i}", f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:p-{i}\r\nFN:{name}\r\n"
+                                   f"N:{family};{given};;;\r\n{tels}END:VCARD\r\n")
+        phones = {}
+        for mode in ("quick", "reference"):
+            folder = tmp / mode
+            folder.mkdir()
+            for file in ("it.pw", "phone1.pw"):
+                if (tmp / file).exists():
+                    (folder / file).write_text((tmp / file).read_text())
+                    (folder / file).chmod(0o600)
+            phones[mode] = f"{fx.target_book}{mode[0]}"
+            url = dav.make_addressbook("phone1", phones[mode])
+            # one ledger for both: the report names the evidence file
+            (folder / "sync.toml").write_text(
+                fx.config_text(url).replace('"ledger.csv"', f'"{tmp / "ledger.csv"}"'))
+        (tmp / "ledger.csv").write_text(_ledger(before))
+        seen: dict[str, list[tuple[object, ...]]] = {"quick": [], "reference": []}
+        for step in range(2):
+            if step == 1:
+                (tmp / "ledger.csv").write_text(_ledger(after))
+                i = edit % len(book)
+                name = book[i][0]
+                fx.put_source(f"p{i}", f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:p-{i}\r\n"
+                                       f"FN:{name} Neu\r\nN:Neu;{name};;;\r\n"
+                                       f"TEL:{_NUMBERS[edit % 4]}\r\nEND:VCARD\r\n")
+            for mode in seen:
+                with fastpaths.reference(mode == "reference"):
+                    outcome = run_sync(tmp / mode / "sync.toml", force=True)
+                seen[mode].append(_seen(outcome, tmp / mode / "sync-report.json"))
+            assert seen["quick"][step] == seen["reference"][step]
+            assert stored(dav, "phone1", phones["quick"]) == stored(
+                dav, "phone1", phones["reference"])
     finally:
         while _sessions:
             _sessions.pop().close()

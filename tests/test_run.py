@@ -35,7 +35,7 @@ from contactguard import (
 from contactguard.books import ReadOptions
 from contactguard.errors import InputError
 from contactguard.evidence import Evidence
-from contactguard.model import EvidenceRecord, Field, Phone
+from contactguard.model import EvidenceRecord, Field, Phone, Reason
 
 NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
 ROOT = Path(__file__).parent.parent
@@ -238,6 +238,34 @@ class TestRun:
             assert [(d.reason, d.contact.line) for d in seen] == [  # type: ignore[attr-defined]
                 (d.reason, d.contact.line + 1000) for d in plain]
         assert run.clean and all(c.source == "https://dav.example/card" for c in run.clean)
+
+    def test_places_name_a_joined_book_on_the_quick_path_and_full_only_decides_the_rest(
+        self,
+    ) -> None:
+        """``places`` names every contact of a joined book by the part it came from, as a
+        ``relabel`` run does in reference mode (report byte for byte, clean book); with
+        ``full_only`` ``on_decision`` sees exactly the decisions that are not a quick removal."""
+        book = SAMPLES / "company-book.vcf"
+
+        def places(line: int) -> tuple[str, int]:
+            return f"https://dav.example/{line // 7}.vcf", line % 7 + 1
+
+        def relabel(contact: Contact) -> Contact:
+            source, line = places(contact.line)
+            return replace(contact, source=source, line=line)
+
+        quick, seen = io.BytesIO(), []
+        run = self._sanitizer().run([book], report=quick, places=places, full_only=True,
+                                    on_decision=seen.append)
+        reference, every = io.BytesIO(), []
+        with fastpaths.reference():
+            slow = self._sanitizer().run([book], report=reference, relabel=relabel,
+                                         on_decision=every.append)
+        assert quick.getvalue() == reference.getvalue()
+        assert run.clean == slow.clean and run.summary == slow.summary
+        quick_removals = {Reason.NO_EVIDENCE, Reason.INVALID_NUMBER, Reason.NO_NUMBER}
+        assert seen and seen == [d for d in every if d.kept or d.reason not in quick_removals
+                                 or d.contact.error is not None]
 
     def test_the_quick_path_is_private(self) -> None:
         """The public API is ``contactguard.__all__``: no ``stream``, ``Rendered`` or
