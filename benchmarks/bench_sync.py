@@ -108,6 +108,14 @@ FAMILY = ["Schmidt", "Keller", "Weber", "Braun", "Yilmaz", "Otto", "Lang", "Fisc
           "Becker", "Hoffmann", "Koch", "Richter", "Klein", "Wolf", "Neumann", "Schulz", "Kraus"]
 
 
+def start_server(kind: str, folder: Path) -> RadicaleServer | XandikosServer:
+    """``kind`` ("radicale" or "xandikos") started in ``folder`` as the tests start it
+    (Radicale at log level ``warning``: counting requests must not slow what is timed)."""
+    if kind == "radicale":
+        return RadicaleServer(folder / "radicale", log_level="warning").start()
+    return XandikosServer(folder / "xandikos").start()
+
+
 def make_book(cards: int, kept_share: float, seed: int = 4) -> tuple[bytes, str, int]:
     """(the vCard file, the evidence ledger CSV, how many people wrote first)."""
     rng = random.Random(seed)
@@ -300,11 +308,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="cg-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        server: RadicaleServer | XandikosServer
-        if args.server == "radicale":
-            server = RadicaleServer(tmp / "radicale", log_level="warning").start()
-        else:
-            server = XandikosServer(tmp / "xandikos").start()
+        server = start_server(args.server, tmp)
         try:
             book, ledger, kept = make_book(args.cards, args.kept_share)
             upload_book(server, book)

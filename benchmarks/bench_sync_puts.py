@@ -30,8 +30,8 @@ import httpx
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from bench_sync import start_server  # noqa: E402
 from radicale_server import USERS, RadicaleServer  # noqa: E402
-from xandikos_server import XandikosServer  # noqa: E402
 
 from contactguard.sync import run_sync  # noqa: E402
 
@@ -60,11 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cg-puts-") as tmp_name:
         tmp = Path(tmp_name)
-        server: RadicaleServer | XandikosServer
-        if args.server == "radicale":
-            server = RadicaleServer(tmp / "radicale", log_level="warning").start()
-        else:
-            server = XandikosServer(tmp / "xandikos").start()
+        server = start_server(args.server, tmp)
         try:
             source = server.make_addressbook("it", "all")
             numbers = [f"+4915{100000000 + i}" for i in range(args.cards)]
