@@ -19,7 +19,7 @@ from test_ledger_fast import NUMBERS, TIMES, csv_ledgers, jsonl_ledgers
 
 from contactguard import fastpaths, timeparse
 from contactguard.errors import EvidenceError
-from contactguard.evidence import Evidence, SourceContext, _printable, bulk, gather
+from contactguard.evidence import Evidence, SourceContext, _printable, bulk, bulktimes, gather
 from contactguard.evidence.identity import Identity
 from contactguard.evidence.store import Ledger
 from contactguard.model import EvidenceEntry, EvidenceRecord, evidence_entries
@@ -522,7 +522,7 @@ def reference_times(cells: list[str], default: datetime | None) -> list[object]:
 
 
 @SETTINGS
-@given(data=st.data(), count=st.integers(1, 30), default=st.sampled_from([None, bulk._NEVER]))
+@given(data=st.data(), count=st.integers(1, 30), default=st.sampled_from([None, bulktimes.NEVER]))
 @example(data=None, count=0, default=None)
 def test_a_time_column_equals_the_reference_cell_by_cell(data: st.DataObject | None,
                                                         count: int,
@@ -548,7 +548,7 @@ def check_time_column(cells: list[str], default: datetime | None) -> None:
     except ValueError:
         expected = None
     try:
-        got = bulk._column(cells, default)
+        got = bulktimes.time_column(cells, default)
     except (ValueError, OverflowError):
         assert expected is None
         return

@@ -15,7 +15,8 @@ that merging ends with, and no object per row on the way:
   the file is read again from the start, merging key by key);
 - a time column whose set cells all have one of the shapes machines write is parsed by one
   C call per cell (``datetime.fromisoformat``; a date once per distinct day; a UTC offset
-  subtracted once per distinct offset); any other cell through ``timeparse.parse_timestamp``;
+  subtracted once per distinct offset; ``evidence.bulktimes``); any other cell through
+  ``timeparse.parse_timestamp``;
 - only at the end is each distinct spelling turned into canonical keys, once: a plain
   "+digits" by ``phones.plain_number``, anything else through the row reader ``ledger.row_record``
   and ``identity.record_keys``, exactly as a record of that row would be.
@@ -34,9 +35,9 @@ import io
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from itertools import chain, compress, repeat
-from operator import add, getitem, gt, itemgetter, not_, sub
+from operator import add, getitem, gt, itemgetter, not_
 from typing import IO, Any, cast
 
 from .._gc import collector_paused
@@ -44,8 +45,8 @@ from .._text import shown_path
 from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord, evidence_entries
 from ..phones import plain_number
-from ..timeparse import parse_timestamp
 from . import ledger
+from .bulktimes import NEVER, cell_time, time_column
 from .identity import Key, bsuid_key, lid_key, name_key, record_keys, username_key
 
 __all__ = ["Batch", "PlainRow", "Sources", "merge_plain", "read", "source_texts"]
@@ -99,7 +100,6 @@ def _source_line(source: int | str) -> int:
     return source & _LINE_MASK if isinstance(source, int) else int(source.rpartition(":")[2])
 
 _KEY_COLUMNS = ("phone", "name", "user_id", "parent_user_id", "username", "lid")
-_UTC = timezone.utc
 
 
 class Batch:
@@ -243,141 +243,6 @@ class _State:
 
 _BLOCK = 64 * 1024  # bytes read at a time (at most ledger.MAX_LINE: see _texts); a block's
 # rows and columns stay in the processor's cache: 1 MiB blocks read 20% slower
-_DAYS: dict[str, datetime] = {}
-_DAYS_KEPT = 50_000
-_NEVER = datetime.min.replace(tzinfo=timezone.utc)  # earlier than any time read
-
-
-def _when(text: str) -> datetime | None:
-    """``parse_timestamp(text.strip())`` with the common shapes read by ``fromisoformat``
-    (ValueError: not a time; the reference reading says what is wrong)."""
-    size = len(text)
-    try:
-        if size == 20 and text[4::3] in ("--T::Z", "-- ::Z"):
-            return datetime.fromisoformat(text)  # "Z" is UTC: Python 3.11 reads it
-        if size == 10 and text[4::3] == "--":
-            moment = _DAYS.get(text)
-            if moment is None:
-                moment = datetime.fromisoformat(text).replace(tzinfo=_UTC)
-                if len(_DAYS) < _DAYS_KEPT:
-                    _DAYS[text] = moment
-            return moment
-        if size == 25 and text[4::3] in ("--T::+:", "--T::-:", "-- ::+:", "-- ::-:") and (
-                text[20:22] <= "23" and text[23:25] <= "59"):
-            return datetime.fromisoformat(text).astimezone(_UTC)
-        if size == 19 and text[4::3] in ("--T::", "-- ::"):
-            return datetime.fromisoformat(text).replace(tzinfo=_UTC)
-    except ValueError:  # a common shape with other characters (digits of another script)
-        pass
-    return _general(text)
-
-
-def _day(text: str) -> datetime:
-    """The date "YYYY-MM-DD" as midnight UTC (ValueError: not a date)."""
-    return datetime.fromisoformat(text).replace(tzinfo=_UTC)
-
-
-def _column(cells: Sequence[str], default: datetime | None = None) -> list[datetime | None]:
-    """A column of time cells ("" unset: ``default``) as times. When every set cell has one
-    of the common shapes (told by slicing the joined column, at C speed), the column is read
-    by one C call per cell (``fromisoformat``; a date once per distinct day; a UTC offset by
-    subtracting it, once per distinct offset, rather than ``astimezone``); otherwise cell by
-    cell (``_when``). A cell ``fromisoformat`` refuses (digits of another script) sends the
-    column through ``parse_timestamp`` cell by cell: ValueError only for a cell it refuses."""
-    try:
-        return _shaped_column(cells, default)
-    except ValueError:
-        return [_general(t) if t else default for t in cells]
-
-
-def _general(text: str) -> datetime | None:
-    """A time cell as the row reader reads it (spaces: no time)."""
-    text = text.strip()
-    return parse_timestamp(text) if text else None
-
-
-def _shaped_column(cells: Sequence[str],
-                   default: datetime | None) -> list[datetime | None]:
-    """``_column``, with ValueError where a cell has a common shape but other characters."""
-    present = list(filter(None, cells))
-    if not present:
-        return [default] * len(cells)
-    size = len(present[0])
-    count = len(present)
-    joined = "\n".join(present)
-    step = size + 1
-    parsed: Iterator[datetime] | None = None
-    # every set cell has ``size`` characters (a cell of a block without quotes has no line
-    # break), and the separators of the shape are where they belong in every one
-    if (len(joined) == step * count - 1 and joined[size::step] == "\n" * (count - 1)
-            and size in (20, 25, 19, 10) and joined[4::step] == "-" * count
-            and joined[7::step] == "-" * count):
-        if size == 10:  # dates: each distinct one read once, kept in ``_DAYS``
-            found = list(map(_DAYS.get, cells, repeat(default)))
-            if found.count(default) == len(cells) - count:
-                return found
-            days = {day: _DAYS.get(day) or _day(day) for day in set(present)}
-            if len(_DAYS) + len(days) <= _DAYS_KEPT:
-                _DAYS.update(days)
-            return list(map(days.get, cells, repeat(default)))
-        if joined[10::step] == "T" * count and joined[13::step] == ":" * count and (
-                joined[16::step] == ":" * count):
-            parsed = _iso_times(size, present, joined, step)
-    if parsed is None:
-        when = _when
-        return [when(t) if t else default for t in cells]
-    if count == len(cells):
-        return list(parsed)
-    following = parsed.__next__
-    return [following() if t else default for t in cells]
-
-
-def _iso_times(size: int, present: list[str], joined: str, step: int) -> Iterator[datetime] | None:
-    """The times of ``present`` ("YYYY-MM-DDTHH:MM:SS" then "Z", "±HH:MM" or nothing, each
-    ``size`` characters, ``joined`` by line breaks), one C call per cell; None: not these."""
-    fromiso = datetime.fromisoformat
-    count = len(present)
-    if size == 20:
-        return map(fromiso, present) if joined[19::step] == "Z" * count else None
-    if size == 19:  # no offset: UTC, as the reference takes it
-        return map(fromiso, (joined.replace("\n", "Z\n") + "Z").split("\n"))
-    # size 25: "±HH:MM" after the seconds (fromisoformat refuses hours of 24 or more)
-    tail = present[0][19:]
-    tails = ({tail} if all(joined[i::step] == tail[i - 19] * count for i in range(19, 25))
-             else set(map(_TAIL, present)))
-    shifts = {tail: _shift(tail) for tail in tails}
-    if None in shifts.values():
-        return None
-    if len(tails) == 1:
-        (tail, shift), = shifts.items()
-        if not shift:
-            return map(fromiso, present)  # "+00:00": read as UTC already
-        # every cell ends in ``tail`` (and only the cells' ends before a line break do)
-        walls = joined.replace(tail + "\n", "Z\n").split("\n")
-        walls[-1] = walls[-1][:19] + "Z"
-        return map(sub, map(fromiso, walls), repeat(shift))
-    heads = map(_HEAD_UTC, map(_WALL, present), repeat("Z"))
-    return map(sub, map(fromiso, heads), map(shifts.__getitem__, map(_TAIL, present)))
-
-
-_TAIL = itemgetter(slice(19, None))
-_WALL = itemgetter(slice(None, 19))
-_HEAD_UTC = str.__add__
-
-
-def _shift(tail: str) -> timedelta | None:
-    """The UTC offset "±HH:MM" as the time to subtract, or None when the reference reading
-    must judge it (not that shape, or out of range)."""
-    if (tail[0] not in "+-" or tail[3] != ":" or not tail.isascii()
-            or not (tail[1:3] + tail[4:]).isdigit()):
-        return None
-    hours, minutes = int(tail[1:3]), int(tail[4:])
-    if hours > 23 or minutes > 59:
-        return None
-    shift = timedelta(hours=hours, minutes=minutes)
-    return -shift if tail[0] == "-" else shift
-
-
 class _Csv:
     """The rows of a CSV ledger after its header, block by block."""
 
@@ -478,7 +343,7 @@ class _Csv:
         """The compact statement of each row of ``columns`` (the header's width), whose first
         is line ``first``."""
         absent: list[datetime | None] = [None] * count
-        ins, outs, opts = (_column(columns[i]) if i < self.width else absent
+        ins, outs, opts = (time_column(columns[i]) if i < self.width else absent
                            for i in (self.times[0], self.times[1], self.times[3]))
         # the last inbound time is never earlier than the first (as EvidenceEntry.from_record)
         i_last = self.times[2]
@@ -487,9 +352,9 @@ class _Csv:
             lasts = ins
         elif None in ins:
             lasts = [a if b is None or (a is not None and a > b) else b
-                     for a, b in zip(ins, _column(columns[i_last]), strict=True)]
+                     for a, b in zip(ins, time_column(columns[i_last]), strict=True)]
         else:
-            later = _column(columns[i_last], _NEVER)
+            later = time_column(columns[i_last], NEVER)
             lasts = (  # at C speed: (later, first)[first > later]
                 list(map(getitem, zip(later, ins, strict=True),
                          map(gt, cast("list[datetime]", ins), cast("list[datetime]", later))))
@@ -547,7 +412,7 @@ class _Csv:
         i_phone, others, key_cells = self.i_phone, self.others, self.key_cells
         i_in, i_out, i_last, i_opt = self.times
         plain, other = state.plain, state.other
-        when, put = _when, state.put
+        when, put = cell_time, state.put
         state.unchecked = True
         rows = 0
         line = self.next_line - 1
@@ -631,7 +496,7 @@ def _jsonl(lines: Iterator[str], offset: int, state: _State) -> int:
     """Aggregate the JSONL rows; the number of rows."""
     loads = json.loads
     count_ends = ledger.KEY_END.findall
-    when, put, plain, other = _when, state.put, state.plain, state.other
+    when, put, plain, other = cell_time, state.put, state.plain, state.other
     state.unchecked = True
     rows = 0
     for lineno, text in enumerate(lines, start=offset + 1):
