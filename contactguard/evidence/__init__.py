@@ -111,6 +111,11 @@ class Evidence:
             previous = table.get(keys)
             table[keys] = entry if previous is None else previous.merge(entry)
 
+    def as_read(self) -> tuple[dict[tuple[Key, ...], EvidenceEntry], dict[str, PlainRow]]:
+        """The statements as merged before any linking: key set → entry, and each number seen
+        alone → its row (``bulk.PlainRow``), what a ledger stores. Not copies: read only."""
+        return self._table, self._plain
+
     def update(self, records: Iterable[EvidenceRecord]) -> None:
         """Merge many records (see ``add``)."""
         for record in records:

@@ -122,8 +122,9 @@ class LedgerWrites:
         self._writable()
         added = self._bulk(evidence) if self._empty() else None
         if added is None:  # statements there already (perhaps written meanwhile): merged
-            merged = dict(evidence._table)
-            for number, row in evidence._plain.items():
+            table, plain = evidence.as_read()
+            merged = dict(table)
+            for number, row in plain.items():
                 merged[(Key("phone", number),)] = plain_entry(row)
             return self._merge(merged, count)
         return ImportStats(count, added, 0)
@@ -143,7 +144,7 @@ class LedgerWrites:
             if not self._empty():
                 self._db.execute("ROLLBACK")
                 return None
-            added = bulk_load(self._db, evidence._table, evidence._plain)
+            added = bulk_load(self._db, *evidence.as_read())
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
