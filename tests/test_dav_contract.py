@@ -266,14 +266,11 @@ class TestSyncContract:
     def test_an_invalid_token_in_the_state_falls_back_to_a_full_listing(self, fx: Fixture) -> None:
         """A token the server no longer knows costs a full listing; nothing is lost or rewritten."""
         run_sync(fx.config)
-        state_file = load_config(fx.config).state
-        state = json.loads(state_file.read_text())
-        state["sync"]["token"] = "http://example.com/expired/1"
-        state_file.write_text(json.dumps(state))
+        _expire_phone_token(fx)
         outcome = run_sync(fx.config)
         assert outcome.counts()["unchanged"] == 2
         assert outcome.requests["target"].get("PUT", 0) == 0
-        assert json.loads(state_file.read_text())["sync"]["token"] != "http://example.com/expired/1"
+        assert _state(fx)["sync"]["token"] != EXPIRED_TOKEN
 
     def test_group_cards_are_never_synced_and_are_counted(self, fx: Fixture) -> None:
         """An Apple group and a vCard 4 group in the source stay off the phone, counted."""
@@ -363,6 +360,17 @@ class TestFleetContract:
 
 def _state(fx: Fixture) -> dict[str, Any]:
     return dict(json.loads(load_config(fx.config).state.read_text()))
+
+
+EXPIRED_TOKEN = "http://example.com/expired/1"
+
+
+def _expire_phone_token(fx: Fixture) -> None:
+    """Put a sync token the server never gave out into the phone's state."""
+    state_file = load_config(fx.config).state
+    state = json.loads(state_file.read_text())
+    state["sync"]["token"] = EXPIRED_TOKEN
+    state_file.write_text(json.dumps(state))
 
 
 def _report(fx: Fixture) -> dict[str, Any]:
@@ -493,13 +501,10 @@ class TestReuse:
         """A phone token the server refuses costs a full listing; the phone is as written, so
         the run is still reused and a new token kept."""
         run_sync(fx.config)
-        state_file = load_config(fx.config).state
-        state = json.loads(state_file.read_text())
-        state["sync"]["token"] = "http://example.com/expired/1"
-        state_file.write_text(json.dumps(state))
+        _expire_phone_token(fx)
         outcome = run_sync(fx.config)
         assert outcome.plan.reused and outcome.counts()["unchanged"] == 2
-        assert _state(fx)["sync"]["token"] != "http://example.com/expired/1"
+        assert _state(fx)["sync"]["token"] != EXPIRED_TOKEN
 
     def test_a_dry_run_and_a_lost_report_are_never_reused(self, fx: Fixture) -> None:
         """A dry run always decides (it shows the plan); a missing report makes a full run."""
