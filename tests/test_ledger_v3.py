@@ -20,9 +20,10 @@ from hypothesis import strategies as st
 
 from contactguard.cli import main
 from contactguard.errors import EvidenceError
-from contactguard.evidence import Evidence, SourceContext, storewrite
+from contactguard.evidence import Evidence, SourceContext, storeschema, storewrite
 from contactguard.evidence.identity import Statement
 from contactguard.evidence.store import Ledger
+from contactguard.evidence.storeschema import NONE
 from contactguard.model import EvidenceEntry, EvidenceRecord
 
 SETTINGS = settings(max_examples=60, deadline=None,
@@ -220,6 +221,42 @@ class TestSameEvidence:
         with Ledger(path, readonly=True) as db:
             entry = next(e for e in db.entries() if e.key == "+491701234567").entry
         assert entry.sources == ('["a.csv:3"]', "a.csv:2") and entry.first_inbound_at == t
+
+
+class TestTimeColumns:
+    """``micros_column`` converts only what it must (a cell sharing its row's object in
+    another column, objects repeated down a column); it must still be ``micros`` cell by
+    cell."""
+
+    NAIVE = st.builds(lambda days, us: datetime(2026, 1, 1) + timedelta(days=days,
+                                                                        microseconds=us),
+                      st.integers(-400, 400), st.integers(0, 86_400 * 10**6 - 1))
+
+    @settings(max_examples=120, deadline=None)
+    @given(like=st.lists(st.one_of(MOMENTS, NAIVE), min_size=1, max_size=12),
+           pool=st.lists(st.one_of(MOMENTS, NAIVE), min_size=1, max_size=12),
+           picks=st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11), st.booleans()),
+                          min_size=1, max_size=600))
+    @example(like=[datetime(2026, 1, 1, tzinfo=timezone.utc)],
+             pool=[datetime(2025, 1, 1, tzinfo=timezone.utc), None],
+             picks=[(0, i % 2, i % 3 == 0) for i in range(300)])
+    def test_each_cell_is_its_micros(self, like: list[datetime | None],
+                                     pool: list[datetime | None],
+                                     picks: list[tuple[int, int, bool]]) -> None:
+        """A column whose cells share objects with a first column (or not) and repeat a few
+        objects (or are all distinct) comes out as ``micros`` of each cell, NONE for none."""
+        def expect(column: list[datetime | None]) -> list[int]:
+            return [NONE if (m := storeschema.micros(t)) is None else m for t in column]
+
+        firsts = [like[a % len(like)] for a, _b, _shared in picks]
+        # distinct objects: the same instant each time, built anew (``+ timedelta(0)``)
+        firsts = [t if t is None or i % 2 else t + timedelta(0) for i, t in enumerate(firsts)]
+        column = [first if shared else pool[b % len(pool)]
+                  for first, (_a, b, shared) in zip(firsts, picks, strict=True)]
+        first_micros = storeschema.micros_column(firsts)
+        assert first_micros == expect(firsts)
+        assert storeschema.micros_column(column, (firsts, first_micros)) == expect(column)
+        assert storeschema.micros_column(column) == expect(column)
 
 
 class TestUpgrade:

@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import deque
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
+from itertools import compress
+from operator import is_not
 from typing import Any
 
 from .identity import Key
@@ -122,17 +125,20 @@ def _instant(value: datetime) -> int:
 
 
 def micros_column(values: Sequence[datetime | None],
-                  like: tuple[Sequence[datetime | None], list[int]] | None = None) -> list[int]:
-    """``micros`` of a column of times, ``NONE`` for no time (one comprehension; a column
-    whose first cells repeat a few objects, e.g. dates or no time, through a memo; a column
-    that shares its objects with the column of ``like`` (the last inbound time is often the
-    first one itself) takes their values from ``like``'s)."""
-    head = values[:256]
-    if like is not None and any(
-        a is b is not None for a, b in zip(head, like[0][:256], strict=True)
-    ):
-        return [same if t is other else NONE if t is None else _instant(t)
-                for t, other, same in zip(values, *like, strict=True)]
+                  like: tuple[Sequence[datetime | None], Sequence[int]] | None = None
+                  ) -> list[int]:
+    """``micros`` of a column of times, ``NONE`` for no time. Each cell costs arithmetic only
+    where it must: a cell holding the same object as ``like``'s column in its row (the last
+    inbound time is often the first one itself) takes ``like``'s value; cells that repeat a
+    few objects (dates, no time) are converted once per distinct object."""
+    if like is not None:
+        own = list(map(is_not, values, like[0]))  # at C speed
+        if own.count(False) * 8 > len(values):
+            rest = micros_column(list(compress(values, own)))
+            out = list(like[1])  # then the cells of their own put in place, at C speed
+            deque(map(out.__setitem__, compress(range(len(values)), own), rest), maxlen=0)
+            return out
+    head = values[:4096]  # (a day a row, in order, repeats after a few hundred rows)
     if len(set(map(id, head))) * 4 <= len(head):
         memo = {t: NONE if t is None else _instant(t) for t in set(values)}
         return list(map(memo.__getitem__, values))
