@@ -117,16 +117,23 @@ class LedgerWrites:
         into the ledger in ONE transaction; all or nothing."""
         from . import Evidence, gather
 
-        evidence = Evidence()
-        count = gather(sources, context, evidence)  # a bad row aborts before any write
-        self._writable()
-        added = self._bulk(evidence) if self._empty() else None
-        if added is None:  # statements there already (perhaps written meanwhile): merged
-            table, plain = evidence.as_read()
-            merged = dict(table)
-            for number, row in plain.items():
-                merged[(Key("phone", number),)] = plain_entry(row)
-            return self._merge(merged, count)
+        # What is read lives until it is written and is freed here, before the collector
+        # runs again: it never walks the millions of rows (none in a cycle).
+        with collector_paused():
+            evidence = Evidence()
+            count = gather(sources, context, evidence)  # a bad row aborts before any write
+            self._writable()
+            added = self._bulk(evidence) if self._empty() else None
+            if added is None:  # statements there already (perhaps written meanwhile): merged
+                table, plain = evidence.as_read()
+                merged = dict(table)
+                for number, row in plain.items():
+                    merged[(Key("phone", number),)] = plain_entry(row)
+                del evidence, table, plain
+                stats = self._merge(merged, count)
+                del merged
+                return stats
+            del evidence
         return ImportStats(count, added, 0)
 
     def _empty(self) -> bool:
@@ -261,11 +268,11 @@ def _times_sql(times: Sequence[Sequence[datetime | None]]
     values: list[list[int]] = []
     first: tuple[Sequence[datetime | None], list[int]] | None = None
     for name, column in zip(ALL_TIMES, times, strict=True):
+        nones = column.count(None)
+        if nones == len(column):
+            continue
         encoded = micros_column(column, first)
         first = first or (column, encoded)
-        nones = encoded.count(NONE)
-        if nones == len(encoded):
-            continue
         names.append(name)
         exprs.append(f"nullif(?, {NONE})" if nones else "?")
         values.append(encoded)
