@@ -164,7 +164,11 @@ def encode_sources(sources: Sequence[str]) -> str | bytes:
     texts = sorted(set(sources))
     if len(texts) == 1:
         return texts[0]
-    return json.dumps(texts, ensure_ascii=False).encode("utf-8")
+    # what ``json.dumps(texts, ensure_ascii=False)`` writes, without building an encoder
+    return f"[{', '.join(map(_json_text, texts))}]".encode()
+
+
+_json_text = json.encoder.encode_basestring  # a str as a JSON string, not ASCII-escaped
 
 
 def decode_sources(value: str | bytes) -> tuple[str, ...]:
