@@ -4,6 +4,7 @@ version 2, erasure of its rows, and imports that are all or nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -257,6 +258,24 @@ class TestTimeColumns:
         assert first_micros == expect(firsts)
         assert storeschema.micros_column(column, (firsts, first_micros)) == expect(column)
         assert storeschema.micros_column(column) == expect(column)
+
+
+class TestSources:
+    TEXTS = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+
+    @settings(max_examples=200, deadline=None)
+    @given(texts=st.lists(TEXTS, min_size=1, max_size=5))
+    @example(texts=['say "hi"\\', "é\u2028\n", "\x00"])
+    def test_several_sources_are_a_sorted_json_array(self, texts: list[str]) -> None:
+        """Sources as stored: one text as itself, several as the JSON array of the distinct
+        texts, sorted, in UTF-8 (as ``json.dumps`` writes it), read back as those texts."""
+        stored = storeschema.encode_sources(texts)
+        distinct = sorted(set(texts))
+        if len(distinct) == 1:
+            assert stored == distinct[0]
+        else:
+            assert stored == json.dumps(distinct, ensure_ascii=False).encode("utf-8")
+        assert storeschema.decode_sources(stored) == tuple(distinct)
 
 
 class TestUpgrade:
