@@ -17,7 +17,9 @@ Then, best of ``--runs``, in CPU seconds:
 - reading the ledger into merged evidence (``load_evidence``, what ``sanitize -e`` reads;
   in this process) and, with ``--reference``, the same with the fast paths off;
 - the command line as a user runs it (a subprocess: CPU seconds of its resource usage, peak
-  resident memory): ``evidence import`` into a new SQLite ledger, ``sanitize book -e ledger.csv``,
+  resident memory): ``evidence import`` into a new SQLite ledger; into copies of the imported
+  ledger, the same file again and the file under another name (merged: no target);
+  ``sanitize book -e ledger.csv``,
   ``sanitize book --ledger`` of the imported ledger (wall seconds: its target is wall time);
 - reading the webhook archive (``load_evidence``).
 
@@ -31,6 +33,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -127,6 +130,12 @@ def cpu(function: Callable[[Path], int], path: Path, runs: int) -> float:
     return best
 
 
+def copied(source: Path, target: Path) -> Path:
+    """``target`` made a copy of the ledger ``source`` (a merge changes it)."""
+    shutil.copyfile(source, fresh(target))
+    return target
+
+
 def fresh(target: Path) -> Path:
     for leftover in (target, Path(f"{target}-wal"), Path(f"{target}-shm"),
                      Path(f"{target}-journal")):
@@ -173,6 +182,17 @@ def main() -> None:
     sqlite = OUT / "imported.sqlite"
     imports = [timed([str(CLI), "evidence", "import", str(ledger), "--ledger",
                       str(fresh(sqlite))], cpu=True) for _ in range(args.runs)]
+    # into a ledger holding it already (merged, not loaded): the same file again (a nightly
+    # import of the whole export: nothing changes), and the file under another name (every
+    # statement gets a second source: every row is rewritten), each into a copy of the import
+    again = [timed([str(CLI), "evidence", "import", str(ledger), "--ledger",
+                    str(copied(sqlite, OUT / "again.sqlite"))], cpu=True)
+             for _ in range(args.runs)]
+    renamed = OUT / f"renamed-{args.rows}.csv"
+    shutil.copyfile(ledger, renamed)
+    other = [timed([str(CLI), "evidence", "import", str(renamed), "--ledger",
+                    str(copied(sqlite, OUT / "again.sqlite"))], cpu=True)
+             for _ in range(args.runs)]
     clean, report = OUT / "clean-100.vcf", OUT / "report-100.json"
     direct = [timed([str(CLI), "sanitize", str(book), "-e", str(ledger), "-o", str(clean),
                      "--report", str(report), "-q"], cpu=True) for _ in range(args.runs)]
@@ -190,6 +210,10 @@ def main() -> None:
         print(ratio_line("read, reference mode", slow, base, None))
     load, peak = min(s for s, _ in imports), max(p for _, p in imports)
     print(ratio_line("evidence import", load, base, 10, peak))
+    seconds, peak = min(s for s, _ in again), max(p for _, p in again)
+    print(ratio_line("import again, same file", seconds, base, None, peak))
+    seconds, peak = min(s for s, _ in other), max(p for _, p in other)
+    print(ratio_line("import again, other name", seconds, base, None, peak))
     seconds, peak = min(s for s, _ in direct), max(p for _, p in direct)
     print(ratio_line("sanitize 100 cards -e", seconds, base, None, peak))
     seconds, peak = min(s for s, _ in asked), max(p for _, p in asked)

@@ -31,7 +31,7 @@ from .storeschema import (
     micros_column,
 )
 
-__all__ = ["ImportStats", "LedgerWrites", "bulk_load", "plain_entry"]
+__all__ = ["ImportStats", "LedgerWrites", "bulk_load"]
 
 
 @dataclass(frozen=True)
@@ -61,36 +61,20 @@ class LedgerWrites:
             entry = EvidenceEntry.from_record(record)
             previous = merged.get(keys)
             merged[keys] = entry if previous is None else previous.merge(entry)
-        return self._merge(merged, count)
+        return self._merge(merged, {}, count)
 
-    def _merge(self, merged: dict[tuple[Key, ...], EvidenceEntry], count: int) -> ImportStats:
-        """Merge statements into the ledger in ONE transaction (existing ones looked up)."""
-        added = changed = 0
+    def _merge(self, table: dict[tuple[Key, ...], EvidenceEntry], plain: dict[str, PlainRow],
+               count: int) -> ImportStats:
+        """Merge statements (as ``Evidence.as_read`` holds them) into the ledger in ONE
+        transaction: numbers alone in SQL (``_merge_alone``), the others looked up."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
-            alone: dict[str, EvidenceEntry] = {}
-            general: dict[str, tuple[tuple[Key, ...], EvidenceEntry]] = {}
-            for keys, entry in merged.items():
-                number = alone_number(keys)
-                if number is not None:
-                    alone[number] = entry
-                else:
-                    general[encode_keys(keys)] = (keys, entry)
-            old_alone = self._existing_alone(list(alone))
+            alone, statements = split_statements(table, plain)
+            del table, plain
+            added, changed = self._merge_alone(alone)
+            del alone
+            general = {encoded: (keys, entry) for encoded, keys, entry in statements}
             existing = self._existing(list(general))
-            numbers: list[str] = []
-            entries: list[EvidenceEntry] = []
-            for number, entry in alone.items():
-                before = old_alone.get(number)
-                if before is None:
-                    added += 1
-                else:
-                    entry = before.merge(entry)
-                    if not _differs(before, entry):
-                        continue
-                    changed += 1
-                numbers.append(number)
-                entries.append(entry)
             fresh: list[tuple[str, tuple[Key, ...], EvidenceEntry]] = []
             updated: list[tuple[int, EvidenceEntry]] = []
             for encoded, (keys, entry) in general.items():
@@ -104,13 +88,34 @@ class LedgerWrites:
                 if _differs(old, new):
                     changed += 1
                     updated.append((sid, new))
-            self._write(numbers, entries, fresh, updated)
+            self._write(fresh, updated)
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
         return ImportStats(count, added, changed)
+
+    def _merge_alone(self, alone: dict[str, PlainRow]) -> tuple[int, int]:
+        """Merge statements of numbers alone into ``number_alone`` inside the caller's
+        transaction; (added, changed). They are loaded into a temporary table as a new
+        ledger is, then merged by one statement of SQL: a stored row is written only if the
+        merge changes it (an earlier first time, a later last time, a source more)."""
+        if not alone:
+            return 0, 0
+        db = self._db
+        db.execute(f"DROP TABLE IF EXISTS temp.{_INCOMING}")
+        db.execute(_INCOMING_DDL)
+        put_numbers(db, alone, into=f"temp.{_INCOMING}")
+        stored = int(db.execute(
+            f"SELECT count(*) FROM temp.{_INCOMING} JOIN main.number_alone USING (number)"  # noqa: S608 - constant
+        ).fetchone()[0])
+        db.create_function(_SOURCES_MERGED, 2, _sources_merged, deterministic=True)
+        before = db.total_changes
+        db.execute(_MERGE_ALONE)
+        written = db.total_changes - before  # rows inserted or updated
+        db.execute(f"DROP TABLE temp.{_INCOMING}")
+        return len(alone) - stored, written - (len(alone) - stored)
 
     def import_sources(self, sources: Any, context: Any) -> ImportStats:
         """Read evidence sources (``evidence.gather``: ledger files in bulk) and merge them
@@ -126,13 +131,8 @@ class LedgerWrites:
             added = self._bulk(evidence) if self._empty() else None
             if added is None:  # statements there already (perhaps written meanwhile): merged
                 table, plain = evidence.as_read()
-                merged = dict(table)
-                for number, row in plain.items():
-                    merged[(Key("phone", number),)] = plain_entry(row)
-                del evidence, table, plain
-                stats = self._merge(merged, count)
-                del merged
-                return stats
+                del evidence
+                return self._merge(table, plain, count)
             del evidence
         return ImportStats(count, added, 0)
 
@@ -161,21 +161,6 @@ class LedgerWrites:
             self._db.execute("PRAGMA foreign_keys = ON")
         return added
 
-    def _existing_alone(self, numbers: list[str]) -> dict[str, EvidenceEntry]:
-        """The stored statements of these numbers alone, looked up in batches by number."""
-        found: dict[str, EvidenceEntry] = {}
-        for batch in batches(numbers):
-            marks = ",".join("?" * len(batch))
-            for number, *times, stored in self._db.execute(
-                f"SELECT number, {', '.join(ALL_TIMES)}, sources FROM number_alone "  # noqa: S608
-                f"WHERE number IN ({marks})",
-                batch,
-            ):
-                first_in, first_out, last_in, opted, left = (dt(v) for v in times)
-                found[str(number)] = EvidenceEntry(first_in, first_out, last_in, opted,
-                                                   decode_sources(stored), left)
-        return found
-
     def _existing(self, encoded: list[str]) -> dict[str, tuple[int, EvidenceEntry]]:
         """The stored statements among ``encoded`` key sets, looked up in batches through the
         unique index on ``keys`` (an import costs in proportion to what it brings)."""
@@ -192,16 +177,9 @@ class LedgerWrites:
                                                             decode_sources(stored), left))
         return found
 
-    def _write(
-        self,
-        numbers: list[str],
-        entries: list[EvidenceEntry],
-        fresh: list[tuple[str, tuple[Key, ...], EvidenceEntry]],
-        updated: list[tuple[int, EvidenceEntry]],
-    ) -> None:
-        """Numbers alone (new or merged: written whole), new statements and changed ones."""
-        put_alone(self._db, numbers, _columns(entries),
-                  [encode_sources(e.sources) for e in entries], upsert=True)
+    def _write(self, fresh: list[tuple[str, tuple[Key, ...], EvidenceEntry]],
+               updated: list[tuple[int, EvidenceEntry]]) -> None:
+        """New statements (not numbers alone) and changed ones."""
         # the new statements get the ids after the highest one (the transaction is immediate:
         # no one else writes), so they need not be read back
         first = int(self._db.execute("SELECT coalesce(max(id), 0) + 1 FROM statement")
@@ -243,12 +221,6 @@ class LedgerWrites:
         if key is None:
             raise EvidenceError(f"{number!r} is not a phone number in international form (+49…)")
         return key
-
-
-def plain_entry(row: PlainRow) -> EvidenceEntry:
-    """A compact statement of a number alone (``Evidence``) as an entry."""
-    first_in, first_out, last_in, opted, left, sources = row
-    return EvidenceEntry(first_in, first_out, last_in, opted, source_texts(sources), left)
 
 
 _CHUNK = 50_000  # statements written per round of a bulk load
@@ -300,17 +272,14 @@ def insert_rows(db: sqlite3.Connection, head: str, exprs: Sequence[str],
 
 def put_alone(db: sqlite3.Connection, numbers: Sequence[str],
               times: Sequence[Sequence[datetime | None]], sources: Sequence[str | bytes],
-              *, upsert: bool = False) -> None:
-    """``number_alone`` rows, column by column (``upsert``: a stored row is replaced)."""
+              *, into: str = "number_alone") -> None:
+    """New rows of numbers alone, column by column, into ``number_alone`` (or ``into``, a
+    table of the same columns)."""
     if not numbers:
         return
     names, exprs, values = _times_sql(times)
-    tail = ""
-    if upsert:
-        tail = " ON CONFLICT (number) DO UPDATE SET " + ", ".join(
-            f"{c} = excluded.{c}" for c in (*ALL_TIMES, "sources"))
-    insert_rows(db, f"INSERT INTO number_alone (number, {''.join(n + ', ' for n in names)}"
-                f"sources)", ["?", *exprs, "?"], [numbers, *values, sources], tail)
+    insert_rows(db, f"INSERT INTO {into} (number, {''.join(n + ', ' for n in names)}"
+                f"sources)", ["?", *exprs, "?"], [numbers, *values, sources])
 
 
 def put_general(db: sqlite3.Connection, first: int,
@@ -371,6 +340,20 @@ def bulk_load(db: sqlite3.Connection, table: dict[tuple[Key, ...], EvidenceEntry
 def _load(db: sqlite3.Connection, table: dict[tuple[Key, ...], EvidenceEntry],
           plain: dict[str, PlainRow]) -> int:
     """``bulk_load``'s writing: numbers alone, then the other statements."""
+    alone, general = split_statements(table, plain)
+    put_numbers(db, alone)
+    general.sort(key=itemgetter(0))
+    for start in range(0, len(general), _CHUNK):
+        put_general(db, start + 1, general[start:start + _CHUNK])
+    return len(alone) + len(general)
+
+
+def split_statements(table: dict[tuple[Key, ...], EvidenceEntry], plain: dict[str, PlainRow]
+                     ) -> tuple[dict[str, PlainRow],
+                                list[tuple[str, tuple[Key, ...], EvidenceEntry]]]:
+    """Statements as ``Evidence.as_read`` holds them split by table: the numbers alone
+    (``plain``, with the ones ``table`` holds merged in) and the others, (encoded keys, keys,
+    entry) each."""
     alone: dict[str, PlainRow] = plain
     general: list[tuple[str, tuple[Key, ...], EvidenceEntry]] = []
     for keys, entry in table.items():  # a number alone kept as an entry: a row too
@@ -384,18 +367,68 @@ def _load(db: sqlite3.Connection, table: dict[tuple[Key, ...], EvidenceEntry],
                entry.opted_out_at, entry.number_left_at, entry.sources)
         old = alone.get(number)
         alone[number] = row if old is None else _merged(old, row)
+    return alone, general
+
+
+def put_numbers(db: sqlite3.Connection, alone: dict[str, PlainRow], *,
+                into: str = "number_alone") -> None:
+    """New rows of numbers alone (``put_alone``) in the order of their numbers, so the table
+    is appended to, not searched; a chunk at a time, column by column."""
     numbers = sorted(alone)
     # a file in the order of its numbers: its rows read in the order they lie in memory
     rows = (list(alone.values()) if numbers == list(alone)
             else list(map(alone.__getitem__, numbers)))
-    for start in range(0, len(numbers), _CHUNK):  # column by column, a chunk at a time
+    for start in range(0, len(numbers), _CHUNK):
         columns = list(zip(*rows[start:start + _CHUNK], strict=True))
         put_alone(db, numbers[start:start + _CHUNK], columns[:5],
-                  _source_column(columns[5]))
-    general.sort(key=itemgetter(0))
-    for start in range(0, len(general), _CHUNK):
-        put_general(db, start + 1, general[start:start + _CHUNK])
-    return len(numbers) + len(general)
+                  _source_column(columns[5]), into=into)
+
+
+_INCOMING = "contactguard_incoming"  # a merge's numbers alone, before they are merged
+# (a table with a rowid: its rows are only appended, in the order of their numbers, and read
+# in that order)
+_INCOMING_DDL = (f"CREATE TEMP TABLE {_INCOMING} (number TEXT NOT NULL, "
+                 + "".join(f"{column} INTEGER, " for column in ALL_TIMES)
+                 + "sources NOT NULL)")
+_SOURCES_MERGED = "contactguard_sources_merged"
+
+
+def _sources_merged(old: str | bytes, new: str | bytes) -> str | bytes:
+    """The stored sources of a merge (SQL function): ``old`` itself when ``new`` brings no
+    source it lacks, else the sources of both, encoded."""
+    texts = decode_sources(old)
+    more = [t for t in decode_sources(new) if t not in texts]
+    return encode_sources(texts + tuple(more)) if more else old
+
+
+def _merge_alone_sql() -> str:
+    """Every number of the temporary table merged into ``number_alone``: the earliest
+    first times, the latest other ones (SQL's two-argument ``min``/``max`` are NULL when
+    either is: ``coalesce`` then takes the one set), the sources of both; written only
+    when new or changed."""
+    merged = []
+    for column in ALL_TIMES:
+        pick = "min" if column in ("first_inbound_at", "first_outbound_at") else "max"
+        merged.append(f"coalesce({pick}(o.{column}, i.{column}), o.{column}, i.{column})"
+                      f" AS {column}")
+    merged.append("CASE WHEN o.sources IS NULL OR o.sources IS i.sources THEN i.sources"
+                  f" ELSE {_SOURCES_MERGED}(o.sources, i.sources) END AS sources")
+    columns = (*ALL_TIMES, "sources")
+    differs = " OR ".join(f"{c} IS NOT old_{c}" for c in columns)
+    return " ".join([
+        # materialized: the merged sources are computed once a row
+        f"WITH m AS MATERIALIZED (SELECT i.number AS number, {', '.join(merged)},",
+        "o.number IS NULL AS new,",
+        ", ".join(f"o.{c} AS old_{c}" for c in columns),
+        f"FROM temp.{_INCOMING} AS i LEFT JOIN main.number_alone AS o ON o.number = i.number)",
+        f"INSERT INTO main.number_alone (number, {', '.join(columns)})",
+        f"SELECT number, {', '.join(columns)} FROM m WHERE new OR {differs}",  # noqa: S608
+        "ON CONFLICT (number) DO UPDATE SET",
+        ", ".join(f"{c} = excluded.{c}" for c in columns),
+    ])
+
+
+_MERGE_ALONE = _merge_alone_sql()
 
 
 def _merged(old: PlainRow, new: PlainRow) -> PlainRow:
