@@ -165,7 +165,7 @@ def evidence_forget(key: str, ledger: str, wait: float, books: tuple[str, ...],
     names = _names_in_books(key, books, region) if books else []
     with Ledger(ledger, create=False, timeout=max(wait, 0.1)) as db:
         results = [db.forget(item, wait=wait) for item in [key, *names]]
-        name_only = sum(1 for e in db.entries() if e.kind == "name")
+        name_only = db.name_only_count()
     identities = sum(r.identities for r in results)
     shown = terminal_safe(key if not names else
                           f"{key} (and {count(len(names), 'display name')} from the book)")

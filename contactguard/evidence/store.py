@@ -347,6 +347,81 @@ class Ledger(LedgerWrites, LedgerForget):
     def _identities(self, *, ar_without_9: bool = False) -> list[Identity]:
         return resolve(self.statements(), ar_without_9=ar_without_9)
 
+    def identities_named(self, wanted: list[Key]) -> list[Identity]:
+        """The identities any of ``wanted`` names (``names_identity``: numbers by every
+        WhatsApp spelling, Argentina's 549/54 included), resolved from only the statements
+        that can belong to them (``statements_about``): in proportion to those people, not to
+        the ledger."""
+        statements = self.statements_about(wanted, ar_without_9=True)
+        return [i for i in resolve(statements, ar_without_9=True) if names_identity(i, wanted)]
+
+    def statements_about(self, wanted: Iterable[Key], *, ar_without_9: bool = False
+                         ) -> list[Statement]:
+        """Every statement linked to ``wanted`` through the key index: a number to every
+        statement of any of its WhatsApp spellings, a user ID, username or LID to every
+        statement that shares it, and each number and such key in those followed in turn until
+        nothing new turns up. What ``resolve`` links never leaves that part of the ledger, so
+        the identities of ``wanted`` resolve from it exactly as from the whole ledger."""
+        if self.version == 1:
+            return self.statements()
+        todo: set[tuple[str, str]] = set()
+        for key in wanted:
+            todo.update(self._spellings(key.kind, key.value, ar_without_9))
+        seen: set[tuple[str, str]] = set()
+        found: set[int] = set()
+        alone: dict[str, EvidenceEntry] = {}
+        while todo:
+            seen |= todo
+            fresh: set[int] = set()
+            for kind, value in sorted(todo):
+                if kind == "phone" and self.version >= 3:
+                    alone.update(self._alone("WHERE number = ?", (value,)))
+                fresh.update(int(sid) for (sid,) in self._db.execute(
+                    "SELECT statement FROM statement_key WHERE kind = ? AND value = ?",
+                    (kind, value)))
+            fresh -= found
+            found |= fresh
+            todo = set()
+            for batch in batches(sorted(fresh)):
+                for kind, value in self._db.execute(
+                    f"SELECT kind, value FROM statement_key WHERE statement IN "  # noqa: S608
+                    f"({','.join('?' * len(batch))}) "
+                    "AND kind IN ('phone', 'bsuid', 'username', 'lid')",
+                    batch,
+                ):
+                    todo.update(self._spellings(str(kind), str(value), ar_without_9))
+            todo -= seen
+        # in the order ``statements`` gives them (by their keys as stored), so they resolve
+        # into the same identities with their sources in the same order
+        ordered = [("phone:" + number, Statement((Key("phone", number),), entry))
+                   for number, entry in alone.items()]
+        for batch in batches(sorted(found)):
+            ordered.extend((text, Statement(keys, entry))
+                           for _sid, text, keys, entry in self._general(batch))
+        ordered.sort(key=_first)
+        return [statement for _text, statement in ordered]
+
+    def name_only_count(self) -> int:
+        """How many people the ledger knows by a display name alone (statements with no other
+        key: a chat export of a saved contact), without resolving the whole ledger."""
+        if self.version == 1:
+            return sum(1 for identity in self._identities() if identity.name is not None)
+        names = set()
+        for (text,) in self._db.execute(
+                "SELECT keys FROM statement WHERE substr(keys, 1, 5) = 'name:'"):
+            keys = decode_keys(str(text))
+            if all(key.kind == "name" for key in keys):
+                names.add(keys[0].value)
+        return len(names)
+
+    @staticmethod
+    def _spellings(kind: str, value: str, ar_without_9: bool) -> list[tuple[str, str]]:
+        """The (kind, value) pairs under which the index may hold a key: every WhatsApp
+        spelling of a number, any other key as it is."""
+        if kind == "phone":
+            return [("phone", v) for v in variants(value, ar_without_9=ar_without_9)]
+        return [(kind, value)]
+
     def entries(self, number: str | None = None) -> Iterator[LedgerEntry]:
         """Every identity (or those ``number`` names: a number in any spelling, a user id, a
         LID, a username or a name), ordered by their smallest key."""
@@ -355,9 +430,8 @@ class Ledger(LedgerWrites, LedgerForget):
             wanted = key_from_text(number)
             if not wanted:
                 raise EvidenceError(f"{number!r} is not a phone number, user id or name")
-        for identity in self._identities(ar_without_9=wanted is not None):
-            if wanted is not None and not names_identity(identity, wanted):
-                continue
+        for identity in (self._identities() if wanted is None
+                         else self.identities_named(wanted)):
             kind, key = _entry_kind(identity)
             bsuids = [k.value for k in identity.keys if k.kind == "bsuid"]
             yield LedgerEntry(

@@ -41,7 +41,7 @@ class LedgerForget:
     if TYPE_CHECKING:
         def _writable(self) -> None: ...
 
-        def _identities(self, *, ar_without_9: bool = False) -> list[Identity]: ...
+        def identities_named(self, wanted: list[Key]) -> list[Identity]: ...
 
     def forget(self, text: str, *, wait: float = FORGET_WAIT) -> ForgetResult:
         """Delete the whole identity ``text`` names (a number in any spelling, a user ID, a LID,
@@ -62,7 +62,7 @@ class LedgerForget:
         self._db.execute(f"PRAGMA busy_timeout = {max(int(wait * 1000), 1)}")
         # in WAL mode, wait until no reader holds an old snapshot before deleting anything
         self._settle_wal(deadline, deleted=False)
-        identities = [i for i in self._identities(ar_without_9=True) if names_identity(i, wanted)]
+        identities = self.identities_named(wanted)
         ids: set[int] = set()
         numbers: set[str] = set()
         keys: set[Key] = set(wanted)
@@ -178,11 +178,26 @@ def _traces(path: Path, keys: list[Key]) -> str | None:
     for suffix in ("", "-wal", "-journal"):
         candidate = path.with_name(path.name + suffix)
         try:
-            data = candidate.read_bytes()
+            if _holds_any(candidate, needles):
+                return candidate.name
         except FileNotFoundError:
             continue
         except OSError:
             return candidate.name
-        if any(needle in data for needle in needles):
-            return candidate.name
     return None
+
+
+def _holds_any(path: Path, needles: set[bytes], block: int = 1 << 20) -> bool:
+    """Whether the file holds any of ``needles``, read a block at a time (each block after
+    the first starts with the last bytes of the one before, so a needle across two is found)."""
+    if not needles:
+        return False
+    keep = max(map(len, needles)) - 1
+    tail = b""
+    with path.open("rb") as stream:
+        while data := stream.read(block):
+            window = tail + data
+            if any(needle in window for needle in needles):
+                return True
+            tail = window[-keep:] if keep else b""
+    return False
