@@ -41,6 +41,7 @@ from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord
 from ..phones import evidence_key, variants
 from .identity import (
+    STRONG_KINDS,
     Identity,
     Key,
     Statement,
@@ -367,6 +368,24 @@ class Ledger(LedgerWrites, LedgerForget):
         todo: set[tuple[str, str]] = set()
         for key in wanted:
             todo.update(self._spellings(key.kind, key.value, ar_without_9))
+        alone, found = self._linked(todo, follow_numbers=True, ar_without_9=ar_without_9)
+        # in the order ``statements`` gives them (by their keys as stored), so they resolve
+        # into the same identities with their sources in the same order
+        ordered = [("phone:" + number, Statement((Key("phone", number),), entry))
+                   for number, entry in alone.items()]
+        for batch in batches(sorted(found)):
+            ordered.extend((text, Statement(keys, entry))
+                           for _sid, text, keys, entry in self._general(batch))
+        ordered.sort(key=_first)
+        return [statement for _text, statement in ordered]
+
+    def _linked(self, todo: set[tuple[str, str]], *, follow_numbers: bool,
+                ar_without_9: bool = True) -> tuple[dict[str, EvidenceEntry], set[int]]:
+        """The statements reached from the keys ``todo`` (kind, value) through the key index:
+        the numbers alone among them (number → entry) and the ids of the others. Every user
+        ID, username and LID in what is found is followed in turn, and with
+        ``follow_numbers`` every number in every spelling too, until nothing new turns up."""
+        kinds = ("phone", *sorted(STRONG_KINDS)) if follow_numbers else sorted(STRONG_KINDS)
         seen: set[tuple[str, str]] = set()
         found: set[int] = set()
         alone: dict[str, EvidenceEntry] = {}
@@ -386,20 +405,12 @@ class Ledger(LedgerWrites, LedgerForget):
                 for kind, value in self._db.execute(
                     f"SELECT kind, value FROM statement_key WHERE statement IN "  # noqa: S608
                     f"({','.join('?' * len(batch))}) "
-                    "AND kind IN ('phone', 'bsuid', 'username', 'lid')",
-                    batch,
+                    f"AND kind IN ({','.join('?' * len(kinds))})",
+                    (*batch, *kinds),
                 ):
                     todo.update(self._spellings(str(kind), str(value), ar_without_9))
             todo -= seen
-        # in the order ``statements`` gives them (by their keys as stored), so they resolve
-        # into the same identities with their sources in the same order
-        ordered = [("phone:" + number, Statement((Key("phone", number),), entry))
-                   for number, entry in alone.items()]
-        for batch in batches(sorted(found)):
-            ordered.extend((text, Statement(keys, entry))
-                           for _sid, text, keys, entry in self._general(batch))
-        ordered.sort(key=_first)
-        return [statement for _text, statement in ordered]
+        return alone, found
 
     def name_only_count(self) -> int:
         """How many people the ledger knows by a display name alone (statements with no other
@@ -494,40 +505,9 @@ class Ledger(LedgerWrites, LedgerForget):
             found_key = name_key(name)
             if found_key is not None:
                 wanted.add((found_key.kind, found_key.value))
-        seen: set[tuple[str, str]] = set()
-        found: set[int] = set()
-        alone: list[tuple[str, EvidenceEntry]] = []
-        if self.version >= 3:
-            for kind, value in sorted(wanted):
-                if kind == "phone":
-                    alone.extend(self._alone("WHERE number = ?", (value,)))
-        while wanted:
-            seen |= wanted
-            fresh: set[int] = set()
-            for kind, value in wanted:
-                fresh.update(
-                    int(sid)
-                    for (sid,) in self._db.execute(
-                        "SELECT statement FROM statement_key WHERE kind = ? AND value = ?",
-                        (kind, value),
-                    )
-                )
-            fresh -= found
-            found |= fresh
-            wanted = set()
-            for batch in batches(sorted(fresh)):
-                marks = ",".join("?" * len(batch))
-                wanted.update(
-                    (str(kind), str(value))
-                    for kind, value in self._db.execute(
-                        f"SELECT kind, value FROM statement_key WHERE statement IN ({marks}) "  # noqa: S608
-                        "AND kind IN ('bsuid', 'username', 'lid')",
-                        batch,
-                    )
-                )
-            wanted -= seen
-        for number, entry in alone:
-            yield from self._statement_records(Statement((Key("phone", number),), entry))
+        alone, found = self._linked(wanted, follow_numbers=False)
+        for number in sorted(alone):
+            yield from self._statement_records(Statement((Key("phone", number),), alone[number]))
         for batch in batches(sorted(found)):
             for _sid, _text, keys, entry in self._general(batch):
                 yield from self._statement_records(Statement(keys, entry))
