@@ -21,10 +21,12 @@ Then, best of ``--runs``, in CPU seconds:
   ledger, the same file again and the file under another name (merged: no target);
   ``sanitize book -e ledger.csv``,
   ``sanitize book --ledger`` of the imported ledger (wall seconds: its target is wall time);
+  ``evidence show -n`` and ``evidence forget`` of one person of it (wall: show's target, ours,
+  is that of ``sanitize --ledger``; forget rebuilds the file, so it has none);
 - reading the webhook archive (``load_evidence``).
 
 Targets: reading <= 5 x the bare csv pass; ``evidence import`` <= 10 x; ``sanitize --ledger``
-<= 1 s and <= 100 MB; the webhook archive <= 5 x the bare json pass.
+and ``evidence show -n`` <= 1 s and <= 100 MB; the webhook archive <= 5 x the bare json pass.
 """
 
 from __future__ import annotations
@@ -193,6 +195,14 @@ def main() -> None:
     other = [timed([str(CLI), "evidence", "import", str(renamed), "--ledger",
                     str(copied(sqlite, OUT / "again.sqlite"))], cpu=True)
              for _ in range(args.runs)]
+    # one person of the imported ledger: shown, and forgotten (from a copy); a number with a
+    # LID (row 10, so its identity has two statements)
+    person = "+4915000000010"
+    shown = [timed([str(CLI), "evidence", "show", "--ledger", str(sqlite), "-n", person],
+                   poll=0.005) for _ in range(args.runs)]
+    forgotten = [timed([str(CLI), "evidence", "forget", person, "--ledger",
+                        str(copied(sqlite, OUT / "again.sqlite"))], poll=0.005)
+                 for _ in range(args.runs)]
     clean, report = OUT / "clean-100.vcf", OUT / "report-100.json"
     direct = [timed([str(CLI), "sanitize", str(book), "-e", str(ledger), "-o", str(clean),
                      "--report", str(report), "-q"], cpu=True) for _ in range(args.runs)]
@@ -214,6 +224,13 @@ def main() -> None:
     print(ratio_line("import again, same file", seconds, base, None, peak))
     seconds, peak = min(s for s, _ in other), max(p for _, p in other)
     print(ratio_line("import again, other name", seconds, base, None, peak))
+    seconds, peak = min(s for s, _ in shown), max(p for _, p in shown)
+    verdict = "PASS" if seconds <= 1 and peak <= 100 * 1024 else "FAIL"
+    print(f"  {'evidence show -n, one person':28} {seconds:7.2f} s (wall)   "
+          f"targets <= 1 s, <= 100 MB: {verdict}   peak {peak / 1024:.0f} MB")
+    seconds, peak = min(s for s, _ in forgotten), max(p for _, p in forgotten)
+    print(f"  {'evidence forget, one person':28} {seconds:7.2f} s (wall)   "
+          f"(rewrites the file)   peak {peak / 1024:.0f} MB")
     seconds, peak = min(s for s, _ in direct), max(p for _, p in direct)
     print(ratio_line("sanitize 100 cards -e", seconds, base, None, peak))
     seconds, peak = min(s for s, _ in asked), max(p for _, p in asked)
