@@ -19,7 +19,15 @@ from test_ledger_fast import NUMBERS, TIMES, csv_ledgers, jsonl_ledgers
 
 from contactguard import fastpaths, timeparse
 from contactguard.errors import EvidenceError
-from contactguard.evidence import Evidence, SourceContext, _printable, bulk, bulktimes, gather
+from contactguard.evidence import (
+    Evidence,
+    SourceContext,
+    _printable,
+    bulk,
+    bulktimes,
+    gather,
+    storewrite,
+)
 from contactguard.evidence.identity import Identity
 from contactguard.evidence.store import Ledger
 from contactguard.model import EvidenceEntry, EvidenceRecord, evidence_entries
@@ -599,3 +607,56 @@ def test_parse_timestamp_answers_to_the_reference_switch(
             2026, 3, 1, 8, 15, tzinfo=timezone.utc)
     with pytest.raises(AssertionError, match="fast path"):
         timeparse.parse_timestamp("2026-03-01T09:15:00Z")
+
+
+def _loaded(folder: Path, paths: list[Path], *, listed: bool) -> object:
+    """What gathering ``paths`` (numbers alone kept as columns or not) gives: the statements
+    as read, in order, before and after one more record, and the rows of a ledger loaded in
+    bulk from them; or the error."""
+    evidence = Evidence()
+    try:
+        gather([str(p) for p in paths], SourceContext(), evidence, listed=listed)
+    except EvidenceError as exc:
+        return exc.message, exc.file, exc.line
+    target = folder / f"{listed}.sqlite"
+    with Ledger(target) as db:
+        raw = db._db
+        raw.execute("PRAGMA foreign_keys = OFF")
+        raw.execute("BEGIN IMMEDIATE")
+        storewrite.bulk_load(raw, *evidence.as_listed())
+        raw.execute("COMMIT")
+        rows = [raw.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
+                for t in ("number_alone", "statement", "statement_key")]
+
+    def read() -> tuple[object, ...]:
+        table, plain = evidence.as_read()
+        return list(table.items()), [(number, *row[:5], bulk.source_texts(row[5]))
+                                     for number, row in plain.items()]
+
+    before = read()
+    evidence = Evidence()  # again, and a record added before anything else reads them
+    gather([str(p) for p in paths], SourceContext(), evidence, listed=listed)
+    evidence.add(EvidenceRecord("more.csv:2", phone="+4915000000001",
+                                first_inbound_at=datetime(2026, 1, 5, tzinfo=timezone.utc)))
+    return before, read(), rows
+
+
+@SETTINGS
+@given(texts=st.lists(st.one_of(csv_ledgers(), many_identities().map(lambda case: case[0])),
+                      min_size=1, max_size=3))
+@example(texts=["phone,first_inbound_at\n+491701234567,2026-03-01\n+491701234567,2026-02-01\n"])
+@example(texts=["phone,first_inbound_at\n+491701234567,2026-03-01\n",
+                "phone,first_inbound_at\n+491701234567,2026-02-01\n"])
+@example(texts=['phone,first_inbound_at\n+4915000000002,2026-03-01\n"+4915000000001",2026-03-01\n'])
+@example(texts=["phone,first_inbound_at,lid\n+4915000000002,2026-03-01,\n"
+                "+4915000000001,2026-02-01,\n,2026-02-01,123456@lid\n"])
+@example(texts=["phone,first_inbound_at,lid\n+4915000000003,2026-03-01,\n"
+                "+4915000000001,2026-02-01, \n+4915000000002,2026-02-01,\n"])
+def test_numbers_kept_as_columns_are_what_the_table_holds(
+        tmp_path_factory: pytest.TempPathFactory, texts: list[str]) -> None:
+    """Ledger files read for a bulk load, their numbers alone kept as columns where each is
+    distinct and plain, give the same statements in the same order as read into the table
+    (also once a record is added after them), the same ledger rows, or the same error."""
+    folder = tmp_path_factory.mktemp("listed")
+    paths = [write(folder, f"{i}.csv", text) for i, text in enumerate(texts)]
+    assert _loaded(folder, paths, listed=True) == _loaded(folder, paths, listed=False)

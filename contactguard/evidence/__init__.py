@@ -38,7 +38,7 @@ from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord
 from ..phones import VARIANT_HEADS, evidence_key, variants
 from . import bulk, ledger
-from .bulk import Batch, PlainRow, merge_plain, source_texts
+from .bulk import Batch, Listed, PlainRow, merge_listed, merge_plain, source_texts
 from .identity import Identity, Key, Statement, first_key, record_keys, resolve, statements_of
 
 if TYPE_CHECKING:
@@ -73,6 +73,9 @@ class Evidence:
         # the statements of a number seen alone (most of any ledger), kept compact: "+digits"
         # → (first in, first out, last in, opted out, number left, sources); never in _table
         self._plain: dict[str, PlainRow] = {}
+        # or, as a ledger's writer reads them (``gather(listed=True)``), as columns: taken
+        # into ``_plain`` (``_settle``) before anything else reads or adds
+        self._listed: Listed | None = None
         self._resolved: _Resolved | None = None  # built on first use after the last ``add``
         self._hits: set[str] = set()  # index keys and names a book contact looked up
 
@@ -81,6 +84,7 @@ class Evidence:
         or no key at all)."""
         keys = record_keys(record)
         self._resolved = None
+        self._settle()
         if len(keys) == 1 and keys[0].kind == "phone":
             first_in, last_in = record.first_inbound_at, record.last_inbound_at
             if first_in is not None and (last_in is None or first_in > last_in):
@@ -99,13 +103,20 @@ class Evidence:
         """Merge the statements of one ledger file read in bulk (``evidence.bulk``), as adding
         its records one by one would."""
         self._resolved = None
-        plain = self._plain
-        if not plain:
-            plain.update(batch.plain)
+        if (batch.listed is not None and self._listed is None and not self._plain
+                and not batch.plain):
+            self._listed = batch.listed  # the first numbers alone: kept as the columns they are
         else:
-            for number, row in batch.plain.items():
-                seen = plain.get(number)
-                plain[number] = row if seen is None else merge_plain(seen, row)
+            self._settle()
+            plain = self._plain
+            if batch.listed is not None:
+                merge_listed(plain, *batch.listed)
+            if not plain:
+                plain.update(batch.plain)
+            else:
+                for number, row in batch.plain.items():
+                    seen = plain.get(number)
+                    plain[number] = row if seen is None else merge_plain(seen, row)
         table = self._table
         for keys, entry in batch.general.items():
             previous = table.get(keys)
@@ -114,7 +125,20 @@ class Evidence:
     def as_read(self) -> tuple[dict[tuple[Key, ...], EvidenceEntry], dict[str, PlainRow]]:
         """The statements as merged before any linking: key set → entry, and each number seen
         alone → its row (``bulk.PlainRow``), what a ledger stores. Not copies: read only."""
+        self._settle()
         return self._table, self._plain
+
+    def as_listed(self) -> tuple[dict[tuple[Key, ...], EvidenceEntry], dict[str, PlainRow],
+                                 Listed | None]:
+        """``as_read``, the numbers alone still as columns where ``gather(listed=True)`` kept
+        them (then ``plain`` holds none): what a ledger's bulk writer takes. Read only."""
+        return self._table, self._plain, self._listed
+
+    def _settle(self) -> None:
+        """The numbers alone kept as columns into ``_plain``."""
+        listed, self._listed = self._listed, None
+        if listed is not None:
+            merge_listed(self._plain, *listed)
 
     def update(self, records: Iterable[EvidenceRecord]) -> None:
         """Merge many records (see ``add``)."""
@@ -127,6 +151,7 @@ class Evidence:
         look-up record of its own, so ``unmatched`` speaks of that run alone and runs in
         several threads do not share it. A view is for reading (no ``add``): it shares the
         records, and reads them as they are when it first resolves them."""
+        self._settle()
         view = Evidence(ar_without_9=ar_without_9)
         view.warnings = self.warnings
         view.not_understood = self.not_understood
@@ -143,6 +168,7 @@ class Evidence:
     # -- resolution ------------------------------------------------------------------------
 
     def _resolve(self) -> _Resolved:
+        self._settle()
         resolved = self._resolved
         if resolved is None:
             with collector_paused():  # a ledger's identities: many objects, no cycles
@@ -179,6 +205,7 @@ class Evidence:
     def _statements(self, plain: Mapping[str, PlainRow] | None = None) -> list[Statement]:
         """Every statement: those of several keys, then those of a number alone (of
         ``plain``, by default all)."""
+        self._settle()
         statements = statements_of(self._table)
         statements.extend(
             Statement((Key("phone", number),),
@@ -495,13 +522,15 @@ def iter_records(
 
 
 def gather(
-    sources: Iterable[str | Path] | str | Path, context: SourceContext, into: Evidence
+    sources: Iterable[str | Path] | str | Path, context: SourceContext, into: Evidence,
+    *, listed: bool = False,
 ) -> int:
     """Read every source into ``into``, as ``into.update(iter_records(sources, context))``
     does, with CSV and JSONL ledger files read in bulk (``evidence.bulk``) unless the fast
-    paths are off; the number of records read."""
+    paths are off; the number of records read. ``listed``: numbers alone kept as columns
+    where they can be (``Evidence.as_listed``: for a ledger's bulk writer)."""
     count = 0
-    for item in _reading(sources, context, in_bulk=fastpaths.enabled()):
+    for item in _reading(sources, context, in_bulk=fastpaths.enabled(), listed=listed):
         if isinstance(item, Batch):
             into._absorb(item)
             count += item.rows
@@ -512,7 +541,8 @@ def gather(
 
 
 def _reading(
-    sources: Iterable[str | Path] | str | Path, context: SourceContext, *, in_bulk: bool
+    sources: Iterable[str | Path] | str | Path, context: SourceContext, *, in_bulk: bool,
+    listed: bool = False,
 ) -> Iterator[EvidenceRecord | Batch]:
     """``iter_records``; with ``in_bulk``, a ledger file the bulk reader takes is one Batch."""
     batches: dict[str, tuple[SourceKind, list[str]]] = {}
@@ -537,7 +567,7 @@ def _reading(
             continue
         if in_bulk and kind.name in _BULK_KINDS:
             batch = bulk.read(location, location, _printable,
-                              jsonl=kind.name == "jsonl-ledger")
+                              jsonl=kind.name == "jsonl-ledger", listed=listed)
             if batch is not None:
                 yield batch
                 continue

@@ -36,8 +36,8 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from itertools import chain, compress, repeat
-from operator import add, getitem, gt, itemgetter, not_
+from itertools import chain, compress, islice, repeat
+from operator import add, getitem, gt, itemgetter, lt, not_
 from typing import IO, Any, cast
 
 from .._gc import collector_paused
@@ -49,7 +49,8 @@ from . import ledger
 from .bulktimes import NEVER, cell_time, time_column
 from .identity import Key, bsuid_key, lid_key, name_key, record_keys, username_key
 
-__all__ = ["Batch", "PlainRow", "Sources", "merge_plain", "read", "source_texts"]
+__all__ = ["Batch", "Listed", "PlainRow", "Sources", "merge_listed", "merge_plain", "read",
+           "source_texts"]
 
 # Where a compact statement comes from: a line of a file read in bulk as one int (the
 # file's number above ``_LINE_BITS``, the line below: made into "file:line" only when a
@@ -62,6 +63,9 @@ PlainRow = tuple[
     datetime | None, datetime | None, datetime | None, datetime | None,
     datetime | None, Sources,
 ]
+# Numbers alone kept as columns (``read(listed=True)``): the numbers, each distinct, and the
+# columns of their rows: first inbound, first outbound, last inbound, opted out, source code.
+Listed = tuple[list[str], list[Sequence[Any]]]
 _LINE_BITS = 40
 _LINE_MASK = (1 << _LINE_BITS) - 1
 _FILE_NUMBERS: dict[str, int] = {}  # shown file name → its number (one per file read)
@@ -107,12 +111,15 @@ class Batch:
     and ``general`` (every other key set → entry), both in order of first appearance, and how
     many ``rows`` (records) the file held."""
 
-    __slots__ = ("general", "plain", "rows")
+    __slots__ = ("general", "listed", "plain", "rows")
 
     def __init__(self) -> None:
         self.rows = 0
         self.plain: dict[str, PlainRow] = {}
         self.general: dict[tuple[Key, ...], EvidenceEntry] = {}
+        # ``read(listed=True)``: the numbers alone as columns when each is distinct and
+        # plain (``plain`` then empty), for a writer that wants columns, not a table
+        self.listed: Listed | None = None
 
 
 class _Unsure(Exception):
@@ -124,20 +131,21 @@ class _Repeated(Exception):
 
 
 def read(path: str, source: str, printable: Callable[[EvidenceRecord], EvidenceRecord],
-         *, jsonl: bool | None = None) -> Batch | None:
+         *, jsonl: bool | None = None, listed: bool = False) -> Batch | None:
     """The statements of the ledger file at ``path`` (named ``source``), or None when the
     reference reader must read it (module docstring). ``printable`` is applied to each record
     the reference would yield (``evidence._printable``). ``jsonl``: read as JSONL (True) or
     CSV (False), as the sniffed kind says; None tells them apart as ``ledger.records`` does
-    (by the first non-blank line)."""
+    (by the first non-blank line). ``listed``: the numbers alone as columns where possible
+    (``Batch.listed``), for a writer: no table of them is built."""
     # a million containers that live to the end: collecting them is pure cost
     try:
         with collector_paused(), open(path, "rb") as stream:  # noqa: PTH123 - a file
             try:
-                return _read(stream, source, printable, jsonl, careful=False)
+                return _read(stream, source, printable, jsonl, careful=False, listed=listed)
             except _Repeated:  # read again from the start, a key at a time where it repeats
                 stream.seek(0)
-                return _read(stream, source, printable, jsonl, careful=True)
+                return _read(stream, source, printable, jsonl, careful=True, listed=listed)
     except (_Unsure, EvidenceError, csv.Error, UnicodeDecodeError, RecursionError,
             ValueError, OverflowError, OSError, IndexError, KeyError, TypeError):
         return None
@@ -145,10 +153,10 @@ def read(path: str, source: str, printable: Callable[[EvidenceRecord], EvidenceR
 
 def _read(stream: IO[bytes], source: str,
           printable: Callable[[EvidenceRecord], EvidenceRecord], jsonl: bool | None,
-          *, careful: bool) -> Batch:
+          *, careful: bool, listed: bool) -> Batch:
     texts = _texts(stream)
     skipped, header, rest = _header(texts)
-    state = _State(source, careful=careful)
+    state = _State(source, careful=careful, listed=listed)
     if header is None:
         return _finish(state, 0, printable, _KEY_COLUMNS)
     if jsonl if jsonl is not None else header.lstrip().startswith("{"):
@@ -207,7 +215,7 @@ class _State:
     """What the reading has aggregated: ``plain`` under each "+"-prefixed phone spelling,
     ``other`` under each spelling of several key cells (or a whole record's keys)."""
 
-    def __init__(self, source: str, *, careful: bool) -> None:
+    def __init__(self, source: str, *, careful: bool, listed: bool = False) -> None:
         self.source = source
         # False: a block's rows go into a table with one ``dict.update``, which must grow
         # the table by one entry a row (else ``_Repeated``: a key repeats, the rows it
@@ -219,6 +227,16 @@ class _State:
         self.other: dict[Any, PlainRow] = {}
         self.unchecked = False  # plain holds spellings not yet checked by plain_number
         self.whole = False  # other holds a whole record's keys (``record``)
+        # listed: each block's numbers alone kept as (phones, columns) instead of in
+        # ``plain``, until a row must go to ``plain`` one at a time (``unlist``)
+        self.listed: list[tuple[Sequence[str], list[Sequence[Any]]]] | None = (
+            [] if listed else None)
+
+    def unlist(self) -> None:
+        """The blocks kept as columns into ``plain``, in their order; none kept from now on."""
+        blocks, self.listed = self.listed, None
+        for phones, columns in blocks or ():
+            merge_listed(self.plain, phones, columns)
 
     def put(self, table: dict[Any, PlainRow], key: Any, first_in: datetime | None,
             first_out: datetime | None, last_in: datetime | None, opted: datetime | None,
@@ -292,7 +310,7 @@ class _Csv:
             columns = list(zip(*rows, strict=True))
         count = len(columns[0])
         self.next_line = first + count
-        new = self._statements(columns, first, count)
+        new = self._statements(columns, first, count)  # first in, out, last in, opted, code
         phones: Sequence[str] = columns[self.i_phone]
         others = self.others
         if others:
@@ -302,10 +320,11 @@ class _Csv:
             marks = list(map(bool, cells))
             if any(marks):  # rows with other keys, aggregated under their key cells
                 keys = zip(*(compress(columns[i], marks) for i in self.key_index), strict=True)
-                self._merge(self.state.other, list(keys), list(compress(new, marks)))
+                self._merge(self.state.other, list(keys), _rows_of(
+                    [list(compress(column, marks)) for column in new]))
                 keep = list(map(not_, marks))
-                new = list(compress(new, keep))
-                if not new:
+                new = [list(compress(column, keep)) for column in new]
+                if not new[0]:
                     return count
                 phones = list(compress(phones, keep))
         if not _all_plain(phones):
@@ -315,7 +334,10 @@ class _Csv:
                 phones = [_plus(p) for p in phones]
             if not _all_plain(phones) and not all(map(plain_number, phones)):
                 self.state.unchecked = True
-        self._merge(self.state.plain, phones, new)
+        if self.state.listed is not None:
+            self.state.listed.append((phones, new))
+        else:
+            self._merge(self.state.plain, phones, _rows_of(new))
         return count
 
     def _split(self, text: str) -> list[Sequence[str]] | None:
@@ -339,9 +361,10 @@ class _Csv:
         return columns
 
     def _statements(self, columns: list[Sequence[str]], first: int,
-                    count: int) -> list[PlainRow]:
-        """The compact statement of each row of ``columns`` (the header's width), whose first
-        is line ``first``."""
+                    count: int) -> list[Sequence[Any]]:
+        """The compact statements of the rows of ``columns`` (the header's width), whose first
+        is line ``first``, as columns: first inbound, first outbound, last inbound, opted out
+        and the source code of each (``_rows_of`` makes them rows)."""
         absent: list[datetime | None] = [None] * count
         ins, outs, opts = (time_column(columns[i]) if i < self.width else absent
                            for i in (self.times[0], self.times[1], self.times[3]))
@@ -364,8 +387,7 @@ class _Csv:
         if first + count - 1 > _LINE_MASK:
             raise _Unsure  # the reference reading names such lines
         start = self.state.base + first
-        return list(zip(ins, outs, lasts, opts, repeat(None), range(start, start + count),
-                        strict=False))  # the columns have ``count`` cells each
+        return [ins, outs, lasts, opts, range(start, start + count)]
 
     def _merge(self, table: dict[Any, PlainRow], keys: Sequence[Any],
                new: list[PlainRow]) -> None:
@@ -408,6 +430,7 @@ class _Csv:
 
     def _rows(self, numbered: Iterable[tuple[int, list[str]]]) -> int:
         """Rows one by one; the number of rows (blank ones not counted)."""
+        self.state.unlist()  # rows kept as columns come first in ``plain``
         state, width, padding = self.state, self.width, self.padding
         i_phone, others, key_cells = self.i_phone, self.others, self.key_cells
         i_in, i_out, i_last, i_opt = self.times
@@ -446,6 +469,28 @@ class _Csv:
             put(table, key, first_in, first_out, last_in, opted, line)
         self.next_line = max(self.next_line, line + 1)
         return rows
+
+
+def _distinct(numbers: list[str]) -> bool:
+    """Whether no number repeats (at once when they come in order)."""
+    return all(map(lt, numbers, islice(numbers, 1, None))) or len(set(numbers)) == len(numbers)
+
+
+def _rows_of(columns: Sequence[Sequence[Any]]) -> list[PlainRow]:
+    """Columns of statements (first inbound, first outbound, last inbound, opted out, source
+    code) as compact rows."""
+    ins, outs, lasts, opts, codes = columns
+    return list(zip(ins, outs, lasts, opts, repeat(None), codes, strict=False))  # (repeat)
+
+
+def merge_listed(plain: dict[str, PlainRow], numbers: Sequence[str],
+                 columns: Sequence[Sequence[Any]]) -> None:
+    """Rows of numbers alone kept as columns merged into ``plain`` in their order, as the
+    rows one at a time would be."""
+    for number, row in zip(numbers, _rows_of(columns), strict=True):
+        seen = plain.setdefault(number, row)
+        if seen is not row:
+            plain[number] = merge_plain(seen, row)
 
 
 def _plain_shapes() -> tuple[frozenset[int], frozenset[str]]:
@@ -496,6 +541,7 @@ def _jsonl(lines: Iterator[str], offset: int, state: _State) -> int:
     """Aggregate the JSONL rows; the number of rows."""
     loads = json.loads
     count_ends = ledger.KEY_END.findall
+    state.unlist()  # (nothing is kept as columns from JSONL)
     when, put, plain, other = cell_time, state.put, state.plain, state.other
     state.unchecked = True
     rows = 0
@@ -532,6 +578,16 @@ def _finish(state: _State, rows: int,
     those lines would merge."""
     batch = Batch()
     batch.rows = rows
+    listed: Listed | None = None
+    if state.listed is not None:  # kept as columns if each number is distinct and plain
+        blocks, state.listed = state.listed, None
+        numbers = list(chain.from_iterable(phones for phones, _columns in blocks))
+        columns: list[Sequence[Any]] = [
+            list(chain.from_iterable(block[i] for _phones, block in blocks)) for i in range(5)]
+        if state.unchecked or not _distinct(numbers):
+            merge_listed(state.plain, numbers, columns)
+        else:
+            listed = (numbers, columns)
     plain = state.plain
     odd = [number for number in plain if not plain_number(number)] if state.unchecked else []
     moved: list[tuple[tuple[Key, ...], PlainRow]] = []
@@ -555,7 +611,12 @@ def _finish(state: _State, rows: int,
     known = (_spelled_keys(spelled, cell_names) if spelled and not state.whole
              else [None] * len(spelled))
     if not moved and others and all(known) and _entries_at_once(batch, known, others):
+        batch.listed = listed
         return batch
+    if listed is not None and others:  # a row with other keys may turn out a number alone
+        merge_listed(plain, *listed)
+        listed = None
+    batch.listed = listed
     for (key, row), cells in zip(others, known, strict=True):
         # a cell the columns could not tell, or no key: the keys of the row's own record
         moved.append((cells or _keys(key, state.source, row, printable, cell_names), row))

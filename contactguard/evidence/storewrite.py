@@ -7,8 +7,8 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from itertools import chain, repeat
-from operator import itemgetter
+from itertools import chain, islice, repeat
+from operator import itemgetter, lt
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from .._gc import collector_paused
 from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord
 from ..phones import evidence_key
-from .bulk import PlainRow, source_texts
+from .bulk import Listed, PlainRow, merge_listed, source_texts
 from .identity import Key, Statement, record_keys
 from .storeschema import (
     ALL_TIMES,
@@ -126,7 +126,8 @@ class LedgerWrites:
         # runs again: it never walks the millions of rows (none in a cycle).
         with collector_paused():
             evidence = Evidence()
-            count = gather(sources, context, evidence)  # a bad row aborts before any write
+            # a bad row aborts before any write; numbers alone kept as columns for the bulk load
+            count = gather(sources, context, evidence, listed=True)
             self._writable()
             added = self._bulk(evidence) if self._empty() else None
             if added is None:  # statements there already (perhaps written meanwhile): merged
@@ -151,7 +152,7 @@ class LedgerWrites:
             if not self._empty():
                 self._db.execute("ROLLBACK")
                 return None
-            added = bulk_load(self._db, *evidence.as_read())
+            added = bulk_load(self._db, *evidence.as_listed())
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
@@ -325,27 +326,35 @@ def _source_value(sources: Any) -> str | bytes:
 
 
 def bulk_load(db: sqlite3.Connection, table: dict[tuple[Key, ...], EvidenceEntry],
-              plain: dict[str, PlainRow]) -> int:
+              plain: dict[str, PlainRow], listed: Listed | None = None) -> int:
     """Write every statement into an EMPTY ledger inside the caller's transaction: rows in
     the order of their keys, so each table and index is appended to, not searched; one
-    ``executemany`` per table and chunk, column by column. The number of statements."""
+    ``executemany`` per table and chunk, column by column. ``listed``: more numbers alone,
+    as columns (``Evidence.as_listed``). The number of statements."""
     db.execute("PRAGMA cache_size = -65536")  # 64 MB of pages while the indexes grow
     try:
         with collector_paused():  # millions of short-lived rows, none in a cycle
-            return _load(db, table, plain)
+            return _load(db, table, plain, listed)
     finally:
         db.execute("PRAGMA cache_size = -2000")  # SQLite's default again
 
 
 def _load(db: sqlite3.Connection, table: dict[tuple[Key, ...], EvidenceEntry],
-          plain: dict[str, PlainRow]) -> int:
+          plain: dict[str, PlainRow], listed: Listed | None) -> int:
     """``bulk_load``'s writing: numbers alone, then the other statements."""
+    if listed is not None and (plain or any(alone_number(keys) for keys in table)):
+        rows = dict(plain)  # numbers alone of another kind too: one table of them all
+        merge_listed(rows, *listed)
+        plain, listed = rows, None
     alone, general = split_statements(table, plain)
-    put_numbers(db, alone)
+    if listed is not None:
+        put_listed(db, *listed)
+    else:
+        put_numbers(db, alone)
     general.sort(key=itemgetter(0))
     for start in range(0, len(general), _CHUNK):
         put_general(db, start + 1, general[start:start + _CHUNK])
-    return len(alone) + len(general)
+    return (len(alone) if listed is None else len(listed[0])) + len(general)
 
 
 def split_statements(table: dict[tuple[Key, ...], EvidenceEntry], plain: dict[str, PlainRow]
@@ -382,6 +391,23 @@ def put_numbers(db: sqlite3.Connection, alone: dict[str, PlainRow], *,
         columns = list(zip(*rows[start:start + _CHUNK], strict=True))
         put_alone(db, numbers[start:start + _CHUNK], columns[:5],
                   _source_column(columns[5]), into=into)
+
+
+def put_listed(db: sqlite3.Connection, numbers: list[str], columns: Sequence[Sequence[Any]]
+               ) -> None:
+    """``put_numbers`` of numbers alone kept as columns (``bulk.Listed``: each number
+    distinct), without making them rows: sorted by number first unless they are."""
+    if not all(map(lt, numbers, islice(numbers, 1, None))):
+        order = sorted(range(len(numbers)), key=numbers.__getitem__)
+        numbers = list(map(numbers.__getitem__, order))
+        columns = [list(map(column.__getitem__, order)) for column in columns]
+    ins, outs, lasts, opts, codes = columns
+    for start in range(0, len(numbers), _CHUNK):
+        end = start + _CHUNK
+        part = numbers[start:end]
+        put_alone(db, part, [ins[start:end], outs[start:end], lasts[start:end],
+                             opts[start:end], [None] * len(part)],
+                  _source_column(codes[start:end]))
 
 
 _INCOMING = "contactguard_incoming"  # a merge's numbers alone, before they are merged
