@@ -64,15 +64,15 @@ class LedgerWrites:
         return self._merge(merged, {}, count)
 
     def _merge(self, table: dict[tuple[Key, ...], EvidenceEntry], plain: dict[str, PlainRow],
-               count: int) -> ImportStats:
-        """Merge statements (as ``Evidence.as_read`` holds them) into the ledger in ONE
+               count: int, listed: Listed | None = None) -> ImportStats:
+        """Merge statements (as ``Evidence.as_listed`` holds them) into the ledger in ONE
         transaction: numbers alone in SQL (``_merge_alone``), the others looked up."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
-            alone, statements = split_statements(table, plain)
+            alone, listed, statements = numbers_alone(table, plain, listed)
             del table, plain
-            added, changed = self._merge_alone(alone)
-            del alone
+            added, changed = self._merge_alone(alone, listed)
+            del alone, listed
             general = {encoded: (keys, entry) for encoded, keys, entry in statements}
             existing = self._existing(list(general))
             fresh: list[tuple[str, tuple[Key, ...], EvidenceEntry]] = []
@@ -96,17 +96,22 @@ class LedgerWrites:
             raise
         return ImportStats(count, added, changed)
 
-    def _merge_alone(self, alone: dict[str, PlainRow]) -> tuple[int, int]:
+    def _merge_alone(self, alone: dict[str, PlainRow], listed: Listed | None
+                     ) -> tuple[int, int]:
         """Merge statements of numbers alone into ``number_alone`` inside the caller's
         transaction; (added, changed). They are loaded into a temporary table as a new
         ledger is, then merged by one statement of SQL: a stored row is written only if the
         merge changes it (an earlier first time, a later last time, a source more)."""
-        if not alone:
+        count = len(alone) if listed is None else len(listed[0])
+        if not count:
             return 0, 0
         db = self._db
         db.execute(f"DROP TABLE IF EXISTS temp.{_INCOMING}")
         db.execute(_INCOMING_DDL)
-        put_numbers(db, alone, into=f"temp.{_INCOMING}")
+        if listed is None:
+            put_numbers(db, alone, into=f"temp.{_INCOMING}")
+        else:
+            put_listed(db, *listed, into=f"temp.{_INCOMING}")
         stored = int(db.execute(
             f"SELECT count(*) FROM temp.{_INCOMING} JOIN main.number_alone USING (number)"  # noqa: S608 - constant
         ).fetchone()[0])
@@ -115,7 +120,7 @@ class LedgerWrites:
         db.execute(_MERGE_ALONE)
         written = db.total_changes - before  # rows inserted or updated
         db.execute(f"DROP TABLE temp.{_INCOMING}")
-        return len(alone) - stored, written - (len(alone) - stored)
+        return count - stored, written - (count - stored)
 
     def import_sources(self, sources: Any, context: Any) -> ImportStats:
         """Read evidence sources (``evidence.gather``: ledger files in bulk) and merge them
@@ -131,9 +136,9 @@ class LedgerWrites:
             self._writable()
             added = self._bulk(evidence) if self._empty() else None
             if added is None:  # statements there already (perhaps written meanwhile): merged
-                table, plain = evidence.as_read()
+                table, plain, listed = evidence.as_listed()
                 del evidence
-                return self._merge(table, plain, count)
+                return self._merge(table, plain, count, listed)
             del evidence
         return ImportStats(count, added, 0)
 
@@ -342,11 +347,7 @@ def bulk_load(db: sqlite3.Connection, table: dict[tuple[Key, ...], EvidenceEntry
 def _load(db: sqlite3.Connection, table: dict[tuple[Key, ...], EvidenceEntry],
           plain: dict[str, PlainRow], listed: Listed | None) -> int:
     """``bulk_load``'s writing: numbers alone, then the other statements."""
-    if listed is not None and (plain or any(alone_number(keys) for keys in table)):
-        rows = dict(plain)  # numbers alone of another kind too: one table of them all
-        merge_listed(rows, *listed)
-        plain, listed = rows, None
-    alone, general = split_statements(table, plain)
+    alone, listed, general = numbers_alone(table, plain, listed)
     if listed is not None:
         put_listed(db, *listed)
     else:
@@ -355,6 +356,19 @@ def _load(db: sqlite3.Connection, table: dict[tuple[Key, ...], EvidenceEntry],
     for start in range(0, len(general), _CHUNK):
         put_general(db, start + 1, general[start:start + _CHUNK])
     return (len(alone) if listed is None else len(listed[0])) + len(general)
+
+
+def numbers_alone(table: dict[tuple[Key, ...], EvidenceEntry], plain: dict[str, PlainRow],
+                  listed: Listed | None) -> tuple[dict[str, PlainRow], Listed | None,
+                                                  list[tuple[str, tuple[Key, ...], EvidenceEntry]]]:
+    """``split_statements``, numbers alone kept as columns (``listed``) if they are all
+    there are: else all in one table."""
+    if listed is not None and (plain or any(alone_number(keys) for keys in table)):
+        rows = dict(plain)  # numbers alone of another kind too: one table of them all
+        merge_listed(rows, *listed)
+        plain, listed = rows, None
+    alone, general = split_statements(table, plain)
+    return alone, listed, general
 
 
 def split_statements(table: dict[tuple[Key, ...], EvidenceEntry], plain: dict[str, PlainRow]
@@ -393,8 +407,8 @@ def put_numbers(db: sqlite3.Connection, alone: dict[str, PlainRow], *,
                   _source_column(columns[5]), into=into)
 
 
-def put_listed(db: sqlite3.Connection, numbers: list[str], columns: Sequence[Sequence[Any]]
-               ) -> None:
+def put_listed(db: sqlite3.Connection, numbers: list[str], columns: Sequence[Sequence[Any]],
+               *, into: str = "number_alone") -> None:
     """``put_numbers`` of numbers alone kept as columns (``bulk.Listed``: each number
     distinct), without making them rows: sorted by number first unless they are."""
     if not all(map(lt, numbers, islice(numbers, 1, None))):
@@ -407,7 +421,7 @@ def put_listed(db: sqlite3.Connection, numbers: list[str], columns: Sequence[Seq
         part = numbers[start:end]
         put_alone(db, part, [ins[start:end], outs[start:end], lasts[start:end],
                              opts[start:end], [None] * len(part)],
-                  _source_column(codes[start:end]))
+                  _source_column(codes[start:end]), into=into)
 
 
 _INCOMING = "contactguard_incoming"  # a merge's numbers alone, before they are merged
