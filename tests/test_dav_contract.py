@@ -23,6 +23,7 @@ from xandikos_server import XandikosServer
 
 from contactguard.carddav import CardDAVClient, Credentials, HttpSession, PreconditionFailed
 from contactguard.davsync import InvalidToken, incremental_listing, sync_collection
+from contactguard.guards import GuardRefused
 from contactguard.sync import load_config, run_sync
 
 pytestmark = pytest.mark.radicale
@@ -544,11 +545,13 @@ _PEOPLE = {
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(steps=_STEPS)
+@example(steps=[("drop evidence", "anna"), ("drop evidence", "carla"), ("add evidence", "dora")])
 def test_incremental_runs_end_where_a_fresh_full_run_ends(
     dav: Any, tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, str]]
 ) -> None:
     """After any sequence of changes, each incremental (or reused) run leaves the phone holding
-    exactly what a first run into an empty phone book writes."""
+    exactly what a first run into an empty phone book writes; with no evidence left at all,
+    the run is refused and the phone left as it was."""
     tmp = tmp_path_factory.mktemp("seq")
     fx = Fixture(dav, tmp)
     allowed = {"anna", "carla"}
@@ -575,6 +578,12 @@ def test_incremental_runs_end_where_a_fresh_full_run_ends(
                     file, text = sorted(on_phone.items())[0]
                     edited = text.replace("END:VCARD", f"NOTE:phone {number}\r\nEND:VCARD")
                     dav.put_card("phone1", fx.target_book, file[: -len(".vcf")], edited)
+            if not allowed:  # no evidence at all: the guard refuses the run, nothing changes
+                before = fx.phone()
+                with pytest.raises(GuardRefused, match="no identity at all"):
+                    run_sync(fx.config)
+                assert fx.phone() == before
+                continue
             run_sync(fx.config)
             fresh_book = f"{fx.target_book}f{number}"
             fresh_url = dav.make_addressbook("phone1", fresh_book)
