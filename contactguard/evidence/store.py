@@ -70,6 +70,7 @@ from .storeschema import (
     dt,
     looks_like_v1,
     statements_ddl,
+    stored_entry,
 )
 from .storewrite import ImportStats, LedgerWrites
 
@@ -288,28 +289,22 @@ class Ledger(LedgerWrites, LedgerForget):
         columns = f"id, keys, {', '.join(ALL_TIMES)}"
         where = "" if ids is None else f"WHERE id IN ({','.join('?' * len(ids))})"
         params = () if ids is None else tuple(ids)
+        said: dict[int, list[str]] | None = None  # version 2: sources in their own table
         if self.version == 2:
-            sources: dict[int, list[str]] = {}
+            said = {}
             for sid, source in self._db.execute(
                 f"SELECT statement, source FROM said_by {where.replace('id', 'statement', 1)}",  # noqa: S608
                 params,
             ):
-                sources.setdefault(int(sid), []).append(str(source))
-            for sid, keys, *times in self._db.execute(
-                f"SELECT {columns} FROM statement {where} ORDER BY keys", params  # noqa: S608
-            ):
-                first_in, first_out, last_in, opted, left = (dt(v) for v in times)
-                yield sid, keys, decode_keys(keys), EvidenceEntry(
-                    first_in, first_out, last_in, opted,
-                    tuple(sorted(sources.get(sid, []))), left)
-            return
+                said.setdefault(int(sid), []).append(str(source))
+        inline = "NULL" if said is not None else "sources"
         for sid, keys, *times, stored in self._db.execute(
-            f"SELECT {columns}, sources FROM statement {where} ORDER BY keys",  # noqa: S608
+            f"SELECT {columns}, {inline} FROM statement {where} ORDER BY keys",  # noqa: S608
             params,
         ):
-            first_in, first_out, last_in, opted, left = (dt(v) for v in times)
-            yield sid, keys, decode_keys(keys), EvidenceEntry(
-                first_in, first_out, last_in, opted, decode_sources(stored), left)
+            sources = (decode_sources(stored) if said is None
+                       else tuple(sorted(said.get(sid, []))))
+            yield sid, keys, decode_keys(keys), stored_entry(times, sources)
 
     def _alone(self, where: str, params: Sequence[object] = ()
                ) -> Iterator[tuple[str, EvidenceEntry]]:
@@ -318,9 +313,7 @@ class Ledger(LedgerWrites, LedgerForget):
             f"SELECT number, {', '.join(ALL_TIMES)}, sources FROM number_alone {where}",  # noqa: S608
             params,
         ):
-            first_in, first_out, last_in, opted, left = (dt(v) for v in times)
-            yield number, EvidenceEntry(
-                first_in, first_out, last_in, opted, decode_sources(stored), left)
+            yield number, stored_entry(times, decode_sources(stored))
 
     def _v1_statements(self) -> list[Statement]:
         sources: dict[tuple[str, str], list[str]] = {}

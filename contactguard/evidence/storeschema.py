@@ -30,6 +30,7 @@ from itertools import compress
 from operator import is_not
 from typing import Any
 
+from ..model import EvidenceEntry
 from .identity import Key
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "micros",
     "micros_column",
     "statements_ddl",
+    "stored_entry",
 ]
 
 SCHEMA_VERSION = 3
@@ -155,6 +157,12 @@ def dt(value: str | int | None) -> datetime | None:
     if type(value) is int:
         return _EPOCH + timedelta(microseconds=value)
     return datetime.fromisoformat(str(value))
+
+
+def stored_entry(times: Sequence[str | int | None], sources: tuple[str, ...]) -> EvidenceEntry:
+    """A stored statement's entry: its times (``ALL_TIMES``, as stored) and its sources."""
+    first_in, first_out, last_in, opted, left = map(dt, times)
+    return EvidenceEntry(first_in, first_out, last_in, opted, sources, left)
 
 
 def encode_sources(sources: Sequence[str]) -> str | bytes:

@@ -24,11 +24,11 @@ from .storeschema import (
     alone_number,
     batches,
     decode_sources,
-    dt,
     encode_keys,
     encode_sources,
     micros,
     micros_column,
+    stored_entry,
 )
 
 __all__ = ["ImportStats", "LedgerWrites", "bulk_load"]
@@ -178,9 +178,7 @@ class LedgerWrites:
                 f"WHERE keys IN ({marks})",
                 batch,
             ):
-                first_in, first_out, last_in, opted, left = (dt(v) for v in times)
-                found[str(keys)] = (int(sid), EvidenceEntry(first_in, first_out, last_in, opted,
-                                                            decode_sources(stored), left))
+                found[str(keys)] = (int(sid), stored_entry(times, decode_sources(stored)))
         return found
 
     def _write(self, fresh: list[tuple[str, tuple[Key, ...], EvidenceEntry]],
