@@ -16,7 +16,7 @@ from .._gc import collector_paused
 from ..errors import EvidenceError
 from ..model import EvidenceEntry, EvidenceRecord
 from ..phones import evidence_key
-from .bulk import Listed, PlainRow, merge_listed, source_texts
+from .bulk import Listed, PlainRow, merge_listed, merge_plain, source_texts
 from .identity import Key, Statement, record_keys
 from .storeschema import (
     ALL_TIMES,
@@ -256,8 +256,8 @@ def _times_sql(times: Sequence[Sequence[datetime | None]]
 
 
 def insert_rows(db: sqlite3.Connection, head: str, exprs: Sequence[str],
-                columns: Sequence[Sequence[Any]], tail: str = "") -> None:
-    """``head VALUES (exprs) tail`` for every row of ``columns`` (equally long), ``_ROWS``
+                columns: Sequence[Sequence[Any]]) -> None:
+    """``head VALUES (exprs)`` for every row of ``columns`` (equally long), ``_ROWS``
     rows per statement: the statement's parameters are strided slices of the columns, made
     at C speed (a row per statement costs Python and SQLite a round per row)."""
     count = len(columns[0])
@@ -266,11 +266,11 @@ def insert_rows(db: sqlite3.Connection, head: str, exprs: Sequence[str],
     whole = count - count % _ROWS
     if whole:
         db.executemany(
-            f"{head} VALUES {', '.join([one] * _ROWS)}{tail}",
+            f"{head} VALUES {', '.join([one] * _ROWS)}",
             zip(*[column[i:whole:_ROWS] for i in range(_ROWS) for column in columns],
                 strict=True))
     if whole < count:
-        db.executemany(f"{head} VALUES {one}{tail}",
+        db.executemany(f"{head} VALUES {one}",
                        zip(*[column[whole:] for column in columns], strict=True))
 
 
@@ -387,7 +387,7 @@ def split_statements(table: dict[tuple[Key, ...], EvidenceEntry], plain: dict[st
         row = (entry.first_inbound_at, entry.first_outbound_at, entry.last_inbound_at,
                entry.opted_out_at, entry.number_left_at, entry.sources)
         old = alone.get(number)
-        alone[number] = row if old is None else _merged(old, row)
+        alone[number] = row if old is None else merge_plain(old, row)
     return alone, general
 
 
@@ -469,15 +469,6 @@ def _merge_alone_sql() -> str:
 _MERGE_ALONE = _merge_alone_sql()
 
 
-def _merged(old: PlainRow, new: PlainRow) -> PlainRow:
-    first_in, first_out, last_in, opted, left, sources = old
-    entry = EvidenceEntry(first_in, first_out, last_in, opted, source_texts(sources), left)
-    merged = entry.merge(EvidenceEntry(new[0], new[1], new[2], new[3], source_texts(new[5]),
-                                       new[4]))
-    return (merged.first_inbound_at, merged.first_outbound_at, merged.last_inbound_at,
-            merged.opted_out_at, merged.number_left_at, merged.sources)
-
-
 def _differs(old: EvidenceEntry, new: EvidenceEntry) -> bool:
     """Whether merging changed a stored statement (a time, or a source more)."""
     return _times(new) != _times(old) or set(new.sources) != set(old.sources)
@@ -485,5 +476,3 @@ def _differs(old: EvidenceEntry, new: EvidenceEntry) -> bool:
 
 def _times(entry: EvidenceEntry) -> tuple[datetime | None, ...]:
     return tuple(getattr(entry, t) for t in ALL_TIMES)
-
-
