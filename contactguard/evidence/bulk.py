@@ -413,10 +413,7 @@ class _Csv:
                         firsts.add(key)
                         table[key] = row
             return
-        for key, row in zip(keys, new, strict=True):  # a key seen in an earlier block
-            seen = table.setdefault(key, row)
-            if seen is not row:
-                table[key] = merge_plain(seen, row)
+        _merge_rows(table, keys, new)  # a key seen in an earlier block: one at a time
 
     def _stream(self, texts: Iterator[str]) -> int:
         """The rest of the file row by row (it has quotes)."""
@@ -487,10 +484,16 @@ def merge_listed(plain: dict[str, PlainRow], numbers: Sequence[str],
                  columns: Sequence[Sequence[Any]]) -> None:
     """Rows of numbers alone kept as columns merged into ``plain`` in their order, as the
     rows one at a time would be."""
-    for number, row in zip(numbers, _rows_of(columns), strict=True):
-        seen = plain.setdefault(number, row)
+    _merge_rows(plain, numbers, _rows_of(columns))
+
+
+def _merge_rows(table: dict[Any, PlainRow], keys: Sequence[Any],
+                rows: Sequence[PlainRow]) -> None:
+    """Each row merged into ``table`` under its key, one at a time, in order."""
+    for key, row in zip(keys, rows, strict=True):
+        seen = table.setdefault(key, row)
         if seen is not row:
-            plain[number] = merge_plain(seen, row)
+            table[key] = merge_plain(seen, row)
 
 
 def _plain_shapes() -> tuple[frozenset[int], frozenset[str]]:
