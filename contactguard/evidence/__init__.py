@@ -84,7 +84,8 @@ class Evidence:
         or no key at all)."""
         keys = record_keys(record)
         self._resolved = None
-        self._settle()
+        if self._listed is not None:  # (checked here: a million records come through add)
+            self._settle()
         if len(keys) == 1 and keys[0].kind == "phone":
             first_in, last_in = record.first_inbound_at, record.last_inbound_at
             if first_in is not None and (last_in is None or first_in > last_in):
